@@ -1,0 +1,1 @@
+"""Import service, sessions, emitters, pipelines and importers."""
