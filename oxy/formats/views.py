@@ -1,0 +1,213 @@
+"""Frozen dataclass views and numpy dtypes derived from construct declarations.
+
+Each fixed-size struct of the formats is declared exactly once, as a
+``construct.Struct``. :func:`struct_view` turns that declaration into a frozen
+dataclass (field names, order and nesting taken from the struct) with ``parse``,
+``build`` and ``to_dict``; :func:`numpy_dtype` turns it into a packed numpy
+structured dtype so that tables of 100,000 entries parse in one call.
+
+Magic (``Const``) fields are checked on parse and written on build but are not
+view fields. Views are immutable: safe to share between threads.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import construct as c
+import numpy as np
+
+from oxy.errors import FormatError
+from oxy.formats.primitives import AssetKey
+
+_VIEW_OF_STRUCT: dict[int, type["StructView"]] = {}
+
+
+def _unwrap(con: c.Construct) -> c.Construct:
+    """Strip naming/default wrappers down to the construct that defines the bytes."""
+    while isinstance(con, (c.Renamed, c.Default, c.Transformed)) or type(con) is c.Subconstruct:
+        con = con.subcon
+    return con
+
+
+def _is_const(con: c.Construct) -> bool:
+    while isinstance(con, c.Renamed):
+        con = con.subcon
+    return isinstance(con, c.Const)
+
+
+class StructView:
+    """Base of the generated views. Subclasses are frozen dataclasses."""
+
+    STRUCT: ClassVar[c.Struct]
+    SIZE: ClassVar[int]
+
+    @classmethod
+    def parse(cls, data: bytes | bytearray | memoryview, offset: int = 0, *,
+              path: str = "<bytes>", field: str = "") -> Any:
+        """Parse one struct at ``offset`` of ``data``.
+
+        Raises :class:`FormatError` naming ``path``, the absolute offset and the field
+        path when the bytes are short or a magic value does not match.
+        """
+        end = offset + cls.SIZE
+        if offset < 0 or end > len(data):
+            raise FormatError(
+                f"{cls.__name__} needs {cls.SIZE} bytes at offset {offset}, "
+                f"the data holds {max(0, len(data) - offset)}",
+                path, offset, field or cls.__name__,
+            )
+        try:
+            container = cls.STRUCT.parse(bytes(data[offset:end]))
+        except c.ConstructError as exc:
+            raise FormatError(_construct_reason(exc), path, offset,
+                              _join(field or cls.__name__, _construct_path(exc))) from None
+        return cls.from_container(container)
+
+    @classmethod
+    def from_container(cls, container: Any) -> Any:
+        values = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            values[f.name] = _to_view_value(cls._SUBVIEWS.get(f.name), container[f.name])
+        return cls(**values)
+
+    def build(self) -> bytes:
+        """Serialise to exactly ``SIZE`` bytes."""
+        try:
+            return self.STRUCT.build(self._to_build_dict())
+        except c.ConstructError as exc:
+            raise FormatError(_construct_reason(exc), "<build>", None,
+                              _join(type(self).__name__, _construct_path(exc))) from None
+
+    def _to_build_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            out[f.name] = _to_build_value(getattr(self, f.name))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly dict: keys as text, bytes as hex, nested views as dicts."""
+        return {f.name: _jsonable(getattr(self, f.name))
+                for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def replace(self, **changes: Any) -> Any:
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+    _SUBVIEWS: ClassVar[dict[str, type["StructView"]]] = {}
+
+
+def struct_view(name: str, struct: c.Struct, doc: str = "") -> type[StructView]:
+    """Generate a frozen dataclass view of ``struct`` (its fields, in order)."""
+    fields: list[tuple[str, Any, Any]] = []
+    subviews: dict[str, type[StructView]] = {}
+    for sub in struct.subcons:
+        if not sub.name or _is_const(sub):
+            continue
+        inner = _unwrap(sub)
+        element = _unwrap(inner.subcon) if isinstance(inner, c.Array) else inner
+        view = _VIEW_OF_STRUCT.get(id(element))
+        if view is not None:
+            subviews[sub.name] = view
+        default = _default_of(sub)
+        spec = (dataclasses.field(kw_only=True) if default is _NO
+                else dataclasses.field(default=default, kw_only=True))
+        fields.append((sub.name, Any, spec))
+    cls = dataclasses.make_dataclass(name, fields, bases=(StructView,), frozen=True)
+    cls.STRUCT = struct
+    cls.SIZE = struct.sizeof()
+    cls._SUBVIEWS = subviews
+    cls.__doc__ = doc or f"View of the {struct.sizeof()}-byte {name} struct."
+    cls.__module__ = "oxy.formats"
+    _VIEW_OF_STRUCT[id(struct)] = cls
+    return cls
+
+
+_NO = object()
+
+
+def _default_of(sub: c.Construct) -> Any:
+    con = sub
+    while isinstance(con, c.Renamed):
+        con = con.subcon
+    return con.value if isinstance(con, c.Default) else _NO
+
+
+def _to_view_value(view: type[StructView] | None, value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_to_view_value(view, v) for v in value)
+    if view is not None and isinstance(value, dict):
+        return view.from_container(value)
+    return value
+
+
+def _to_build_value(value: Any) -> Any:
+    if isinstance(value, StructView):
+        return value._to_build_dict()
+    if isinstance(value, tuple):
+        return [_to_build_value(v) for v in value]
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, StructView):
+        return value.to_dict()
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, AssetKey):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return value
+
+
+def _construct_path(exc: c.ConstructError) -> str:
+    path = getattr(exc, "path", None) or ""
+    parts = [p.strip() for p in path.replace("(parsing)", "").replace("(building)", "").split("->")]
+    return ".".join(p for p in parts if p)
+
+
+def _construct_reason(exc: c.ConstructError) -> str:
+    text = str(exc)
+    return text.split("\n", 1)[1].strip() if "\n" in text else text
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}.{b}" if a and b else a or b
+
+
+# ------------------------------------------------------------------ numpy dtypes
+_FORMAT_CODES = {"B": "u1", "b": "i1", "H": "<u2", "h": "<i2", "I": "<u4", "L": "<u4",
+                 "i": "<i4", "l": "<i4", "Q": "<u8", "q": "<i8", "e": "<f2", "f": "<f4",
+                 "d": "<f8"}
+
+
+def numpy_dtype(struct: c.Struct) -> np.dtype:
+    """A packed numpy structured dtype with the same fields and offsets as ``struct``.
+
+    Names and ``char[N]`` fields become raw byte fields (``V`` or ``u1`` arrays); magic
+    fields are included under their names so they can be checked vectorised.
+    """
+    names, formats, offsets = [], [], []
+    offset = 0
+    for sub in struct.subcons:
+        size = sub.sizeof()
+        if sub.name:
+            names.append(sub.name)
+            formats.append(_numpy_field(sub))
+            offsets.append(offset)
+        offset += size
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets,
+                     "itemsize": offset})
+
+
+def _numpy_field(sub: c.Construct) -> Any:
+    con = sub
+    while isinstance(con, (c.Renamed, c.Default, c.Adapter, c.Const)):
+        con = con.subcon
+    if isinstance(con, c.FormatField):
+        return _FORMAT_CODES[con.fmtstr.lstrip("<>=!")]
+    if isinstance(con, c.Array):
+        return (_numpy_field(con.subcon), (con.count,))
+    if isinstance(con, c.Struct):
+        return numpy_dtype(con)
+    return ("u1", (sub.sizeof(),))
