@@ -1,0 +1,146 @@
+"""The CPU pool, the I/O pool, and the one crossing from greenlets to native threads.
+
+Every native-thread task in oxy goes through this module:
+
+* :func:`run_blocking` runs a CPU kernel (decode, mips, BC7, vertex packing) on the
+  import hub's **CPU pool**. It is the only public crossing; nothing else in oxy
+  touches a thread pool, so nested calls cannot oversubscribe the machine.
+* :func:`run_io` runs a blocking file call (``os.pread``, ``os.pwrite``, ``fsync``,
+  ``os.replace``) on the small **I/O pool**, so file traffic never queues behind a
+  long kernel. It is meant for ``oxy.hub``'s own file reader and writer.
+
+Both block only the calling greenlet; the import hub keeps running. The task's
+exception (if any) is re-raised in the calling greenlet. Tasks are wrapped so
+that an exception never reaches gevent's worker machinery (which would print it).
+
+Calling rules:
+
+* from a greenlet on an import hub thread: dispatched to that hub's pool;
+* from inside a task already running on a pool thread (nesting): run inline on
+  that thread, because waiting on the pool from the pool could deadlock it;
+* from anywhere else: :class:`NotOnImportHub` is raised. Plain synchronous code
+  should call the ``oxy.cook`` function directly instead.
+
+Cancellation: a running native task cannot be interrupted. Pass it a
+:class:`~oxy.hub.cancel.CancelToken` and poll ``token.raise_if_cancelled()`` between
+work items. If the waiting greenlet is killed, the task still finishes and its
+result is dropped.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, TypeVar
+
+from gevent.threadpool import ThreadPool
+
+from oxy.errors import OxyError
+from oxy.hub._native import ThreadLocal, get_ident
+
+__all__ = ["NotOnImportHub", "Pools", "register_hub_thread", "run_blocking", "run_io"]
+
+T = TypeVar("T")
+
+_worker = ThreadLocal()
+# Maps the native ident of each live import hub thread to its Pools.
+_pools_by_thread: dict[int, Pools] = {}
+
+
+class NotOnImportHub(OxyError, RuntimeError):
+    """A hub-only operation was called from a thread that is not an import hub."""
+
+
+def _run_in_worker(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+    """Runs on a pool thread: call ``fn`` and return ``(ok, value_or_exception)``."""
+    _worker.in_pool = True
+    try:
+        return True, fn(*args, **kwargs)
+    except BaseException as error:  # noqa: BLE001 - re-raised in the waiting greenlet
+        return False, error
+    finally:
+        _worker.in_pool = False
+
+
+class Pools:
+    """The CPU pool and the I/O pool of one import hub.
+
+    Thread rules: construct, use and :meth:`kill` only on the import hub thread
+    (gevent's ``ThreadPool`` requires it). ``kill`` must run in a greenlet that
+    may block (not in a hub callback): it waits for running tasks to end.
+    """
+
+    __slots__ = ("cpu", "io", "cpu_size", "io_size", "_hub")
+
+    def __init__(self, hub: Any, cpu_threads: int | None = None, io_threads: int = 2) -> None:
+        self.cpu_size = int(cpu_threads or os.cpu_count() or 1)
+        self.io_size = int(io_threads)
+        if self.cpu_size < 1 or self.io_size < 1:
+            raise ValueError(f"pool sizes must be >= 1 (cpu={self.cpu_size}, io={self.io_size})")
+        self._hub = hub
+        self.cpu = ThreadPool(self.cpu_size, hub=hub)
+        self.io = ThreadPool(self.io_size, hub=hub)
+
+    def run_cpu(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` on the CPU pool; greenlet-blocking. Import hub thread only."""
+        return self._run(self.cpu, fn, args, kwargs)
+
+    def run_io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` on the I/O pool; greenlet-blocking. Import hub thread only."""
+        return self._run(self.io, fn, args, kwargs)
+
+    @staticmethod
+    def _run(pool: ThreadPool, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        ok, value = pool.spawn(_run_in_worker, fn, args, kwargs).get()
+        if ok:
+            return value  # type: ignore[no-any-return]
+        raise value
+
+    @property
+    def cpu_busy(self) -> int:
+        """Tasks queued or running on the CPU pool (import hub thread only)."""
+        return len(self.cpu)
+
+    def kill(self) -> None:
+        """Stop both pools' threads after their current task. Import hub thread only."""
+        self.cpu.kill()
+        self.io.kill()
+
+
+def register_hub_thread(pools: Pools | None) -> None:
+    """Bind (or with None, unbind) ``pools`` to the calling thread. Called by the loop."""
+    ident = get_ident()
+    if pools is None:
+        _pools_by_thread.pop(ident, None)
+    else:
+        _pools_by_thread[ident] = pools
+
+
+def current_pools() -> Pools | None:
+    """The pools of the import hub running on this thread, or None."""
+    return _pools_by_thread.get(get_ident())
+
+
+def _dispatch(kind: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    if getattr(_worker, "in_pool", False):
+        return fn(*args, **kwargs)
+    pools = _pools_by_thread.get(get_ident())
+    if pools is None:
+        raise NotOnImportHub(
+            f"{kind} called outside an import hub thread; call the function directly in synchronous code"
+        )
+    pool = pools.cpu if kind == "run_blocking" else pools.io
+    return Pools._run(pool, fn, args, kwargs)
+
+
+def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn(*args, **kwargs)`` on the import hub's CPU pool and return its result.
+
+    Blocks the calling greenlet only. Call from a greenlet on an import hub thread
+    (or, nested, from a task already on a pool thread, where it runs inline).
+    Raises whatever ``fn`` raised, or :class:`NotOnImportHub`.
+    """
+    return _dispatch("run_blocking", fn, args, kwargs)
+
+
+def run_io(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Like :func:`run_blocking` but on the I/O pool; for blocking file calls only."""
+    return _dispatch("run_io", fn, args, kwargs)
