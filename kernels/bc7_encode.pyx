@@ -1,0 +1,838 @@
+# BC7 (BPTC unorm) encoder kernel: RGBA8 image -> 16-byte blocks.
+#
+# All eight modes are implemented.  Per block the search is:
+#   * single-subset modes (4, 5, 6): principal-axis fit, endpoint quantisation
+#     with p-bit choice, index selection, least-squares endpoint refinement;
+#     modes 4 and 5 also search rotations and (mode 4) the index-selection bit;
+#   * partitioned modes (0, 1, 2, 3, 7): every partition shape is scored with a
+#     cheap moment-based estimate (residual off the principal axis plus the
+#     quantisation error along it), and only the best few shapes are fitted.
+# Opaque blocks never pay for alpha: they use modes with implicit alpha 255, or
+# modes 4-7 with alpha endpoints pinned to codes that expand exactly to 255.
+#
+# Thread rules: ``encode`` releases the GIL over the whole block loop, uses only
+# stack memory per block and its own output object, and is deterministic (same
+# input and settings -> same bytes, whichever thread runs it).  Extra memory is
+# O(1): each 4x4 block is gathered straight from the caller's array with
+# clamped coordinates (edge replication), one band of block rows at a time.
+# Failure modes: the kernel trusts its caller (oxy.cook.bc7) to pass a
+# C-contiguous uint8 (H, W, 4) array with H, W >= 1 and a valid quality.
+
+from libc.stdint cimport uint8_t, uint64_t
+from libc.string cimport memcpy
+from libc.math cimport sqrtf, floorf
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+
+include "bc7_tables.pxi"
+
+cdef enum:
+    PB_NONE = 0      # no p-bits
+    PB_SHARED = 1    # one p-bit per subset (mode 1)
+    PB_UNIQUE = 2    # one p-bit per endpoint (modes 0, 3, 6, 7)
+    PB_ONE = 3       # unique p-bits pinned to 1 (opaque blocks in modes 6, 7)
+
+cdef float BIG = 1e30
+
+
+ctypedef struct Cfg:
+    float w[4]           # error weight of R, G, B, A
+    float sw[4]          # square roots of w (fitting happens in weighted space)
+    int force_mode       # -1, or a mode 0..7 to use for every block (test hook)
+    int iters            # least-squares refinement passes per fit
+    int pbit_full        # 1: evaluate every p-bit combination with full indexing
+    int idx_full         # 1: exhaustive index search
+    int nparts[8]        # partition shapes fully fitted, per partitioned mode
+    int modes_opaque     # bit mask of modes tried on opaque blocks
+    int modes_alpha      # bit mask of modes tried on blocks with alpha
+    int rot_opaque       # 1: try rotations 1-3 of modes 4/5 on opaque blocks
+    float extra_above    # per-texel error above which "extra" modes run
+    int modes_extra      # modes tried only when mode 6 left error above extra_above
+    int polish           # endpoint +/-1 code nudging passes on the winner
+
+
+ctypedef struct Enc:
+    int mode
+    int part
+    int rot
+    int isel
+    int q[3][2][4]       # endpoint codes; LSB is the p-bit in p-bit modes
+    uint8_t idx[16]      # joint (or colour, modes 4/5) indices
+    uint8_t aidx[16]     # scalar-channel indices (modes 4/5)
+    float err
+
+
+# ---------------------------------------------------------------- quantisation
+
+cdef inline int _quant(float v, int nb, int p) noexcept nogil:
+    """Nearest ``nb``-bit code to 8-bit value ``v``; p >= 0 pins the LSB to p."""
+    cdef int nmax = (1 << nb) - 1
+    cdef float t = v * nmax / 255.0
+    cdef int c
+    if p < 0:
+        c = <int>floorf(t + 0.5)
+        if c < 0:
+            c = 0
+        elif c > nmax:
+            c = nmax
+        return c
+    c = <int>floorf((t - p) * 0.5 + 0.5)
+    if c < 0:
+        c = 0
+    elif c > (nmax >> 1):
+        c = nmax >> 1
+    return (c << 1) | p
+
+
+cdef inline float _quant_err(const float* e, const float* w, int c0, int nch,
+                             int nb, int p, int* q) noexcept nogil:
+    """Quantise endpoint ``e`` (channels c0..) into ``q``; return weighted error."""
+    cdef int c, v
+    cdef float d, err = 0
+    for c in range(c0, c0 + nch):
+        q[c] = _quant(e[c], nb, p)
+        v = oxy_bc7_expand(q[c], nb)
+        d = v - e[c]
+        err += w[c] * d * d
+    return err
+
+
+# ---------------------------------------------------------------- fitting
+
+cdef void _pca(const float* px, const Cfg* cfg, const uint8_t* tex, int n,
+               int c0, int nch, float* e0, float* e1) noexcept nogil:
+    """Endpoints spanning the texels along their principal axis (weighted)."""
+    cdef float mean[4]
+    cdef float cov[4][4]
+    cdef float v[4]
+    cdef float nv[4]
+    cdef float d[4]
+    cdef float t, tmin, tmax, mx, vv
+    cdef int i, j, k, c, it, best
+    cdef int c1 = c0 + nch
+    for c in range(c0, c1):
+        mean[c] = 0
+    for i in range(n):
+        for c in range(c0, c1):
+            mean[c] += px[4 * tex[i] + c]
+    for c in range(c0, c1):
+        mean[c] /= n
+    if nch == 1 or n == 1:
+        for c in range(c0, c1):
+            tmin = 255
+            tmax = 0
+            for i in range(n):
+                t = px[4 * tex[i] + c]
+                if t < tmin:
+                    tmin = t
+                if t > tmax:
+                    tmax = t
+            e0[c] = tmin
+            e1[c] = tmax
+        return
+    for j in range(c0, c1):
+        for k in range(c0, c1):
+            cov[j][k] = 0
+    for i in range(n):
+        for c in range(c0, c1):
+            d[c] = (px[4 * tex[i] + c] - mean[c]) * cfg.sw[c]
+        for j in range(c0, c1):
+            for k in range(j, c1):
+                cov[j][k] += d[j] * d[k]
+    for j in range(c0, c1):
+        for k in range(c0, j):
+            cov[j][k] = cov[k][j]
+    best = c0
+    for c in range(c0, c1):
+        if cov[c][c] > cov[best][best]:
+            best = c
+    if cov[best][best] <= 1e-3:
+        for c in range(c0, c1):
+            e0[c] = mean[c]
+            e1[c] = mean[c]
+        return
+    for c in range(c0, c1):
+        v[c] = cov[best][c]
+    for it in range(4):
+        mx = 0
+        for j in range(c0, c1):
+            t = 0
+            for k in range(c0, c1):
+                t += cov[j][k] * v[k]
+            nv[j] = t
+            if t > mx:
+                mx = t
+            elif -t > mx:
+                mx = -t
+        if mx <= 0:
+            break
+        for c in range(c0, c1):
+            v[c] = nv[c] / mx
+    vv = 0
+    for c in range(c0, c1):
+        vv += v[c] * v[c]
+    tmin = BIG
+    tmax = -BIG
+    for i in range(n):
+        t = 0
+        for c in range(c0, c1):
+            t += (px[4 * tex[i] + c] - mean[c]) * cfg.sw[c] * v[c]
+        if t < tmin:
+            tmin = t
+        if t > tmax:
+            tmax = t
+    tmin /= vv
+    tmax /= vv
+    for c in range(c0, c1):
+        e0[c] = mean[c] + tmin * v[c] / cfg.sw[c]
+        e1[c] = mean[c] + tmax * v[c] / cfg.sw[c]
+        if e0[c] < 0:
+            e0[c] = 0
+        elif e0[c] > 255:
+            e0[c] = 255
+        if e1[c] < 0:
+            e1[c] = 0
+        elif e1[c] > 255:
+            e1[c] = 255
+
+
+cdef int _lsq(const float* px, const uint8_t* tex, int n, int c0, int nch, int ib,
+              const uint8_t* idx, float* e0, float* e1) noexcept nogil:
+    """Least-squares endpoints for fixed indices; 0 if the system is singular."""
+    cdef const int* wt = oxy_bc7_weights(ib)
+    cdef float aa = 0, ab = 0, bb = 0, t, s, det
+    cdef float x0[4]
+    cdef float x1[4]
+    cdef int i, c, c1 = c0 + nch
+    for c in range(c0, c1):
+        x0[c] = 0
+        x1[c] = 0
+    for i in range(n):
+        t = wt[idx[i]] * (1.0 / 64.0)
+        s = 1 - t
+        aa += s * s
+        ab += s * t
+        bb += t * t
+        for c in range(c0, c1):
+            x0[c] += s * px[4 * tex[i] + c]
+            x1[c] += t * px[4 * tex[i] + c]
+    det = aa * bb - ab * ab
+    if det < 1e-4:
+        return 0
+    det = 1 / det
+    for c in range(c0, c1):
+        e0[c] = (bb * x0[c] - ab * x1[c]) * det
+        e1[c] = (aa * x1[c] - ab * x0[c]) * det
+        if e0[c] < 0:
+            e0[c] = 0
+        elif e0[c] > 255:
+            e0[c] = 255
+        if e1[c] < 0:
+            e1[c] = 0
+        elif e1[c] > 255:
+            e1[c] = 255
+    return 1
+
+
+cdef float _assign(const float* px, const float* w, const uint8_t* tex, int n,
+                   int c0, int nch, const int* q0, const int* q1, int nb, int ib,
+                   int full, uint8_t* idx) noexcept nogil:
+    """Pick each texel's palette index; return the weighted squared error."""
+    cdef const int* wt = oxy_bc7_weights(ib)
+    cdef int nk = 1 << ib
+    cdef float pal[16][4]
+    cdef float dirw[4]
+    cdef int a[4]
+    cdef int b[4]
+    cdef int i, k, c, kb, klo, khi, c1 = c0 + nch
+    cdef float err = 0, e, d, be, denom = 0, t
+    for c in range(c0, c1):
+        a[c] = oxy_bc7_expand(q0[c], nb)
+        b[c] = oxy_bc7_expand(q1[c], nb)
+    for k in range(nk):
+        for c in range(c0, c1):
+            pal[k][c] = ((64 - wt[k]) * a[c] + wt[k] * b[c] + 32) >> 6
+    for c in range(c0, c1):
+        dirw[c] = w[c] * (pal[nk - 1][c] - pal[0][c])
+        denom += dirw[c] * (pal[nk - 1][c] - pal[0][c])
+    if denom > 0:
+        denom = (nk - 1) / denom
+    for i in range(n):
+        if full or nk == 4 or denom == 0:
+            klo = 0
+            khi = nk - 1
+        else:
+            t = 0
+            for c in range(c0, c1):
+                t += dirw[c] * (px[4 * tex[i] + c] - pal[0][c])
+            kb = <int>(t * denom + 0.5)
+            klo = kb - 1
+            khi = kb + 1
+            if klo < 0:
+                klo = 0
+            if khi > nk - 1:
+                khi = nk - 1
+            if klo > nk - 1:
+                klo = nk - 1
+            if khi < 0:
+                khi = 0
+        be = BIG
+        kb = klo
+        for k in range(klo, khi + 1):
+            e = 0
+            for c in range(c0, c1):
+                d = px[4 * tex[i] + c] - pal[k][c]
+                e += w[c] * d * d
+            if e < be:
+                be = e
+                kb = k
+        idx[i] = <uint8_t>kb
+        err += be
+    return err
+
+
+cdef float _quant_assign(const float* px, const Cfg* cfg, const uint8_t* tex, int n,
+                         int c0, int nch, int nb, int pbmode, int ib,
+                         const float* e0, const float* e1, int* q0, int* q1,
+                         uint8_t* idx) noexcept nogil:
+    """Quantise endpoints (choosing p-bits), then index; return the error."""
+    cdef int t0[4]
+    cdef int t1[4]
+    cdef uint8_t tidx[16]
+    cdef int p0, p1, c, ncomb, j
+    cdef float err, best = BIG, qe, bqe = BIG
+    cdef int bp0 = 0, bp1 = 0
+    if pbmode == PB_NONE:
+        _quant_err(e0, cfg.w, c0, nch, nb, -1, q0)
+        _quant_err(e1, cfg.w, c0, nch, nb, -1, q1)
+        return _assign(px, cfg.w, tex, n, c0, nch, q0, q1, nb, ib, cfg.idx_full, idx)
+    if pbmode == PB_ONE:
+        _quant_err(e0, cfg.w, c0, nch, nb, 1, q0)
+        _quant_err(e1, cfg.w, c0, nch, nb, 1, q1)
+        return _assign(px, cfg.w, tex, n, c0, nch, q0, q1, nb, ib, cfg.idx_full, idx)
+    ncomb = 2 if pbmode == PB_SHARED else 4
+    if not cfg.pbit_full:
+        # choose p-bits by endpoint quantisation error only
+        for j in range(ncomb):
+            p0 = j & 1
+            p1 = p0 if pbmode == PB_SHARED else (j >> 1)
+            qe = _quant_err(e0, cfg.w, c0, nch, nb, p0, t0) + _quant_err(e1, cfg.w, c0, nch, nb, p1, t1)
+            if qe < bqe:
+                bqe = qe
+                bp0 = p0
+                bp1 = p1
+        _quant_err(e0, cfg.w, c0, nch, nb, bp0, q0)
+        _quant_err(e1, cfg.w, c0, nch, nb, bp1, q1)
+        return _assign(px, cfg.w, tex, n, c0, nch, q0, q1, nb, ib, cfg.idx_full, idx)
+    for j in range(ncomb):
+        p0 = j & 1
+        p1 = p0 if pbmode == PB_SHARED else (j >> 1)
+        _quant_err(e0, cfg.w, c0, nch, nb, p0, t0)
+        _quant_err(e1, cfg.w, c0, nch, nb, p1, t1)
+        err = _assign(px, cfg.w, tex, n, c0, nch, t0, t1, nb, ib, cfg.idx_full, tidx)
+        if err < best:
+            best = err
+            for c in range(c0, c0 + nch):
+                q0[c] = t0[c]
+                q1[c] = t1[c]
+            memcpy(idx, tidx, n)
+    return best
+
+
+cdef float _fit(const float* px, const Cfg* cfg, const uint8_t* tex, int n,
+                int c0, int nch, int nb, int pbmode, int ib,
+                int* q0, int* q1, uint8_t* idx) noexcept nogil:
+    """Fit one subset (channels c0..c0+nch-1): PCA, quantise, index, refine."""
+    cdef float e0[4]
+    cdef float e1[4]
+    cdef int t0[4]
+    cdef int t1[4]
+    cdef uint8_t tidx[16]
+    cdef float err, best
+    cdef int it, c
+    _pca(px, cfg, tex, n, c0, nch, e0, e1)
+    best = _quant_assign(px, cfg, tex, n, c0, nch, nb, pbmode, ib, e0, e1, q0, q1, idx)
+    memcpy(tidx, idx, n)
+    for it in range(cfg.iters):
+        if best <= 0:
+            break
+        if not _lsq(px, tex, n, c0, nch, ib, tidx, e0, e1):
+            break
+        err = _quant_assign(px, cfg, tex, n, c0, nch, nb, pbmode, ib, e0, e1, t0, t1, tidx)
+        if err < best:
+            best = err
+            for c in range(c0, c0 + nch):
+                q0[c] = t0[c]
+                q1[c] = t1[c]
+            memcpy(idx, tidx, n)
+        else:
+            break
+    return best
+
+
+# ---------------------------------------------------------------- partitions
+
+cdef int _est_parts(const float* wpx, int nch, int ns, int nparts, int levels,
+                    int k, int* out) noexcept nogil:
+    """Best ``k`` partition shapes by estimated error; returns how many were stored.
+
+    The estimate per subset is the scatter left off its principal axis plus the
+    scatter along it divided by (levels - 1)^2 (uniform quantisation along the
+    line).  Subset 0's moments come from the block total minus the others.
+    """
+    cdef float mom[16][14]
+    cdef float tot[14]
+    cdef float sub[3][14]
+    cdef float cov[4][4]
+    cdef float v[4]
+    cdef float nv[4]
+    cdef float best[8]
+    cdef int cnt[3]
+    cdef int pj[10]
+    cdef int pk[10]
+    cdef int nm = nch + nch * (nch + 1) // 2
+    cdef int i, j, kk, s, p, it, sel, nstored = 0, bi
+    cdef float est, tr, lam, t, mx, vv, inv, fq = 1.0 / ((levels - 1) * (levels - 1))
+    cdef unsigned int bits
+    kk = 0
+    for j in range(nch):
+        for i in range(j, nch):
+            pj[kk] = j
+            pk[kk] = i
+            kk += 1
+    for j in range(nm):
+        tot[j] = 0
+    for i in range(16):
+        for j in range(nch):
+            mom[i][j] = wpx[4 * i + j]
+        for j in range(nm - nch):
+            mom[i][nch + j] = wpx[4 * i + pj[j]] * wpx[4 * i + pk[j]]
+        for j in range(nm):
+            tot[j] += mom[i][j]
+    for p in range(nparts):
+        for s in range(1, ns):
+            cnt[s] = 0
+            for j in range(nm):
+                sub[s][j] = 0
+        if ns == 2:
+            bits = oxy_bc7_p2[p]
+            for i in range(16):
+                if (bits >> i) & 1:
+                    cnt[1] += 1
+                    for j in range(nm):
+                        sub[1][j] += mom[i][j]
+        else:
+            bits = oxy_bc7_p3[p]
+            for i in range(16):
+                sel = (bits >> (2 * i)) & 3
+                if sel:
+                    cnt[sel] += 1
+                    for j in range(nm):
+                        sub[sel][j] += mom[i][j]
+        cnt[0] = 16
+        for j in range(nm):
+            sub[0][j] = tot[j]
+        for s in range(1, ns):
+            cnt[0] -= cnt[s]
+            for j in range(nm):
+                sub[0][j] -= sub[s][j]
+        est = 0
+        for s in range(ns):
+            if cnt[s] <= 1:
+                continue
+            inv = 1.0 / cnt[s]
+            for j in range(nm - nch):
+                t = sub[s][nch + j] - sub[s][pj[j]] * sub[s][pk[j]] * inv
+                cov[pj[j]][pk[j]] = t
+                cov[pk[j]][pj[j]] = t
+            tr = 0
+            bi = 0
+            for j in range(nch):
+                tr += cov[j][j]
+                if cov[j][j] > cov[bi][bi]:
+                    bi = j
+            if tr <= 1e-3:
+                continue
+            for j in range(nch):
+                v[j] = cov[bi][j]
+            for it in range(3):
+                mx = 0
+                for j in range(nch):
+                    t = 0
+                    for i in range(nch):
+                        t += cov[j][i] * v[i]
+                    nv[j] = t
+                    if t > mx:
+                        mx = t
+                    elif -t > mx:
+                        mx = -t
+                if mx <= 0:
+                    break
+                for j in range(nch):
+                    v[j] = nv[j] / mx
+            lam = 0
+            vv = 0
+            for j in range(nch):
+                t = 0
+                for i in range(nch):
+                    t += cov[j][i] * v[i]
+                lam += v[j] * t
+                vv += v[j] * v[j]
+            lam = lam / vv if vv > 0 else 0
+            if lam > tr:
+                lam = tr
+            est += (tr - lam) + lam * fq
+        # insertion into the sorted top-k list
+        if nstored < k:
+            i = nstored
+            nstored += 1
+        elif est < best[k - 1]:
+            i = k - 1
+        else:
+            continue
+        while i > 0 and best[i - 1] > est:
+            best[i] = best[i - 1]
+            out[i] = out[i - 1]
+            i -= 1
+        best[i] = est
+        out[i] = p
+    return nstored
+
+
+# ---------------------------------------------------------------- modes
+
+ctypedef struct Blk:
+    float px[64]         # texels, RGBA as float
+    float wpx[64]        # texels scaled by sqrt(weight) (partition estimate)
+    int opaque           # every alpha is 255
+    float aerr           # error of decoding alpha as 255 (modes 0-3)
+
+
+cdef void _try_joint(const Blk* b, const Cfg* cfg, int mode, int part,
+                     Enc* best) noexcept nogil:
+    """Encode with a mode whose subsets share one index set (0-3, 6, 7)."""
+    cdef OxyBC7Mode m = oxy_bc7_modes[mode]
+    cdef Enc cur
+    cdef uint8_t tex[3][16]
+    cdef uint8_t sidx[16]
+    cdef int cnt[3]
+    cdef int i, s, e, nch, nb, pbmode, qa
+    cdef float err
+    nch = 3 if (m.ab == 0 or b.opaque) else 4
+    nb = m.cb + (1 if (m.epb or m.spb) else 0)
+    pbmode = PB_UNIQUE if m.epb else (PB_SHARED if m.spb else PB_NONE)
+    if m.ab and b.opaque:
+        pbmode = PB_ONE
+    cnt[0] = 0
+    cnt[1] = 0
+    cnt[2] = 0
+    for i in range(16):
+        s = oxy_bc7_subset_of(m.ns, part, i)
+        tex[s][cnt[s]] = <uint8_t>i
+        cnt[s] += 1
+    err = b.aerr if m.ab == 0 else 0
+    for s in range(m.ns):
+        if err >= best.err:
+            return
+        err += _fit(b.px, cfg, tex[s], cnt[s], 0, nch, nb, pbmode, m.ib,
+                    cur.q[s][0], cur.q[s][1], sidx)
+        for i in range(cnt[s]):
+            cur.idx[tex[s][i]] = sidx[i]
+        if nch == 3:
+            qa = (1 << (m.ab + 1)) - 1 if m.ab else 0
+            for e in range(2):
+                cur.q[s][e][3] = qa
+    if err < best.err:
+        cur.err = err
+        cur.mode = mode
+        cur.part = part
+        cur.rot = 0
+        cur.isel = 0
+        memcpy(best, &cur, sizeof(Enc))
+
+
+cdef void _try_45(const Blk* b, const Cfg* cfg, int mode, int rot, int isel,
+                  Enc* best) noexcept nogil:
+    """Modes 4/5: colour and one scalar channel with separate index sets."""
+    cdef OxyBC7Mode m = oxy_bc7_modes[mode]
+    cdef Enc cur
+    cdef Cfg rc
+    cdef float rpx[64]
+    cdef uint8_t tex[16]
+    cdef int i, c, cib, aib
+    cdef float err, t
+    memcpy(&rc, cfg, sizeof(Cfg))
+    memcpy(rpx, b.px, sizeof(rpx))
+    if rot:
+        c = rot - 1
+        for i in range(16):
+            rpx[4 * i + c] = b.px[4 * i + 3]
+            rpx[4 * i + 3] = b.px[4 * i + c]
+        t = rc.w[c]
+        rc.w[c] = rc.w[3]
+        rc.w[3] = t
+        t = rc.sw[c]
+        rc.sw[c] = rc.sw[3]
+        rc.sw[3] = t
+    for i in range(16):
+        tex[i] = <uint8_t>i
+    cib = m.ib2 if isel else m.ib
+    aib = m.ib if isel else m.ib2
+    err = _fit(rpx, &rc, tex, 16, 0, 3, m.cb, PB_NONE, cib, cur.q[0][0], cur.q[0][1], cur.idx)
+    if err >= best.err:
+        return
+    err += _fit(rpx, &rc, tex, 16, 3, 1, m.ab, PB_NONE, aib, cur.q[0][0], cur.q[0][1], cur.aidx)
+    if err < best.err:
+        cur.err = err
+        cur.mode = mode
+        cur.part = 0
+        cur.rot = rot
+        cur.isel = isel
+        memcpy(best, &cur, sizeof(Enc))
+
+
+cdef void _try_mode(const Blk* b, const Cfg* cfg, int mode, Enc* best) noexcept nogil:
+    cdef OxyBC7Mode m = oxy_bc7_modes[mode]
+    cdef int parts[8]
+    cdef int np, i, r, nrot, nch, levels
+    if mode == 6:
+        _try_joint(b, cfg, 6, 0, best)
+    elif mode == 4 or mode == 5:
+        nrot = 4 if (not b.opaque or cfg.rot_opaque) else 1
+        for r in range(nrot):
+            _try_45(b, cfg, mode, r, 0, best)
+            if mode == 4:
+                _try_45(b, cfg, mode, r, 1, best)
+    else:
+        if m.ab == 0 and b.aerr >= best.err:
+            return
+        nch = 3 if (m.ab == 0 or b.opaque) else 4
+        levels = 1 << m.ib
+        np = _est_parts(b.wpx, nch, m.ns, 1 << m.pb, levels, cfg.nparts[mode], parts)
+        for i in range(np):
+            _try_joint(b, cfg, mode, parts[i], best)
+
+
+# ---------------------------------------------------------------- packing
+
+cdef inline void _put(uint64_t* w, int* pos, uint64_t v, int n) noexcept nogil:
+    cdef int p = pos[0]
+    if p < 64:
+        w[0] |= v << p
+        if p + n > 64:
+            w[1] |= v >> (64 - p)
+    else:
+        w[1] |= v << (p - 64)
+    pos[0] = p + n
+
+
+cdef inline void _swap_ep(Enc* e, int s, int c0, int c1) noexcept nogil:
+    cdef int c, t
+    for c in range(c0, c1):
+        t = e.q[s][0][c]
+        e.q[s][0][c] = e.q[s][1][c]
+        e.q[s][1][c] = t
+
+
+cdef void _pack(Enc* e, uint8_t* out) noexcept nogil:
+    """Fix anchor indices (swap endpoints where needed) and write the 128 bits."""
+    cdef OxyBC7Mode m = oxy_bc7_modes[e.mode]
+    cdef uint64_t w[2]
+    cdef int pos = 0, s, i, c, a, nk, pshift, cib, aib
+    cdef int anchor[3]
+    pshift = 1 if (m.epb or m.spb) else 0
+    if m.ib2 == 0:
+        nk = (1 << m.ib) - 1
+        anchor[0] = 0
+        if m.ns == 2:
+            anchor[1] = oxy_bc7_anchor2[e.part]
+        elif m.ns == 3:
+            anchor[1] = oxy_bc7_anchor3a[e.part]
+            anchor[2] = oxy_bc7_anchor3b[e.part]
+        for s in range(m.ns):
+            if e.idx[anchor[s]] >> (m.ib - 1):
+                _swap_ep(e, s, 0, 4)
+                for i in range(16):
+                    if oxy_bc7_subset_of(m.ns, e.part, i) == s:
+                        e.idx[i] = <uint8_t>(nk - e.idx[i])
+    else:
+        cib = m.ib2 if e.isel else m.ib
+        aib = m.ib if e.isel else m.ib2
+        if e.idx[0] >> (cib - 1):
+            _swap_ep(e, 0, 0, 3)
+            for i in range(16):
+                e.idx[i] = <uint8_t>((1 << cib) - 1 - e.idx[i])
+        if e.aidx[0] >> (aib - 1):
+            _swap_ep(e, 0, 3, 4)
+            for i in range(16):
+                e.aidx[i] = <uint8_t>((1 << aib) - 1 - e.aidx[i])
+    w[0] = 0
+    w[1] = 0
+    _put(w, &pos, 1 << e.mode, e.mode + 1)
+    _put(w, &pos, e.part, m.pb)
+    _put(w, &pos, e.rot, m.rb)
+    _put(w, &pos, e.isel, m.isb)
+    for c in range(3):
+        for s in range(m.ns):
+            _put(w, &pos, e.q[s][0][c] >> pshift, m.cb)
+            _put(w, &pos, e.q[s][1][c] >> pshift, m.cb)
+    if m.ab:
+        for s in range(m.ns):
+            _put(w, &pos, e.q[s][0][3] >> pshift, m.ab)
+            _put(w, &pos, e.q[s][1][3] >> pshift, m.ab)
+    if m.epb:
+        for s in range(m.ns):
+            _put(w, &pos, e.q[s][0][0] & 1, 1)
+            _put(w, &pos, e.q[s][1][0] & 1, 1)
+    elif m.spb:
+        for s in range(m.ns):
+            _put(w, &pos, e.q[s][0][0] & 1, 1)
+    if m.ib2 == 0:
+        for i in range(16):
+            _put(w, &pos, e.idx[i], m.ib - oxy_bc7_is_anchor(m.ns, e.part, i))
+    else:
+        for i in range(16):
+            _put(w, &pos, e.aidx[i] if e.isel else e.idx[i], m.ib - (i == 0))
+        for i in range(16):
+            _put(w, &pos, e.idx[i] if e.isel else e.aidx[i], m.ib2 - (i == 0))
+    for i in range(8):
+        out[i] = <uint8_t>(w[0] >> (8 * i))
+        out[8 + i] = <uint8_t>(w[1] >> (8 * i))
+
+
+# ---------------------------------------------------------------- driver
+
+cdef int _ORDER[7]
+_ORDER[:] = [1, 3, 0, 2, 7, 5, 4]
+
+
+cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcept nogil:
+    cdef Blk b
+    cdef Enc best
+    cdef int i, c, m, mask
+    cdef float d
+    b.opaque = 1
+    b.aerr = 0
+    for i in range(16):
+        for c in range(4):
+            b.px[4 * i + c] = tx[4 * i + c]
+            b.wpx[4 * i + c] = tx[4 * i + c] * cfg.sw[c]
+        if tx[4 * i + 3] != 255:
+            b.opaque = 0
+            d = 255 - tx[4 * i + 3]
+            b.aerr += cfg.w[3] * d * d
+    best.err = BIG
+    if cfg.force_mode >= 0:
+        _try_mode(&b, cfg, cfg.force_mode, &best)
+        _pack(&best, out)
+        return
+    mask = cfg.modes_opaque if b.opaque else cfg.modes_alpha
+    if mask & 64:
+        _try_mode(&b, cfg, 6, &best)
+    for i in range(7):
+        m = _ORDER[i]
+        if best.err <= 0:
+            break
+        if (mask >> m) & 1:
+            _try_mode(&b, cfg, m, &best)
+    if cfg.modes_extra and best.err > cfg.extra_above * 16:
+        for i in range(7):
+            m = _ORDER[i]
+            if (cfg.modes_extra >> m) & 1 and not (mask >> m) & 1:
+                if m <= 3 and not b.opaque:
+                    continue
+                _try_mode(&b, cfg, m, &best)
+    _pack(&best, out)
+
+
+cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcept:
+    cdef int c
+    if perceptual:
+        cfg.w[0] = 0.299 * 3
+        cfg.w[1] = 0.587 * 3
+        cfg.w[2] = 0.114 * 3
+    else:
+        cfg.w[0] = 1
+        cfg.w[1] = 1
+        cfg.w[2] = 1
+    cfg.w[3] = 1
+    for c in range(4):
+        cfg.sw[c] = sqrtf(cfg.w[c])
+    cfg.force_mode = force_mode
+    cfg.polish = 0
+    for c in range(8):
+        cfg.nparts[c] = 1
+    if quality == 0:      # fast
+        cfg.iters = 1
+        cfg.pbit_full = 0
+        cfg.idx_full = 0
+        cfg.modes_opaque = 1 << 6
+        cfg.modes_alpha = 1 << 6
+        cfg.rot_opaque = 0
+        cfg.modes_extra = (1 << 1) | (1 << 5)
+        cfg.extra_above = 6.0
+    elif quality == 1:    # normal
+        cfg.iters = 2
+        cfg.pbit_full = 0
+        cfg.idx_full = 0
+        cfg.modes_opaque = (1 << 6) | (1 << 1) | (1 << 3) | (1 << 5)
+        cfg.modes_alpha = (1 << 6) | (1 << 5) | (1 << 7) | (1 << 4)
+        cfg.rot_opaque = 0
+        cfg.modes_extra = 0
+        cfg.extra_above = 0
+        cfg.nparts[1] = 2
+        cfg.nparts[3] = 1
+        cfg.nparts[7] = 2
+    else:                 # high
+        cfg.iters = 3
+        cfg.pbit_full = 1
+        cfg.idx_full = 1
+        cfg.modes_opaque = 0xff
+        cfg.modes_alpha = 0xff
+        cfg.rot_opaque = 1
+        cfg.modes_extra = 0
+        cfg.extra_above = 0
+        for c in range(8):
+            cfg.nparts[c] = 6
+    if force_mode >= 0:
+        for c in range(8):
+            if cfg.nparts[c] < 2:
+                cfg.nparts[c] = 2
+
+
+def encode(const uint8_t[:, :, ::1] rgba, int quality=1, bint perceptual=False,
+           int force_mode=-1):
+    """Encode an (H, W, 4) uint8 image to BC7 blocks (row-major); returns bytes.
+
+    ``quality``: 0 fast, 1 normal, 2 high.  ``force_mode`` (test hook): -1 for
+    the normal search, or 0..7 to encode every block with that mode.  Releases
+    the GIL over the whole block loop; deterministic; thread-safe.
+    """
+    cdef Py_ssize_t height = rgba.shape[0], width = rgba.shape[1]
+    cdef Py_ssize_t bw, bh, bx, by, x, y, xx
+    cdef Cfg cfg
+    cdef uint8_t tx[64]
+    cdef const uint8_t* rows[4]
+    cdef uint8_t* outp
+    if rgba.shape[2] != 4 or height < 1 or width < 1:
+        raise ValueError("rgba must have shape (H, W, 4) with H, W >= 1")
+    if quality < 0 or quality > 2:
+        raise ValueError("quality must be 0, 1 or 2")
+    if force_mode < -1 or force_mode > 7:
+        raise ValueError("force_mode must be -1 or 0..7")
+    bw = (width + 3) // 4
+    bh = (height + 3) // 4
+    _setup(&cfg, quality, perceptual, force_mode)
+    res = PyBytes_FromStringAndSize(NULL, bw * bh * 16)
+    outp = <uint8_t*>PyBytes_AS_STRING(res)
+    with nogil:
+        for by in range(bh):
+            # one band of four texel rows, clamped at the bottom edge
+            for y in range(4):
+                rows[y] = &rgba[min(by * 4 + y, height - 1), 0, 0]
+            for bx in range(bw):
+                for y in range(4):
+                    for x in range(4):
+                        xx = min(bx * 4 + x, width - 1) * 4
+                        memcpy(&tx[16 * y + 4 * x], rows[y] + xx, 4)
+                _encode_block(tx, &cfg, outp + 16 * (by * bw + bx))
+    return res
