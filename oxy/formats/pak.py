@@ -142,7 +142,7 @@ def parse_pak(data: bytes | memoryview, *, path: str = "<bytes>") -> PakFile:
     tables, regions = {}, {}
     for kind, (table_field, region_field, view, dtype) in RESOURCE_KINDS.items():
         table = getattr(footer, table_field)
-        at = foot_at + _FOOTER_OFFSETS[table_field]
+        at = foot_at + FOOTER_FIELD_OFFSETS[table_field]
         if table.count:
             if table.entry_size != view.SIZE:
                 raise FormatError(f"entry_size {table.entry_size}, expected {view.SIZE}",
@@ -154,7 +154,7 @@ def parse_pak(data: bytes | memoryview, *, path: str = "<bytes>") -> PakFile:
             tables[kind] = np.zeros(0, dtype)
         region = getattr(footer, region_field)
         _check_range(region.offset, region.size, size, path,
-                     foot_at + _FOOTER_OFFSETS[region_field], f"footer.{region_field}")
+                     foot_at + FOOTER_FIELD_OFFSETS[region_field], f"footer.{region_field}")
         regions[kind] = bytes(data[region.offset:region.offset + region.size])
     count = footer.asset_count
     _check_range(footer.directory_offset, count * DIRECTORY_ENTRY_SIZE, size, path, foot_at,
@@ -170,14 +170,14 @@ def parse_pak(data: bytes | memoryview, *, path: str = "<bytes>") -> PakFile:
     browse, browse_error = None, None
     if footer.browse_index_offset and footer.browse_index_size:
         try:
-            browse = _parse_browse(data, footer.browse_index_offset, footer.browse_index_size, path)
+            browse = parse_browse_index(data, footer.browse_index_offset, footer.browse_index_size, path)
         except FormatError as exc:
             browse_error = str(exc)
     return PakFile(size, header, footer, tuple(directory), tuple(descriptors), tables,
                    regions, browse, browse_error)
 
 
-def _parse_browse(data: bytes | memoryview, at: int, size: int,
+def parse_browse_index(data: bytes | memoryview, at: int, size: int,
                   path: str) -> tuple[tuple[AssetKey, str], ...]:
     _check_range(at, size, len(data), path, at, "browse_index")
     head = PakBrowseIndexHeader.parse(data, at, path=path, field="browse_index.header")
@@ -225,7 +225,7 @@ def _footer_offsets() -> dict[str, int]:
     return out
 
 
-_FOOTER_OFFSETS = _footer_offsets()
+FOOTER_FIELD_OFFSETS = _footer_offsets()
 
 
 def build_browse_index(entries: list[tuple[AssetKey, str]]) -> bytes:

@@ -1,0 +1,285 @@
+"""Validation of a loose cooked root (FORMATS.md 6) with every runtime check.
+
+Checks ``container.index.bin`` (header, sections, strings, paths, duplicates, file
+records), then what mounting checks (descriptor and file sizes on disk, table sizes),
+then the tables, payloads and descriptors in depth. Hashes only when asked. Reads
+through the declarations of ``oxy.formats`` only; never a writer.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+import numpy as np
+
+from oxy.errors import FormatError
+from oxy.formats.enums import AssetType, FileKind
+from oxy.formats.loose import (ASSET_ENTRY_SIZE, FILE_RECORD_SIZE, FLAG_HAS_FILE_RECORDS,
+                               FLAG_HAS_VIRTUAL_PATHS, INDEX_FILE_NAME, INDEX_HEADER_SIZE,
+                               INDEX_VERSION, KNOWN_INDEX_FLAGS, IndexHeader, read_c_string,
+                               relpath_problem, virtual_path_problem)
+from oxy.formats.loose import AssetEntryStruct, FileRecordStruct
+from oxy.formats.primitives import AssetKey, sha256
+from oxy.formats.resources import (BUFFER_DESC_DTYPE, BUFFER_DESC_SIZE, TEXTURE_DESC_DTYPE,
+                                   TEXTURE_DESC_SIZE)
+from oxy.formats.views import numpy_dtype
+from oxy.validate.descriptors import ResourceCounts, check_descriptor, scene_geometry_keys
+from oxy.validate.diagnostics import ValidationReport
+from oxy.validate.resources import check_buffer_table, check_texture_table
+
+ENTRY_DTYPE = numpy_dtype(AssetEntryStruct)
+RECORD_DTYPE = numpy_dtype(FileRecordStruct)
+TABLE_ENTRY_SIZES = {FileKind.TEXTURES_TABLE: TEXTURE_DESC_SIZE, FileKind.BUFFERS_TABLE: BUFFER_DESC_SIZE}
+PAIRS = ((FileKind.TEXTURES_TABLE, FileKind.TEXTURES_DATA), (FileKind.BUFFERS_TABLE, FileKind.BUFFERS_DATA))
+
+
+def validate_loose_root(root: str | os.PathLike[str], *, verify_hashes: bool = False,
+                        deep: bool = True) -> ValidationReport:
+    """Validate the loose cooked root at ``root``.
+
+    Never raises for bad content. An unreadable index raises OSError (exit code 2 in
+    the CLI). ``deep=False`` stops after what the runtime checks at mount time.
+    """
+    root = os.fspath(root)
+    index_path = os.path.join(root, INDEX_FILE_NAME)
+    with open(index_path, "rb") as fh:
+        data = fh.read()
+    report = ValidationReport(root, "loose")
+    name = INDEX_FILE_NAME
+    header = _check_header(report, data, name)
+    if header is None:
+        return report
+    strings = _check_sections(report, data, header, name)
+    if strings is None:
+        return report
+    assets = _check_assets(report, data, header, strings, name)
+    files = _check_records(report, data, header, strings, name)
+    _check_on_disk(report, root, assets, files, verify_hashes)
+    report.stats.update(assets=len(assets), file_records=len(files))
+    if deep and report.ok:
+        _check_contents(report, root, assets, files, verify_hashes)
+    return report
+
+
+def _check_header(report: ValidationReport, data: bytes, name: str) -> IndexHeader | None:
+    if len(data) < INDEX_HEADER_SIZE:
+        report.error("index.size", f"file is {len(data)} bytes; the header alone is "
+                     f"{INDEX_HEADER_SIZE}", name, 0, "header")
+        return None
+    try:
+        h = IndexHeader.parse(data, 0, path=name, field="header")
+    except FormatError as exc:
+        report.error("index.header.magic", exc.message, name, exc.offset, exc.field)
+        return None
+    if h.version != INDEX_VERSION:
+        report.error("index.header.version", f"version {h.version}; the runtime reads only "
+                     f"{INDEX_VERSION}", name, 8, "header.version")
+    if h.flags & ~KNOWN_INDEX_FLAGS:
+        report.error("index.header.flags", f"unknown flag bits {h.flags & ~KNOWN_INDEX_FLAGS:#x}",
+                     name, 12, "header.flags")
+    if h.flags:
+        if not h.flags & FLAG_HAS_VIRTUAL_PATHS:
+            report.error("index.header.flags", "HasVirtualPaths (1) is required when flags are set",
+                         name, 12, "header.flags")
+        if h.file_record_count and not h.flags & FLAG_HAS_FILE_RECORDS:
+            report.error("index.header.file_record_count", f"{h.file_record_count} file records but "
+                         "HasFileRecords (2) is not set", name, 56, "header.file_record_count")
+        if h.flags & FLAG_HAS_FILE_RECORDS and h.file_record_size != FILE_RECORD_SIZE:
+            report.error("index.header.file_record_size", f"file_record_size {h.file_record_size}, "
+                         f"expected {FILE_RECORD_SIZE}", name, 60, "header.file_record_size")
+    if not any(h.guid):
+        report.error("index.header.guid", "guid is all zero; it must be a non-zero source key",
+                     name, 64, "header.guid")
+    if h.asset_entry_size != ASSET_ENTRY_SIZE:
+        report.error("index.header.asset_entry_size", f"asset_entry_size {h.asset_entry_size}, "
+                     f"expected {ASSET_ENTRY_SIZE}", name, 44, "header.asset_entry_size")
+    if h.file_record_count and h.file_record_size != FILE_RECORD_SIZE:
+        report.error("index.header.file_record_size", f"file_record_size {h.file_record_size}, "
+                     f"expected {FILE_RECORD_SIZE}", name, 60, "header.file_record_size")
+    return h if report.ok else None
+
+
+def _check_sections(report: ValidationReport, data: bytes, h: IndexHeader, name: str) -> bytes | None:
+    size = len(data)
+    st_off, st_size = h.string_table_offset, h.string_table_size
+    st_end = st_off + st_size
+    if st_size == 0:
+        report.error("index.strings.empty", "the string table is empty", name, 24, "header.string_table_size")
+    elif st_off < INDEX_HEADER_SIZE:
+        report.error("index.strings.offset", f"string table at {st_off}, inside the header", name, 16,
+                     "header.string_table_offset")
+    elif st_end > size:
+        report.error("index.strings.range", f"string table {st_off}+{st_size} ends past the file "
+                     f"({size} bytes)", name, 16, "header.string_table_offset")
+    elif data[st_off] != 0:
+        report.error("index.strings.first_byte", "the string table must start with NUL", name, st_off,
+                     "strings[0]")
+    assets_end = h.asset_entries_offset + h.asset_count * ASSET_ENTRY_SIZE
+    if h.asset_entries_offset < st_end:
+        report.error("index.assets.offset", f"asset entries at {h.asset_entries_offset} overlap the "
+                     f"string table (ends at {st_end})", name, 32, "header.asset_entries_offset")
+    elif assets_end > size:
+        report.error("index.assets.range", f"{h.asset_count} asset entries at {h.asset_entries_offset} "
+                     f"end past the file ({size} bytes)", name, 40, "header.asset_count")
+    records_end = h.file_records_offset + h.file_record_count * FILE_RECORD_SIZE
+    if h.file_record_count and h.file_records_offset < assets_end:
+        report.error("index.records.offset", f"file records at {h.file_records_offset} overlap the "
+                     f"asset entries (end at {assets_end})", name, 48, "header.file_records_offset")
+    elif records_end > size:
+        report.error("index.records.range", f"{h.file_record_count} file records at "
+                     f"{h.file_records_offset} end past the file ({size} bytes)", name, 56,
+                     "header.file_record_count")
+    return data[st_off:st_end] if report.ok else None
+
+
+def _string(report: ValidationReport, table: bytes, offset: int, name: str, at: int, fld: str) -> str | None:
+    text = read_c_string(table, offset)
+    if text is None:
+        report.error("index.string_offset", f"offset {offset} is not a NUL-terminated UTF-8 string "
+                     f"inside the {len(table)}-byte string table", name, at, fld)
+    return text
+
+
+def _check_assets(report: ValidationReport, data: bytes, h: IndexHeader, strings: bytes,
+                  name: str) -> list[tuple[int, AssetKey, int, str, str, int, bytes]]:
+    rows = np.frombuffer(data, ENTRY_DTYPE, h.asset_count, h.asset_entries_offset)
+    out = []
+    for i, e in enumerate(rows):
+        at = h.asset_entries_offset + i * ASSET_ENTRY_SIZE
+        fld = f"assets[{i}]"
+        rel = _string(report, strings, int(e["descriptor_relpath_offset"]), name, at + 16,
+                      fld + ".descriptor_relpath_offset")
+        vpath = _string(report, strings, int(e["virtual_path_offset"]), name, at + 20,
+                        fld + ".virtual_path_offset")
+        if rel is not None and (problem := relpath_problem(rel)):
+            report.error("index.asset.relpath", f"descriptor path {rel!r} {problem}", name, at + 16,
+                         fld + ".descriptor_relpath_offset")
+            rel = None
+        if vpath is not None and (problem := virtual_path_problem(vpath)):
+            report.error("index.asset.virtual_path", f"virtual path {vpath!r} {problem}", name, at + 20,
+                         fld + ".virtual_path_offset")
+        key = AssetKey(e["asset_key"].tobytes())
+        out.append((i, key, int(e["asset_type"]), rel, vpath, int(e["descriptor_size"]),
+                    e["descriptor_sha256"].tobytes()))
+    for what, column, offs in (("asset key", 1, 0), ("virtual path", 4, 20)):
+        _report_duplicates(report, [row[column] for row in out], h.asset_entries_offset, offs, what, name)
+    _report_duplicates(report, [int(v) for v in rows["virtual_path_offset"]], h.asset_entries_offset, 20,
+                       "virtual path offset", name)
+    return out
+
+
+def _report_duplicates(report: ValidationReport, values: list, base: int, field_at: int, what: str,
+                       name: str) -> None:
+    counts = Counter(v for v in values if v is not None)
+    for value, n in counts.items():
+        if n > 1:
+            first = values.index(value)
+            second = values.index(value, first + 1)
+            report.error("index.asset.duplicate", f"duplicate {what} {value} (assets {first} and {second})",
+                         name, base + second * ASSET_ENTRY_SIZE + field_at, f"assets[{second}]")
+
+
+def _check_records(report: ValidationReport, data: bytes, h: IndexHeader, strings: bytes,
+                   name: str) -> dict[int, tuple[str, int]]:
+    rows = np.frombuffer(data, RECORD_DTYPE, h.file_record_count, h.file_records_offset)
+    files: dict[int, tuple[str, int]] = {}
+    for i, r in enumerate(rows):
+        at = h.file_records_offset + i * FILE_RECORD_SIZE
+        kind = int(r["kind"])
+        fld = f"files[{i}]"
+        if not FileKind.BUFFERS_TABLE <= kind <= FileKind.TEXTURES_DATA:
+            report.error("index.record.kind", f"file kind {kind} is not 1..4", name, at, fld + ".kind")
+            continue
+        if kind in files:
+            report.error("index.record.duplicate_kind", f"a second {FileKind(kind).name} record", name, at,
+                         fld + ".kind")
+            continue
+        rel = _string(report, strings, int(r["relpath_offset"]), name, at + 4, fld + ".relpath_offset")
+        if rel is not None and (problem := relpath_problem(rel)):
+            report.error("index.record.relpath", f"path {rel!r} {problem}", name, at + 4, fld + ".relpath_offset")
+            rel = None
+        if rel is not None:
+            files[kind] = (rel, int(r["size"]))
+    for table, data_kind in PAIRS:
+        if (table in files) != (data_kind in files):
+            missing = FileKind(data_kind if table in files else table).name
+            report.error("index.record.pair", f"{missing} record missing: a table and its data go "
+                         "together", name, h.file_records_offset, "files")
+    return files
+
+
+def _check_on_disk(report: ValidationReport, root: str, assets: list, files: dict[int, tuple[str, int]],
+                   verify_hashes: bool) -> None:
+    """What the runtime checks when it mounts the root."""
+    for i, _key, _type, rel, _vpath, size, digest in assets:
+        if rel is None:
+            continue
+        actual = _file_size(os.path.join(root, rel))
+        if actual is None:
+            report.error("mount.descriptor.missing", f"descriptor file {rel} does not exist", rel, None,
+                         f"assets[{i}]")
+        elif actual != size:
+            report.error("mount.descriptor.size", f"descriptor is {actual} bytes, the index says {size}",
+                         rel, None, f"assets[{i}].descriptor_size")
+        elif verify_hashes and any(digest):
+            with open(os.path.join(root, rel), "rb") as fh:
+                if sha256(fh.read()) != digest:
+                    report.error("mount.descriptor.sha256", "SHA-256 of the descriptor does not match "
+                                 "descriptor_sha256", rel, None, f"assets[{i}].descriptor_sha256")
+    for kind, (rel, size) in files.items():
+        actual = _file_size(os.path.join(root, rel))
+        if actual is None:
+            report.error("mount.file.missing", f"{FileKind(kind).name} file {rel} does not exist", rel, None,
+                         "files")
+            continue
+        if actual != size:
+            report.error("mount.file.size", f"file is {actual} bytes, the index says {size}", rel, None, "files.size")
+        entry = TABLE_ENTRY_SIZES.get(kind)
+        if entry and actual % entry:
+            report.error("mount.table.size", f"table is {actual} bytes, not a multiple of {entry}", rel, None,
+                         "files.size")
+        if entry and actual // entry >= 2**32:
+            report.error("mount.table.count", "more than 2^32-1 entries", rel, None, "files.size")
+
+
+def _file_size(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _read(root: str, files: dict[int, tuple[str, int]], kind: int) -> tuple[str, bytes]:
+    if kind not in files:
+        return "", b""
+    rel = files[kind][0]
+    with open(os.path.join(root, rel), "rb") as fh:
+        return rel, fh.read()
+
+
+def _check_contents(report: ValidationReport, root: str, assets: list, files: dict[int, tuple[str, int]],
+                    verify_hashes: bool) -> None:
+    """Tables, payloads and descriptors in depth (only once the mount checks pass)."""
+    tables = {}
+    for (table_kind, data_kind), dtype, checker in (
+            (PAIRS[0], TEXTURE_DESC_DTYPE, check_texture_table), (PAIRS[1], BUFFER_DESC_DTYPE, check_buffer_table)):
+        table_rel, table_bytes = _read(root, files, table_kind)
+        data_rel, data_bytes = _read(root, files, data_kind)
+        table = np.frombuffer(table_bytes, dtype)
+        tables[table_kind] = table
+        checker(report, table, data_bytes, table_file=table_rel, table_base=0, data_file=data_rel,
+                data_base=0, region=(0, len(data_bytes)), verify_hashes=verify_hashes)
+    resources = ResourceCounts(tables[FileKind.TEXTURES_TABLE], tables[FileKind.BUFFERS_TABLE])
+    keys = {row[1] for row in assets}
+    for i, key, asset_type, rel, _vpath, _size, _digest in assets:
+        with open(os.path.join(root, rel), "rb") as fh:
+            blob = fh.read()
+        parsed = check_descriptor(report, asset_type, blob, file=rel, base=0, field="descriptor",
+                                  resources=resources, verify_hashes=verify_hashes)
+        if parsed is not None and asset_type == AssetType.SCENE:
+            for geometry in scene_geometry_keys(parsed):
+                if geometry not in keys:
+                    report.warning("scene.geometry_key", f"renderable geometry {geometry} is not in this "
+                                   "root", rel, None, "descriptor.components")
+    report.stats.update(textures=len(tables[FileKind.TEXTURES_TABLE]),
+                        buffers=len(tables[FileKind.BUFFERS_TABLE]))
