@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 import gevent
 from gevent.event import Event
@@ -62,7 +62,9 @@ class ImportLoop:
     and :meth:`add_shutdown_hook` belong to the import hub thread only.
 
     Failure modes: if the hub or a pool cannot be created the constructor raises
-    the original error after the thread has ended. :meth:`close` with a timeout
+    the original error after the thread has ended. ``shutdown_hooks`` are
+    installed before the constructor returns (see :meth:`add_shutdown_hook`).
+    :meth:`close` with a timeout
     raises ``TimeoutError`` when a task ignores cancellation and outlives it.
     """
 
@@ -79,6 +81,7 @@ class ImportLoop:
         io_threads: int = 2,
         name: str = "oxy-import-hub",
         start_timeout: float = 60.0,
+        shutdown_hooks: Sequence[Callable[[], object]] = (),
     ) -> None:
         self.name = name
         self.hub: Any = None
@@ -92,6 +95,8 @@ class ImportLoop:
         self._done: CrossFuture[None] = CrossFuture()
         self._hooks: dict[int, Callable[[], object]] = {}
         self._hook_keys = itertools.count()
+        for hook in shutdown_hooks:
+            self._hooks[next(self._hook_keys)] = hook
         self._greenlets: Group | None = None
         self._post_lock = allocate_lock()
         self._posts_open = False

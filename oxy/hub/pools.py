@@ -29,8 +29,10 @@ result is dropped.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable, TypeVar
 
+import gevent
 from gevent.threadpool import ThreadPool
 
 from oxy.errors import OxyError
@@ -99,10 +101,22 @@ class Pools:
         """Tasks queued or running on the CPU pool (import hub thread only)."""
         return len(self.cpu)
 
-    def kill(self) -> None:
-        """Stop both pools' threads after their current task. Import hub thread only."""
+    def kill(self, timeout: float = 30.0) -> None:
+        """Stop both pools' threads after their current task and wait (greenlet-
+        blocking, up to ``timeout`` s) until their thread states are gone, so a
+        closed loop leaves no native thread behind. Import hub thread only."""
+        idents = {
+            getattr(worker, "_thread_ident", 0)
+            for pool in (self.cpu, self.io)
+            for worker in list(getattr(pool, "_worker_greenlets", ()))  # gevent internals, read-only
+        }
         self.cpu.kill()
         self.io.kill()
+        idents.discard(0)
+        waited = 0.0
+        while idents & sys._current_frames().keys() and waited < timeout:
+            gevent.sleep(0.001)
+            waited += 0.001
 
 
 def register_hub_thread(pools: Pools | None) -> None:

@@ -159,7 +159,7 @@ class AsyncFileWriter:
 
     __slots__ = (
         "options", "_files", "_token", "_owner", "_group", "_idle", "_pending", "_generation",
-        "_first_error", "_path_locks", "_closed", "_remove_hook",
+        "_first_error", "_path_locks", "_closed", "_finished", "_remove_hook",
     )
 
     def __init__(self, options: WriteOptions | None = None, token: CancelToken | None = None) -> None:
@@ -178,6 +178,7 @@ class AsyncFileWriter:
         self._first_error: FileResult[int] | None = None
         self._path_locks: dict[str, Semaphore] = {}
         self._closed = False
+        self._finished = False
         self._remove_hook = loop.add_shutdown_hook(self.close)
 
     # -- public API (import hub greenlets only) -----------------------------------------------
@@ -240,14 +241,16 @@ class AsyncFileWriter:
 
     def close(self) -> None:
         """Flush and close every descriptor; later writes fail with ``CLOSED``.
-        Idempotent. Called by the loop at shutdown if not before."""
-        if self._closed:
+        Idempotent, and safe to call again if a kill interrupted it. Called by the
+        loop at shutdown if not before."""
+        if self._finished:
             return
-        self._remove_hook()
         self._idle.wait()
         self._closed = True
         self._group.join()
         run_io(guarded_io, "", lambda: self._files.close_idle(False))
+        self._finished = True
+        self._remove_hook()
 
     def open_file_count(self) -> int:
         return self._files.open_count()
