@@ -71,6 +71,15 @@ class StructView:
             values[f.name] = _to_view_value(cls._SUBVIEWS.get(f.name), container[f.name])
         return cls(**values)
 
+    def __post_init__(self) -> None:
+        # Nested struct fields may be given as dicts (or lists of dicts); store views.
+        for fname, view in self._SUBVIEWS.items():
+            value = getattr(self, fname)
+            if isinstance(value, dict):
+                object.__setattr__(self, fname, view(**value))
+            elif isinstance(value, (list, tuple)) and any(isinstance(v, dict) for v in value):
+                object.__setattr__(self, fname, tuple(view(**v) if isinstance(v, dict) else v for v in value))
+
     def build(self) -> bytes:
         """Serialise to exactly ``SIZE`` bytes."""
         try:
@@ -106,6 +115,8 @@ def struct_view(name: str, struct: c.Struct, doc: str = "") -> type[StructView]:
         inner = _unwrap(sub)
         element = _unwrap(inner.subcon) if isinstance(inner, c.Array) else inner
         view = _VIEW_OF_STRUCT.get(id(element))
+        if view is None and isinstance(element, c.Struct):
+            view = struct_view(f"{name}_{sub.name}", element, f"The {sub.name} part of {name}.")
         if view is not None:
             subviews[sub.name] = view
         default = _default_of(sub)

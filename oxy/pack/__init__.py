@@ -1,0 +1,1 @@
+"""Packing cooked content into PAK files (loose root -> .pak). See ``writer``."""
