@@ -1,0 +1,1 @@
+"""The ``oxy`` command line. Exit codes are typed: see :class:`oxy.cli.main.ExitCode`."""
