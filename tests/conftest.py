@@ -1,0 +1,35 @@
+"""Shared test fixtures: locations of ../shared (corpus, golden PAK) and sample content."""
+from __future__ import annotations
+
+import pathlib
+import shutil
+
+import pytest
+
+PROJECT = pathlib.Path(__file__).resolve().parents[1]
+SHARED = PROJECT.parent / "shared"
+CORPUS = SHARED / "corpus"
+GOLDEN_PAK = SHARED / "reference" / "minimal_ref.pak"
+SAMPLE_PAK = PROJECT / "samples" / "sample.pak"
+
+
+@pytest.fixture(scope="session")
+def golden_bytes() -> bytes:
+    return GOLDEN_PAK.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def _sample_root_template(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    from oxy.samples import textured_cube, write_loose_root
+
+    root = tmp_path_factory.mktemp("sample_root") / "root"
+    write_loose_root(root, textured_cube())
+    return root
+
+
+@pytest.fixture
+def sample_root(_sample_root_template: pathlib.Path, tmp_path: pathlib.Path) -> pathlib.Path:
+    """A fresh, valid loose cooked root (textured cube) that a test may corrupt."""
+    root = tmp_path / "root"
+    shutil.copytree(_sample_root_template, root)
+    return root
