@@ -34,7 +34,7 @@ results are deterministic. Failure modes: ``MemoryError`` if scratch cannot be
 allocated; argument checking is the caller's job (``oxy.cook.mips``).
 """
 from cpython.mem cimport PyMem_RawMalloc, PyMem_RawFree
-from libc.math cimport ceil, floor, sin, sqrt
+from libc.math cimport INFINITY, ceil, floor, nextafterf, sin, sqrt
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.string cimport memcpy, memset
 
@@ -700,37 +700,161 @@ def alpha_coverage_f32(const float[:, :, ::1] img, double cutoff):
     return cov
 
 
-def preserve_coverage_u8(uint8_t[:, :, ::1] img, double cutoff, double target):
-    """Scale the alpha of ``img`` in place so its coverage is closest to ``target``.
+cdef int settle_boundary(int64_t* counts, uint8_t* remap, int thr, int64_t want, int* group) noexcept nogil:
+    """Move whole remapped groups across the cutoff code ``thr`` until at most one
+    group (returned in ``group``) must be split to reach ``want`` passing texels.
 
-    ``a' = min(255, round(a * s))`` with ``s`` found by binary search. Returns ``s``.
+    Returns how many texels of ``group`` must change side (0: nothing to split).
+    """
+    cdef int64_t passing = 0, need
+    cdef int v, a
+    for v in range(thr, 256):
+        passing += counts[v]
+    group[0] = -1
+    if passing < want:  # raise the highest failing groups to thr
+        need = want - passing
+        for v in range(thr - 1, -1, -1):
+            if counts[v] == 0:
+                continue
+            if counts[v] > need:
+                group[0] = v
+                return <int>need
+            for a in range(256):
+                if remap[a] == v:
+                    remap[a] = thr
+            counts[thr] += counts[v]
+            need -= counts[v]
+            counts[v] = 0
+            if need == 0:
+                return 0
+    elif passing > want:  # lower the lowest passing groups to thr - 1
+        need = passing - want
+        for v in range(thr, 256):
+            if counts[v] == 0:
+                continue
+            if counts[v] > need:
+                group[0] = v
+                return <int>need
+            for a in range(256):
+                if remap[a] == v:
+                    remap[a] = thr - 1
+            counts[thr - 1] += counts[v]
+            need -= counts[v]
+            counts[v] = 0
+            if need == 0:
+                return 0
+    return 0
+
+
+cdef void apply_alpha(uint8_t* px, size_t n, const uint8_t* remap, int group, int64_t size,
+                      int64_t need, uint8_t other) noexcept nogil:
+    """Remap every alpha; of the ``size`` texels landing on ``group``, move ``need``
+    (spread evenly in raster order, Bresenham style) to the code ``other``."""
+    cdef size_t i
+    cdef int64_t acc = size // 2
+    cdef uint8_t v
+    for i in range(n):
+        v = remap[px[4 * i + 3]]
+        if v == group and need > 0:
+            acc += need
+            if acc >= size:
+                acc -= size
+                v = other
+        px[4 * i + 3] = v
+
+
+def preserve_coverage_u8(uint8_t[:, :, ::1] img, double cutoff, double target):
+    """Rescale the alpha of ``img`` in place so its alpha-test coverage matches ``target``.
+
+    ``a' = min(255, round(a * s))`` with ``s`` from a binary search on the coverage
+    (NVTT / Castano). Where ties make the closest scale still miss ``round(target * n)``
+    passing texels (e.g. a periodic pattern whose texels all have the same alpha),
+    the tied group at the cutoff is split: an evenly spread subset is moved by the
+    least amount across the cutoff (to the cutoff code or just below it), so the
+    coverage matches to within one texel. Returns ``s``.
     """
     cdef int64_t hist[256]
+    cdef int64_t counts[256]
     cdef bint passes[256]
     cdef uint8_t remap[256]
     cdef U8Cov c
-    cdef size_t i, n = img.shape[0] * img.shape[1]
+    cdef size_t n = img.shape[0] * img.shape[1]
     cdef uint8_t* px = &img[0, 0, 0]
-    cdef int a, q
+    cdef int a, q, thr = 255, group = -1
+    cdef int64_t need
     cdef double s
-    for a in range(256):
+    for a in range(255, -1, -1):
         passes[a] = a / 255.0 >= cutoff
+        if passes[a]:
+            thr = a
     c.hist = hist
     c.passes = passes
     c.n = n
     with nogil:
         alpha_histogram(px, n, hist)
         s = search_scale(u8_cov_cb, &c, target, 256.0)
+        memset(counts, 0, sizeof(counts))
         for a in range(256):
             q = <int>(a * s + 0.5)
             remap[a] = 255 if q > 255 else q
-        for i in range(n):
-            px[4 * i + 3] = remap[px[4 * i + 3]]
+            counts[remap[a]] += hist[a]
+        need = settle_boundary(counts, remap, thr, <int64_t>(target * n + 0.5), &group)
+        apply_alpha(px, n, remap, group, counts[group] if group >= 0 else 0, need,
+                    thr if group >= 0 and group < thr else thr - 1)
     return s
 
 
+cdef void split_group_f32(float* px, size_t n, float group, int64_t size, int64_t need,
+                          float other) noexcept nogil:
+    """Of the ``size`` alphas equal to ``group``, move ``need`` evenly spread to ``other``."""
+    cdef size_t i
+    cdef int64_t acc = size // 2
+    for i in range(n):
+        if px[4 * i + 3] == group:
+            acc += need
+            if acc >= size:
+                acc -= size
+                px[4 * i + 3] = other
+
+
+cdef void settle_f32(float* px, size_t n, double cutoff, int64_t want) noexcept nogil:
+    """Float twin of the uint8 boundary settling: move tied groups across the cutoff
+    (to the first float32 at or just below it) until ``want`` texels pass."""
+    cdef float at = <float>cutoff, below
+    cdef size_t i
+    cdef int64_t passing, size
+    cdef float g, v
+    cdef int it
+    if <double>at < cutoff:
+        at = nextafterf(at, 2.0)
+    below = nextafterf(at, -1.0)
+    for it in range(256):
+        passing = 0
+        for i in range(n):
+            passing += px[4 * i + 3] >= cutoff
+        if passing == want:
+            return
+        g = -INFINITY if passing < want else INFINITY
+        for i in range(n):
+            v = px[4 * i + 3]
+            if passing < want and v < cutoff and v > g:
+                g = v
+            elif passing > want and v >= cutoff and v < g:
+                g = v
+        size = 0
+        for i in range(n):
+            size += px[4 * i + 3] == g
+        if size == 0:
+            return
+        if passing < want:
+            split_group_f32(px, n, g, size, min(size, want - passing), at)
+        else:
+            split_group_f32(px, n, g, size, min(size, passing - want), below)
+
+
 def preserve_coverage_f32(float[:, :, ::1] img, double cutoff, double target):
-    """Float twin of :func:`preserve_coverage_u8`: ``a' = clip(a * s, 0, 1)``."""
+    """Float twin of :func:`preserve_coverage_u8`: ``a' = clip(a * s, 0, 1)`` with ``s``
+    from the binary search, then tied groups at the cutoff split the same way."""
     cdef F32Cov c
     cdef size_t i
     cdef float* px = &img[0, 0, 0]
@@ -744,4 +868,5 @@ def preserve_coverage_f32(float[:, :, ::1] img, double cutoff, double target):
         for i in range(c.n):
             a = <float>(px[4 * i + 3] * s)
             px[4 * i + 3] = clampf(a, 0.0, 1.0)
+        settle_f32(px, c.n, cutoff, <int64_t>(target * c.n + 0.5))
     return s
