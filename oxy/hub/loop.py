@@ -172,7 +172,7 @@ class ImportLoop:
             self._stop_watcher = None
         self.hub = None
         if hub is not None:
-            hub.destroy(destroy_loop=True)
+            _destroy_hub(hub)
         self._shutdown_complete = True
 
     # -- crossing in (any thread) ---------------------------------------------------
@@ -292,3 +292,24 @@ def _guarded(name: str, fn: Callable[..., object], args: tuple[Any, ...]) -> Non
         raise
     except Exception:  # noqa: BLE001 - logged, never allowed to reach the hub
         log.exception("%s: %r failed", name, fn)
+
+
+def _destroy_hub(hub: Any) -> None:
+    """Destroy ``hub`` on its own thread so that nothing of it outlives the thread.
+
+    The hub greenlet must end, not stay suspended: a greenlet parked forever in a
+    thread that then exits keeps its frames, the hub and the thread's main greenlet
+    alive for good. ``join`` lets the loop run dry, which parks the hub greenlet in
+    its final ``LoopExit`` throw, where ``destroy``'s ``HubDestroyed`` ends it; the
+    extra ``throw`` covers a loop that still had watchers when ``join`` gave up.
+    """
+    try:
+        hub.join(timeout=1.0)
+    except Exception:  # noqa: BLE001 - best effort; destroy below still runs
+        log.exception("joining hub %r failed", hub)
+    hub.destroy(destroy_loop=True)
+    if not hub.dead:
+        try:
+            hub.throw(gevent.GreenletExit)
+        except gevent.GreenletExit:
+            pass
