@@ -56,7 +56,8 @@ def validate_loose_root(root: str | os.PathLike[str], *, verify_hashes: bool = F
     files = _check_records(report, data, header, strings, name)
     _check_on_disk(report, root, assets, files, verify_hashes)
     report.stats.update(assets=len(assets), file_records=len(files))
-    if deep and report.ok:
+    index_sound = not any(e.code.startswith("index.") for e in report.errors)
+    if deep and index_sound:
         _check_contents(report, root, assets, files, verify_hashes)
     return report
 
@@ -249,31 +250,38 @@ def _file_size(path: str) -> int | None:
         return None
 
 
-def _read(root: str, files: dict[int, tuple[str, int]], kind: int) -> tuple[str, bytes]:
-    if kind not in files:
-        return "", b""
-    rel = files[kind][0]
-    with open(os.path.join(root, rel), "rb") as fh:
-        return rel, fh.read()
+def _read(root: str, rel: str | None) -> bytes | None:
+    """The file's bytes, or None when it cannot be read (already reported by the mount checks)."""
+    if rel is None:
+        return None
+    try:
+        with open(os.path.join(root, rel), "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def _check_contents(report: ValidationReport, root: str, assets: list, files: dict[int, tuple[str, int]],
                     verify_hashes: bool) -> None:
-    """Tables, payloads and descriptors in depth (only once the mount checks pass)."""
+    """Tables, payloads and descriptors in depth, for every file that can be read."""
     tables = {}
     for (table_kind, data_kind), dtype, checker in (
             (PAIRS[0], TEXTURE_DESC_DTYPE, check_texture_table), (PAIRS[1], BUFFER_DESC_DTYPE, check_buffer_table)):
-        table_rel, table_bytes = _read(root, files, table_kind)
-        data_rel, data_bytes = _read(root, files, data_kind)
-        table = np.frombuffer(table_bytes, dtype)
+        table_rel, data_rel = files.get(table_kind, (None, 0))[0], files.get(data_kind, (None, 0))[0]
+        table_bytes, data_bytes = _read(root, table_rel), _read(root, data_rel)
+        if table_bytes is None or data_bytes is None:
+            tables[table_kind] = np.zeros(0, dtype)
+            continue
+        table = np.frombuffer(table_bytes, dtype, len(table_bytes) // dtype.itemsize)
         tables[table_kind] = table
         checker(report, table, data_bytes, table_file=table_rel, table_base=0, data_file=data_rel,
                 data_base=0, region=(0, len(data_bytes)), verify_hashes=verify_hashes)
     resources = ResourceCounts(tables[FileKind.TEXTURES_TABLE], tables[FileKind.BUFFERS_TABLE])
     keys = {row[1] for row in assets}
     for i, key, asset_type, rel, _vpath, _size, _digest in assets:
-        with open(os.path.join(root, rel), "rb") as fh:
-            blob = fh.read()
+        blob = _read(root, rel)
+        if blob is None:
+            continue
         parsed = check_descriptor(report, asset_type, blob, file=rel, base=0, field="descriptor",
                                   resources=resources, verify_hashes=verify_hashes)
         if parsed is not None and asset_type == AssetType.SCENE:
