@@ -83,127 +83,160 @@ cdef inline int _quant(float v, int nb, int p) noexcept nogil:
     return (c << 1) | p
 
 
-cdef inline float _quant_err(const float* e, const float* w, int c0, int nch,
-                             int nb, int p, int* q) noexcept nogil:
-    """Quantise endpoint ``e`` (channels c0..) into ``q``; return weighted error."""
-    cdef int c, v
-    cdef float d, err = 0
-    for c in range(c0, c0 + nch):
-        q[c] = _quant(e[c], nb, p)
-        v = oxy_bc7_expand(q[c], nb)
-        d = v - e[c]
-        err += w[c] * d * d
-    return err
-
-
 # ---------------------------------------------------------------- fitting
 
-cdef void _pca(const float* px, const Cfg* cfg, const uint8_t* tex, int n,
-               int c0, int nch, float* e0, float* e1) noexcept nogil:
-    """Endpoints spanning the texels along their principal axis (weighted)."""
+ctypedef struct Grp:
+    # One endpoint group being fitted: channels [c0, c1) of one subset.  Loops
+    # always run over 4 channels; w/sw/isw are 0 outside the group so those
+    # channels contribute nothing (fixed-length loops vectorise well).
+    float w[4]           # error weights
+    float sw[4]          # sqrt(w)
+    float isw[4]         # 1 / sqrt(w)
+    int c0
+    int c1
+    int nb               # bits per endpoint component, p-bit included
+    int pbmode
+    int ib               # index bits
+
+
+cdef inline void _grp(Grp* g, const Cfg* cfg, int c0, int c1, int nb, int pbmode,
+                      int ib) noexcept nogil:
+    cdef int c
+    for c in range(4):
+        if c0 <= c < c1:
+            g.w[c] = cfg.w[c]
+            g.sw[c] = cfg.sw[c]
+            g.isw[c] = 1 / cfg.sw[c]
+        else:
+            g.w[c] = 0
+            g.sw[c] = 0
+            g.isw[c] = 0
+    g.c0 = c0
+    g.c1 = c1
+    g.nb = nb
+    g.pbmode = pbmode
+    g.ib = ib
+
+
+cdef inline float _clamp255(float v) noexcept nogil:
+    if v < 0:
+        return 0
+    if v > 255:
+        return 255
+    return v
+
+
+cdef void _pca(const float* px, const Grp* g, const uint8_t* tex, int n,
+               float* e0, float* e1) noexcept nogil:
+    """Endpoints spanning the texels along their (weighted) principal axis."""
     cdef float mean[4]
+    cdef float d[4]
     cdef float cov[4][4]
     cdef float v[4]
     cdef float nv[4]
-    cdef float d[4]
-    cdef float t, tmin, tmax, mx, vv
-    cdef int i, j, k, c, it, best
-    cdef int c1 = c0 + nch
-    for c in range(c0, c1):
+    cdef float u[4]
+    cdef float t, tmin, tmax, mx, vv, rn
+    cdef int i, j, k, c, it, bi
+    cdef const float* p
+    for c in range(4):
         mean[c] = 0
+        for k in range(4):
+            cov[c][k] = 0
     for i in range(n):
-        for c in range(c0, c1):
-            mean[c] += px[4 * tex[i] + c]
-    for c in range(c0, c1):
-        mean[c] /= n
-    if nch == 1 or n == 1:
-        for c in range(c0, c1):
-            tmin = 255
-            tmax = 0
-            for i in range(n):
-                t = px[4 * tex[i] + c]
-                if t < tmin:
-                    tmin = t
-                if t > tmax:
-                    tmax = t
-            e0[c] = tmin
-            e1[c] = tmax
-        return
-    for j in range(c0, c1):
-        for k in range(c0, c1):
-            cov[j][k] = 0
+        p = px + 4 * tex[i]
+        for c in range(4):
+            mean[c] += p[c]
+    rn = 1.0 / n
+    for c in range(4):
+        mean[c] *= rn
     for i in range(n):
-        for c in range(c0, c1):
-            d[c] = (px[4 * tex[i] + c] - mean[c]) * cfg.sw[c]
-        for j in range(c0, c1):
-            for k in range(j, c1):
+        p = px + 4 * tex[i]
+        for c in range(4):
+            d[c] = (p[c] - mean[c]) * g.sw[c]
+        for j in range(4):
+            for k in range(4):
                 cov[j][k] += d[j] * d[k]
-    for j in range(c0, c1):
-        for k in range(c0, j):
-            cov[j][k] = cov[k][j]
-    best = c0
-    for c in range(c0, c1):
-        if cov[c][c] > cov[best][best]:
-            best = c
-    if cov[best][best] <= 1e-3:
-        for c in range(c0, c1):
+    bi = 0
+    for c in range(1, 4):
+        if cov[c][c] > cov[bi][bi]:
+            bi = c
+    if cov[bi][bi] <= 1e-2:
+        for c in range(4):
             e0[c] = mean[c]
             e1[c] = mean[c]
         return
-    for c in range(c0, c1):
-        v[c] = cov[best][c]
-    for it in range(4):
-        mx = 0
-        for j in range(c0, c1):
-            t = 0
-            for k in range(c0, c1):
-                t += cov[j][k] * v[k]
-            nv[j] = t
-            if t > mx:
-                mx = t
-            elif -t > mx:
-                mx = -t
-        if mx <= 0:
-            break
-        for c in range(c0, c1):
-            v[c] = nv[c] / mx
+    for c in range(4):
+        v[c] = cov[bi][c]
+    for it in range(3):
+        for j in range(4):
+            nv[j] = cov[j][0] * v[0] + cov[j][1] * v[1] + cov[j][2] * v[2] + cov[j][3] * v[3]
+        for j in range(4):
+            v[j] = nv[j]
+    mx = 0
+    for c in range(4):
+        t = v[c] if v[c] > 0 else -v[c]
+        if t > mx:
+            mx = t
+    mx = 1 / mx
     vv = 0
-    for c in range(c0, c1):
+    for c in range(4):
+        v[c] *= mx
         vv += v[c] * v[c]
+        u[c] = v[c] * g.sw[c]
     tmin = BIG
     tmax = -BIG
     for i in range(n):
-        t = 0
-        for c in range(c0, c1):
-            t += (px[4 * tex[i] + c] - mean[c]) * cfg.sw[c] * v[c]
+        p = px + 4 * tex[i]
+        t = ((p[0] - mean[0]) * u[0] + (p[1] - mean[1]) * u[1]
+             + (p[2] - mean[2]) * u[2] + (p[3] - mean[3]) * u[3])
         if t < tmin:
             tmin = t
         if t > tmax:
             tmax = t
-    tmin /= vv
-    tmax /= vv
-    for c in range(c0, c1):
-        e0[c] = mean[c] + tmin * v[c] / cfg.sw[c]
-        e1[c] = mean[c] + tmax * v[c] / cfg.sw[c]
-        if e0[c] < 0:
-            e0[c] = 0
-        elif e0[c] > 255:
-            e0[c] = 255
-        if e1[c] < 0:
-            e1[c] = 0
-        elif e1[c] > 255:
-            e1[c] = 255
+    vv = 1 / vv
+    for c in range(4):
+        t = v[c] * g.isw[c] * vv
+        e0[c] = _clamp255(mean[c] + tmin * t)
+        e1[c] = _clamp255(mean[c] + tmax * t)
 
 
-cdef int _lsq(const float* px, const uint8_t* tex, int n, int c0, int nch, int ib,
+cdef void _proj_idx(const float* px, const Grp* g, const uint8_t* tex, int n,
+                    const float* e0, const float* e1, uint8_t* idx) noexcept nogil:
+    """Indices from projecting texels on the continuous segment e0-e1."""
+    cdef float d[4]
+    cdef float dd = 0, t, sc
+    cdef int i, c, k, nk = (1 << g.ib) - 1
+    cdef const float* p
+    for c in range(4):
+        d[c] = (e1[c] - e0[c]) * g.w[c]
+        dd += d[c] * (e1[c] - e0[c])
+    if dd <= 0:
+        for i in range(n):
+            idx[i] = 0
+        return
+    sc = nk / dd
+    for i in range(n):
+        p = px + 4 * tex[i]
+        t = ((p[0] - e0[0]) * d[0] + (p[1] - e0[1]) * d[1]
+             + (p[2] - e0[2]) * d[2] + (p[3] - e0[3]) * d[3]) * sc
+        k = <int>(t + 0.5)
+        if k < 0:
+            k = 0
+        elif k > nk:
+            k = nk
+        idx[i] = <uint8_t>k
+
+
+cdef int _lsq(const float* px, const Grp* g, const uint8_t* tex, int n,
               const uint8_t* idx, float* e0, float* e1) noexcept nogil:
     """Least-squares endpoints for fixed indices; 0 if the system is singular."""
-    cdef const int* wt = oxy_bc7_weights(ib)
+    cdef const int* wt = oxy_bc7_weights(g.ib)
     cdef float aa = 0, ab = 0, bb = 0, t, s, det
     cdef float x0[4]
     cdef float x1[4]
-    cdef int i, c, c1 = c0 + nch
-    for c in range(c0, c1):
+    cdef int i, c
+    cdef const float* p
+    for c in range(4):
         x0[c] = 0
         x1[c] = 0
     for i in range(n):
@@ -212,58 +245,64 @@ cdef int _lsq(const float* px, const uint8_t* tex, int n, int c0, int nch, int i
         aa += s * s
         ab += s * t
         bb += t * t
-        for c in range(c0, c1):
-            x0[c] += s * px[4 * tex[i] + c]
-            x1[c] += t * px[4 * tex[i] + c]
+        p = px + 4 * tex[i]
+        for c in range(4):
+            x0[c] += s * p[c]
+            x1[c] += t * p[c]
     det = aa * bb - ab * ab
     if det < 1e-4:
         return 0
     det = 1 / det
-    for c in range(c0, c1):
-        e0[c] = (bb * x0[c] - ab * x1[c]) * det
-        e1[c] = (aa * x1[c] - ab * x0[c]) * det
-        if e0[c] < 0:
-            e0[c] = 0
-        elif e0[c] > 255:
-            e0[c] = 255
-        if e1[c] < 0:
-            e1[c] = 0
-        elif e1[c] > 255:
-            e1[c] = 255
+    for c in range(4):
+        e0[c] = _clamp255((bb * x0[c] - ab * x1[c]) * det)
+        e1[c] = _clamp255((aa * x1[c] - ab * x0[c]) * det)
     return 1
 
 
-cdef float _assign(const float* px, const float* w, const uint8_t* tex, int n,
-                   int c0, int nch, const int* q0, const int* q1, int nb, int ib,
-                   int full, uint8_t* idx) noexcept nogil:
+cdef inline float _quant_err(const float* e, const Grp* g, int p, int* q) noexcept nogil:
+    """Quantise endpoint ``e`` into ``q`` (group channels); return weighted error."""
+    cdef int c, v
+    cdef float d, err = 0
+    for c in range(g.c0, g.c1):
+        q[c] = _quant(e[c], g.nb, p)
+        v = oxy_bc7_expand(q[c], g.nb)
+        d = v - e[c]
+        err += g.w[c] * d * d
+    return err
+
+
+cdef float _assign(const float* px, const Grp* g, const uint8_t* tex, int n,
+                   const int* q0, const int* q1, int full, uint8_t* idx) noexcept nogil:
     """Pick each texel's palette index; return the weighted squared error."""
-    cdef const int* wt = oxy_bc7_weights(ib)
-    cdef int nk = 1 << ib
+    cdef const int* wt = oxy_bc7_weights(g.ib)
+    cdef int nk = 1 << g.ib
     cdef float pal[16][4]
     cdef float dirw[4]
-    cdef int a[4]
-    cdef int b[4]
-    cdef int i, k, c, kb, klo, khi, c1 = c0 + nch
-    cdef float err = 0, e, d, be, denom = 0, t
-    for c in range(c0, c1):
-        a[c] = oxy_bc7_expand(q0[c], nb)
-        b[c] = oxy_bc7_expand(q1[c], nb)
-    for k in range(nk):
-        for c in range(c0, c1):
-            pal[k][c] = ((64 - wt[k]) * a[c] + wt[k] * b[c] + 32) >> 6
-    for c in range(c0, c1):
-        dirw[c] = w[c] * (pal[nk - 1][c] - pal[0][c])
+    cdef int i, k, c, kb, klo, khi, a, b
+    cdef float err = 0, e, d0, d1, d2, d3, be, denom = 0, t
+    cdef const float* p
+    for c in range(4):
+        if g.c0 <= c < g.c1:
+            a = oxy_bc7_expand(q0[c], g.nb)
+            b = oxy_bc7_expand(q1[c], g.nb)
+            for k in range(nk):
+                pal[k][c] = ((64 - wt[k]) * a + wt[k] * b + 32) >> 6
+        else:
+            for k in range(nk):
+                pal[k][c] = 0
+    for c in range(4):
+        dirw[c] = g.w[c] * (pal[nk - 1][c] - pal[0][c])
         denom += dirw[c] * (pal[nk - 1][c] - pal[0][c])
     if denom > 0:
         denom = (nk - 1) / denom
     for i in range(n):
+        p = px + 4 * tex[i]
         if full or nk == 4 or denom == 0:
             klo = 0
             khi = nk - 1
         else:
-            t = 0
-            for c in range(c0, c1):
-                t += dirw[c] * (px[4 * tex[i] + c] - pal[0][c])
+            t = ((p[0] - pal[0][0]) * dirw[0] + (p[1] - pal[0][1]) * dirw[1]
+                 + (p[2] - pal[0][2]) * dirw[2] + (p[3] - pal[0][3]) * dirw[3])
             kb = <int>(t * denom + 0.5)
             klo = kb - 1
             khi = kb + 1
@@ -271,17 +310,16 @@ cdef float _assign(const float* px, const float* w, const uint8_t* tex, int n,
                 klo = 0
             if khi > nk - 1:
                 khi = nk - 1
-            if klo > nk - 1:
-                klo = nk - 1
-            if khi < 0:
-                khi = 0
+            if klo > khi:
+                klo = khi
         be = BIG
         kb = klo
         for k in range(klo, khi + 1):
-            e = 0
-            for c in range(c0, c1):
-                d = px[4 * tex[i] + c] - pal[k][c]
-                e += w[c] * d * d
+            d0 = p[0] - pal[k][0]
+            d1 = p[1] - pal[k][1]
+            d2 = p[2] - pal[k][2]
+            d3 = p[3] - pal[k][3]
+            e = g.w[0] * d0 * d0 + g.w[1] * d1 * d1 + g.w[2] * d2 * d2 + g.w[3] * d3 * d3
             if e < be:
                 be = e
                 kb = k
@@ -290,10 +328,9 @@ cdef float _assign(const float* px, const float* w, const uint8_t* tex, int n,
     return err
 
 
-cdef float _quant_assign(const float* px, const Cfg* cfg, const uint8_t* tex, int n,
-                         int c0, int nch, int nb, int pbmode, int ib,
-                         const float* e0, const float* e1, int* q0, int* q1,
-                         uint8_t* idx) noexcept nogil:
+cdef float _quant_assign(const float* px, const Cfg* cfg, const Grp* g,
+                         const uint8_t* tex, int n, const float* e0, const float* e1,
+                         int* q0, int* q1, uint8_t* idx) noexcept nogil:
     """Quantise endpoints (choosing p-bits), then index; return the error."""
     cdef int t0[4]
     cdef int t1[4]
@@ -301,186 +338,253 @@ cdef float _quant_assign(const float* px, const Cfg* cfg, const uint8_t* tex, in
     cdef int p0, p1, c, ncomb, j
     cdef float err, best = BIG, qe, bqe = BIG
     cdef int bp0 = 0, bp1 = 0
-    if pbmode == PB_NONE:
-        _quant_err(e0, cfg.w, c0, nch, nb, -1, q0)
-        _quant_err(e1, cfg.w, c0, nch, nb, -1, q1)
-        return _assign(px, cfg.w, tex, n, c0, nch, q0, q1, nb, ib, cfg.idx_full, idx)
-    if pbmode == PB_ONE:
-        _quant_err(e0, cfg.w, c0, nch, nb, 1, q0)
-        _quant_err(e1, cfg.w, c0, nch, nb, 1, q1)
-        return _assign(px, cfg.w, tex, n, c0, nch, q0, q1, nb, ib, cfg.idx_full, idx)
-    ncomb = 2 if pbmode == PB_SHARED else 4
+    if g.pbmode == PB_NONE or g.pbmode == PB_ONE:
+        p0 = -1 if g.pbmode == PB_NONE else 1
+        _quant_err(e0, g, p0, q0)
+        _quant_err(e1, g, p0, q1)
+        return _assign(px, g, tex, n, q0, q1, cfg.idx_full, idx)
+    ncomb = 2 if g.pbmode == PB_SHARED else 4
     if not cfg.pbit_full:
         # choose p-bits by endpoint quantisation error only
         for j in range(ncomb):
             p0 = j & 1
-            p1 = p0 if pbmode == PB_SHARED else (j >> 1)
-            qe = _quant_err(e0, cfg.w, c0, nch, nb, p0, t0) + _quant_err(e1, cfg.w, c0, nch, nb, p1, t1)
+            p1 = p0 if g.pbmode == PB_SHARED else (j >> 1)
+            qe = _quant_err(e0, g, p0, t0) + _quant_err(e1, g, p1, t1)
             if qe < bqe:
                 bqe = qe
                 bp0 = p0
                 bp1 = p1
-        _quant_err(e0, cfg.w, c0, nch, nb, bp0, q0)
-        _quant_err(e1, cfg.w, c0, nch, nb, bp1, q1)
-        return _assign(px, cfg.w, tex, n, c0, nch, q0, q1, nb, ib, cfg.idx_full, idx)
+        _quant_err(e0, g, bp0, q0)
+        _quant_err(e1, g, bp1, q1)
+        return _assign(px, g, tex, n, q0, q1, cfg.idx_full, idx)
     for j in range(ncomb):
         p0 = j & 1
-        p1 = p0 if pbmode == PB_SHARED else (j >> 1)
-        _quant_err(e0, cfg.w, c0, nch, nb, p0, t0)
-        _quant_err(e1, cfg.w, c0, nch, nb, p1, t1)
-        err = _assign(px, cfg.w, tex, n, c0, nch, t0, t1, nb, ib, cfg.idx_full, tidx)
+        p1 = p0 if g.pbmode == PB_SHARED else (j >> 1)
+        _quant_err(e0, g, p0, t0)
+        _quant_err(e1, g, p1, t1)
+        err = _assign(px, g, tex, n, t0, t1, cfg.idx_full, tidx)
         if err < best:
             best = err
-            for c in range(c0, c0 + nch):
+            for c in range(g.c0, g.c1):
                 q0[c] = t0[c]
                 q1[c] = t1[c]
             memcpy(idx, tidx, n)
     return best
 
 
-cdef float _fit(const float* px, const Cfg* cfg, const uint8_t* tex, int n,
-                int c0, int nch, int nb, int pbmode, int ib,
-                int* q0, int* q1, uint8_t* idx) noexcept nogil:
-    """Fit one subset (channels c0..c0+nch-1): PCA, quantise, index, refine."""
+cdef float _fit(const float* px, const Cfg* cfg, const Grp* g, const uint8_t* tex,
+                int n, int* q0, int* q1, uint8_t* idx) noexcept nogil:
+    """Fit one group: PCA line, projected indices, least squares, then
+    ``cfg.iters`` rounds of quantise + index + least squares, keeping the best."""
     cdef float e0[4]
     cdef float e1[4]
     cdef int t0[4]
     cdef int t1[4]
     cdef uint8_t tidx[16]
-    cdef float err, best
+    cdef float err, best = BIG
     cdef int it, c
-    _pca(px, cfg, tex, n, c0, nch, e0, e1)
-    best = _quant_assign(px, cfg, tex, n, c0, nch, nb, pbmode, ib, e0, e1, q0, q1, idx)
-    memcpy(tidx, idx, n)
+    _pca(px, g, tex, n, e0, e1)
+    if n > 2:
+        _proj_idx(px, g, tex, n, e0, e1, tidx)
+        _lsq(px, g, tex, n, tidx, e0, e1)
     for it in range(cfg.iters):
-        if best <= 0:
-            break
-        if not _lsq(px, tex, n, c0, nch, ib, tidx, e0, e1):
-            break
-        err = _quant_assign(px, cfg, tex, n, c0, nch, nb, pbmode, ib, e0, e1, t0, t1, tidx)
+        err = _quant_assign(px, cfg, g, tex, n, e0, e1, t0, t1, tidx)
         if err < best:
             best = err
-            for c in range(c0, c0 + nch):
+            for c in range(g.c0, g.c1):
                 q0[c] = t0[c]
                 q1[c] = t1[c]
             memcpy(idx, tidx, n)
-        else:
+        elif it > 0:
+            break
+        if best <= 0 or it + 1 == cfg.iters:
+            break
+        if not _lsq(px, g, tex, n, tidx, e0, e1):
             break
     return best
 
 
 # ---------------------------------------------------------------- partitions
 
-cdef int _est_parts(const float* wpx, int nch, int ns, int nparts, int levels,
-                    int k, int* out) noexcept nogil:
+cdef int _MASK2[64][16]      # -1 where a texel is in subset 1 (2-subset shapes), else 0
+cdef int _MASK3[64][2][16]   # -1 where a texel is in subset 1 / 2 (3-subset shapes)
+
+
+cdef float _RCP[17]            # 1/n for subset sizes
+
+
+cdef void _init_masks() noexcept:
+    cdef int p, i, s
+    _RCP[0] = 0
+    for i in range(1, 17):
+        _RCP[i] = 1.0 / i
+    for p in range(64):
+        for i in range(16):
+            _MASK2[p][i] = -((oxy_bc7_p2[p] >> i) & 1)
+            s = (oxy_bc7_p3[p] >> (2 * i)) & 3
+            _MASK3[p][0][i] = -1 if s == 1 else 0
+            _MASK3[p][1][i] = -1 if s == 2 else 0
+
+
+_init_masks()
+
+
+cdef inline int _msum16(const int* a, const int* m) noexcept nogil:
+    """Sum of a[i] over the texels selected by mask m (integer, vectorisable)."""
+    cdef int s = 0
+    cdef int i
+    for i in range(16):
+        s += a[i] & m[i]
+    return s
+
+
+cdef inline float _line_est3(const int* mo, int n, const float* sw, float fq) noexcept nogil:
+    """Estimated fit error of one RGB subset from its integer moments.
+
+    ``mo`` = sums of x, y, z, xx, xy, xz, yy, yz, zz over the subset's ``n``
+    texels.  Returns (trace - lambda_max) + lambda_max * fq of the weighted
+    scatter matrix, lambda_max from two power-iteration steps.
+    """
+    cdef float inv, a, b, c, d, e, f, tr, v0, v1, v2, n0, n1, n2, m0, m1, m2, nn, lam
+    if n <= 1:
+        return 0
+    inv = _RCP[n]
+    a = (mo[3] - <float>mo[0] * mo[0] * inv) * sw[0] * sw[0]
+    b = (mo[4] - <float>mo[0] * mo[1] * inv) * sw[0] * sw[1]
+    c = (mo[5] - <float>mo[0] * mo[2] * inv) * sw[0] * sw[2]
+    d = (mo[6] - <float>mo[1] * mo[1] * inv) * sw[1] * sw[1]
+    e = (mo[7] - <float>mo[1] * mo[2] * inv) * sw[1] * sw[2]
+    f = (mo[8] - <float>mo[2] * mo[2] * inv) * sw[2] * sw[2]
+    tr = a + d + f
+    if tr <= 1e-3:
+        return 0
+    if a >= d and a >= f:
+        v0 = a
+        v1 = b
+        v2 = c
+    elif d >= f:
+        v0 = b
+        v1 = d
+        v2 = e
+    else:
+        v0 = c
+        v1 = e
+        v2 = f
+    # n = C v, m = C n; Rayleigh estimate lambda = n.m / n.n (no normalisation:
+    # magnitudes stay far below float range for 8-bit texels)
+    n0 = a * v0 + b * v1 + c * v2
+    n1 = b * v0 + d * v1 + e * v2
+    n2 = c * v0 + e * v1 + f * v2
+    m0 = a * n0 + b * n1 + c * n2
+    m1 = b * n0 + d * n1 + e * n2
+    m2 = c * n0 + e * n1 + f * n2
+    nn = n0 * n0 + n1 * n1 + n2 * n2
+    if nn <= 0:
+        return tr
+    lam = (n0 * m0 + n1 * m1 + n2 * m2) / nn
+    if lam > tr:
+        lam = tr
+    return (tr - lam) + lam * fq
+
+
+cdef inline float _line_est4(const int* mo, int n, const float* sw, float fq) noexcept nogil:
+    """RGBA version of _line_est3: ``mo`` = x, y, z, w, then the 10 products."""
+    cdef float cv[4][4]
+    cdef float v[4]
+    cdef float nv[4]
+    cdef float mv[4]
+    cdef float inv, tr, nn, lam, t
+    cdef int i, j, k, bi
+    if n <= 1:
+        return 0
+    inv = _RCP[n]
+    k = 4
+    for i in range(4):
+        for j in range(i, 4):
+            t = (mo[k] - <float>mo[i] * mo[j] * inv) * sw[i] * sw[j]
+            cv[i][j] = t
+            cv[j][i] = t
+            k += 1
+    tr = cv[0][0] + cv[1][1] + cv[2][2] + cv[3][3]
+    if tr <= 1e-3:
+        return 0
+    bi = 0
+    for i in range(1, 4):
+        if cv[i][i] > cv[bi][bi]:
+            bi = i
+    for i in range(4):
+        v[i] = cv[bi][i]
+    for i in range(4):
+        nv[i] = cv[i][0] * v[0] + cv[i][1] * v[1] + cv[i][2] * v[2] + cv[i][3] * v[3]
+    nn = 0
+    lam = 0
+    for i in range(4):
+        mv[i] = cv[i][0] * nv[0] + cv[i][1] * nv[1] + cv[i][2] * nv[2] + cv[i][3] * nv[3]
+        nn += nv[i] * nv[i]
+        lam += nv[i] * mv[i]
+    if nn <= 0:
+        return tr
+    lam /= nn
+    if lam > tr:
+        lam = tr
+    return (tr - lam) + lam * fq
+
+
+cdef int _est_parts(const int* ipx, const float* sw, int nch, int ns, int nparts,
+                    int levels, int k, int* out) noexcept nogil:
     """Best ``k`` partition shapes by estimated error; returns how many were stored.
 
     The estimate per subset is the scatter left off its principal axis plus the
     scatter along it divided by (levels - 1)^2 (uniform quantisation along the
-    line).  Subset 0's moments come from the block total minus the others.
+    line).  Moments are exact integer sums over masked texels (branch-free and
+    vectorisable); channel weights are applied to the covariance afterwards.
+    Subset 0's moments are the block total minus the others.
     """
-    cdef float mom[16][14]
-    cdef float tot[14]
-    cdef float sub[3][14]
-    cdef float cov[4][4]
-    cdef float v[4]
-    cdef float nv[4]
+    cdef int mom[14][16]
+    cdef int tot[15]
+    cdef int sub[3][15]
     cdef float best[8]
-    cdef int cnt[3]
+    cdef int ones[16]
     cdef int pj[10]
     cdef int pk[10]
     cdef int nm = nch + nch * (nch + 1) // 2
-    cdef int i, j, kk, s, p, it, sel, nstored = 0, bi
-    cdef float est, tr, lam, t, mx, vv, inv, fq = 1.0 / ((levels - 1) * (levels - 1))
-    cdef unsigned int bits
+    cdef int i, j, kk, s, p, nstored = 0
+    cdef float est, fq = 1.0 / ((levels - 1) * (levels - 1))
+    cdef const int* mask
     kk = 0
     for j in range(nch):
         for i in range(j, nch):
             pj[kk] = j
             pk[kk] = i
             kk += 1
-    for j in range(nm):
-        tot[j] = 0
     for i in range(16):
+        ones[i] = -1
         for j in range(nch):
-            mom[i][j] = wpx[4 * i + j]
+            mom[j][i] = ipx[4 * i + j]
         for j in range(nm - nch):
-            mom[i][nch + j] = wpx[4 * i + pj[j]] * wpx[4 * i + pk[j]]
-        for j in range(nm):
-            tot[j] += mom[i][j]
+            mom[nch + j][i] = ipx[4 * i + pj[j]] * ipx[4 * i + pk[j]]
+    for j in range(nm):
+        tot[j] = _msum16(mom[j], ones)
+    tot[nm] = 16
     for p in range(nparts):
         for s in range(1, ns):
-            cnt[s] = 0
+            if ns == 2:
+                mask = &_MASK2[p][0]
+            else:
+                mask = &_MASK3[p][s - 1][0]
             for j in range(nm):
-                sub[s][j] = 0
-        if ns == 2:
-            bits = oxy_bc7_p2[p]
-            for i in range(16):
-                if (bits >> i) & 1:
-                    cnt[1] += 1
-                    for j in range(nm):
-                        sub[1][j] += mom[i][j]
-        else:
-            bits = oxy_bc7_p3[p]
-            for i in range(16):
-                sel = (bits >> (2 * i)) & 3
-                if sel:
-                    cnt[sel] += 1
-                    for j in range(nm):
-                        sub[sel][j] += mom[i][j]
-        cnt[0] = 16
-        for j in range(nm):
-            sub[0][j] = tot[j]
-        for s in range(1, ns):
-            cnt[0] -= cnt[s]
-            for j in range(nm):
-                sub[0][j] -= sub[s][j]
+                sub[s][j] = _msum16(mom[j], mask)
+            sub[s][nm] = -_msum16(ones, mask)
+        for j in range(nm + 1):
+            sub[0][j] = tot[j] - sub[1][j]
+            if ns == 3:
+                sub[0][j] -= sub[2][j]
         est = 0
         for s in range(ns):
-            if cnt[s] <= 1:
-                continue
-            inv = 1.0 / cnt[s]
-            for j in range(nm - nch):
-                t = sub[s][nch + j] - sub[s][pj[j]] * sub[s][pk[j]] * inv
-                cov[pj[j]][pk[j]] = t
-                cov[pk[j]][pj[j]] = t
-            tr = 0
-            bi = 0
-            for j in range(nch):
-                tr += cov[j][j]
-                if cov[j][j] > cov[bi][bi]:
-                    bi = j
-            if tr <= 1e-3:
-                continue
-            for j in range(nch):
-                v[j] = cov[bi][j]
-            for it in range(3):
-                mx = 0
-                for j in range(nch):
-                    t = 0
-                    for i in range(nch):
-                        t += cov[j][i] * v[i]
-                    nv[j] = t
-                    if t > mx:
-                        mx = t
-                    elif -t > mx:
-                        mx = -t
-                if mx <= 0:
-                    break
-                for j in range(nch):
-                    v[j] = nv[j] / mx
-            lam = 0
-            vv = 0
-            for j in range(nch):
-                t = 0
-                for i in range(nch):
-                    t += cov[j][i] * v[i]
-                lam += v[j] * t
-                vv += v[j] * v[j]
-            lam = lam / vv if vv > 0 else 0
-            if lam > tr:
-                lam = tr
-            est += (tr - lam) + lam * fq
+            if nch == 3:
+                est += _line_est3(sub[s], sub[s][nm], sw, fq)
+            else:
+                est += _line_est4(sub[s], sub[s][nm], sw, fq)
         # insertion into the sorted top-k list
         if nstored < k:
             i = nstored
@@ -502,7 +606,7 @@ cdef int _est_parts(const float* wpx, int nch, int ns, int nparts, int levels,
 
 ctypedef struct Blk:
     float px[64]         # texels, RGBA as float
-    float wpx[64]        # texels scaled by sqrt(weight) (partition estimate)
+    int ipx[64]          # texels as integers (partition estimate)
     int opaque           # every alpha is 255
     float aerr           # error of decoding alpha as 255 (modes 0-3)
 
@@ -517,11 +621,13 @@ cdef void _try_joint(const Blk* b, const Cfg* cfg, int mode, int part,
     cdef int cnt[3]
     cdef int i, s, e, nch, nb, pbmode, qa
     cdef float err
+    cdef Grp g
     nch = 3 if (m.ab == 0 or b.opaque) else 4
     nb = m.cb + (1 if (m.epb or m.spb) else 0)
     pbmode = PB_UNIQUE if m.epb else (PB_SHARED if m.spb else PB_NONE)
     if m.ab and b.opaque:
         pbmode = PB_ONE
+    _grp(&g, cfg, 0, nch, nb, pbmode, m.ib)
     cnt[0] = 0
     cnt[1] = 0
     cnt[2] = 0
@@ -533,8 +639,7 @@ cdef void _try_joint(const Blk* b, const Cfg* cfg, int mode, int part,
     for s in range(m.ns):
         if err >= best.err:
             return
-        err += _fit(b.px, cfg, tex[s], cnt[s], 0, nch, nb, pbmode, m.ib,
-                    cur.q[s][0], cur.q[s][1], sidx)
+        err += _fit(b.px, cfg, &g, tex[s], cnt[s], cur.q[s][0], cur.q[s][1], sidx)
         for i in range(cnt[s]):
             cur.idx[tex[s][i]] = sidx[i]
         if nch == 3:
@@ -560,6 +665,7 @@ cdef void _try_45(const Blk* b, const Cfg* cfg, int mode, int rot, int isel,
     cdef uint8_t tex[16]
     cdef int i, c, cib, aib
     cdef float err, t
+    cdef Grp g
     memcpy(&rc, cfg, sizeof(Cfg))
     memcpy(rpx, b.px, sizeof(rpx))
     if rot:
@@ -577,10 +683,12 @@ cdef void _try_45(const Blk* b, const Cfg* cfg, int mode, int rot, int isel,
         tex[i] = <uint8_t>i
     cib = m.ib2 if isel else m.ib
     aib = m.ib if isel else m.ib2
-    err = _fit(rpx, &rc, tex, 16, 0, 3, m.cb, PB_NONE, cib, cur.q[0][0], cur.q[0][1], cur.idx)
+    _grp(&g, &rc, 0, 3, m.cb, PB_NONE, cib)
+    err = _fit(rpx, &rc, &g, tex, 16, cur.q[0][0], cur.q[0][1], cur.idx)
     if err >= best.err:
         return
-    err += _fit(rpx, &rc, tex, 16, 3, 1, m.ab, PB_NONE, aib, cur.q[0][0], cur.q[0][1], cur.aidx)
+    _grp(&g, &rc, 3, 4, m.ab, PB_NONE, aib)
+    err += _fit(rpx, &rc, &g, tex, 16, cur.q[0][0], cur.q[0][1], cur.aidx)
     if err < best.err:
         cur.err = err
         cur.mode = mode
@@ -607,7 +715,7 @@ cdef void _try_mode(const Blk* b, const Cfg* cfg, int mode, Enc* best) noexcept 
             return
         nch = 3 if (m.ab == 0 or b.opaque) else 4
         levels = 1 << m.ib
-        np = _est_parts(b.wpx, nch, m.ns, 1 << m.pb, levels, cfg.nparts[mode], parts)
+        np = _est_parts(b.ipx, cfg.sw, nch, m.ns, 1 << m.pb, levels, cfg.nparts[mode], parts)
         for i in range(np):
             _try_joint(b, cfg, mode, parts[i], best)
 
@@ -715,7 +823,7 @@ cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcep
     for i in range(16):
         for c in range(4):
             b.px[4 * i + c] = tx[4 * i + c]
-            b.wpx[4 * i + c] = tx[4 * i + c] * cfg.sw[c]
+            b.ipx[4 * i + c] = tx[4 * i + c]
         if tx[4 * i + 3] != 255:
             b.opaque = 0
             d = 255 - tx[4 * i + 3]
