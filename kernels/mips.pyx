@@ -47,6 +47,7 @@ cdef enum:
     ENC_UNORM8 = 1
     ENC_NORMAL8 = 2
     ENC_FLOAT = 3
+    ENC_NORMAL_FLOAT = 4
 
 # Public mirrors of the enums for the Python layer.
 BOX = FILTER_BOX
@@ -55,6 +56,7 @@ ENCODE_SRGB8 = ENC_SRGB8
 ENCODE_UNORM8 = ENC_UNORM8
 ENCODE_NORMAL8 = ENC_NORMAL8
 ENCODE_FLOAT = ENC_FLOAT
+ENCODE_NORMAL_FLOAT = ENC_NORMAL_FLOAT
 
 cdef double KAISER_WIDTH = 3.0
 cdef double KAISER_ALPHA = 4.0
@@ -292,12 +294,30 @@ cdef inline float clampf(float v, float lo, float hi) noexcept nogil:
     return lo if v < lo else (hi if v > hi else v)
 
 
+cdef inline void unit_normal(const float* v, float* n) noexcept nogil:
+    """Normalise a filtered normal; a (near) zero vector becomes +z."""
+    cdef float ln = sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2])
+    if ln > 1e-12:
+        n[0] = v[0] / ln
+        n[1] = v[1] / ln
+        n[2] = v[2] / ln
+    else:
+        n[0] = 0.0
+        n[1] = 0.0
+        n[2] = 1.0
+
+
 cdef void encode_row(const Chain* ch, const float* buf, int w, uint8_t* o8, float* of) noexcept nogil:
     """Write one straight float row into the output level (uint8 codes or float32)."""
     cdef int x, c, q
-    cdef float v, n0, n1, n2, ln
+    cdef float n[3]
     if ch.encode == ENC_FLOAT:
         memcpy(of, buf, <size_t>w * 4 * sizeof(float))
+        return
+    if ch.encode == ENC_NORMAL_FLOAT:
+        for x in range(w):
+            unit_normal(buf + 4 * x, of + 4 * x)
+            of[4 * x + 3] = buf[4 * x + 3]
         return
     for x in range(w):
         if ch.encode == ENC_SRGB8:
@@ -308,21 +328,9 @@ cdef void encode_row(const Chain* ch, const float* buf, int w, uint8_t* o8, floa
             for c in range(3):
                 o8[4 * x + c] = <uint8_t>(<int>(clampf(buf[4 * x + c], 0.0, 1.0) * 255.0 + 0.5))
         else:
-            n0 = buf[4 * x]
-            n1 = buf[4 * x + 1]
-            n2 = buf[4 * x + 2]
-            ln = sqrt(n0 * n0 + n1 * n1 + n2 * n2)
-            if ln > 1e-12:
-                n0 = n0 / ln
-                n1 = n1 / ln
-                n2 = n2 / ln
-            else:
-                n0 = 0.0
-                n1 = 0.0
-                n2 = 1.0
-            o8[4 * x] = <uint8_t>(<int>clampf((n0 + 1.0) * 127.5 + 0.5, 0.0, 255.0))
-            o8[4 * x + 1] = <uint8_t>(<int>clampf((n1 + 1.0) * 127.5 + 0.5, 0.0, 255.0))
-            o8[4 * x + 2] = <uint8_t>(<int>clampf((n2 + 1.0) * 127.5 + 0.5, 0.0, 255.0))
+            unit_normal(buf + 4 * x, n)
+            for c in range(3):
+                o8[4 * x + c] = <uint8_t>(<int>clampf((n[c] + 1.0) * 127.5 + 0.5, 0.0, 255.0))
         o8[4 * x + 3] = <uint8_t>(<int>(clampf(buf[4 * x + 3], 0.0, 1.0) * 255.0 + 0.5))
 
 
@@ -540,6 +548,22 @@ cdef int chain_init(Chain* ch, int w, int h, int filter_kind) noexcept nogil:
 
 # ---------------------------------------------------------------- Python entry points
 
+def check_levels(image, list levels):
+    """Raise ValueError unless ``levels[1:]`` are C-contiguous RGBA arrays of the
+    image's dtype with the D3D mip sizes (guards the raw pointers build_chain writes)."""
+    cdef int w = image.shape[1], h = image.shape[0], i
+    for i in range(1, len(levels)):
+        w = w >> 1 if w > 1 else 1
+        h = h >> 1 if h > 1 else 1
+        level = levels[i]
+        if (level.shape != (h, w, 4) or level.dtype != image.dtype
+                or not level.flags.c_contiguous or not level.flags.writeable):
+            raise ValueError(f"levels[{i}] must be a writeable C-contiguous ({h}, {w}, 4) "
+                             f"{image.dtype} array")
+    if w != 1 or h != 1:
+        raise ValueError("levels must run down to 1x1")
+
+
 def build_chain(image, list levels, int filter_kind, int encode, bint alpha_weighted,
                 const float[::1] dec_lut, const uint8_t[::1] enc_lut):
     """Fill ``levels[1:]`` (pre-allocated C-contiguous outputs) from ``levels[0]``-sized
@@ -559,13 +583,16 @@ def build_chain(image, list levels, int filter_kind, int encode, bint alpha_weig
     cdef bint is_u8 = image.dtype.itemsize == 1
     if nst <= 0:
         return
+    check_levels(image, levels)
+    if dec_lut.shape[0] != 256 or enc_lut.shape[0] < 2:
+        raise ValueError("dec_lut must have 256 entries and enc_lut at least 2")
     memset(&ch, 0, sizeof(Chain))
     ch.nstages = nst
     ch.alpha_weighted = alpha_weighted
     ch.encode = encode
     ch.min_weight = 0.0 if filter_kind == FILTER_BOX else <float>(1.0 / 1024.0)
     ch.clamp_colour = is_u8
-    ch.colour_lo = -1.0 if encode == ENC_NORMAL8 else 0.0
+    ch.colour_lo = -1.0 if encode == ENC_NORMAL8 else 0.0  # float data is never clamped
     ch.colour_hi = 1.0
     ch.clamp_alpha = is_u8
     ch.dec_lut = &dec_lut[0]

@@ -252,6 +252,27 @@ def test_normal_map_averages_vectors_and_ignores_alpha_weighting() -> None:
     assert level[0, 0, 3] == 128
 
 
+def test_float32_normal_map_is_renormalised() -> None:
+    rng = np.random.default_rng(9)
+    image = np.ones((33, 48, 4), np.float32)
+    n = rng.normal(size=(33, 48, 3)).astype(np.float32)
+    n[..., 2] = np.abs(n[..., 2]) + 0.3
+    image[..., :3] = n / np.linalg.norm(n, axis=-1, keepdims=True)
+    for level in mip_chain(image, normal_map=True)[1:]:
+        np.testing.assert_allclose(np.linalg.norm(level[..., :3], axis=-1), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(level[..., 3], 1.0)
+
+
+def test_kernel_rejects_mismatched_outputs() -> None:
+    from oxy._kernels import mips as kernel
+
+    image = np.zeros((8, 8, 4), np.uint8)
+    bad = [image, np.empty((4, 4, 4), np.uint8), np.empty((2, 2, 4), np.uint8), np.empty((2, 2, 4), np.uint8)]
+    with pytest.raises(ValueError, match="levels"):
+        kernel.build_chain(image, bad, kernel.BOX, kernel.ENCODE_SRGB8, True,
+                           srgb_to_linear_table(), linear_to_srgb_table())
+
+
 # ---------------------------------------------------------------- odd sizes, HDR
 
 

@@ -92,7 +92,7 @@ def _check_cutoff(alpha_coverage: object) -> float | None:
 def _encoding(image: np.ndarray, srgb: bool, normal_map: bool) -> tuple[int, np.ndarray]:
     """The kernel's output coding and the uint8 decode table for this request."""
     if image.dtype == np.float32:
-        return _kernel.ENCODE_FLOAT, _UNORM_TABLE
+        return (_kernel.ENCODE_NORMAL_FLOAT if normal_map else _kernel.ENCODE_FLOAT), _UNORM_TABLE
     if normal_map:
         return _kernel.ENCODE_NORMAL8, _SNORM_TABLE
     if srgb:
@@ -132,8 +132,10 @@ def mip_chain(
     * Colour is alpha weighted (premultiplied in linear space, averaged, divided back),
       so transparent texels do not darken their neighbours; a fully transparent
       footprint keeps the unweighted average. Alpha itself is filtered linearly.
-    * ``normal_map``: RGB is a tangent-space normal (uint8 ``v / 127.5 - 1``); vectors
-      are averaged (not alpha weighted) and renormalised when each level is encoded.
+    * ``normal_map``: RGB is a tangent-space normal (uint8 ``v / 127.5 - 1``; float32
+      holds the vector itself); vectors are averaged (not alpha weighted) and each level
+      is renormalised when it is written (a zero average becomes +z). The chain carries
+      the plain averages, so level ``i`` is the average over its whole footprint.
     * ``alpha_coverage``: an alpha-test cutoff in (0, 1); each level's alpha is scaled
       (binary search on the scale) so the fraction of texels with ``alpha >= cutoff``
       matches level 0's.
