@@ -9,6 +9,8 @@ import pytest
 from oxy.formats import FileKind, parse_index
 from oxy.formats.loose import (ASSET_ENTRY_SIZE, FILE_RECORD_SIZE, INDEX_FILE_NAME, IndexAsset, LooseIndex,
                                build_index)
+from oxy.cli.describe import describe_path
+from oxy.errors import FormatError
 from oxy.validate import validate_loose_root
 
 
@@ -81,8 +83,11 @@ def test_hostile_descriptor_paths_are_rejected(sample_root, bad):
     errors = _codes(sample_root)
     assert any(e.code == "index.asset.relpath" and e.field == "assets[0].descriptor_relpath_offset"
                for e in errors), [str(e) for e in errors]
-    # The hostile path is never followed: no diagnostic is about a file outside the root.
+    # The hostile path is never followed: no diagnostic is about a file outside the root,
+    # and the strict reader behind `oxy inspect` refuses it before opening anything.
     assert all(not e.file.startswith(("/", "..", "C:")) for e in errors)
+    with pytest.raises(FormatError, match="descriptor_relpath_offset"):
+        describe_path(str(sample_root))
 
 
 @pytest.mark.parametrize("bad", ["no/leading/slash", "/trailing/", "/a//b", "/a/../b", "/a\\b"])

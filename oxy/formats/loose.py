@@ -229,7 +229,8 @@ def _check_unique(values: list, what: str) -> None:
 
 def parse_index(data: bytes | memoryview, *, path: str = INDEX_FILE_NAME) -> LooseIndex:
     """Decode an index, raising FormatError at the first structural problem (sizes,
-    magic, version, section ranges, string offsets). The full rule set, with every
+    magic, version, section ranges, string offsets, path rules, file kinds), so that no
+    path read from it can leave the root. The full rule set, with every
     problem reported, is :func:`oxy.validate.validate_loose_root`."""
     if len(data) < INDEX_HEADER_SIZE:
         raise FormatError(f"file is {len(data)} bytes; the header alone is 256", path, 0, "header")
@@ -250,11 +251,14 @@ def parse_index(data: bytes | memoryview, *, path: str = INDEX_FILE_NAME) -> Loo
         raise FormatError("string table outside the file", path, 16, "header.string_table_offset")
     table = bytes(data[h.string_table_offset:st_end])
 
-    def string(offset: int, at: int, fld: str) -> str:
+    def string(offset: int, at: int, fld: str, rule=relpath_problem) -> str:
         text = read_c_string(table, offset)
         if text is None:
             raise FormatError(f"string offset {offset} is not a NUL-terminated UTF-8 string "
                               f"inside the {len(table)}-byte table", path, at, fld)
+        problem = rule(text)
+        if problem:
+            raise FormatError(f"path {text!r} {problem}", path, at, fld)
         return text
 
     assets = []
@@ -263,11 +267,14 @@ def parse_index(data: bytes | memoryview, *, path: str = INDEX_FILE_NAME) -> Loo
         e = AssetEntry.parse(data, at, path=path, field=f"assets[{i}]")
         assets.append(IndexAsset(e.asset_key, e.asset_type,
                                  string(e.descriptor_relpath_offset, at + 16, f"assets[{i}].descriptor_relpath_offset"),
-                                 string(e.virtual_path_offset, at + 20, f"assets[{i}].virtual_path_offset"),
+                                 string(e.virtual_path_offset, at + 20, f"assets[{i}].virtual_path_offset",
+                                        virtual_path_problem),
                                  e.descriptor_size, e.descriptor_sha256))
     files = []
     for i in range(h.file_record_count):
         at = h.file_records_offset + i * FILE_RECORD_SIZE
         r = FileRecord.parse(data, at, path=path, field=f"files[{i}]")
+        if not FileKind.BUFFERS_TABLE <= r.kind <= FileKind.TEXTURES_DATA:
+            raise FormatError(f"file kind {r.kind} is not 1..4", path, at, f"files[{i}].kind")
         files.append(IndexFile(r.kind, string(r.relpath_offset, at + 4, f"files[{i}].relpath_offset"), r.size))
     return LooseIndex(h.guid, h.content_version, tuple(assets), tuple(files), h)
