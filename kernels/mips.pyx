@@ -89,6 +89,7 @@ ctypedef struct Stage:
     const float* held
     float* ring
     float* acc
+    float* expand
     float* out_rows
     uint8_t* out8
     float* outf
@@ -274,7 +275,8 @@ cdef int stage_init(Stage* s, int sw, int sh, int filter_kind) noexcept nogil:
     s.R = s.v.span
     s.ring = <float*>PyMem_RawMalloc(<size_t>s.R * s.dst_w * NCH * sizeof(float))
     s.acc = <float*>PyMem_RawMalloc(<size_t>s.dst_w * NCH * sizeof(float))
-    if s.ring == NULL or s.acc == NULL:
+    s.expand = <float*>PyMem_RawMalloc(<size_t>sw * NCH * sizeof(float))
+    if s.ring == NULL or s.acc == NULL or s.expand == NULL:
         return -1
     return 0
 
@@ -284,9 +286,11 @@ cdef void stage_free(Stage* s) noexcept nogil:
     taps_free(&s.v)
     PyMem_RawFree(s.ring)
     PyMem_RawFree(s.acc)
+    PyMem_RawFree(s.expand)
     PyMem_RawFree(s.out_rows)
     s.ring = NULL
     s.acc = NULL
+    s.expand = NULL
     s.out_rows = NULL
 
 
@@ -392,37 +396,54 @@ cdef void fast2_row(Chain* ch, Stage* s, const float* r0, const float* r1, float
 
 
 cdef void hfilter(const Stage* s, const float* row, float* dst) noexcept nogil:
-    """Horizontal pass of one straight row into (P, AW, C, A) accumulators."""
-    cdef int x, k, T = s.h.T
+    """Horizontal pass of one straight row into (P, AW, C, A) accumulators.
+
+    The row is first expanded to the 8 channels once per texel, so the tap loop is
+    a plain multiply-add over 8 contiguous floats (vectorised by the compiler).
+    """
+    cdef int x, k, c, T = s.h.T
     cdef const int32_t* idx
     cdef const float* w
     cdef const float* px
-    cdef float wk, a, aw, p0, p1, p2, sw, c0, c1, c2, sa
+    cdef float* e = s.expand
+    cdef float* o
+    cdef float wk, a, aw, s0, s1, s2, s3, s4, s5, s6, s7
+    for x in range(s.src_w):
+        px = row + 4 * x
+        a = px[3]
+        aw = a if a > 0 else 0.0
+        e[NCH * x] = aw * px[0]
+        e[NCH * x + 1] = aw * px[1]
+        e[NCH * x + 2] = aw * px[2]
+        e[NCH * x + 3] = aw
+        e[NCH * x + 4] = px[0]
+        e[NCH * x + 5] = px[1]
+        e[NCH * x + 6] = px[2]
+        e[NCH * x + 7] = a
     for x in range(s.dst_w):
         idx = s.h.idx + x * T
         w = s.h.w + x * T
-        p0 = p1 = p2 = sw = c0 = c1 = c2 = sa = 0.0
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
         for k in range(T):
             wk = w[k]
-            px = row + 4 * idx[k]
-            a = px[3]
-            aw = wk * a if a > 0 else 0.0
-            p0 += aw * px[0]
-            p1 += aw * px[1]
-            p2 += aw * px[2]
-            sw += aw
-            c0 += wk * px[0]
-            c1 += wk * px[1]
-            c2 += wk * px[2]
-            sa += wk * a
-        dst[NCH * x] = p0
-        dst[NCH * x + 1] = p1
-        dst[NCH * x + 2] = p2
-        dst[NCH * x + 3] = sw
-        dst[NCH * x + 4] = c0
-        dst[NCH * x + 5] = c1
-        dst[NCH * x + 6] = c2
-        dst[NCH * x + 7] = sa
+            px = e + NCH * idx[k]
+            s0 += wk * px[0]
+            s1 += wk * px[1]
+            s2 += wk * px[2]
+            s3 += wk * px[3]
+            s4 += wk * px[4]
+            s5 += wk * px[5]
+            s6 += wk * px[6]
+            s7 += wk * px[7]
+        o = dst + NCH * x
+        o[0] = s0
+        o[1] = s1
+        o[2] = s2
+        o[3] = s3
+        o[4] = s4
+        o[5] = s5
+        o[6] = s6
+        o[7] = s7
 
 
 cdef void generic_produce(Chain* ch, int si, int y) noexcept nogil:
