@@ -221,7 +221,12 @@ class AsyncImportService:
         self._loop.request_shutdown()
 
     def close(self, timeout: float | None = None) -> None:
-        """:meth:`request_shutdown`, then wait until the import thread has ended."""
+        """:meth:`request_shutdown`, then wait until the import thread has ended.
+
+        Greenlet-blocking in a gevent thread. Raises ``RuntimeError`` (and changes
+        nothing) when called on the import thread, ``TimeoutError`` on timeout."""
+        if self._loop.on_hub_thread():
+            raise RuntimeError(f"{self._loop.name}: close() called from its own hub thread")
         self.request_shutdown()
         self._loop.close(timeout)
 
