@@ -97,10 +97,11 @@ ctypedef struct Grp:
     int nb               # bits per endpoint component, p-bit included
     int pbmode
     int ib               # index bits
+    int ach              # channel holding source alpha (cut-out guard), -1 if none
 
 
 cdef inline void _grp(Grp* g, const Cfg* cfg, int c0, int c1, int nb, int pbmode,
-                      int ib) noexcept nogil:
+                      int ib, int ach) noexcept nogil:
     cdef int c
     for c in range(4):
         if c0 <= c < c1:
@@ -116,6 +117,7 @@ cdef inline void _grp(Grp* g, const Cfg* cfg, int c0, int c1, int nb, int pbmode
     g.nb = nb
     g.pbmode = pbmode
     g.ib = ib
+    g.ach = ach
 
 
 cdef inline float _clamp255(float v) noexcept nogil:
@@ -256,7 +258,36 @@ cdef int _lsq(const float* px, const Grp* g, const uint8_t* tex, int n,
     for c in range(4):
         e0[c] = _clamp255((bb * x0[c] - ab * x1[c]) * det)
         e1[c] = _clamp255((aa * x1[c] - ab * x0[c]) * det)
+    if g.ach >= 0:
+        _alpha_guard(px, g.ach, tex, n, e0, e1)
     return 1
+
+
+cdef inline void _alpha_guard(const float* px, int c, const uint8_t* tex, int n,
+                              float* e0, float* e1) noexcept nogil:
+    """Cut-out guard: least squares pulls alpha endpoints inwards when a subset
+    mixes alpha 0 / 255 with partial alpha; pin them back so fully transparent
+    and fully opaque texels stay (nearly) exact."""
+    cdef float amin = 255, amax = 0, a
+    cdef int i
+    for i in range(n):
+        a = px[4 * tex[i] + c]
+        if a < amin:
+            amin = a
+        if a > amax:
+            amax = a
+    if amin == amax:
+        return
+    if e0[c] <= e1[c]:
+        if amin == 0:
+            e0[c] = 0
+        if amax == 255:
+            e1[c] = 255
+    else:
+        if amin == 0:
+            e1[c] = 0
+        if amax == 255:
+            e0[c] = 255
 
 
 cdef inline float _quant_err(const float* e, const Grp* g, int p, int* q) noexcept nogil:
@@ -627,7 +658,7 @@ cdef void _try_joint(const Blk* b, const Cfg* cfg, int mode, int part,
     pbmode = PB_UNIQUE if m.epb else (PB_SHARED if m.spb else PB_NONE)
     if m.ab and b.opaque:
         pbmode = PB_ONE
-    _grp(&g, cfg, 0, nch, nb, pbmode, m.ib)
+    _grp(&g, cfg, 0, nch, nb, pbmode, m.ib, 3 if nch == 4 else -1)
     cnt[0] = 0
     cnt[1] = 0
     cnt[2] = 0
@@ -683,11 +714,11 @@ cdef void _try_45(const Blk* b, const Cfg* cfg, int mode, int rot, int isel,
         tex[i] = <uint8_t>i
     cib = m.ib2 if isel else m.ib
     aib = m.ib if isel else m.ib2
-    _grp(&g, &rc, 0, 3, m.cb, PB_NONE, cib)
+    _grp(&g, &rc, 0, 3, m.cb, PB_NONE, cib, rot - 1)
     err = _fit(rpx, &rc, &g, tex, 16, cur.q[0][0], cur.q[0][1], cur.idx)
     if err >= best.err:
         return
-    _grp(&g, &rc, 3, 4, m.ab, PB_NONE, aib)
+    _grp(&g, &rc, 3, 4, m.ab, PB_NONE, aib, 3 if rot == 0 else -1)
     err += _fit(rpx, &rc, &g, tex, 16, cur.q[0][0], cur.q[0][1], cur.aidx)
     if err < best.err:
         cur.err = err
