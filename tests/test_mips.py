@@ -390,6 +390,34 @@ def test_deterministic_across_runs_and_threads() -> None:
                 np.testing.assert_array_equal(a, b)
 
 
+def test_kernel_releases_the_gil() -> None:
+    """A Python thread makes progress while a chain runs (no timing assertion: with a
+    long switch interval it could not run at all if the kernel held the GIL)."""
+    import sys
+
+    image = _rng_image(512, 1024)
+    done = threading.Event()
+    count = [0]
+
+    def spin() -> None:
+        while not done.is_set():
+            count[0] += 1
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.5)
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        before = count[0]
+        mip_chain(image, filter="kaiser")
+        during = count[0] - before
+    finally:
+        done.set()
+        spinner.join()
+        sys.setswitchinterval(old)
+    assert during > 0
+
+
 @pytest.mark.parametrize(("shape", "filter"), [((1024, 1024), "box"), ((1023, 1025), "box"), ((1024, 1000), "kaiser")])
 def test_extra_memory_is_bounded_rows_not_levels(shape: tuple[int, int], filter: str) -> None:
     image = _rng_image(*shape)

@@ -48,15 +48,18 @@ def make_image(size: int) -> np.ndarray:
     return np.ascontiguousarray(np.dstack([np.asarray(rgb), alpha.astype(np.uint8)]))
 
 
-def time_it(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """(best, median) wall time of ``fn`` in seconds, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def time_interleaved(fns: list[Callable[[], object]], repeat: int) -> list[tuple[float, float]]:
+    """(best, median) per function, running them round-robin so that load from other
+    processes on the shared machine hits every case alike."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times), statistics.median(times)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, bucket in zip(fns, times):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return [(min(t), statistics.median(t)) for t in times]
 
 
 def pillow_chain(image: Image.Image) -> list[Image.Image]:
@@ -76,7 +79,7 @@ def pillow_premultiplied_chain(image: Image.Image) -> list[Image.Image]:
 
 
 def two_threads(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """(sequential, parallel) best time of running ``fn`` twice."""
+    """(sequential, parallel) best time of running ``fn`` twice, interleaved."""
 
     def sequential() -> None:
         fn()
@@ -89,7 +92,48 @@ def two_threads(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
         for t in threads:
             t.join()
 
-    return time_it(sequential, repeat)[0], time_it(parallel, repeat)[0]
+    (seq, _), (par, _) = time_interleaved([sequential, parallel], repeat)
+    return seq, par
+
+
+def gil_probe(fn: Callable[[], object]) -> tuple[int, float]:
+    """Iterations a pure-Python counter thread makes while ``fn`` runs on this thread,
+    and ``fn``'s wall time. With a long switch interval the counter can only run while
+    ``fn`` has released the GIL, so a count near 0 would mean the GIL is held."""
+    done = threading.Event()
+    count = [0]
+
+    def spin() -> None:
+        while not done.is_set():
+            count[0] += 1
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.05)
+    spinner = threading.Thread(target=spin)
+    spinner.start()
+    try:
+        time.sleep(0.01)
+        before = count[0]
+        start = time.perf_counter()
+        fn()
+        wall = time.perf_counter() - start
+        during = count[0] - before
+    finally:
+        done.set()
+        spinner.join()
+        sys.setswitchinterval(old)
+    return during, wall
+
+
+def cpu_ratio(fn: Callable[[], object]) -> float:
+    """Process CPU time / wall time of two ``fn`` on two threads (2.0 = fully parallel)."""
+    threads = [threading.Thread(target=fn) for _ in range(2)]
+    cpu, wall = time.process_time(), time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return (time.process_time() - cpu) / (time.perf_counter() - wall)
 
 
 def run(size: int, repeat: int) -> list[str]:
@@ -99,9 +143,8 @@ def run(size: int, repeat: int) -> list[str]:
     hdr[..., :3] *= 1000.0
     pil = Image.fromarray(image, "RGBA")
 
-    base, base_med = time_it(lambda: pillow_chain(pil), repeat)
-    rows = [("Pillow `reduce(2)` chain (baseline: sRGB codes, no alpha weighting)", base, base_med)]
     cases: list[tuple[str, Callable[[], object]]] = [
+        ("Pillow `reduce(2)` chain (baseline: sRGB codes, no alpha weighting)", lambda: pillow_chain(pil)),
         ("Pillow `reduce(2)` chain, premultiplied `RGBa`", lambda: pillow_premultiplied_chain(pil)),
         ("**oxy box, sRGB-correct, alpha-weighted** (uint8)", lambda: mip_chain(image)),
         ("oxy box, `srgb=False`, alpha-weighted (uint8)", lambda: mip_chain(image, srgb=False)),
@@ -111,11 +154,13 @@ def run(size: int, repeat: int) -> list[str]:
         ("oxy box, float32 HDR", lambda: mip_chain(hdr)),
         ("oxy kaiser, float32 HDR", lambda: mip_chain(hdr, filter="kaiser")),
     ]
-    for name, fn in cases:
-        rows.append((name, *time_it(fn, repeat)))
+    timings = time_interleaved([fn for _, fn in cases], repeat)
+    rows = [(name, best, med) for (name, _), (best, med) in zip(cases, timings)]
+    base = rows[0][1]
 
     lines = [
-        f"{size}x{size} RGBA, whole chain to 1x1, one thread, best of {repeat} (median):",
+        f"{size}x{size} RGBA, whole chain to 1x1, one thread, best of {repeat} (median), "
+        "cases run round-robin:",
         "",
         "| case | time ms | vs Pillow |",
         "|---|---:|---:|",
@@ -133,6 +178,17 @@ def run(size: int, repeat: int) -> list[str]:
         "|---|---:|---:|---:|",
         f"| box sRGB uint8 | {seq * 1e3:.1f} | {par * 1e3:.1f} | {seq / par:.2f}x |",
         f"| kaiser sRGB uint8 | {seq_k * 1e3:.1f} | {par_k * 1e3:.1f} | {seq_k / par_k:.2f}x |",
+    ]
+    kaiser = lambda: mip_chain(image, filter="kaiser")  # noqa: E731
+    spins, wall = gil_probe(kaiser)
+    ratio = max(cpu_ratio(kaiser) for _ in range(3))
+    lines += [
+        "",
+        f"GIL probe: a pure-Python counter thread made {spins:,} iterations during one "
+        f"{wall * 1e3:.0f} ms kaiser chain (switch interval 50 ms, so it can only run while "
+        "the kernel has released the GIL).",
+        f"Two kaiser chains on two threads: process CPU time / wall time = {ratio:.2f} "
+        "(2.00 = both cores busy with the kernels; lower when other work holds a core).",
     ]
     return lines
 
