@@ -699,7 +699,7 @@ ctypedef struct U8Cov:
 ctypedef struct F32Cov:
     const float* px
     size_t n
-    double cutoff
+    float cutoff  # float32 alpha tests compare in float32, as GPUs and numpy do
 
 
 cdef double u8_cov_cb(const void* ctx, double scale) noexcept nogil:
@@ -711,9 +711,9 @@ cdef double f32_cov_cb(const void* ctx, double scale) noexcept nogil:
     cdef const F32Cov* c = <const F32Cov*>ctx
     cdef size_t i
     cdef int64_t count = 0
-    cdef double a
+    cdef float a
     for i in range(c.n):
-        a = c.px[4 * i + 3] * scale
+        a = <float>(c.px[4 * i + 3] * scale)
         if a > 1.0:
             a = 1.0
         if a >= c.cutoff:
@@ -737,7 +737,7 @@ def alpha_coverage_u8(const uint8_t[:, :, ::1] img, double cutoff):
 
 
 def alpha_coverage_f32(const float[:, :, ::1] img, double cutoff):
-    """Fraction of texels with ``min(alpha, 1) >= cutoff`` (GIL released)."""
+    """Fraction of texels with ``min(alpha, 1) >= float32(cutoff)`` (GIL released)."""
     cdef F32Cov c
     c.px = &img[0, 0, 0]
     c.n = img.shape[0] * img.shape[1]
@@ -865,17 +865,14 @@ cdef void split_group_f32(float* px, size_t n, float group, int64_t size, int64_
                 px[4 * i + 3] = other
 
 
-cdef void settle_f32(float* px, size_t n, double cutoff, int64_t want) noexcept nogil:
-    """Float twin of the uint8 boundary settling: move tied groups across the cutoff
-    (to the first float32 at or just below it) until ``want`` texels pass."""
-    cdef float at = <float>cutoff, below
+cdef void settle_f32(float* px, size_t n, float cutoff, int64_t want) noexcept nogil:
+    """Float twin of the uint8 boundary settling: move tied groups across the float32
+    cutoff (to the cutoff itself or the float just below it) until ``want`` pass."""
+    cdef float at = cutoff, below = nextafterf(cutoff, -1.0)
     cdef size_t i
     cdef int64_t passing, size
     cdef float g, v
     cdef int it
-    if <double>at < cutoff:
-        at = nextafterf(at, 2.0)
-    below = nextafterf(at, -1.0)
     for it in range(256):
         passing = 0
         for i in range(n):
@@ -916,5 +913,5 @@ def preserve_coverage_f32(float[:, :, ::1] img, double cutoff, double target):
         for i in range(c.n):
             a = <float>(px[4 * i + 3] * s)
             px[4 * i + 3] = clampf(a, 0.0, 1.0)
-        settle_f32(px, c.n, cutoff, <int64_t>(target * c.n + 0.5))
+        settle_f32(px, c.n, c.cutoff, <int64_t>(target * c.n + 0.5))
     return s

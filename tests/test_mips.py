@@ -482,3 +482,26 @@ def test_any_size_constant_in_constant_out(w: int, h: int, filter: str, value: i
     assert [lv.shape[1::-1] for lv in levels] == mip_sizes(w, h)
     for level in levels:
         assert np.all(level == value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    w=st.integers(1, 48),
+    h=st.integers(1, 48),
+    cutoff=st.floats(0.01, 0.99),
+    seed=st.integers(0, 2**16),
+    filter=st.sampled_from(["box", "kaiser"]),
+)
+def test_any_size_alpha_coverage_within_one_texel(w: int, h: int, cutoff: float, seed: int, filter: str) -> None:
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, size=(h, w, 4), dtype=np.uint8)
+    if seed % 2:
+        image[..., 3] = rng.choice(np.array([0, 30, 200, 255], np.uint8), size=(h, w))
+    target = _coverage(image, cutoff)
+    for level in mip_chain(image, alpha_coverage=cutoff, filter=filter)[1:]:
+        assert abs(_coverage(level, cutoff) - target) <= 0.5 / level[..., 3].size + 1e-9
+    as_float = image.astype(np.float32) / np.float32(255.0)
+    target_f = float(np.mean(as_float[..., 3] >= np.float32(cutoff)))
+    for level in mip_chain(as_float, alpha_coverage=cutoff, filter=filter)[1:]:
+        got = float(np.mean(level[..., 3] >= np.float32(cutoff)))
+        assert abs(got - target_f) <= 0.5 / level[..., 3].size + 1e-9
