@@ -226,3 +226,15 @@ def test_startup_failure_is_raised_by_the_constructor():
     with pytest.raises(ValueError):
         ImportLoop(cpu_threads=0, io_threads=0)
     assert "oxy" in sys.modules  # and nothing hangs
+
+
+def test_cpu_nice_lowers_only_the_cpu_pool_threads():
+    from oxy.hub._native import threading_native_id
+
+    def niceness():
+        return os.getpriority(os.PRIO_PROCESS, threading_native_id())
+
+    base = niceness()
+    with ImportLoop(cpu_threads=1, cpu_nice=5) as loop:
+        cpu, io, hub = loop.call(lambda: (run_blocking(niceness), run_io(niceness), niceness()), timeout=T)
+    assert (cpu, io, hub) == (min(base + 5, 19), base, base)

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 from gevent import monkey
 
-start_new_thread, allocate_lock, get_ident = monkey.get_original(
-    "_thread", ["start_new_thread", "allocate_lock", "get_ident"]
+start_new_thread, allocate_lock, get_ident, threading_native_id = monkey.get_original(
+    "_thread", ["start_new_thread", "allocate_lock", "get_ident", "get_native_id"]
 )
 _ThreadLocal = monkey.get_original("_thread", "_local")
 

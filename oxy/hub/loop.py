@@ -71,7 +71,7 @@ class ImportLoop:
     __slots__ = (
         "name", "hub", "pools", "_thread", "_ready", "_startup_error", "_stop", "_hooks",
         "_greenlets", "_post_lock", "_posts_open", "_shutdown_requested", "_shutdown_complete",
-        "_cpu_threads", "_io_threads", "_stop_watcher", "_done", "_hook_keys",
+        "_cpu_threads", "_io_threads", "_stop_watcher", "_done", "_hook_keys", "_cpu_nice",
     )
 
     def __init__(
@@ -82,12 +82,14 @@ class ImportLoop:
         name: str = "oxy-import-hub",
         start_timeout: float = 60.0,
         shutdown_hooks: Sequence[Callable[[], object]] = (),
+        cpu_nice: int = 0,
     ) -> None:
         self.name = name
         self.hub: Any = None
         self.pools: Pools | None = None
         self._cpu_threads = cpu_threads
         self._io_threads = io_threads
+        self._cpu_nice = cpu_nice
         self._ready = Latch()
         self._startup_error: BaseException | None = None
         self._stop: Event | None = None
@@ -124,7 +126,7 @@ class ImportLoop:
             self._stop_watcher = hub.loop.async_()
             self._stop_watcher.start(self._stop.set)
             self._greenlets = Group()
-            self.pools = Pools(hub, self._cpu_threads, self._io_threads)
+            self.pools = Pools(hub, self._cpu_threads, self._io_threads, self._cpu_nice)
             register_hub_thread(self.pools)
             _loops_by_thread[get_ident()] = self
             with self._post_lock:

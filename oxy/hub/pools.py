@@ -36,7 +36,7 @@ import gevent
 from gevent.threadpool import ThreadPool
 
 from oxy.errors import OxyError
-from oxy.hub._native import ThreadLocal, get_ident
+from oxy.hub._native import ThreadLocal, get_ident, threading_native_id
 
 __all__ = ["NotOnImportHub", "Pools", "register_hub_thread", "run_blocking", "run_io"]
 
@@ -51,8 +51,24 @@ class NotOnImportHub(OxyError, RuntimeError):
     """A hub-only operation was called from a thread that is not an import hub."""
 
 
-def _run_in_worker(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+def _lower_priority(nice: int) -> None:
+    """Raise this thread's nice value by ``nice`` (Linux: per thread). Best effort."""
+    _worker.niced = True
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except (OSError, AttributeError):
+        pass
+
+
+def _run_in_worker(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nice: int = 0
+) -> tuple[bool, Any]:
     """Runs on a pool thread: call ``fn`` and return ``(ok, value_or_exception)``."""
+    if not getattr(_worker, "niced", False):
+        _lower_priority(nice)
     _worker.in_pool = True
     try:
         return True, fn(*args, **kwargs)
@@ -70,28 +86,31 @@ class Pools:
     may block (not in a hub callback): it waits for running tasks to end.
     """
 
-    __slots__ = ("cpu", "io", "cpu_size", "io_size", "_hub")
+    __slots__ = ("cpu", "io", "cpu_size", "io_size", "cpu_nice", "_hub")
 
-    def __init__(self, hub: Any, cpu_threads: int | None = None, io_threads: int = 2) -> None:
+    def __init__(self, hub: Any, cpu_threads: int | None = None, io_threads: int = 2, cpu_nice: int = 0) -> None:
         self.cpu_size = int(cpu_threads or os.cpu_count() or 1)
         self.io_size = int(io_threads)
         if self.cpu_size < 1 or self.io_size < 1:
             raise ValueError(f"pool sizes must be >= 1 (cpu={self.cpu_size}, io={self.io_size})")
+        self.cpu_nice = max(0, int(cpu_nice))
         self._hub = hub
         self.cpu = ThreadPool(self.cpu_size, hub=hub)
         self.io = ThreadPool(self.io_size, hub=hub)
 
     def run_cpu(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` on the CPU pool; greenlet-blocking. Import hub thread only."""
-        return self._run(self.cpu, fn, args, kwargs)
+        return self._run(self.cpu, fn, args, kwargs, self.cpu_nice)
 
     def run_io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` on the I/O pool; greenlet-blocking. Import hub thread only."""
         return self._run(self.io, fn, args, kwargs)
 
     @staticmethod
-    def _run(pool: ThreadPool, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
-        ok, value = pool.spawn(_run_in_worker, fn, args, kwargs).get()
+    def _run(
+        pool: ThreadPool, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], nice: int = 0
+    ) -> T:
+        ok, value = pool.spawn(_run_in_worker, fn, args, kwargs, nice).get()
         if ok:
             return value  # type: ignore[no-any-return]
         raise value
@@ -141,8 +160,9 @@ def _dispatch(kind: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: di
         raise NotOnImportHub(
             f"{kind} called outside an import hub thread; call the function directly in synchronous code"
         )
-    pool = pools.cpu if kind == "run_blocking" else pools.io
-    return Pools._run(pool, fn, args, kwargs)
+    if kind == "run_blocking":
+        return Pools._run(pools.cpu, fn, args, kwargs, pools.cpu_nice)
+    return Pools._run(pools.io, fn, args, kwargs)
 
 
 def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
