@@ -109,7 +109,15 @@ class JobHandle:
 
 class AsyncImportService:
     """Runs import jobs on a dedicated import thread; every public method is safe from
-    any thread, except :meth:`close`, which must not be called from the import thread."""
+    any thread, except :meth:`close`, which must not be called from the import thread.
+
+    Settings: ``max_concurrent_jobs`` (default ``os.cpu_count()``; jobs beyond it
+    wait in submission order), ``cpu_threads`` (CPU pool size, default
+    ``os.cpu_count()``), ``io_threads`` (I/O pool size, default 2), ``registry``
+    (default: the process-wide :data:`~oxy.importing.registry.default_registry`),
+    ``callback_executor`` (where plain threads' callbacks run; default the import
+    thread), ``cpu_nice`` (nice increment of the CPU-pool threads, default 0).
+    """
 
     def __init__(
         self,
@@ -120,6 +128,7 @@ class AsyncImportService:
         registry: ImporterRegistry | None = None,
         callback_executor: Executor | None = None,
         name: str = "oxy-import",
+        cpu_nice: int = 0,
     ) -> None:
         import os
 
@@ -139,7 +148,7 @@ class AsyncImportService:
         self._running = 0
         self._idle: Event | None = None
         self._loop = ImportLoop(cpu_threads=cpu_threads, io_threads=io_threads, name=name,
-                                shutdown_hooks=[self._shutdown_on_hub])
+                                shutdown_hooks=[self._shutdown_on_hub], cpu_nice=cpu_nice)
         self._loop_executor = LoopExecutor(self._loop)
         self._callback_executor = callback_executor
 
