@@ -238,3 +238,29 @@ def test_cpu_nice_lowers_only_the_cpu_pool_threads():
     with ImportLoop(cpu_threads=1, cpu_nice=5) as loop:
         cpu, io, hub = loop.call(lambda: (run_blocking(niceness), run_io(niceness), niceness()), timeout=T)
     assert (cpu, io, hub) == (min(base + 5, 19), base, base)
+
+
+def test_owner_hooks_run_before_added_hooks():
+    order: list[str] = []
+    loop = ImportLoop(cpu_threads=1, shutdown_hooks=[lambda: order.append("owner 1"), lambda: order.append("owner 2")])
+    loop.call(lambda: loop.add_shutdown_hook(lambda: order.append("added")), timeout=T)
+    loop.close(T)
+    assert order == ["owner 1", "owner 2", "added"]
+
+
+def test_loop_lifecycle_from_a_gevent_thread():
+    out = {}
+
+    def body():
+        ticks = []
+        ticker = gevent.spawn(lambda: [ticks.append(gevent.sleep(0)) for _ in range(3)])
+        with ImportLoop(cpu_threads=1) as loop:
+            out["ok"] = loop.call(lambda: "ran", timeout=T)
+        ticker.join()
+        out["ticks"] = len(ticks)
+        gevent.get_hub().destroy(True)
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join(T)
+    assert out == {"ok": "ran", "ticks": 3}

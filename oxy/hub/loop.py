@@ -29,7 +29,7 @@ from gevent.event import Event
 from gevent.pool import Group
 
 from oxy.errors import OxyError
-from oxy.hub._native import Latch, NativeThread, allocate_lock, get_ident
+from oxy.hub._native import NativeThread, allocate_lock, get_ident
 from oxy.hub.future import CrossFuture
 from oxy.hub.pools import Pools, register_hub_thread
 
@@ -62,14 +62,17 @@ class ImportLoop:
     and :meth:`add_shutdown_hook` belong to the import hub thread only.
 
     Failure modes: if the hub or a pool cannot be created the constructor raises
-    the original error after the thread has ended. ``shutdown_hooks`` are
-    installed before the constructor returns (see :meth:`add_shutdown_hook`).
+    the original error after the thread has ended. The constructor waits for the
+    latch greenlet-style when the calling thread runs a gevent hub. The owner's
+    ``shutdown_hooks`` run first at shutdown, in the given order (an owner such as
+    the import service stops its work there), then the hooks added with
+    :meth:`add_shutdown_hook` (resources such as writers), newest first.
     :meth:`close` with a timeout
     raises ``TimeoutError`` when a task ignores cancellation and outlives it.
     """
 
     __slots__ = (
-        "name", "hub", "pools", "_thread", "_ready", "_startup_error", "_stop", "_hooks",
+        "name", "hub", "pools", "_thread", "_ready", "_startup_error", "_stop", "_hooks", "_owner_hooks",
         "_greenlets", "_post_lock", "_posts_open", "_shutdown_requested", "_shutdown_complete",
         "_cpu_threads", "_io_threads", "_stop_watcher", "_done", "_hook_keys", "_cpu_nice",
     )
@@ -90,15 +93,14 @@ class ImportLoop:
         self._cpu_threads = cpu_threads
         self._io_threads = io_threads
         self._cpu_nice = cpu_nice
-        self._ready = Latch()
+        self._ready: CrossFuture[None] = CrossFuture()
         self._startup_error: BaseException | None = None
         self._stop: Event | None = None
         self._stop_watcher: Any = None
         self._done: CrossFuture[None] = CrossFuture()
         self._hooks: dict[int, Callable[[], object]] = {}
         self._hook_keys = itertools.count()
-        for hook in shutdown_hooks:
-            self._hooks[next(self._hook_keys)] = hook
+        self._owner_hooks = list(shutdown_hooks)
         self._greenlets: Group | None = None
         self._post_lock = allocate_lock()
         self._posts_open = False
@@ -134,10 +136,10 @@ class ImportLoop:
         except BaseException as error:  # noqa: BLE001 - reported by the constructor
             self._startup_error = error
             self._teardown(hub)
-            self._ready.set()
+            self._ready.set_result(None)
             self._done.set_result(None)
             return
-        self._ready.set()
+        self._ready.set_result(None)
         try:
             self._stop.wait()
             self._run_shutdown()
@@ -146,12 +148,11 @@ class ImportLoop:
             self._done.set_result(None)
 
     def _run_shutdown(self) -> None:
+        owner_hooks, self._owner_hooks = self._owner_hooks, []
+        for hook in owner_hooks:
+            self._call_hook(hook)
         while self._hooks:
-            _, hook = self._hooks.popitem()
-            try:
-                hook()
-            except Exception:  # noqa: BLE001 - one failing hook must not skip the others
-                log.exception("%s: shutdown hook %r failed", self.name, hook)
+            self._call_hook(self._hooks.popitem()[1])
         assert self._greenlets is not None
         self._greenlets.kill(block=True, timeout=GREENLET_KILL_TIMEOUT)
         with self._post_lock:
@@ -159,6 +160,12 @@ class ImportLoop:
         gevent.sleep(0)  # run callbacks that were queued before the door closed
         if self.pools is not None:
             self.pools.kill()
+
+    def _call_hook(self, hook: Callable[[], object]) -> None:
+        try:
+            hook()
+        except Exception:  # noqa: BLE001 - one failing hook must not skip the others
+            log.exception("%s: shutdown hook %r failed", self.name, hook)
 
     def _teardown(self, hub: Any) -> None:
         with self._post_lock:
