@@ -12,6 +12,7 @@ view fields. Views are immutable: safe to share between threads.
 from __future__ import annotations
 
 import dataclasses
+import struct as _struct
 from typing import Any, ClassVar
 
 import construct as c
@@ -57,6 +58,11 @@ class StructView:
                 f"the data holds {max(0, len(data) - offset)}",
                 path, offset, field or cls.__name__,
             )
+        fast = cls._FAST
+        if fast is not None:
+            value = fast.unpack(data, offset)
+            if value is not None:
+                return value
         try:
             container = cls.STRUCT.parse(bytes(data[offset:end]))
         except c.ConstructError as exc:
@@ -103,6 +109,7 @@ class StructView:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
 
     _SUBVIEWS: ClassVar[dict[str, type["StructView"]]] = {}
+    _FAST: ClassVar["_FastCodec | None"] = None
 
 
 def struct_view(name: str, struct: c.Struct, doc: str = "") -> type[StructView]:
@@ -127,6 +134,7 @@ def struct_view(name: str, struct: c.Struct, doc: str = "") -> type[StructView]:
     cls.STRUCT = struct
     cls.SIZE = struct.sizeof()
     cls._SUBVIEWS = subviews
+    cls._FAST = _FastCodec.for_struct(struct, cls)
     cls.__doc__ = doc or f"View of the {struct.sizeof()}-byte {name} struct."
     cls.__module__ = "oxy.formats"
     _VIEW_OF_STRUCT[id(struct)] = cls
@@ -222,3 +230,105 @@ def _numpy_field(sub: c.Construct) -> Any:
     if isinstance(con, c.Struct):
         return numpy_dtype(con)
     return ("u1", (sub.sizeof(),))
+
+
+# ------------------------------------------------------------- fast parse path
+class _Unsupported(Exception):
+    pass
+
+
+class _FastCodec:
+    """A ``struct.Struct`` plus a generated function that builds the view, both derived
+    from a construct declaration.
+
+    It parses the same bytes to the same view several times faster than construct's
+    interpreter. A magic mismatch makes :meth:`unpack` return None so that the caller
+    re-parses with construct and reports the precise error.
+    """
+
+    __slots__ = ("_struct", "_build")
+
+    def __init__(self, fmt: str, build: Any) -> None:
+        self._struct = _struct.Struct("<" + fmt)
+        self._build = build
+
+    @classmethod
+    def for_struct(cls, struct: c.Struct, view: type[StructView]) -> "_FastCodec | None":
+        namespace: dict[str, Any] = {}
+        try:
+            fmt, guards, expr, _width = _gen_struct(struct, view, 0, namespace)
+        except _Unsupported:
+            return None
+        lines = ["def build(it):"] + [f"    if {g}: return None" for g in guards] + [f"    return {expr}"]
+        exec(compile("\n".join(lines), f"<fast parser of {view.__name__}>", "exec"), namespace)
+        return cls(fmt, namespace["build"])
+
+    def unpack(self, data: bytes | bytearray | memoryview, offset: int) -> Any:
+        return self._build(self._struct.unpack_from(data, offset))
+
+
+def _gen_struct(struct: c.Struct, view: type[StructView] | None, at: int,
+                ns: dict[str, Any]) -> tuple[str, list[str], str, int]:
+    """Format string, magic guards, constructor expression and item count for ``struct``."""
+    if view is None:
+        raise _Unsupported("nested struct without a view")
+    fmt, guards, args, start = [], [], [], at
+    for sub in struct.subcons:
+        code, sub_guards, expr, width = _gen_field(sub, at, ns)
+        fmt.append(code)
+        guards += sub_guards
+        if sub.name and not _is_const(sub):
+            args.append(f"{sub.name!r}: {expr}")
+        at += width
+    ns_name = f"_V{len(ns)}"
+    ns[ns_name] = view
+    ns["_new"] = _new_view
+    return "".join(fmt), guards, f"_new({ns_name}, {{{', '.join(args)}}})", at - start
+
+
+def _gen_field(con: c.Construct, at: int, ns: dict[str, Any]) -> tuple[str, list[str], str, int]:
+    from oxy.formats import primitives as p
+
+    while isinstance(con, (c.Renamed, c.Default)):
+        con = con.subcon
+    if isinstance(con, c.Const):
+        code, guards, expr, width = _gen_field(con.subcon, at, ns)
+        name = f"_C{len(ns)}"
+        ns[name] = con.value
+        return code, guards + [f"{expr} != {name}"], expr, width
+    if isinstance(con, c.FormatField):
+        return con.fmtstr.lstrip("<>=!"), [], f"it[{at}]", 1
+    if type(con) is c.Bytes:
+        return f"{con.sizeof()}s", [], f"it[{at}]", 1
+    if isinstance(con, p._CNameAdapter):
+        ns["_name"] = _decode_name
+        return f"{con.sizeof()}s", [], f"_name(it[{at}])", 1
+    if isinstance(con, p._AssetKeyAdapter):
+        ns["_Key"] = p.AssetKey
+        return f"{con.sizeof()}s", [], f"_Key(it[{at}])", 1
+    if isinstance(con, p._Unorm16Adapter):
+        return "H", [], f"it[{at}] / 65535.0", 1
+    if isinstance(con, p._HalfAdapter):
+        return "e", [], f"it[{at}]", 1
+    if isinstance(con, c.Array) and isinstance(con.count, int):
+        code, guards, _expr, width = _gen_field(con.subcon, at, ns)
+        if guards:
+            raise _Unsupported("array of magic values")
+        exprs = [_gen_field(con.subcon, at + i * width, ns)[2] for i in range(con.count)]
+        return code * con.count, [], "(" + ", ".join(exprs) + ",)", width * con.count
+    if isinstance(con, c.Struct):
+        return _gen_struct(con, _VIEW_OF_STRUCT.get(id(con)), at, ns)
+    raise _Unsupported(type(con).__name__)
+
+
+def _new_view(view: type[StructView], values: dict[str, Any]) -> StructView:
+    """Make a view from final field values without running the dataclass __init__
+    (the fast parser's values are already views, tuples and numbers)."""
+    obj = object.__new__(view)
+    obj.__dict__.update(values)
+    return obj
+
+
+def _decode_name(raw: bytes) -> str:
+    end = raw.find(b"\0")
+    return (raw if end < 0 else raw[:end]).decode("utf-8", "surrogateescape")

@@ -54,11 +54,11 @@ def validate_loose_root(root: str | os.PathLike[str], *, verify_hashes: bool = F
         return report
     assets = _check_assets(report, data, header, strings, name)
     files = _check_records(report, data, header, strings, name)
-    _check_on_disk(report, root, assets, files, verify_hashes)
+    blobs = _check_on_disk(report, root, assets, files, verify_hashes)
     report.stats.update(assets=len(assets), file_records=len(files))
     index_sound = not any(e.code.startswith("index.") for e in report.errors)
     if deep and index_sound:
-        _check_contents(report, root, assets, files, verify_hashes)
+        _check_contents(report, root, assets, files, verify_hashes, blobs)
     return report
 
 
@@ -210,8 +210,10 @@ def _check_records(report: ValidationReport, data: bytes, h: IndexHeader, string
 
 
 def _check_on_disk(report: ValidationReport, root: str, assets: list, files: dict[int, tuple[str, int]],
-                   verify_hashes: bool) -> None:
-    """What the runtime checks when it mounts the root."""
+                   verify_hashes: bool) -> dict[str, bytes]:
+    """What the runtime checks when it mounts the root. Returns the descriptor bytes it
+    read for the SHA-256 check, so the deep checks need not read them again."""
+    blobs: dict[str, bytes] = {}
     for i, _key, _type, rel, _vpath, size, digest in assets:
         if rel is None:
             continue
@@ -223,10 +225,10 @@ def _check_on_disk(report: ValidationReport, root: str, assets: list, files: dic
             report.error("mount.descriptor.size", f"descriptor is {actual} bytes, the index says {size}",
                          rel, None, f"assets[{i}].descriptor_size")
         elif verify_hashes and any(digest):
-            with open(os.path.join(root, rel), "rb") as fh:
-                if sha256(fh.read()) != digest:
-                    report.error("mount.descriptor.sha256", "SHA-256 of the descriptor does not match "
-                                 "descriptor_sha256", rel, None, f"assets[{i}].descriptor_sha256")
+            blob = blobs[rel] = _read(root, rel) or b""
+            if sha256(blob) != digest:
+                report.error("mount.descriptor.sha256", "SHA-256 of the descriptor does not match "
+                             "descriptor_sha256", rel, None, f"assets[{i}].descriptor_sha256")
     for kind, (rel, size) in files.items():
         actual = _file_size(os.path.join(root, rel))
         if actual is None:
@@ -241,6 +243,7 @@ def _check_on_disk(report: ValidationReport, root: str, assets: list, files: dic
                          "files.size")
         if entry and actual // entry >= 2**32:
             report.error("mount.table.count", "more than 2^32-1 entries", rel, None, "files.size")
+    return blobs
 
 
 def _file_size(path: str) -> int | None:
@@ -262,7 +265,7 @@ def _read(root: str, rel: str | None) -> bytes | None:
 
 
 def _check_contents(report: ValidationReport, root: str, assets: list, files: dict[int, tuple[str, int]],
-                    verify_hashes: bool) -> None:
+                    verify_hashes: bool, blobs: dict[str, bytes]) -> None:
     """Tables, payloads and descriptors in depth, for every file that can be read."""
     tables = {}
     for (table_kind, data_kind), dtype, checker in (
@@ -279,7 +282,7 @@ def _check_contents(report: ValidationReport, root: str, assets: list, files: di
     resources = ResourceCounts(tables[FileKind.TEXTURES_TABLE], tables[FileKind.BUFFERS_TABLE])
     keys = {row[1] for row in assets}
     for i, key, asset_type, rel, _vpath, _size, _digest in assets:
-        blob = _read(root, rel)
+        blob = blobs.get(rel) if rel in blobs else _read(root, rel)
         if blob is None:
             continue
         parsed = check_descriptor(report, asset_type, blob, file=rel, base=0, field="descriptor",
