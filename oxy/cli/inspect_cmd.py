@@ -1,0 +1,51 @@
+"""``oxy inspect PATH [--json]``: print everything in a PAK or loose root, decoded."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from oxy.cli.common import ExitCode
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="print everything in a .pak file or loose cooked root, decoded")
+    p.add_argument("path", help="a .pak file, a loose cooked root folder, or its container.index.bin")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from oxy.cli.describe import describe_path
+
+    model = describe_path(args.path)
+    if args.json:
+        print(json.dumps(model, indent=2))
+    else:
+        print(f"{model['kind']}: {model['path']}: {len(model['assets'])} assets, "
+              f"{len(model['textures'])} textures, {len(model['buffers'])} buffers")
+        _render(model, 0)
+    return ExitCode.OK
+
+
+def _render(value: Any, depth: int, name: str = "") -> None:
+    pad = "  " * depth
+    if isinstance(value, dict):
+        if name:
+            print(f"{pad}{name}:")
+            depth += 1
+        for key, item in value.items():
+            _render(item, depth, str(key))
+    elif isinstance(value, list) and value and any(isinstance(v, (dict, list)) for v in value):
+        print(f"{pad}{name}: ({len(value)})")
+        for n, item in enumerate(value):
+            _render(item, depth + 1, f"[{n}]")
+    else:
+        text = "[" + ", ".join(_scalar(v) for v in value) + "]" if isinstance(value, list) else _scalar(value)
+        print(f"{pad}{name}: {text}")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "-" if value is None else str(value)
