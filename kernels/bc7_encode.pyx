@@ -32,6 +32,7 @@ cdef enum:
     PB_ONE = 3       # unique p-bits pinned to 1 (opaque blocks in modes 6, 7)
 
 cdef float BIG = 1e30
+cdef float _RCP[17]            # 1/n for subset sizes (filled at import)
 
 
 ctypedef struct Cfg:
@@ -40,7 +41,7 @@ ctypedef struct Cfg:
     int force_mode       # -1, or a mode 0..7 to use for every block (test hook)
     int iters            # least-squares refinement passes per fit
     int pbit_full        # 1: evaluate every p-bit combination with full indexing
-    int idx_full         # 1: exhaustive index search
+    int idx_full         # index search: 0 projection, 1 +/- neighbours, 2 exhaustive
     int nparts[8]        # partition shapes fully fitted, per partitioned mode
     int modes_opaque     # bit mask of modes tried on opaque blocks
     int modes_alpha      # bit mask of modes tried on blocks with alpha
@@ -48,6 +49,9 @@ ctypedef struct Cfg:
     float extra_above    # per-texel error above which "extra" modes run
     int modes_extra      # modes tried only when mode 6 left error above extra_above
     int polish           # endpoint +/-1 code nudging passes on the winner
+    int shortlist        # >0: pre-select this many 2-subset shapes by 2-means + Hamming
+    int max_shapes       # else score the first max_shapes 2-subset shapes of _ORDER2
+    float good_enough    # per-texel error at which the mode search stops early
 
 
 ctypedef struct Enc:
@@ -66,16 +70,17 @@ ctypedef struct Enc:
 cdef inline int _quant(float v, int nb, int p) noexcept nogil:
     """Nearest ``nb``-bit code to 8-bit value ``v``; p >= 0 pins the LSB to p."""
     cdef int nmax = (1 << nb) - 1
-    cdef float t = v * nmax / 255.0
+    cdef float t = v * <float>nmax * <float>(1.0 / 255.0)
     cdef int c
+    # t >= 0 (endpoints are clamped to [0, 255]), so truncation rounds down
     if p < 0:
-        c = <int>floorf(t + 0.5)
+        c = <int>(t + <float>0.5)
         if c < 0:
             c = 0
         elif c > nmax:
             c = nmax
         return c
-    c = <int>floorf((t - p) * 0.5 + 0.5)
+    c = <int>((t - p) * <float>0.5 + <float>0.5)
     if c < 0:
         c = 0
     elif c > (nmax >> 1):
@@ -148,7 +153,7 @@ cdef void _pca(const float* px, const Grp* g, const uint8_t* tex, int n,
         p = px + 4 * tex[i]
         for c in range(4):
             mean[c] += p[c]
-    rn = 1.0 / n
+    rn = _RCP[n]
     for c in range(4):
         mean[c] *= rn
     for i in range(n):
@@ -221,7 +226,7 @@ cdef void _proj_idx(const float* px, const Grp* g, const uint8_t* tex, int n,
         p = px + 4 * tex[i]
         t = ((p[0] - e0[0]) * d[0] + (p[1] - e0[1]) * d[1]
              + (p[2] - e0[2]) * d[2] + (p[3] - e0[3]) * d[3]) * sc
-        k = <int>(t + 0.5)
+        k = <int>(t + <float>0.5)
         if k < 0:
             k = 0
         elif k > nk:
@@ -302,10 +307,37 @@ cdef inline float _quant_err(const float* e, const Grp* g, int p, int* q) noexce
     return err
 
 
+cdef uint8_t _NEAREST[3][65]    # [index bits - 2][w]: index whose weight is nearest w/64
+
+
+cdef void _init_nearest() noexcept:
+    cdef int b, v, k, bk, d, bd
+    cdef const int* wt
+    for b in range(3):
+        wt = oxy_bc7_weights(b + 2)
+        for v in range(65):
+            bk = 0
+            bd = 1000
+            for k in range(1 << (b + 2)):
+                d = wt[k] - v if wt[k] > v else v - wt[k]
+                if d < bd:
+                    bd = d
+                    bk = k
+            _NEAREST[b][v] = <uint8_t>bk
+
+
+_init_nearest()
+
+
 cdef float _assign(const float* px, const Grp* g, const uint8_t* tex, int n,
-                   const int* q0, const int* q1, int full, uint8_t* idx) noexcept nogil:
-    """Pick each texel's palette index; return the weighted squared error."""
+                   const int* q0, const int* q1, int search, uint8_t* idx) noexcept nogil:
+    """Pick each texel's palette index; return the weighted squared error.
+
+    ``search`` 0: project on the palette line and take the index whose weight is
+    nearest (one error evaluation); 1: also try the two neighbours; 2: try all.
+    """
     cdef const int* wt = oxy_bc7_weights(g.ib)
+    cdef const uint8_t* near = _NEAREST[g.ib - 2]
     cdef int nk = 1 << g.ib
     cdef float pal[16][4]
     cdef float dirw[4]
@@ -325,24 +357,38 @@ cdef float _assign(const float* px, const Grp* g, const uint8_t* tex, int n,
         dirw[c] = g.w[c] * (pal[nk - 1][c] - pal[0][c])
         denom += dirw[c] * (pal[nk - 1][c] - pal[0][c])
     if denom > 0:
-        denom = (nk - 1) / denom
+        denom = 64 / denom
+    elif search < 2:
+        # degenerate palette: every entry is (nearly) the same colour
+        for i in range(n):
+            idx[i] = 0
+            p = px + 4 * tex[i]
+            d0 = p[0] - pal[0][0]
+            d1 = p[1] - pal[0][1]
+            d2 = p[2] - pal[0][2]
+            d3 = p[3] - pal[0][3]
+            err += g.w[0] * d0 * d0 + g.w[1] * d1 * d1 + g.w[2] * d2 * d2 + g.w[3] * d3 * d3
+        return err
     for i in range(n):
         p = px + 4 * tex[i]
-        if full or nk == 4 or denom == 0:
+        if search == 2:
             klo = 0
             khi = nk - 1
         else:
             t = ((p[0] - pal[0][0]) * dirw[0] + (p[1] - pal[0][1]) * dirw[1]
-                 + (p[2] - pal[0][2]) * dirw[2] + (p[3] - pal[0][3]) * dirw[3])
-            kb = <int>(t * denom + 0.5)
-            klo = kb - 1
-            khi = kb + 1
-            if klo < 0:
-                klo = 0
-            if khi > nk - 1:
-                khi = nk - 1
-            if klo > khi:
-                klo = khi
+                 + (p[2] - pal[0][2]) * dirw[2] + (p[3] - pal[0][3]) * dirw[3]) * denom
+            kb = <int>(t + <float>0.5)
+            if kb < 0:
+                kb = 0
+            elif kb > 64:
+                kb = 64
+            kb = near[kb]
+            if search == 0:
+                klo = kb
+                khi = kb
+            else:
+                klo = kb - 1 if kb > 0 else 0
+                khi = kb + 1 if kb < nk - 1 else nk - 1
         be = BIG
         kb = klo
         for k in range(klo, khi + 1):
@@ -437,11 +483,36 @@ cdef float _fit(const float* px, const Cfg* cfg, const Grp* g, const uint8_t* te
 
 # ---------------------------------------------------------------- partitions
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__)
+    #define oxy_popcount16(x) __builtin_popcount((unsigned)(x))
+    #else
+    static inline int oxy_popcount16(unsigned x) {
+        int n = 0; while (x) { x &= x - 1; n++; } return n;
+    }
+    #endif
+    """
+    int oxy_popcount16(unsigned int x) nogil
+
+
+# 2-subset shapes, most used first (mode 1/3 picks on training photos that are
+# not bench images: chelsea, immunohistochemistry, hubble, retina, Wrinkles.jpg).
+# The first 32 cover ~93% of the picks; presets may score only a prefix.
+cdef int _ORDER2[64]
+_ORDER2[:] = [0, 13, 23, 3, 16, 10, 2, 21, 1, 19, 15, 6, 7, 14, 29, 25, 26, 24, 35, 5,
+              4, 11, 18, 17, 12, 8, 22, 20, 9, 60, 61, 63, 62, 46, 45, 30, 31, 28, 33,
+              27, 43, 42, 59, 57, 56, 32, 41, 40, 58, 48, 49, 51, 47, 54, 50, 52, 44,
+              53, 55, 37, 36, 38, 39, 34]
+
 cdef int _MASK2[64][16]      # -1 where a texel is in subset 1 (2-subset shapes), else 0
 cdef int _MASK3[64][2][16]   # -1 where a texel is in subset 1 / 2 (3-subset shapes)
 
 
-cdef float _RCP[17]            # 1/n for subset sizes
+cdef uint8_t _L2[64][16]       # texels of the smaller side of 2-subset shape p
+cdef int _N2[64]
+cdef uint8_t _L3[64][2][16]    # texels of subsets 1 and 2 of 3-subset shape p
+cdef int _N3[64][2]
 
 
 cdef void _init_masks() noexcept:
@@ -450,6 +521,19 @@ cdef void _init_masks() noexcept:
     for i in range(1, 17):
         _RCP[i] = 1.0 / i
     for p in range(64):
+        # subset sums are symmetric in the two sides: list the smaller one
+        _N2[p] = 0
+        _N3[p][0] = 0
+        _N3[p][1] = 0
+        for i in range(16):
+            s = (oxy_bc7_p2[p] >> i) & 1
+            if s == (1 if oxy_popcount16(oxy_bc7_p2[p]) <= 8 else 0):
+                _L2[p][_N2[p]] = i
+                _N2[p] += 1
+            s = (oxy_bc7_p3[p] >> (2 * i)) & 3
+            if s:
+                _L3[p][s - 1][_N3[p][s - 1]] = i
+                _N3[p][s - 1] += 1
         for i in range(16):
             _MASK2[p][i] = -((oxy_bc7_p2[p] >> i) & 1)
             s = (oxy_bc7_p3[p] >> (2 * i)) & 3
@@ -469,12 +553,13 @@ cdef inline int _msum16(const int* a, const int* m) noexcept nogil:
     return s
 
 
-cdef inline float _line_est3(const int* mo, int n, const float* sw, float fq) noexcept nogil:
-    """Estimated fit error of one RGB subset from its integer moments.
+cdef inline float _line_est3(const int* mo, int n, const float* sw, float* lam_out) noexcept nogil:
+    """Line-fit scores of one RGB subset from its integer moments.
 
     ``mo`` = sums of x, y, z, xx, xy, xz, yy, yz, zz over the subset's ``n``
-    texels.  Returns (trace - lambda_max) + lambda_max * fq of the weighted
-    scatter matrix, lambda_max from two power-iteration steps.
+    texels.  Returns the weighted scatter left off the principal axis (trace -
+    lambda_max) and adds lambda_max (scatter along it) to ``lam_out``;
+    lambda_max comes from a Rayleigh quotient after two power-iteration steps.
     """
     cdef float inv, a, b, c, d, e, f, tr, v0, v1, v2, n0, n1, n2, m0, m1, m2, nn, lam
     if n <= 1:
@@ -515,10 +600,11 @@ cdef inline float _line_est3(const int* mo, int n, const float* sw, float fq) no
     lam = (n0 * m0 + n1 * m1 + n2 * m2) / nn
     if lam > tr:
         lam = tr
-    return (tr - lam) + lam * fq
+    lam_out[0] += lam
+    return tr - lam
 
 
-cdef inline float _line_est4(const int* mo, int n, const float* sw, float fq) noexcept nogil:
+cdef inline float _line_est4(const int* mo, int n, const float* sw, float* lam_out) noexcept nogil:
     """RGBA version of _line_est3: ``mo`` = x, y, z, w, then the 10 products."""
     cdef float cv[4][4]
     cdef float v[4]
@@ -558,65 +644,97 @@ cdef inline float _line_est4(const int* mo, int n, const float* sw, float fq) no
     lam /= nn
     if lam > tr:
         lam = tr
-    return (tr - lam) + lam * fq
+    lam_out[0] += lam
+    return tr - lam
 
 
-cdef int _est_parts(const int* ipx, const float* sw, int nch, int ns, int nparts,
-                    int levels, int k, int* out) noexcept nogil:
-    """Best ``k`` partition shapes by estimated error; returns how many were stored.
 
-    The estimate per subset is the scatter left off its principal axis plus the
-    scatter along it divided by (levels - 1)^2 (uniform quantisation along the
-    line).  Moments are exact integer sums over masked texels (branch-free and
-    vectorisable); channel weights are applied to the covariance afterwards.
-    Subset 0's moments are the block total minus the others.
+
+cdef void _part_scores(const int* ipx, const float* sw, int nch, int ns,
+                       const int* plist, int np, float* res, float* lam) noexcept nogil:
+    """Line-fit scores of the partition shapes in ``plist`` (see _line_est3).
+
+    ``res[i]`` is the scatter left off each subset's principal axis, ``lam[i]``
+    the scatter along it, summed over subsets; a mode with L index levels is
+    then estimated as res + lam / (L - 1)^2 (uniform quantisation on the line).
+    Moments are exact integer sums: each texel's 16-int moment row is added over
+    the texel list of the smaller side of a 2-subset shape (subsets 1 and 2 of a
+    3-subset shape), the rest follows from the block total.  Channel weights are
+    applied to the covariance afterwards.
     """
-    cdef int mom[14][16]
-    cdef int tot[15]
-    cdef int sub[3][15]
-    cdef float best[8]
-    cdef int ones[16]
+    cdef int mom[16][16]
+    cdef int tot[16]
+    cdef int sub[3][16]
     cdef int pj[10]
     cdef int pk[10]
     cdef int nm = nch + nch * (nch + 1) // 2
-    cdef int i, j, kk, s, p, nstored = 0
-    cdef float est, fq = 1.0 / ((levels - 1) * (levels - 1))
-    cdef const int* mask
+    cdef int i, j, kk, s, p, q, n, t
+    cdef float r, l
+    cdef const uint8_t* lst
     kk = 0
     for j in range(nch):
         for i in range(j, nch):
             pj[kk] = j
             pk[kk] = i
             kk += 1
+    for j in range(16):
+        tot[j] = 0
     for i in range(16):
-        ones[i] = -1
+        for j in range(16):
+            mom[i][j] = 0
         for j in range(nch):
-            mom[j][i] = ipx[4 * i + j]
+            mom[i][j] = ipx[4 * i + j]
         for j in range(nm - nch):
-            mom[nch + j][i] = ipx[4 * i + pj[j]] * ipx[4 * i + pk[j]]
-    for j in range(nm):
-        tot[j] = _msum16(mom[j], ones)
-    tot[nm] = 16
-    for p in range(nparts):
-        for s in range(1, ns):
-            if ns == 2:
-                mask = &_MASK2[p][0]
-            else:
-                mask = &_MASK3[p][s - 1][0]
-            for j in range(nm):
-                sub[s][j] = _msum16(mom[j], mask)
-            sub[s][nm] = -_msum16(ones, mask)
-        for j in range(nm + 1):
-            sub[0][j] = tot[j] - sub[1][j]
-            if ns == 3:
-                sub[0][j] -= sub[2][j]
-        est = 0
+            mom[i][nch + j] = ipx[4 * i + pj[j]] * ipx[4 * i + pk[j]]
+        mom[i][15] = 1
+        for j in range(16):
+            tot[j] += mom[i][j]
+    for q in range(np):
+        p = plist[q]
+        if ns == 2:
+            for j in range(16):
+                sub[1][j] = 0
+            n = _N2[p]
+            lst = _L2[p]
+            for i in range(n):
+                t = lst[i]
+                for j in range(16):
+                    sub[1][j] += mom[t][j]
+            for j in range(16):
+                sub[0][j] = tot[j] - sub[1][j]
+        else:
+            for s in range(1, 3):
+                for j in range(16):
+                    sub[s][j] = 0
+                n = _N3[p][s - 1]
+                lst = _L3[p][s - 1]
+                for i in range(n):
+                    t = lst[i]
+                    for j in range(16):
+                        sub[s][j] += mom[t][j]
+            for j in range(16):
+                sub[0][j] = tot[j] - sub[1][j] - sub[2][j]
+        r = 0
+        l = 0
         for s in range(ns):
             if nch == 3:
-                est += _line_est3(sub[s], sub[s][nm], sw, fq)
+                r += _line_est3(sub[s], sub[s][15], sw, &l)
             else:
-                est += _line_est4(sub[s], sub[s][nm], sw, fq)
-        # insertion into the sorted top-k list
+                r += _line_est4(sub[s], sub[s][15], sw, &l)
+        res[q] = r
+        lam[q] = l
+
+
+cdef int _top_k(const float* res, const float* lam, const int* plist, int np,
+                int limit, float fq, int k, int* out) noexcept nogil:
+    """The ``k`` shapes (ids < ``limit``) with the lowest res + fq * lam."""
+    cdef float best[16]
+    cdef float est
+    cdef int q, i, nstored = 0
+    for q in range(np):
+        if plist[q] >= limit:
+            continue
+        est = res[q] + fq * lam[q]
         if nstored < k:
             i = nstored
             nstored += 1
@@ -629,6 +747,83 @@ cdef int _est_parts(const int* ipx, const float* sw, int nch, int ns, int nparts
             out[i] = out[i - 1]
             i -= 1
         best[i] = est
+        out[i] = plist[q]
+    return nstored
+
+
+cdef int _cluster_shapes2(const float* px, const float* w, int nch, int k,
+                          int* out) noexcept nogil:
+    """Shortlist of 2-subset shapes: split the texels by 2-means (seeded at the
+    extremes of the widest channel), then take the ``k`` shapes nearest to that
+    split in Hamming distance (either labelling).  Costs ~1% of scoring all 64."""
+    cdef float cen[2][4]
+    cdef float acc[2][4]
+    cdef float cnt[2]
+    cdef float d0, d1, t, lo, hi, rng, best_rng = -1
+    cdef float dist[16]
+    cdef unsigned int mask = 0
+    cdef int i, c, it, imin = 0, imax = 0, bc = 0, p, d, nstored = 0, j
+    for c in range(nch):
+        lo = 256
+        hi = -1
+        for i in range(16):
+            t = px[4 * i + c]
+            if t < lo:
+                lo = t
+            if t > hi:
+                hi = t
+        rng = (hi - lo) * w[c]
+        if rng > best_rng:
+            best_rng = rng
+            bc = c
+    for i in range(16):
+        if px[4 * i + bc] < px[4 * imin + bc]:
+            imin = i
+        if px[4 * i + bc] > px[4 * imax + bc]:
+            imax = i
+    for c in range(4):
+        cen[0][c] = px[4 * imin + c]
+        cen[1][c] = px[4 * imax + c]
+    for it in range(3):
+        mask = 0
+        for j in range(2):
+            cnt[j] = 0
+            for c in range(4):
+                acc[j][c] = 0
+        for i in range(16):
+            d0 = 0
+            d1 = 0
+            for c in range(nch):
+                t = px[4 * i + c] - cen[0][c]
+                d0 += w[c] * t * t
+                t = px[4 * i + c] - cen[1][c]
+                d1 += w[c] * t * t
+            j = 1 if d1 < d0 else 0
+            mask |= <unsigned int>j << i
+            cnt[j] += 1
+            for c in range(4):
+                acc[j][c] += px[4 * i + c]
+        if cnt[0] == 0 or cnt[1] == 0:
+            break
+        for j in range(2):
+            for c in range(4):
+                cen[j][c] = acc[j][c] / cnt[j]
+    for p in range(64):
+        d = oxy_popcount16(mask ^ oxy_bc7_p2[p])
+        if d > 8:
+            d = 16 - d
+        if nstored < k:
+            i = nstored
+            nstored += 1
+        elif d < dist[k - 1]:
+            i = k - 1
+        else:
+            continue
+        while i > 0 and dist[i - 1] > d:
+            dist[i] = dist[i - 1]
+            out[i] = out[i - 1]
+            i -= 1
+        dist[i] = d
         out[i] = p
     return nstored
 
@@ -640,6 +835,13 @@ ctypedef struct Blk:
     int ipx[64]          # texels as integers (partition estimate)
     int opaque           # every alpha is 255
     float aerr           # error of decoding alpha as 255 (modes 0-3)
+    # partition-shape scores, computed once per block and channel count and
+    # shared by the modes with that subset count (index: 0 = 2 subsets, 1 = 3)
+    int sc_nch[2]        # channel count the scores were made for, 0 = none yet
+    int sc_np[2]
+    int sc_list[2][64]
+    float sc_res[2][64]
+    float sc_lam[2][64]
 
 
 cdef void _try_joint(const Blk* b, const Cfg* cfg, int mode, int part,
@@ -729,10 +931,34 @@ cdef void _try_45(const Blk* b, const Cfg* cfg, int mode, int rot, int isel,
         memcpy(best, &cur, sizeof(Enc))
 
 
-cdef void _try_mode(const Blk* b, const Cfg* cfg, int mode, Enc* best) noexcept nogil:
+cdef int _shapes(Blk* b, const Cfg* cfg, int mode, int* out) noexcept nogil:
+    """Partition shapes worth fitting for a partitioned mode, best first."""
     cdef OxyBC7Mode m = oxy_bc7_modes[mode]
-    cdef int parts[8]
-    cdef int np, i, r, nrot, nch, levels
+    cdef int nch = 3 if (m.ab == 0 or b.opaque) else 4
+    cdef int t = m.ns - 2, i
+    cdef float fq = 1.0 / (((1 << m.ib) - 1) * ((1 << m.ib) - 1))
+    if b.sc_nch[t] != nch:
+        if m.ns == 2 and cfg.shortlist > 0:
+            b.sc_np[t] = _cluster_shapes2(b.px, cfg.w, nch, cfg.shortlist, b.sc_list[t])
+        elif m.ns == 2:
+            b.sc_np[t] = cfg.max_shapes
+            for i in range(cfg.max_shapes):
+                b.sc_list[t][i] = _ORDER2[i]
+        else:
+            b.sc_np[t] = 64
+            for i in range(64):
+                b.sc_list[t][i] = i
+        _part_scores(b.ipx, cfg.sw, nch, m.ns, b.sc_list[t], b.sc_np[t],
+                     b.sc_res[t], b.sc_lam[t])
+        b.sc_nch[t] = nch
+    return _top_k(b.sc_res[t], b.sc_lam[t], b.sc_list[t], b.sc_np[t], 1 << m.pb,
+                  fq, cfg.nparts[mode], out)
+
+
+cdef void _try_mode(Blk* b, const Cfg* cfg, int mode, Enc* best) noexcept nogil:
+    cdef OxyBC7Mode m = oxy_bc7_modes[mode]
+    cdef int parts[16]
+    cdef int np, i, r, nrot
     if mode == 6:
         _try_joint(b, cfg, 6, 0, best)
     elif mode == 4 or mode == 5:
@@ -744,9 +970,7 @@ cdef void _try_mode(const Blk* b, const Cfg* cfg, int mode, Enc* best) noexcept 
     else:
         if m.ab == 0 and b.aerr >= best.err:
             return
-        nch = 3 if (m.ab == 0 or b.opaque) else 4
-        levels = 1 << m.ib
-        np = _est_parts(b.ipx, cfg.sw, nch, m.ns, 1 << m.pb, levels, cfg.nparts[mode], parts)
+        np = _shapes(b, cfg, mode, parts)
         for i in range(np):
             _try_joint(b, cfg, mode, parts[i], best)
 
@@ -851,6 +1075,8 @@ cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcep
     cdef float d
     b.opaque = 1
     b.aerr = 0
+    b.sc_nch[0] = 0
+    b.sc_nch[1] = 0
     for i in range(16):
         for c in range(4):
             b.px[4 * i + c] = tx[4 * i + c]
@@ -869,7 +1095,7 @@ cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcep
         _try_mode(&b, cfg, 6, &best)
     for i in range(7):
         m = _ORDER[i]
-        if best.err <= 0:
+        if best.err <= cfg.good_enough * 16:
             break
         if (mask >> m) & 1:
             _try_mode(&b, cfg, m, &best)
@@ -881,6 +1107,29 @@ cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcep
                     continue
                 _try_mode(&b, cfg, m, &best)
     _pack(&best, out)
+
+
+cdef void _set_int(Cfg* cfg, str key, int val):
+    if key == "iters":
+        cfg.iters = max(1, val)
+    elif key == "pbit_full":
+        cfg.pbit_full = val
+    elif key == "idx_full":
+        cfg.idx_full = val
+    elif key == "modes_opaque":
+        cfg.modes_opaque = val
+    elif key == "modes_alpha":
+        cfg.modes_alpha = val
+    elif key == "rot_opaque":
+        cfg.rot_opaque = val
+    elif key == "modes_extra":
+        cfg.modes_extra = val
+    elif key == "polish":
+        cfg.polish = val
+    elif key == "max_shapes":
+        cfg.max_shapes = min(64, max(1, val))
+    elif key == "shortlist":
+        cfg.shortlist = min(16, max(0, val))
 
 
 cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcept:
@@ -898,6 +1147,9 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
         cfg.sw[c] = sqrtf(cfg.w[c])
     cfg.force_mode = force_mode
     cfg.polish = 0
+    cfg.shortlist = 0
+    cfg.max_shapes = 64
+    cfg.good_enough = 0
     for c in range(8):
         cfg.nparts[c] = 1
     if quality == 0:      # fast
@@ -912,7 +1164,7 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
     elif quality == 1:    # normal
         cfg.iters = 2
         cfg.pbit_full = 0
-        cfg.idx_full = 0
+        cfg.idx_full = 1
         cfg.modes_opaque = (1 << 6) | (1 << 1) | (1 << 3) | (1 << 5)
         cfg.modes_alpha = (1 << 6) | (1 << 5) | (1 << 7) | (1 << 4)
         cfg.rot_opaque = 0
@@ -924,7 +1176,7 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
     else:                 # high
         cfg.iters = 3
         cfg.pbit_full = 1
-        cfg.idx_full = 1
+        cfg.idx_full = 2
         cfg.modes_opaque = 0xff
         cfg.modes_alpha = 0xff
         cfg.rot_opaque = 1
@@ -939,11 +1191,13 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
 
 
 def encode(const uint8_t[:, :, ::1] rgba, int quality=1, bint perceptual=False,
-           int force_mode=-1):
+           int force_mode=-1, dict tune=None):
     """Encode an (H, W, 4) uint8 image to BC7 blocks (row-major); returns bytes.
 
     ``quality``: 0 fast, 1 normal, 2 high.  ``force_mode`` (test hook): -1 for
-    the normal search, or 0..7 to encode every block with that mode.  Releases
+    the normal search, or 0..7 to encode every block with that mode.  ``tune``
+    (benchmark hook) overrides preset knobs by Cfg field name, e.g.
+    ``{"shortlist": 8, "nparts": [1] * 8, "modes_opaque": 0x42}``.  Releases
     the GIL over the whole block loop; deterministic; thread-safe.
     """
     cdef Py_ssize_t height = rgba.shape[0], width = rgba.shape[1]
@@ -961,6 +1215,20 @@ def encode(const uint8_t[:, :, ::1] rgba, int quality=1, bint perceptual=False,
     bw = (width + 3) // 4
     bh = (height + 3) // 4
     _setup(&cfg, quality, perceptual, force_mode)
+    if tune:
+        for key, val in tune.items():
+            if key == "nparts":
+                for c in range(8):
+                    cfg.nparts[c] = min(16, max(1, int(val[c])))
+            elif key in ("iters", "pbit_full", "idx_full", "modes_opaque", "modes_alpha",
+                         "rot_opaque", "modes_extra", "polish", "shortlist", "max_shapes"):
+                _set_int(&cfg, key, int(val))
+            elif key == "extra_above":
+                cfg.extra_above = float(val)
+            elif key == "good_enough":
+                cfg.good_enough = float(val)
+            else:
+                raise ValueError(f"unknown tune key {key!r}")
     res = PyBytes_FromStringAndSize(NULL, bw * bh * 16)
     outp = <uint8_t*>PyBytes_AS_STRING(res)
     with nogil:
