@@ -1,0 +1,148 @@
+"""Decoding source images into oxy's working formats.
+
+Pillow decodes PNG (8- and 16-bit, palette, grey), JPEG, TGA and BMP; Radiance
+``.hdr`` goes through oxy's own RGBE kernel (Pillow has no Radiance reader). The
+result is RGBA: ``uint8`` for LDR sources, ``float32`` (linear) for HDR.
+
+Safety limit: :data:`MAX_TEXTURE_PIXELS`. A larger image is refused from its
+header, before any pixel is decoded (a decompression bomb). Every failure is an
+:class:`ImageDecodeError` naming the source and the reason.
+
+Pure functions: safe from any thread; Pillow and the RGBE kernel release the GIL
+while decoding. Note: Pillow reduces 16-bit RGB/RGBA PNGs to 8 bits per channel,
+which is exact for every 8-bit target (BC7, RGBA8) but not for float outputs.
+"""
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from oxy.errors import OxyError
+
+MAX_TEXTURE_PIXELS = 16384 * 16384  # the largest 2D texture D3D12 allows
+RADIANCE_SIGNATURES = (b"#?RADIANCE", b"#?RGBE")
+
+
+class ImageDecodeError(OxyError):
+    """A source image could not be decoded; ``source`` names it, ``reason`` says why."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """RGBA pixels, shape (H, W, 4), C-contiguous: uint8 (LDR) or float32 (HDR, linear)."""
+
+    pixels: np.ndarray
+    source: str
+    source_format: str
+    has_alpha: bool
+
+    @property
+    def is_hdr(self) -> bool:
+        return self.pixels.dtype == np.float32
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def decode_image(data: bytes, source: str, *, max_pixels: int = MAX_TEXTURE_PIXELS) -> DecodedImage:
+    """Decode ``data`` (the bytes of ``source``). Raises ImageDecodeError."""
+    if not data:
+        raise ImageDecodeError(source, "the file is empty")
+    if data.startswith(RADIANCE_SIGNATURES):
+        return _decode_radiance(data, source, max_pixels)
+    return _decode_with_pillow(data, source, max_pixels)
+
+
+def _check_size(source: str, width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError(source, f"image size {width}x{height} is empty")
+    if width * height > max_pixels:
+        raise ImageDecodeError(source, f"image is {width}x{height} = {width * height} pixels, over the "
+                               f"MAX_TEXTURE_PIXELS limit of {max_pixels} (decompression bomb guard)")
+
+
+def _decode_with_pillow(data: bytes, source: str, max_pixels: int) -> DecodedImage:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            _check_size(source, image.width, image.height, max_pixels)
+            image.load()
+    except ImageDecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageDecodeError(source, "not an image format oxy reads (PNG, JPEG, TGA, BMP, Radiance HDR)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageDecodeError(source, f"refused as a decompression bomb: {exc}") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ImageDecodeError(source, f"{image_format_of(data)} decode failed: {exc}") from None
+    fmt = image.format or "image"
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        grey = np.asarray(image, dtype=np.float32) / (65535.0 if image.mode != "I" else max(np.asarray(image).max(), 1))
+        grey8 = np.clip(np.rint(grey * 255.0), 0, 255).astype(np.uint8)
+        rgba = np.dstack([grey8, grey8, grey8, np.full_like(grey8, 255)])
+    elif image.mode == "F":
+        grey = np.asarray(image, dtype=np.float32)
+        return DecodedImage(np.ascontiguousarray(np.dstack([grey, grey, grey, np.ones_like(grey)])), source, fmt, False)
+    else:
+        rgba = np.asarray(image.convert("RGBA"))
+    return DecodedImage(np.ascontiguousarray(rgba, dtype=np.uint8), source, fmt, has_alpha)
+
+
+def image_format_of(data: bytes) -> str:
+    """A short name of the format the bytes claim to be (for messages)."""
+    for magic, name in ((b"\x89PNG", "PNG"), (b"\xff\xd8", "JPEG"), (b"BM", "BMP"), (b"#?", "Radiance HDR")):
+        if data.startswith(magic):
+            return name
+    return "image"
+
+
+_RESOLUTION = re.compile(rb"^([-+])Y (\d+) ([-+])X (\d+)$")
+
+
+def _decode_radiance(data: bytes, source: str, max_pixels: int) -> DecodedImage:
+    from oxy._kernels.rgbe import decode_rgbe
+
+    end = data.find(b"\n\n")
+    if end < 0:
+        raise ImageDecodeError(source, "Radiance header has no blank line before the resolution")
+    header = data[:end].split(b"\n")
+    for line in header:
+        if line.startswith(b"FORMAT=") and line.strip() not in (b"FORMAT=32-bit_rle_rgbe",):
+            raise ImageDecodeError(source, f"Radiance {line.decode(errors='replace')} is not supported "
+                                   "(only 32-bit_rle_rgbe)")
+    res_end = data.find(b"\n", end + 2)
+    resolution = _RESOLUTION.match(data[end + 2:res_end if res_end >= 0 else None].strip())
+    if res_end < 0 or resolution is None:
+        raise ImageDecodeError(source, "Radiance resolution line is missing or not '-Y H +X W'")
+    y_sign, height, x_sign, width = resolution.group(1), int(resolution.group(2)), resolution.group(3), int(resolution.group(4))
+    if x_sign != b"+":
+        raise ImageDecodeError(source, "Radiance images mirrored in X (-X) are not supported")
+    _check_size(source, width, height, max_pixels)
+    rgb = np.empty((height, width, 3), np.float32)
+    error, position = decode_rgbe(np.frombuffer(data, np.uint8), res_end + 1, rgb)
+    if error:
+        reason = {1: "the file is truncated", 2: "a run-length run is malformed", 3: "out of memory"}[error]
+        raise ImageDecodeError(source, f"Radiance pixel data: {reason} at byte {position}")
+    if y_sign == b"+":
+        rgb = rgb[::-1]
+    rgba = np.empty((height, width, 4), np.float32)
+    rgba[..., :3] = rgb
+    rgba[..., 3] = 1.0
+    return DecodedImage(rgba, source, "Radiance HDR", False)

@@ -1,0 +1,184 @@
+"""Cooking decoded images into texture payloads: presets, mips, BC7 or raw formats.
+
+A texture is cooked from one image (2D), six faces (cube) or N same-sized images
+(2D array). Each layer gets a mip chain (``oxy.cook.mips``), each subresource is
+encoded (``oxy.cook.bc7`` or raw RGBA8 / RGBA16F / RGBA32F) and the whole is packed
+with D3D12 rules (``oxy.cook.payload``).
+
+Pure functions: safe from any thread, deterministic, no gevent. The heavy kernels
+release the GIL, so one call per pool thread scales with the cores. Failures are
+:class:`TextureCookError` (bad settings or inconsistent layers) or
+:class:`~oxy.cook.image_decode.ImageDecodeError` (bad source bytes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+
+from oxy.cook import bc7, mips
+from oxy.cook.colorspace import srgb_to_linear_table
+from oxy.cook.image_decode import DecodedImage, decode_image
+from oxy.cook.payload import CookedTexture, TextureShape, pack_texture_payload
+from oxy.errors import OxyError
+from oxy.formats.enums import Format, PackingPolicy, TextureType
+
+OUTPUT_FORMATS = ("bc7", "rgba8", "rgba16f", "rgba32f")
+CUBE_FACES = ("+x", "-x", "+y", "-y", "+z", "-z")
+
+
+class TextureCookError(OxyError):
+    """Settings or inputs that cannot make a texture (names the source and the reason)."""
+
+
+@dataclass(frozen=True)
+class TextureSettings:
+    """How to cook one texture.
+
+    ``output``: "bc7", "rgba8", "rgba16f" or "rgba32f". ``srgb``: the colour data is
+    sRGB (filtered in linear light; BC7 format 63 / RGBA8 31). ``normal_map``:
+    renormalise mips. ``mips``: a full chain down to 1x1, or level 0 only.
+    ``alpha_coverage``: preserve alpha-test coverage at this cut-off.
+    """
+
+    preset: str = "albedo"
+    output: str = "bc7"
+    srgb: bool = True
+    normal_map: bool = False
+    mips: bool = True
+    mip_filter: str = "box"
+    quality: str = "normal"
+    perceptual: bool = False
+    alpha_coverage: float | None = None
+    policy: PackingPolicy = PackingPolicy.D3D12
+
+
+PRESETS: dict[str, TextureSettings] = {
+    "albedo": TextureSettings("albedo", "bc7", srgb=True),
+    "normal": TextureSettings("normal", "bc7", srgb=False, normal_map=True),
+    "data": TextureSettings("data", "bc7", srgb=False),
+    "hdr": TextureSettings("hdr", "rgba16f", srgb=False),
+    "ui": TextureSettings("ui", "bc7", srgb=True, mips=False),
+}
+
+
+def settings_for(preset: str, **overrides: object) -> TextureSettings:
+    """The settings of a named preset with ``overrides`` applied. Raises TextureCookError."""
+    if preset not in PRESETS:
+        raise TextureCookError(f"unknown texture preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    settings = replace(PRESETS[preset], **overrides)
+    if settings.output not in OUTPUT_FORMATS:
+        raise TextureCookError(f"unknown output format {settings.output!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+    if settings.quality not in bc7.QUALITIES:
+        raise TextureCookError(f"unknown BC7 quality {settings.quality!r}; choose one of {', '.join(bc7.QUALITIES)}")
+    return settings
+
+
+def output_format(settings: TextureSettings) -> Format:
+    if settings.output == "bc7":
+        return Format.BC7_UNORM_SRGB if settings.srgb and not settings.normal_map else Format.BC7_UNORM
+    if settings.output == "rgba8":
+        return Format.RGBA8_UNORM_SRGB if settings.srgb and not settings.normal_map else Format.RGBA8_UNORM
+    return Format.RGBA16_FLOAT if settings.output == "rgba16f" else Format.RGBA32_FLOAT
+
+
+def cook_texture_files(sources: Sequence[tuple[str, bytes]], settings: TextureSettings, *,
+                       kind: str = "2d") -> CookedTexture:
+    """Decode and cook: one source for "2d", six for "cube" (or one cross/strip image),
+    several for "array". ``sources`` are (name, bytes) pairs."""
+    images = [decode_image(data, name) for name, data in sources]
+    if kind == "cube" and len(images) == 1:
+        images = split_cube_image(images[0])
+    return cook_texture(images, settings, kind=kind)
+
+
+def cook_texture(images: Sequence[DecodedImage], settings: TextureSettings, *, kind: str = "2d") -> CookedTexture:
+    """Cook decoded layers into one payload (layer-major subresources)."""
+    if kind not in ("2d", "cube", "array"):
+        raise TextureCookError(f"unknown texture kind {kind!r}")
+    expected = {"2d": 1, "cube": 6}.get(kind)
+    if (expected and len(images) != expected) or not images:
+        raise TextureCookError(f"a {kind} texture needs {expected or 'at least one'} image(s), got {len(images)}")
+    first = images[0]
+    for image in images[1:]:
+        if image.pixels.shape != first.pixels.shape:
+            raise TextureCookError(f"{image.source}: {image.width}x{image.height} differs from "
+                                   f"{first.source}: {first.width}x{first.height}; layers must match")
+    if kind == "cube" and first.width != first.height:
+        raise TextureCookError(f"{first.source}: cube faces must be square, got {first.width}x{first.height}")
+    fmt = output_format(settings)
+    subresources, levels = [], 1
+    for image in images:
+        chain = _mip_chain(_working_pixels(image, settings), settings)
+        levels = len(chain)
+        subresources.extend(_encode(level, fmt, settings) for level in chain)
+    texture_type = {"2d": TextureType.TEXTURE_2D, "cube": TextureType.TEXTURE_CUBE,
+                    "array": TextureType.TEXTURE_2D_ARRAY}[kind]
+    shape = TextureShape(width=first.width, height=first.height, format=fmt, mip_levels=levels,
+                         array_layers=len(images), texture_type=texture_type)
+    return pack_texture_payload(shape, subresources, policy=settings.policy)
+
+
+def _working_pixels(image: DecodedImage, settings: TextureSettings) -> np.ndarray:
+    """uint8 RGBA for 8-bit outputs, float32 RGBA (linear) for float outputs."""
+    pixels = image.pixels
+    wants_float = settings.output in ("rgba16f", "rgba32f")
+    if wants_float and pixels.dtype == np.uint8:
+        table = srgb_to_linear_table() if settings.srgb else np.arange(256, dtype=np.float32) / 255.0
+        out = table[pixels]
+        out[..., 3] = pixels[..., 3] / np.float32(255.0)
+        return np.ascontiguousarray(out, dtype=np.float32)
+    if not wants_float and pixels.dtype == np.float32:
+        # An HDR source into an 8-bit format: clamp to [0, 1], then sRGB-encode when asked.
+        from oxy.cook.colorspace import encode_srgb8
+
+        clamped = np.clip(pixels, 0.0, 1.0)
+        out = np.empty(pixels.shape, np.uint8)
+        out[..., :3] = encode_srgb8(clamped[..., :3]) if settings.srgb else np.rint(clamped[..., :3] * 255)
+        out[..., 3] = np.rint(clamped[..., 3] * 255)
+        return out
+    return pixels
+
+
+def _mip_chain(pixels: np.ndarray, settings: TextureSettings) -> list[np.ndarray]:
+    if not settings.mips:
+        return [pixels]
+    return mips.mip_chain(pixels, srgb=settings.srgb and pixels.dtype == np.uint8, filter=settings.mip_filter,
+                          normal_map=settings.normal_map, alpha_coverage=settings.alpha_coverage)
+
+
+def _encode(level: np.ndarray, fmt: Format, settings: TextureSettings) -> bytes:
+    if fmt in (Format.BC7_UNORM, Format.BC7_UNORM_SRGB):
+        return bc7.encode(np.ascontiguousarray(level), quality=settings.quality, perceptual=settings.perceptual)
+    if fmt == Format.RGBA16_FLOAT:
+        with np.errstate(over="ignore"):
+            return np.clip(level, -65504.0, 65504.0).astype("<f2").tobytes()
+    if fmt == Format.RGBA32_FLOAT:
+        return level.astype("<f4").tobytes()
+    return np.ascontiguousarray(level, dtype=np.uint8).tobytes()
+
+
+def split_cube_image(image: DecodedImage) -> list[DecodedImage]:
+    """Six faces (+X, -X, +Y, -Y, +Z, -Z) from a horizontal cross (4x3), a vertical
+    cross (3x4), or a horizontal (6x1) / vertical (1x6) strip."""
+    h, w = image.height, image.width
+    px = image.pixels
+    layouts = {
+        (4, 3): [(1, 2), (1, 0), (0, 1), (2, 1), (1, 1), (1, 3)],   # horizontal cross: (row, col)
+        (3, 4): [(1, 2), (1, 0), (0, 1), (2, 1), (1, 1), (3, 1)],   # vertical cross
+        (6, 1): [(0, i) for i in range(6)],
+        (1, 6): [(i, 0) for i in range(6)],
+    }
+    for (cols, rows), cells in layouts.items():
+        if w * rows == h * cols and w % cols == 0:
+            size = w // cols
+            faces = []
+            for face, (row, col) in zip(CUBE_FACES, cells):
+                tile = px[row * size:(row + 1) * size, col * size:(col + 1) * size]
+                if (cols, rows) == (3, 4) and face == "-z":
+                    tile = tile[::-1, ::-1]  # -Z in a vertical cross is stored upside down
+                faces.append(DecodedImage(np.ascontiguousarray(tile), f"{image.source}[{face}]",
+                                          image.source_format, image.has_alpha))
+            return faces
+    raise TextureCookError(f"{image.source}: {w}x{h} is not a cube cross (4x3, 3x4) or strip (6x1, 1x6)")
