@@ -159,6 +159,20 @@ def test_first_open_truncates_when_overwriting_and_refuses_otherwise(loop, tmp_p
     assert path.read_bytes() == b"new!"
 
 
+def test_truncate_false_keeps_existing_bytes_for_appending(loop, tmp_path):
+    path = tmp_path / "log.data"
+    path.write_bytes(b"old-bytes!")
+
+    def job():
+        writer = AsyncFileWriter(WriteOptions(truncate=False))
+        result = writer.write_at(path, 10, b"+appended")
+        writer.close()
+        return result
+
+    assert on_hub(loop, job).ok
+    assert path.read_bytes() == b"old-bytes!+appended"
+
+
 def test_create_directories_option(loop, tmp_path):
     path = tmp_path / "a" / "b" / "c.bin"
 

@@ -47,12 +47,15 @@ class WriteOptions:
     ``create_directories``: make missing parent directories. ``overwrite``: the
     first open truncates an existing file (otherwise ``ALREADY_EXISTS``).
     ``share_write``: writes to one path may be in flight together (otherwise they
-    run one at a time, in submission order).
+    run one at a time, in submission order). ``truncate``: with ``overwrite``, the
+    first open empties an existing file; ``truncate=False`` keeps its bytes, for
+    appending at explicit offsets (log-structured data files).
     """
 
     create_directories: bool = True
     overwrite: bool = True
     share_write: bool = True
+    truncate: bool = True
 
 
 class _OpenFiles:
@@ -83,7 +86,10 @@ class _OpenFiles:
                 os.makedirs(parent, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         if path not in self._claimed:
-            flags |= os.O_TRUNC if self._options.overwrite else os.O_EXCL
+            if not self._options.overwrite:
+                flags |= os.O_EXCL
+            elif self._options.truncate:
+                flags |= os.O_TRUNC
         fd = os.open(path, flags, 0o644)
         self._claimed.add(path)
         return fd
