@@ -1,0 +1,23 @@
+"""The runtime side of oxy: mount cooked content (PAK files, loose cooked roots) and
+load it asynchronously on an import hub. See docs/runtime.md.
+
+``oxy.runtime`` imports only ``oxy.formats``, ``oxy.validate`` and ``oxy.hub`` (and
+``oxy.cook.bc7`` lazily, in :meth:`TextureResource.to_rgba8`); never the importers.
+"""
+from __future__ import annotations
+
+from oxy.errors import OperationCancelled
+from oxy.runtime.config import LoaderConfig
+from oxy.runtime.errors import (AssetNotFound, LoaderNotRunning, MountError, ResourceNotFound,
+                                SourceReadError, WrongAssetKind)
+from oxy.runtime.keys import ResourceKey, ResourceKind, SourceId
+from oxy.runtime.loader import AssetLoader, LoaderStats
+from oxy.runtime.scheduling import Priority
+from oxy.runtime.types import (BufferResource, GeometryAsset, MaterialAsset, MeshAsset, SceneAsset,
+                               SceneNode, SubMeshAsset, TextureResource)
+
+__all__ = ["AssetLoader", "AssetNotFound", "BufferResource", "GeometryAsset", "LoaderConfig",
+           "LoaderNotRunning", "LoaderStats", "MaterialAsset", "MeshAsset", "MountError",
+           "OperationCancelled", "Priority", "ResourceKey", "ResourceKind", "ResourceNotFound",
+           "SceneAsset", "SceneNode", "SourceId", "SourceReadError", "SubMeshAsset",
+           "TextureResource", "WrongAssetKind"]

@@ -1,0 +1,47 @@
+"""Configuration of :class:`~oxy.runtime.AssetLoader`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from oxy.hub import ImportLoop
+
+DEFAULT_MEMORY_BUDGET = 256 << 20
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    """How an :class:`AssetLoader` runs.
+
+    ``loop``: the :class:`~oxy.hub.ImportLoop` whose hub thread owns the loader (its
+    CPU pool decodes, its I/O pool reads). When None, :meth:`AssetLoader.start`
+    creates a loop of its own with ``cpu_threads``/``io_threads`` and ``stop``
+    closes it; a given loop is left running.
+
+    ``verify_content_hashes``: at mount, compare the PAK CRC-32 and each loose
+    descriptor's SHA-256; at load, compare every truncated content hash
+    (descriptor header, texture payload, buffer data). Off by default, as in the
+    engine.
+
+    ``memory_budget``: bytes of decoded content kept for *unreferenced* entries
+    (released or never held); beyond it the least recently used are evicted.
+    Referenced entries are never evicted, whatever the budget.
+
+    ``decode_slots``: how many decodes may run at once (default: the CPU pool
+    size); waiting loads are admitted by priority.
+    """
+
+    loop: "ImportLoop | None" = None
+    cpu_threads: int | None = None
+    io_threads: int = 2
+    verify_content_hashes: bool = False
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+    decode_slots: int | None = None
+    name: str = "oxy-asset-loader"
+
+    def __post_init__(self) -> None:
+        if self.memory_budget < 0:
+            raise ValueError(f"memory_budget must be >= 0, got {self.memory_budget}")
+        if self.decode_slots is not None and self.decode_slots < 1:
+            raise ValueError(f"decode_slots must be >= 1, got {self.decode_slots}")

@@ -1,0 +1,54 @@
+"""Keys of the runtime loader: opaque source ids, resource kinds and resource keys.
+
+An asset is addressed by its :class:`~oxy.formats.AssetKey` (global over all
+mounts). A resource (texture or buffer) is addressed by a :class:`ResourceKey`:
+the source that holds it, its kind and its index in that source's table. Source
+ids are opaque tokens: compare and hash them, never build or interpret them.
+Immutable values; safe from any thread.
+"""
+from __future__ import annotations
+
+import enum
+import itertools
+from dataclasses import dataclass
+
+__all__ = ["ResourceKind", "ResourceKey", "SourceId", "BUFFER_SOURCE"]
+
+_serials = itertools.count(1)
+
+
+class SourceId:
+    """An opaque token naming one mount (or the in-memory buffer source)."""
+
+    __slots__ = ("_serial", "_label")
+
+    def __init__(self, label: str) -> None:
+        self._serial = next(_serials)
+        self._label = label
+
+    def __repr__(self) -> str:
+        return f"<SourceId #{self._serial} {self._label}>"
+
+    def __reduce__(self) -> object:  # tokens are process-local
+        raise TypeError("SourceId tokens cannot be pickled")
+
+
+#: The source of resources decoded from caller-provided buffers.
+BUFFER_SOURCE = SourceId("<buffers>")
+
+
+class ResourceKind(enum.Enum):
+    TEXTURE = "texture"
+    BUFFER = "buffer"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceKey:
+    """Which source, which table, which entry."""
+
+    source: SourceId
+    kind: ResourceKind
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}[{self.index}]@{self.source!r}"

@@ -1,0 +1,532 @@
+"""The runtime :class:`AssetLoader`: mounts, asynchronous loads, cache, dependencies.
+
+**The owning hub.** A loader belongs to one :class:`~oxy.hub.ImportLoop`: its hub
+thread is the *owning hub*. All loader state (mount table, cache, in-flight loads,
+dependency graph) lives there and is touched by that thread only. Given no loop in
+the config, :meth:`start` creates one and :meth:`stop` closes it.
+
+**A load** runs in greenlets on the owning hub: resolve (mount table) -> read
+(I/O pool, ``run_io``) -> decode (CPU pool, ``run_blocking``; pure functions that
+collect dependency keys) -> load the dependencies (concurrently, same pipeline) ->
+publish (cache entry, dependency edges, wake every waiter). Concurrent requests
+for one key share one load (in-flight de-dup). Read and decode are admitted
+through a :class:`PriorityGate` in (priority, arrival) order.
+
+**Threads.** ``load_*`` return a :class:`~oxy.hub.CrossFuture`, waitable from any
+thread: greenlet-blocking on a gevent hub (including from greenlets on the owning
+hub itself), thread-blocking elsewhere. ``start_load_*`` callbacks always run on
+the owning hub, in the loading greenlet, as ``callback(value, error)``; they may
+block greenlet-style but must not call :meth:`stop`. Mounts, ``release``,
+``get_cached``, ``has_cached`` are safe from any thread (from a greenlet when on
+the owning hub; never from a bare hub callback).
+
+**References.** Every successful load takes one reference; :meth:`release` drops
+one. Unreferenced entries release their dependencies (cascading) and are evicted,
+least recently used first, when the cache exceeds ``memory_budget``.
+
+**Failure modes.** A load before :meth:`start` or after :meth:`stop` raises
+:class:`LoaderNotRunning` at once. Bad content fails that load (FormatError naming
+file/offset/field), missing keys fail with AssetNotFound/ResourceNotFound, a
+wrong kind with WrongAssetKind; other loads carry on. :meth:`stop` fails every
+in-flight load with :class:`~oxy.errors.OperationCancelled`.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import gevent
+from gevent.event import AsyncResult
+from gevent.pool import Group
+
+from oxy.errors import OperationCancelled
+from oxy.formats import AssetKey, AssetType, BufferResourceDesc, TextureResourceDesc
+from oxy.hub import CancelToken, CrossFuture, ImportLoop, run_blocking
+from oxy.hub._native import allocate_lock
+from oxy.hub.pools import run_io
+from oxy.runtime.cache import ContentCache
+from oxy.runtime.config import LoaderConfig
+from oxy.runtime.decoders import Where, decode_asset, decode_buffer, decode_texture
+from oxy.runtime.errors import LoaderNotRunning, ResourceNotFound, WrongAssetKind
+from oxy.runtime.keys import BUFFER_SOURCE, ResourceKey, ResourceKind, SourceId
+from oxy.runtime.mounts import MountTable
+from oxy.runtime.scheduling import Priority, PriorityGate
+from oxy.runtime.sources import open_loose_root, open_pak
+from oxy.runtime.types import BufferResource, GeometryAsset, MaterialAsset, SceneAsset, TextureResource
+
+__all__ = ["AssetLoader", "LoaderStats"]
+
+log = logging.getLogger("oxy.runtime")
+Key = AssetKey | ResourceKey
+Callback = Callable[[Any, BaseException | None], object]
+_ASSET_TYPES: dict[Any, int] = {MaterialAsset: AssetType.MATERIAL, GeometryAsset: AssetType.GEOMETRY,
+                                SceneAsset: AssetType.SCENE}
+_ASSET_CLASSES = {v: k for k, v in _ASSET_TYPES.items()}
+_RESOURCE_KINDS: dict[Any, ResourceKind] = {TextureResource: ResourceKind.TEXTURE,
+                                            BufferResource: ResourceKind.BUFFER}
+
+
+@dataclass
+class LoaderStats:
+    """Counters (owning hub). ``decodes``: loads actually run; ``joined``: requests
+    that joined an in-flight load; ``cache_hits``: requests served from the cache."""
+
+    requests: int = 0
+    decodes: int = 0
+    joined: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+
+
+class _Job:
+    __slots__ = ("key", "priority", "result", "waiters")
+
+    def __init__(self, key: Key, priority: int) -> None:
+        self.key, self.priority = key, priority
+        self.result: AsyncResult = AsyncResult()
+        self.waiters = 0
+
+
+class AssetLoader:
+    """See the module docstring. ``AssetLoader(LoaderConfig(...))``; ``start()`` first."""
+
+    def __init__(self, config: LoaderConfig | None = None) -> None:
+        self.config = config or LoaderConfig()
+        self._loop: ImportLoop | None = None
+        self._owns_loop = False
+        self._state = "new"
+        self._lock = allocate_lock()
+        self._mounts = MountTable()
+        self._cache = ContentCache(self.config.memory_budget)
+        self._inflight: dict[Key, _Job] = {}
+        self._group: Group | None = None
+        self._gate: PriorityGate | None = None
+        self._token = CancelToken()
+        self._buffer_serial = itertools.count()
+        self._remove_hook: Callable[[], None] | None = None
+        self.stats = LoaderStats()
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def loop(self) -> ImportLoop | None:
+        return self._loop
+
+    @property
+    def running(self) -> bool:
+        return self._state == "running"
+
+    def start(self) -> "AssetLoader":
+        """Activate: bind to (or create) the owning loop. Any thread but the owning hub's."""
+        with self._lock:
+            if self._state != "new":
+                raise LoaderNotRunning(f"{self.config.name}: start() called twice (state {self._state})")
+            self._state = "starting"
+        cfg = self.config
+        self._owns_loop = cfg.loop is None
+        self._loop = cfg.loop or ImportLoop(cpu_threads=cfg.cpu_threads, io_threads=cfg.io_threads,
+                                            name=cfg.name)
+        try:
+            self._loop.call(self._start_on_hub)
+        except BaseException:
+            if self._owns_loop:
+                self._loop.close()
+            self._state = "stopped"
+            raise
+        self._state = "running"
+        return self
+
+    def _start_on_hub(self) -> None:
+        assert self._loop is not None and self._loop.pools is not None
+        self._group = Group()
+        self._gate = PriorityGate(self.config.decode_slots or self._loop.pools.cpu_size)
+        self._remove_hook = self._loop.add_shutdown_hook(self._stop_on_hub)
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Cancel every in-flight load (they raise OperationCancelled), drop the cache
+        and the mounts, and close the loop if the loader created it. Idempotent.
+        Any thread, except from a load callback."""
+        with self._lock:
+            state, self._state = self._state, "stopped"
+        if state != "running":
+            return
+        loop = self._loop
+        assert loop is not None
+        if loop.on_hub_thread():
+            self._stop_on_hub()
+        elif not loop.shutdown_requested:
+            try:
+                loop.call(self._stop_on_hub, timeout=timeout)
+            except Exception:  # noqa: BLE001 - the loop went away: nothing left to stop
+                log.debug("loader stop: loop already closed", exc_info=True)
+        if self._owns_loop:
+            loop.close(timeout)
+
+    def _stop_on_hub(self) -> None:
+        self._state = "stopped"
+        self._token.cancel("the asset loader was stopped")
+        if self._remove_hook is not None:
+            self._remove_hook()
+            self._remove_hook = None
+        for job in list(self._inflight.values()):
+            job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
+        if self._group is not None:
+            self._group.kill(block=True, timeout=10.0)
+        self._inflight.clear()
+        self._cache.clear()
+        for source in self._mounts.clear():
+            source.close()
+
+    def __enter__(self) -> "AssetLoader":
+        return self.start() if self._state == "new" else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _require_running(self) -> ImportLoop:
+        if self._state != "running" or self._loop is None:
+            raise LoaderNotRunning(f"{self.config.name}: the loader is {self._state}; call start() "
+                                   "before loading" if self._state == "new" else
+                                   f"{self.config.name}: the loader is {self._state}")
+        return self._loop
+
+    def _on_hub(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = self._require_running()
+        if loop.on_hub_thread():
+            return fn(*args)
+        return loop.call(fn, *args)
+
+    # ------------------------------------------------------------------ mounts
+    def add_pak(self, path: str) -> SourceId:
+        """Mount a PAK (checks as in FORMATS.md; CRC with verify_content_hashes).
+        Returns its opaque source id. Raises MountError; other mounts stay."""
+        return self._mount(open_pak, path)
+
+    def add_loose_cooked_root(self, path: str) -> SourceId:
+        """Mount a loose cooked root (index, files and sizes; descriptor SHA-256 with
+        verify_content_hashes). Returns its opaque source id. Raises MountError."""
+        return self._mount(open_loose_root, path)
+
+    def clear_mounts(self) -> None:
+        """Unmount everything. Cached objects stay usable; new loads of unmounted
+        keys fail. Loads reading at that moment fail with SourceReadError."""
+        if self._state == "running":
+            self._on_hub(self._clear_mounts_here)
+        else:
+            with self._lock:
+                self._clear_mounts_here()
+
+    def _clear_mounts_here(self) -> None:
+        for source in self._mounts.clear():
+            source.close()
+
+    def _mount(self, opener: Callable[..., Any], path: Any) -> SourceId:
+        verify = self.config.verify_content_hashes
+        if self._state == "running":
+            return self._on_hub(lambda: self._mounts.add(run_io(opener, path, verify=verify)))
+        with self._lock:
+            if self._state != "new":
+                raise LoaderNotRunning(f"{self.config.name}: cannot mount, the loader is {self._state}")
+            return self._mounts.add(opener(path, verify=verify))
+
+    @property
+    def mounts(self) -> tuple[SourceId, ...]:
+        return tuple(s.id for s in self._mounts.sources)
+
+    def find_virtual_path(self, vpath: str) -> AssetKey | None:
+        """The key of a virtual path in the mounted indices (or PAK browse indices)."""
+        return self._mounts.find_virtual_path(vpath)
+
+    # ------------------------------------------------------------------ loads
+    def load_asset(self, key: AssetKey | str, kind: Any = None, *,
+                   priority: Priority = Priority.NORMAL) -> CrossFuture:
+        """Load an asset (``kind``: MaterialAsset/GeometryAsset/SceneAsset, an
+        AssetType, or None for any). Returns a CrossFuture of the asset."""
+        return self._request(_as_asset_key(key), _asset_type(kind), priority, None)
+
+    def load_resource(self, key: ResourceKey, kind: Any = None, *,
+                      priority: Priority = Priority.NORMAL) -> CrossFuture:
+        """Load a texture or buffer by resource key; CrossFuture of the resource."""
+        _check_resource_kind(key, kind)
+        return self._request(key, None, priority, None)
+
+    def start_load_asset(self, key: AssetKey | str, kind: Any, callback: Callback, *,
+                         priority: Priority = Priority.NORMAL) -> None:
+        """Like :meth:`load_asset`; ``callback(asset, error)`` runs on the owning hub."""
+        self._request(_as_asset_key(key), _asset_type(kind), priority, callback)
+
+    def start_load_resource(self, key: ResourceKey, kind: Any, callback: Callback, *,
+                            priority: Priority = Priority.NORMAL) -> None:
+        """Like :meth:`load_resource`; ``callback(resource, error)`` on the owning hub."""
+        _check_resource_kind(key, kind)
+        self._request(key, None, priority, callback)
+
+    def start_load_resource_from_buffer(self, kind: Any, data: bytes, callback: Callback, *,
+                                        priority: Priority = Priority.NORMAL) -> ResourceKey:
+        """Decode a resource from memory: ``data`` is its table entry (40-byte
+        TextureResourceDesc or 32-byte BufferResourceDesc; ``data_offset`` ignored)
+        followed by its payload. Cached under the returned loader-minted key (one
+        reference, as any load); ``callback(resource, error)`` runs on the owning hub."""
+        rkind = _resource_kind(kind)
+        key = ResourceKey(BUFFER_SOURCE, rkind, next(self._buffer_serial))
+        loop = self._require_running()
+        blob = bytes(data)
+        loop.post(self._spawn, self._serve_buffer, key, blob, int(priority), callback)
+        return key
+
+    def _request(self, key: Key, expect: int | None, priority: int, callback: Callback | None) -> CrossFuture:
+        loop = self._require_running()
+        future: CrossFuture = CrossFuture()
+        if not loop.post(self._spawn, self._serve, key, expect, int(priority), future, callback):
+            raise LoaderNotRunning(f"{self.config.name}: the owning loop is shut down")
+        return future
+
+    def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Hub callback: start a load greenlet in the loader's group (or refuse)."""
+        if self._state != "running" or self._group is None:
+            fn(*args, refused=True)
+            return
+        self._group.spawn(fn, *args)
+
+    def _serve(self, key: Key, expect: int | None, priority: int, future: CrossFuture,
+               callback: Callback | None, refused: bool = False) -> None:
+        """One request (owning hub greenlet): obtain a reference, hand over the value."""
+        value, error = None, None
+        try:
+            if refused:
+                raise OperationCancelled(f"load of {key} cancelled: loader stopped")
+            value = self._obtain(key, expect, priority)
+        except gevent.GreenletExit:
+            error = OperationCancelled(f"load of {key} cancelled: loader stopped")
+        except Exception as exc:  # noqa: BLE001 - handed to the requester
+            error = exc
+            self.stats.failures += 1
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
+        if callback is not None:
+            _call_back(callback, value, error)
+
+    def _obtain(self, key: Key, expect: int | None, priority: int) -> Any:
+        """Greenlet on the owning hub: the value of ``key`` with one reference taken."""
+        self.stats.requests += 1
+        value = self._cache.acquire(key)
+        if value is not None:
+            self.stats.cache_hits += 1
+            if expect is not None and _ASSET_TYPES.get(type(value)) != expect:
+                self._cache.release(key)
+                raise WrongAssetKind(f"asset {key} is a {type(value).__name__}, not a "
+                                     f"{_ASSET_CLASSES[expect].__name__}")
+            return value
+        if isinstance(key, AssetKey) and expect is not None:
+            _source, actual = self._mounts.resolve(key)
+            if actual != expect:
+                raise WrongAssetKind(f"asset {key} is a {AssetType(actual).name.lower()}, not a "
+                                     f"{AssetType(expect).name.lower()}")
+        job = self._inflight.get(key)
+        if job is None:
+            job = self._inflight[key] = _Job(key, priority)
+            self.stats.decodes += 1
+            assert self._group is not None
+            self._group.spawn(self._produce, job)
+        else:
+            self.stats.joined += 1
+        job.waiters += 1
+        return job.result.get()
+
+    def _produce(self, job: _Job) -> None:
+        """The one load of ``job.key`` (owning hub greenlet); publishes or fails it."""
+        try:
+            value, size, deps = self._build(job.key, job.priority)
+        except gevent.GreenletExit:
+            job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
+            self._inflight.pop(job.key, None)
+            raise
+        except Exception as exc:  # noqa: BLE001 - every waiter gets it
+            self._inflight.pop(job.key, None)
+            job.result.set_exception(exc)
+            return
+        self._inflight.pop(job.key, None)
+        if self._token.cancelled:
+            job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
+            return
+        self._cache.publish(job.key, value, size, deps, job.waiters)
+        job.result.set(value)
+
+    def _build(self, key: Key, priority: int) -> tuple[Any, int, tuple[Key, ...]]:
+        if isinstance(key, ResourceKey):
+            value = self._build_resource(key, priority)
+            return value, value.size_bytes, ()
+        source, asset_type = self._mounts.resolve(key)
+        verify = self.config.verify_content_hashes
+        assert self._gate is not None
+        with self._gate.slot(priority):
+            self._token.raise_if_cancelled()
+            blob, where = run_io(source.read_descriptor, key)
+            decoded = run_blocking(decode_asset, asset_type, key, blob, source=source.id,
+                                   texture_count=source.count(ResourceKind.TEXTURE),
+                                   buffer_count=source.count(ResourceKind.BUFFER), where=where, verify=verify)
+        loaded = self._load_deps(key, asset_type, decoded.deps, priority)
+        try:
+            value = decoded.finish(loaded)
+        except BaseException:
+            self._cache.release_all(decoded.deps)
+            raise
+        return value, decoded.size, decoded.deps
+
+    def _load_deps(self, parent: Key, parent_type: int, deps: tuple[Key, ...],
+                   priority: int) -> dict[Key, Any]:
+        """Load every dependency concurrently, one reference each (the edges). If
+        any fails, release the others and raise the first error, naming the parent."""
+        if not deps:
+            return {}
+        assert self._group is not None
+        greenlets = [self._group.spawn(self._obtain, dep, _dep_type(parent_type, dep), priority) for dep in deps]
+        try:
+            gevent.joinall(greenlets)
+        except BaseException:
+            gevent.killall(greenlets)
+            raise
+        failed = [(d, g.exception) for d, g in zip(deps, greenlets) if not g.successful()]
+        if failed:
+            self._cache.release_all(d for d, g in zip(deps, greenlets) if g.successful())
+            dep, exc = failed[0]
+            if isinstance(exc, OperationCancelled) or isinstance(exc, gevent.GreenletExit) or exc is None:
+                raise OperationCancelled(f"load of {parent} cancelled: loader stopped")
+            raise _with_context(exc, f"dependency {dep} of {parent}")
+        return {d: g.value for d, g in zip(deps, greenlets)}
+
+    def _build_resource(self, key: ResourceKey, priority: int) -> Any:
+        source = self._mounts.source(key.source)
+        count = source.count(key.kind)
+        if not 0 <= key.index < count:
+            raise ResourceNotFound(f"{key.kind.value} index {key.index} outside the {count}-entry table "
+                                   f"of {source.path}")
+        verify = self.config.verify_content_hashes
+        decoder = decode_texture if key.kind is ResourceKind.TEXTURE else decode_buffer
+        assert self._gate is not None
+        with self._gate.slot(priority):
+            self._token.raise_if_cancelled()
+            entry, ewhere, payload, pwhere = run_io(source.read_resource, key.kind, key.index)
+            return run_blocking(_decode_resource, decoder, key, entry, ewhere, payload, pwhere, verify)
+
+    def _serve_buffer(self, key: ResourceKey, blob: bytes, priority: int, callback: Callback,
+                      refused: bool = False) -> None:
+        value, error = None, None
+        try:
+            if refused:
+                raise OperationCancelled("load from buffer cancelled: loader stopped")
+            view = TextureResourceDesc if key.kind is ResourceKind.TEXTURE else BufferResourceDesc
+            decoder = decode_texture if key.kind is ResourceKind.TEXTURE else decode_buffer
+            where = Where(f"<buffer {key.index}>")
+            assert self._gate is not None
+            with self._gate.slot(priority):
+                self._token.raise_if_cancelled()
+                value = run_blocking(_decode_resource, decoder, key, blob[:view.SIZE], where,
+                                     blob[view.SIZE:], Where(where.path, view.SIZE), self.config.verify_content_hashes)
+            self.stats.decodes += 1
+            self._cache.publish(key, value, value.size_bytes, (), 1)
+        except gevent.GreenletExit:
+            value, error = None, OperationCancelled("load from buffer cancelled: loader stopped")
+        except Exception as exc:  # noqa: BLE001 - handed to the callback
+            value, error = None, exc
+        _call_back(callback, value, error)
+
+    # ------------------------------------------------------------------ cache API
+    def release(self, key: Key) -> bool:
+        """Drop one reference taken by a load; cascades to dependencies that nothing
+        else holds. False if ``key`` held none. Any thread."""
+        return bool(self._on_hub(self._cache.release, key))
+
+    def get_cached(self, key: Key) -> Any | None:
+        """The cached object or None; takes no reference. Any thread."""
+        return self._on_hub(self._cache.peek, key) if self.running else None
+
+    def has_cached(self, key: Key) -> bool:
+        return bool(self._on_hub(self._cache.__contains__, key)) if self.running else False
+
+    def ref_count(self, key: Key) -> int:
+        """References held on ``key`` (loads not yet released plus referenced dependents)."""
+        return int(self._on_hub(self._cache.refs, key)) if self.running else 0
+
+    def dependencies(self, key: Key) -> tuple[Key, ...]:
+        return self._on_hub(self._cache.dependencies, key) if self.running else ()
+
+    def dependents(self, key: Key) -> tuple[Key, ...]:
+        return self._on_hub(self._cache.dependents, key) if self.running else ()
+
+    def cache_info(self) -> dict[str, int]:
+        """entries, bytes, budget, evictions."""
+        def info() -> dict[str, int]:
+            c = self._cache
+            return {"entries": len(c), "bytes": c.total_bytes, "budget": c.budget,
+                    "evictions": c.stats.evictions}
+        return self._on_hub(info)
+
+
+# ---------------------------------------------------------------------- helpers
+def _decode_resource(decoder: Callable[..., Any], key: ResourceKey, entry: bytes, ewhere: Where,
+                     payload: bytes, pwhere: Where, verify: bool) -> Any:
+    """CPU-pool task: one texture or buffer decode (pure)."""
+    if decoder is decode_texture:
+        return decode_texture(key, entry, payload, entry_where=ewhere, payload_where=pwhere, verify=verify)
+    return decode_buffer(key, entry, payload, entry_where=ewhere, data_where=pwhere, verify=verify)
+
+
+def _call_back(callback: Callback, value: Any, error: BaseException | None) -> None:
+    try:
+        callback(value, error)
+    except gevent.GreenletExit:
+        raise
+    except Exception:  # noqa: BLE001 - a failing callback must not break the loader
+        log.exception("load callback %r failed", callback)
+
+
+def _with_context(exc: BaseException, context: str) -> BaseException:
+    try:
+        exc.add_note(context)
+    except AttributeError:
+        pass
+    return exc
+
+
+def _as_asset_key(key: AssetKey | str) -> AssetKey:
+    if isinstance(key, AssetKey):
+        return key
+    if isinstance(key, str):
+        return AssetKey.parse(key)
+    raise TypeError(f"asset key must be an AssetKey or its text form, not {type(key).__name__}")
+
+
+def _asset_type(kind: Any) -> int | None:
+    if kind is None:
+        return None
+    if kind in _ASSET_TYPES:
+        return _ASSET_TYPES[kind]
+    if isinstance(kind, int) and kind in _ASSET_CLASSES:
+        return int(kind)
+    raise TypeError(f"asset kind must be MaterialAsset, GeometryAsset, SceneAsset or an AssetType, not {kind!r}")
+
+
+def _resource_kind(kind: Any) -> ResourceKind:
+    if isinstance(kind, ResourceKind):
+        return kind
+    if kind in _RESOURCE_KINDS:
+        return _RESOURCE_KINDS[kind]
+    raise TypeError(f"resource kind must be TextureResource, BufferResource or a ResourceKind, not {kind!r}")
+
+
+def _check_resource_kind(key: ResourceKey, kind: Any) -> None:
+    if not isinstance(key, ResourceKey):
+        raise TypeError(f"resource key must be a ResourceKey, not {type(key).__name__}")
+    if kind is not None and _resource_kind(kind) is not key.kind:
+        raise WrongAssetKind(f"{key} is a {key.kind.value}, not a {_resource_kind(kind).value}")
+
+
+def _dep_type(parent_type: int, dep: Key) -> int | None:
+    """What an asset dependency must be: geometries use materials, scenes geometries."""
+    if isinstance(dep, ResourceKey):
+        return None
+    return {AssetType.GEOMETRY: AssetType.MATERIAL, AssetType.SCENE: AssetType.GEOMETRY}.get(parent_type)
