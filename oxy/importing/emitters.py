@@ -1,0 +1,217 @@
+"""Emitters: own a cooked root's files and hand out stable indices at once.
+
+``TextureEmitter`` and ``BufferEmitter`` reserve an aligned range at the end of their
+``.data`` file, queue zero padding plus the payload with ``write_at_async`` and
+record the table entry in memory; the table is written whole by the session's
+``finalize``. Identical content (same signature) gets the same index and writes
+nothing. ``AssetEmitter`` writes each descriptor to a temporary name; ``finalize``
+renames them into place just before the index is written.
+
+Thread rules: use an emitter only from its session's thread (the import hub, or the
+sync facade's caller). Failure modes: ``emit`` never raises for I/O; write failures
+arrive in ``on_error`` (and ``error_count``); bad names or paths raise
+:class:`EmitError`.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Callable, Generic, TypeVar
+
+from oxy.cook.payload import CookedTexture, fallback_texture
+from oxy.errors import OxyError
+from oxy.formats.enums import AssetType, BufferUsage
+from oxy.formats.loose import relpath_problem, virtual_path_problem
+from oxy.formats.primitives import VIRTUAL_MOUNT_ROOT, AssetKey, align_up, content_hash, sha256
+from oxy.formats.resources import (DEFAULT_BUFFER_ALIGNMENT, TEXTURE_DATA_ALIGNMENT, BufferResourceDesc,
+                                   TextureResourceDesc)
+from oxy.importing.session_io import SessionIO
+
+E = TypeVar("E")
+ASSET_FOLDERS = {AssetType.MATERIAL: ("Materials", ".omat"), AssetType.GEOMETRY: ("Geometry", ".ogeo"),
+                 AssetType.SCENE: ("Scenes", ".oscene")}
+TEMP_SUFFIX = ".oxy-tmp-"  # descriptors live under <relpath>.oxy-tmp-<session> until finalize
+_UNSAFE_NAME = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
+
+
+class EmitError(OxyError):
+    """An emit request that cannot be honoured (a bad name, path or duplicate)."""
+
+
+class _DataEmitter(Generic[E]):
+    """Appends payloads to one ``.data`` file and keeps its table entries."""
+
+    def __init__(self, io: SessionIO, data_path: str, entries: list[E], data_size: int,
+                 on_error: Callable[[str], None]) -> None:
+        self._io = io
+        self._path = data_path
+        self._entries: list[E] = list(entries)
+        self._existing = len(entries)
+        self._end = data_size
+        self._signatures: dict[tuple, int] = {}
+        self._pending = 0
+        self._errors = 0
+        self._on_error = on_error
+
+    @property
+    def count(self) -> int:
+        return len(self._entries)
+
+    @property
+    def new_count(self) -> int:
+        return len(self._entries) - self._existing
+
+    @property
+    def pending_count(self) -> int:
+        return self._pending
+
+    @property
+    def error_count(self) -> int:
+        return self._errors
+
+    @property
+    def data_file_size(self) -> int:
+        """The size the data file has once every queued write has landed."""
+        return self._end
+
+    @property
+    def data_path(self) -> str:
+        return self._path
+
+    def entries(self) -> list[E]:
+        return list(self._entries)
+
+    def table_bytes(self) -> bytes:
+        return b"".join(e.build() for e in self._entries)  # type: ignore[attr-defined]
+
+    def _append(self, signature: tuple, payload: bytes, alignment: int, make_entry: Callable[[int], E]) -> int:
+        known = self._signatures.get(signature)
+        if known is not None:
+            return known
+        offset = align_up(self._end, max(alignment, 1))
+        index = len(self._entries)
+        self._entries.append(make_entry(offset))
+        self._signatures[signature] = index
+        self._pending += 1
+        self._io.write_at_async(self._path, self._end, bytes(offset - self._end) + payload, self._written)
+        self._end = offset + len(payload)
+        return index
+
+    def _written(self, error: str | None) -> None:
+        self._pending -= 1
+        if error is not None:
+            self._errors += 1
+            self._on_error(error)
+
+
+class TextureEmitter(_DataEmitter[TextureResourceDesc]):  # type: ignore[valid-type]
+    """``textures.table`` / ``textures.data``. Index 0 is the fallback texture (FORMATS.md 8.1),
+    emitted before the first user texture when the root does not have one yet."""
+
+    def ensure_fallback(self) -> None:
+        if not self._entries:
+            self.emit(fallback_texture())
+
+    def emit(self, texture: CookedTexture) -> int:
+        """The texture's stable index (at once); the payload is written asynchronously."""
+        if not self._entries and texture.payload != fallback_texture().payload:
+            self.ensure_fallback()
+        s = texture.shape
+        signature = (texture.content_hash, len(texture.payload), s.width, s.height, s.depth, s.array_layers,
+                     s.mip_levels, int(s.format), int(s.texture_type))
+        return self._append(signature, texture.payload, TEXTURE_DATA_ALIGNMENT, texture.table_entry)
+
+
+def buffer_alignment(usage: int, stride: int) -> int:
+    """Vertex buffers align to their stride, index buffers to 4, anything else to 16."""
+    if usage & BufferUsage.VERTEX and stride > 0:
+        return stride
+    if usage & BufferUsage.INDEX:
+        return 4
+    return DEFAULT_BUFFER_ALIGNMENT
+
+
+class BufferEmitter(_DataEmitter[BufferResourceDesc]):  # type: ignore[valid-type]
+    """``buffers.table`` / ``buffers.data``: 32-byte entries with usage, stride, format and hash."""
+
+    def emit(self, data: bytes, *, usage: int, stride: int = 0, element_format: int = 0,
+             alignment: int | None = None) -> int:
+        """The buffer's stable index (at once); the bytes are written asynchronously."""
+        if element_format == 0 and stride == 0:
+            raise EmitError("a buffer needs an element_format (typed) or an element_stride (structured/raw)")
+        if element_format == 0 and stride > 1 and len(data) % stride:
+            raise EmitError(f"buffer of {len(data)} bytes is not a multiple of its stride {stride}")
+        digest = content_hash(data)
+        align = alignment if alignment is not None else buffer_alignment(usage, stride)
+
+        def entry(offset: int) -> BufferResourceDesc:  # type: ignore[valid-type]
+            return BufferResourceDesc(data_offset=offset, size_bytes=len(data), usage_flags=int(usage),
+                                      element_stride=stride, element_format=int(element_format),
+                                      content_hash=digest)
+        return self._append((digest, len(data), int(usage), stride, int(element_format)), data, align, entry)
+
+
+@dataclass(frozen=True)
+class EmittedAsset:
+    key: AssetKey
+    asset_type: int
+    relpath: str
+    virtual_path: str
+    size: int
+    sha256: bytes
+    temp_path: str
+
+
+def safe_asset_name(name: str) -> str:
+    """A file-system and virtual-path safe form of ``name`` (never empty, no separators)."""
+    cleaned = _UNSAFE_NAME.sub("_", name).strip().strip(".")
+    return cleaned or "unnamed"
+
+
+class AssetEmitter:
+    """Writes ``.omat`` / ``.ogeo`` / ``.oscene`` descriptors (to temporary names until
+    ``finalize`` commits them) and remembers what the index must record."""
+
+    def __init__(self, io: SessionIO, root: str, session_tag: str) -> None:
+        self._io = io
+        self._root = root
+        self._tag = session_tag
+        self._assets: dict[AssetKey, EmittedAsset] = {}
+        self._vpaths: set[str] = set()
+
+    @property
+    def count(self) -> int:
+        return len(self._assets)
+
+    def assets(self) -> list[EmittedAsset]:
+        return list(self._assets.values())
+
+    def relpath_for(self, asset_type: int, name: str) -> str:
+        folder, suffix = ASSET_FOLDERS[AssetType(asset_type)]
+        return f"{folder}/{safe_asset_name(name)}{suffix}"
+
+    def key_for(self, asset_type: int, name: str) -> AssetKey:
+        """The deterministic key (from the virtual path) an asset of this name will get."""
+        return AssetKey.from_virtual_path(f"{VIRTUAL_MOUNT_ROOT}/{self.relpath_for(asset_type, name)}")
+
+    def emit(self, asset_type: int, name: str, descriptor: bytes) -> AssetKey:
+        """Write ``descriptor`` (greenlet-blocking) and return its key. Raises EmitError
+        for an unknown type, a path that breaks the rules, or a repeated asset."""
+        if asset_type not in ASSET_FOLDERS:
+            raise EmitError(f"asset type {asset_type} has no descriptor folder")
+        relpath = self.relpath_for(asset_type, name)
+        vpath = f"{VIRTUAL_MOUNT_ROOT}/{relpath}"
+        problem = relpath_problem(relpath) or virtual_path_problem(vpath)
+        if problem:
+            raise EmitError(f"asset {name!r}: path {relpath!r} {problem}")
+        if vpath in self._vpaths:
+            raise EmitError(f"asset {name!r}: {vpath} was already emitted in this session")
+        key = AssetKey.from_virtual_path(vpath)
+        temp = os.path.join(self._root, f"{relpath}{TEMP_SUFFIX}{self._tag}")
+        self._io.write_file(temp, descriptor)
+        self._vpaths.add(vpath)
+        self._assets[key] = EmittedAsset(key, int(asset_type), relpath, vpath, len(descriptor),
+                                         sha256(descriptor), temp)
+        return key
+

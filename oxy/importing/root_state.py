@@ -1,0 +1,84 @@
+"""What a cooked root already holds, read at the start of an import session.
+
+Log-structured re-import keeps every existing table entry (old descriptors still
+reference them) and appends after the data that the current index records. A crash
+of an earlier session can leave data files longer than the index says; the session
+truncates them back (:func:`repair_tails`) so the index stays true. An existing index
+that does not parse is an error: the session refuses to touch that root.
+
+Call only from the session's thread (the import hub or the sync facade's caller).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from oxy.errors import FormatError, OxyError
+from oxy.formats import FileKind, IndexAsset, LooseIndex, parse_index
+from oxy.formats.loose import DEFAULT_RELPATHS, INDEX_FILE_NAME
+from oxy.formats.resources import BUFFER_DESC_SIZE, TEXTURE_DESC_SIZE, BufferResourceDesc, TextureResourceDesc
+from oxy.importing.session_io import SessionIO
+
+
+
+class RootStateError(OxyError):
+    """The existing root cannot be appended to (names the file and the reason)."""
+
+
+@dataclass
+class RootState:
+    root: str
+    index: LooseIndex | None
+    relpaths: dict[int, str]
+    sizes: dict[int, int]                      # recorded (valid) sizes per FileKind
+    textures: list[TextureResourceDesc] = field(default_factory=list)  # type: ignore[valid-type]
+    buffers: list[BufferResourceDesc] = field(default_factory=list)  # type: ignore[valid-type]
+
+    @property
+    def assets(self) -> tuple[IndexAsset, ...]:
+        return self.index.assets if self.index else ()
+
+    def path(self, kind: int) -> str:
+        return os.path.join(self.root, self.relpaths[kind])
+
+
+def load_root_state(io: SessionIO, root: str) -> RootState:
+    """Read the index and tables of ``root`` (empty state when there is no index)."""
+    index_path = os.path.join(root, INDEX_FILE_NAME)
+    raw = io.read(index_path)
+    if raw is None:
+        return RootState(root, None, dict(DEFAULT_RELPATHS), {k: 0 for k in DEFAULT_RELPATHS})
+    try:
+        index = parse_index(raw, path=index_path)
+    except FormatError as exc:
+        raise RootStateError(f"existing index is invalid, refusing to append: {exc}") from None
+    relpaths, sizes = dict(DEFAULT_RELPATHS), {k: 0 for k in DEFAULT_RELPATHS}
+    for record in index.files:
+        relpaths[record.kind], sizes[record.kind] = record.relpath, record.size
+    state = RootState(root, index, relpaths, sizes)
+    for kind, view, size, target in ((FileKind.TEXTURES_TABLE, TextureResourceDesc, TEXTURE_DESC_SIZE, state.textures),
+                                     (FileKind.BUFFERS_TABLE, BufferResourceDesc, BUFFER_DESC_SIZE, state.buffers)):
+        if not sizes[kind]:
+            continue
+        table = io.read(state.path(kind))
+        if table is None or len(table) < sizes[kind] or sizes[kind] % size:
+            raise RootStateError(f"{state.path(kind)}: the index records {sizes[kind]} bytes, the file has "
+                                 f"{'none' if table is None else len(table)}; refusing to append")
+        target.extend(view.parse(table, i * size, path=state.path(kind)) for i in range(sizes[kind] // size))
+    return state
+
+
+def repair_tails(io: SessionIO, state: RootState) -> list[str]:
+    """Truncate data files longer than the index records (a crashed session's tail).
+    Returns what was repaired, for an info diagnostic."""
+    repaired = []
+    for kind in (FileKind.TEXTURES_DATA, FileKind.BUFFERS_DATA):
+        path = state.path(kind)
+        actual = io.size(path)
+        if actual is not None and actual > state.sizes[kind]:
+            io.truncate(path, state.sizes[kind])
+            repaired.append(f"{state.relpaths[kind]}: {actual - state.sizes[kind]} bytes past the index removed")
+        elif actual is not None and actual < state.sizes[kind]:
+            raise RootStateError(f"{path}: the index records {state.sizes[kind]} bytes, the file has {actual}; "
+                                 "refusing to append")
+    return repaired
