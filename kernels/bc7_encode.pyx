@@ -40,7 +40,7 @@ ctypedef struct Cfg:
     float sw[4]          # square roots of w (fitting happens in weighted space)
     int force_mode       # -1, or a mode 0..7 to use for every block (test hook)
     int iters            # least-squares refinement passes per fit
-    int pbit_full        # 1: evaluate every p-bit combination with full indexing
+    int pbit_full        # evaluate p-bit choices with full indexing: 0 never, 1 shared only, 2 all
     int idx_full         # index search: 0 projection, 1 +/- neighbours, 2 exhaustive
     int nparts[8]        # partition shapes fully fitted, per partitioned mode
     int modes_opaque     # bit mask of modes tried on opaque blocks
@@ -421,7 +421,7 @@ cdef float _quant_assign(const float* px, const Cfg* cfg, const Grp* g,
         _quant_err(e1, g, p0, q1)
         return _assign(px, g, tex, n, q0, q1, cfg.idx_full, idx)
     ncomb = 2 if g.pbmode == PB_SHARED else 4
-    if not cfg.pbit_full:
+    if cfg.pbit_full == 0 or (cfg.pbit_full == 1 and ncomb == 4):
         # choose p-bits by endpoint quantisation error only
         for j in range(ncomb):
             p0 = j & 1
@@ -726,8 +726,10 @@ cdef void _part_scores(const int* ipx, const float* sw, int nch, int ns,
 
 
 cdef int _top_k(const float* res, const float* lam, const int* plist, int np,
-                int limit, float fq, int k, int* out) noexcept nogil:
-    """The ``k`` shapes (ids < ``limit``) with the lowest res + fq * lam."""
+                int limit, float fq, int k, int* out, float* lower) noexcept nogil:
+    """The ``k`` shapes (ids < ``limit``) with the lowest estimate res + fq * lam,
+    best first.  ``lower[i]`` gets shape i's ``res``: the weighted scatter off the
+    subsets' principal axes, a true lower bound of any encoding's error."""
     cdef float best[16]
     cdef float est
     cdef int q, i, nstored = 0
@@ -745,9 +747,11 @@ cdef int _top_k(const float* res, const float* lam, const int* plist, int np,
         while i > 0 and best[i - 1] > est:
             best[i] = best[i - 1]
             out[i] = out[i - 1]
+            lower[i] = lower[i - 1]
             i -= 1
         best[i] = est
         out[i] = plist[q]
+        lower[i] = res[q]
     return nstored
 
 
@@ -931,7 +935,7 @@ cdef void _try_45(const Blk* b, const Cfg* cfg, int mode, int rot, int isel,
         memcpy(best, &cur, sizeof(Enc))
 
 
-cdef int _shapes(Blk* b, const Cfg* cfg, int mode, int* out) noexcept nogil:
+cdef int _shapes(Blk* b, const Cfg* cfg, int mode, int* out, float* est) noexcept nogil:
     """Partition shapes worth fitting for a partitioned mode, best first."""
     cdef OxyBC7Mode m = oxy_bc7_modes[mode]
     cdef int nch = 3 if (m.ab == 0 or b.opaque) else 4
@@ -952,12 +956,13 @@ cdef int _shapes(Blk* b, const Cfg* cfg, int mode, int* out) noexcept nogil:
                      b.sc_res[t], b.sc_lam[t])
         b.sc_nch[t] = nch
     return _top_k(b.sc_res[t], b.sc_lam[t], b.sc_list[t], b.sc_np[t], 1 << m.pb,
-                  fq, cfg.nparts[mode], out)
+                  fq, cfg.nparts[mode], out, est)
 
 
 cdef void _try_mode(Blk* b, const Cfg* cfg, int mode, Enc* best) noexcept nogil:
     cdef OxyBC7Mode m = oxy_bc7_modes[mode]
     cdef int parts[16]
+    cdef float est[16]
     cdef int np, i, r, nrot
     if mode == 6:
         _try_joint(b, cfg, 6, 0, best)
@@ -970,8 +975,11 @@ cdef void _try_mode(Blk* b, const Cfg* cfg, int mode, Enc* best) noexcept nogil:
     else:
         if m.ab == 0 and b.aerr >= best.err:
             return
-        np = _shapes(b, cfg, mode, parts)
+        np = _shapes(b, cfg, mode, parts, est)
         for i in range(np):
+            # no encoding with this shape can beat the best error so far
+            if est[i] >= best.err:
+                continue
             _try_joint(b, cfg, mode, parts[i], best)
 
 
@@ -1152,7 +1160,7 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
     cfg.good_enough = 0
     for c in range(8):
         cfg.nparts[c] = 1
-    if quality == 0:      # fast
+    if quality == 0:      # fast: mode 6, plus mode 1 (opaque) / 5 (alpha) on hard blocks
         cfg.iters = 1
         cfg.pbit_full = 0
         cfg.idx_full = 0
@@ -1160,30 +1168,38 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
         cfg.modes_alpha = 1 << 6
         cfg.rot_opaque = 0
         cfg.modes_extra = (1 << 1) | (1 << 5)
-        cfg.extra_above = 6.0
-    elif quality == 1:    # normal
+        cfg.extra_above = 40.0
+        cfg.max_shapes = 16
+    elif quality == 1:    # normal: modes 6, 1, 3, 5 (opaque) / 6, 5, 7, 4 (alpha)
         cfg.iters = 2
-        cfg.pbit_full = 0
+        cfg.pbit_full = 1
         cfg.idx_full = 1
         cfg.modes_opaque = (1 << 6) | (1 << 1) | (1 << 3) | (1 << 5)
         cfg.modes_alpha = (1 << 6) | (1 << 5) | (1 << 7) | (1 << 4)
         cfg.rot_opaque = 0
         cfg.modes_extra = 0
         cfg.extra_above = 0
+        cfg.max_shapes = 40
+        cfg.good_enough = 1.0
         cfg.nparts[1] = 2
         cfg.nparts[3] = 1
         cfg.nparts[7] = 2
-    else:                 # high
+    else:                 # high: every mode (mode 7 never wins on opaque blocks)
         cfg.iters = 3
-        cfg.pbit_full = 1
+        cfg.pbit_full = 2
         cfg.idx_full = 2
-        cfg.modes_opaque = 0xff
+        cfg.modes_opaque = 0x7f
         cfg.modes_alpha = 0xff
         cfg.rot_opaque = 1
         cfg.modes_extra = 0
         cfg.extra_above = 0
-        for c in range(8):
-            cfg.nparts[c] = 6
+        cfg.max_shapes = 64
+        cfg.good_enough = 0.5
+        cfg.nparts[0] = 3
+        cfg.nparts[1] = 4
+        cfg.nparts[2] = 2
+        cfg.nparts[3] = 4
+        cfg.nparts[7] = 4
     if force_mode >= 0:
         for c in range(8):
             if cfg.nparts[c] < 2:
