@@ -15,6 +15,7 @@ from oxy.importing.registry import (
     register_importer,
 )
 from oxy.importing.service import AsyncImportService, JobHandle, ServiceClosed
+from oxy.importing import texture_importer as _texture_importer  # registers the image importer
 from oxy.importing.types import (
     ImportDiagnostic,
     ImportPhase,

@@ -148,12 +148,14 @@ class JobContext:
                 continue  # a cancel arrived while closing: finish the job anyway
             self._writers.pop()
 
-    def make_report(self, *, success: bool, written: dict[str, int] | None = None) -> ImportReport:
+    def make_report(self, *, success: bool, written: dict[str, int] | None = None,
+                    outputs: dict[str, int] | None = None) -> ImportReport:
         """A report carrying every diagnostic recorded so far."""
         return ImportReport(
             cooked_root=self.request.cooked_root,
             diagnostics=list(self.diagnostics),
             written=dict(written or {}),
+            outputs=dict(outputs or {}),
             success=success,
             job_id=self.job_id,
             source_path=self.request.source_path,

@@ -117,12 +117,14 @@ class ImportReport:
     ``success`` is true only if the importer finished, was not cancelled and raised
     no error diagnostic. ``cancelled`` jobs are not failures: ``success`` is false
     and ``cancelled`` true. ``written`` counts the outputs by kind
-    (``{"textures": 3, "buffers": 1, ...}``).
+    (``{"textures": 3, "buffers": 1, ...}``); ``outputs`` names what each source
+    became (``{"textures/brick.png": 3}``: a texture index, for example).
     """
 
     cooked_root: str
     diagnostics: list[ImportDiagnostic] = field(default_factory=list)
     written: dict[str, int] = field(default_factory=dict)
+    outputs: dict[str, int] = field(default_factory=dict)
     success: bool = False
     cancelled: bool = False
     job_id: int = 0

@@ -1,0 +1,194 @@
+"""TexturePipeline: cooks textures on the CPU pool; pure compute, never writes files.
+
+Each item is read (through the job's async reader, on the I/O pool) or taken from
+embedded bytes, then decoded, mip-mapped, encoded and packed in ONE
+``run_blocking`` call, so a texture costs one crossing and the kernels run GIL-free
+on the pool. ``workers`` greenlets (default: the CPU pool's size) keep the pool busy.
+
+Back-pressure: :meth:`submit` blocks its greenlet while ``queue_capacity`` items
+wait, and finished results wait (at most ``workers`` of them) until :meth:`collect`
+takes them, so memory stays bounded however many textures a job has. Submit from a
+producer greenlet while another greenlet collects.
+
+Thread rules: use only from greenlets of the import hub. Failure modes: a bad
+source never raises; its result has ``success=False`` and diagnostics naming the
+file and the reason.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import gevent
+
+from oxy.cook.image_decode import ImageDecodeError
+from oxy.cook.payload import CookedTexture
+from oxy.cook.texture import TextureCookError, TextureSettings, cook_texture_files
+from oxy.errors import OperationCancelled
+from oxy.hub import AsyncFileReader, CancelToken, Channel, ChannelClosed, run_blocking
+from oxy.importing.types import ImportDiagnostic, Severity
+
+
+@dataclass(frozen=True)
+class TextureSource:
+    """One image: a file ``path``, or embedded ``data`` (``name`` names it in messages)."""
+
+    name: str
+    path: str | None = None
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class TextureWorkItem:
+    source_id: str
+    sources: tuple[TextureSource, ...]
+    settings: TextureSettings
+    kind: str = "2d"  # "2d", "cube" (six sources or one cross/strip), "array"
+
+
+@dataclass(frozen=True)
+class TextureResult:
+    source_id: str
+    texture: CookedTexture | None
+    diagnostics: tuple[ImportDiagnostic, ...] = ()
+    success: bool = False
+    cook_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class PipelineProgress:
+    submitted: int
+    completed: int
+    failed: int
+    in_flight: int
+    throughput: float  # textures per second since the first submit
+
+
+@dataclass
+class _Counters:
+    submitted: int = 0
+    completed: int = 0
+    failed: int = 0
+    started_at: float = 0.0
+    workers: list = field(default_factory=list)
+
+
+class TexturePipeline:
+    """See the module docstring."""
+
+    def __init__(self, *, reader: AsyncFileReader, token: CancelToken, workers: int | None = None,
+                 queue_capacity: int | None = None) -> None:
+        self._reader = reader
+        self._token = token
+        self._workers = max(1, workers or os.cpu_count() or 1)
+        self._input: Channel[TextureWorkItem] = Channel(queue_capacity or 2 * self._workers)
+        self._output: Channel[TextureResult] = Channel(self._workers)
+        self._counts = _Counters()
+        self._running = 0
+
+    # -- producer side -------------------------------------------------------------------
+    def submit(self, item: TextureWorkItem) -> None:
+        """Queue an item (greenlet-blocking while the queue is full). Raises
+        OperationCancelled after cancel_all or when the job is cancelled."""
+        self._token.raise_if_cancelled()
+        if not self._counts.workers:
+            self._counts.started_at = time.perf_counter()
+            self._counts.workers = [gevent.spawn(self._work) for _ in range(self._workers)]
+        self._counts.submitted += 1
+        try:
+            self._input.send(item)
+        except ChannelClosed:
+            self._counts.submitted -= 1
+            raise OperationCancelled("the texture pipeline is closed") from None
+
+    def close_input(self) -> None:
+        """No more items; :meth:`collect` returns None once everything is collected."""
+        self._input.close()
+        if not self._counts.workers:
+            self._output.close()
+
+    # -- consumer side -------------------------------------------------------------------
+    def collect(self, timeout: float | None = None) -> TextureResult | None:
+        """The next finished result (in completion order), or None when the input is
+        closed and every result has been collected. Greenlet-blocking."""
+        try:
+            result = self._output.receive(timeout)
+        except ChannelClosed:
+            return None
+        return result
+
+    def has_pending(self) -> bool:
+        return self.pending_count() > 0
+
+    def pending_count(self) -> int:
+        """Items submitted whose result has not been collected yet."""
+        return self._counts.submitted - self._counts.completed - self._counts.failed + len(self._output)
+
+    def progress(self) -> PipelineProgress:
+        c = self._counts
+        elapsed = time.perf_counter() - c.started_at if c.started_at else 0.0
+        done = c.completed + c.failed
+        return PipelineProgress(c.submitted, c.completed, c.failed, self._running,
+                                done / elapsed if elapsed > 0 else 0.0)
+
+    def cancel_all(self) -> None:
+        """Drop queued items, stop the workers, end the stream. Pool tasks already
+        running finish (their results are discarded)."""
+        self._input.close()
+        gevent.killall(self._counts.workers, OperationCancelled, block=False)
+        self._output.close()
+
+    # -- workers -------------------------------------------------------------------------
+    def _work(self) -> None:
+        try:
+            for item in self._input:
+                self._running += 1
+                try:
+                    result = self._cook(item)
+                finally:
+                    self._running -= 1
+                if result.success:
+                    self._counts.completed += 1
+                else:
+                    self._counts.failed += 1
+                self._output.send(result)
+        except (OperationCancelled, ChannelClosed, gevent.GreenletExit):
+            return
+        finally:
+            if all(g.dead or g is gevent.getcurrent() for g in self._counts.workers) and self._input.closed:
+                self._output.close()
+
+    def _cook(self, item: TextureWorkItem) -> TextureResult:
+        sources, problems = [], []
+        for source in item.sources:
+            if source.data is not None:
+                sources.append((source.name, source.data))
+                continue
+            read = self._reader.read_file(source.path or source.name)
+            if read.ok:
+                sources.append((source.name, read.value))
+            else:
+                problems.append(_error("texture.read_failed", f"cannot read {source.path}: "
+                                       f"{read.error.value if read.error else 'error'}: {read.message}", source.name))
+        if problems:
+            return TextureResult(item.source_id, None, tuple(problems), False)
+        start = time.perf_counter()
+        try:
+            texture = run_blocking(_cook_checked, sources, item.settings, item.kind, self._token)
+        except ImageDecodeError as exc:
+            return TextureResult(item.source_id, None, (_error("texture.decode_failed", exc.reason, exc.source),))
+        except TextureCookError as exc:
+            return TextureResult(item.source_id, None, (_error("texture.cook_failed", str(exc), item.source_id),))
+        return TextureResult(item.source_id, texture, (), True, time.perf_counter() - start)
+
+
+def _cook_checked(sources: list[tuple[str, bytes]], settings: TextureSettings, kind: str,
+                  token: CancelToken) -> CookedTexture:
+    """Runs on a CPU-pool thread: skip the work if the job was cancelled meanwhile."""
+    token.raise_if_cancelled()
+    return cook_texture_files(sources, settings, kind=kind)
+
+
+def _error(code: str, message: str, source: str) -> ImportDiagnostic:
+    return ImportDiagnostic(Severity.ERROR, code, message, source)
