@@ -329,6 +329,11 @@ cdef void _init_nearest() noexcept:
 _init_nearest()
 
 
+cdef inline float _err4(const float* p, const float* q, const float* w) noexcept nogil:
+    cdef float d0 = p[0] - q[0], d1 = p[1] - q[1], d2 = p[2] - q[2], d3 = p[3] - q[3]
+    return w[0] * d0 * d0 + w[1] * d1 * d1 + w[2] * d2 * d2 + w[3] * d3 * d3
+
+
 cdef float _assign(const float* px, const Grp* g, const uint8_t* tex, int n,
                    const int* q0, const int* q1, int search, uint8_t* idx) noexcept nogil:
     """Pick each texel's palette index; return the weighted squared error.
@@ -372,8 +377,13 @@ cdef float _assign(const float* px, const Grp* g, const uint8_t* tex, int n,
     for i in range(n):
         p = px + 4 * tex[i]
         if search == 2:
-            klo = 0
-            khi = nk - 1
+            be = BIG
+            kb = 0
+            for k in range(nk):
+                e = _err4(p, pal[k], g.w)
+                if e < be:
+                    be = e
+                    kb = k
         else:
             t = ((p[0] - pal[0][0]) * dirw[0] + (p[1] - pal[0][1]) * dirw[1]
                  + (p[2] - pal[0][2]) * dirw[2] + (p[3] - pal[0][3]) * dirw[3]) * denom
@@ -383,23 +393,17 @@ cdef float _assign(const float* px, const Grp* g, const uint8_t* tex, int n,
             elif kb > 64:
                 kb = 64
             kb = near[kb]
-            if search == 0:
-                klo = kb
-                khi = kb
-            else:
+            be = _err4(p, pal[kb], g.w)
+            if search == 1:
+                # neighbours, selected branch-free (the winner is unpredictable)
                 klo = kb - 1 if kb > 0 else 0
                 khi = kb + 1 if kb < nk - 1 else nk - 1
-        be = BIG
-        kb = klo
-        for k in range(klo, khi + 1):
-            d0 = p[0] - pal[k][0]
-            d1 = p[1] - pal[k][1]
-            d2 = p[2] - pal[k][2]
-            d3 = p[3] - pal[k][3]
-            e = g.w[0] * d0 * d0 + g.w[1] * d1 * d1 + g.w[2] * d2 * d2 + g.w[3] * d3 * d3
-            if e < be:
-                be = e
-                kb = k
+                e = _err4(p, pal[klo], g.w)
+                kb = klo if e < be else kb
+                be = e if e < be else be
+                e = _err4(p, pal[khi], g.w)
+                kb = khi if e < be else kb
+                be = e if e < be else be
         idx[i] = <uint8_t>kb
         err += be
     return err
@@ -407,7 +411,7 @@ cdef float _assign(const float* px, const Grp* g, const uint8_t* tex, int n,
 
 cdef float _quant_assign(const float* px, const Cfg* cfg, const Grp* g,
                          const uint8_t* tex, int n, const float* e0, const float* e1,
-                         int* q0, int* q1, uint8_t* idx) noexcept nogil:
+                         int* q0, int* q1, uint8_t* idx, int search) noexcept nogil:
     """Quantise endpoints (choosing p-bits), then index; return the error."""
     cdef int t0[4]
     cdef int t1[4]
@@ -419,7 +423,7 @@ cdef float _quant_assign(const float* px, const Cfg* cfg, const Grp* g,
         p0 = -1 if g.pbmode == PB_NONE else 1
         _quant_err(e0, g, p0, q0)
         _quant_err(e1, g, p0, q1)
-        return _assign(px, g, tex, n, q0, q1, cfg.idx_full, idx)
+        return _assign(px, g, tex, n, q0, q1, search, idx)
     ncomb = 2 if g.pbmode == PB_SHARED else 4
     if cfg.pbit_full == 0 or (cfg.pbit_full == 1 and ncomb == 4):
         # choose p-bits by endpoint quantisation error only
@@ -433,13 +437,13 @@ cdef float _quant_assign(const float* px, const Cfg* cfg, const Grp* g,
                 bp1 = p1
         _quant_err(e0, g, bp0, q0)
         _quant_err(e1, g, bp1, q1)
-        return _assign(px, g, tex, n, q0, q1, cfg.idx_full, idx)
+        return _assign(px, g, tex, n, q0, q1, search, idx)
     for j in range(ncomb):
         p0 = j & 1
         p1 = p0 if g.pbmode == PB_SHARED else (j >> 1)
         _quant_err(e0, g, p0, t0)
         _quant_err(e1, g, p1, t1)
-        err = _assign(px, g, tex, n, t0, t1, cfg.idx_full, tidx)
+        err = _assign(px, g, tex, n, t0, t1, search, tidx)
         if err < best:
             best = err
             for c in range(g.c0, g.c1):
@@ -459,13 +463,15 @@ cdef float _fit(const float* px, const Cfg* cfg, const Grp* g, const uint8_t* te
     cdef int t1[4]
     cdef uint8_t tidx[16]
     cdef float err, best = BIG
-    cdef int it, c
+    cdef int it, c, search
     _pca(px, g, tex, n, e0, e1)
     if n > 2:
         _proj_idx(px, g, tex, n, e0, e1, tidx)
         _lsq(px, g, tex, n, tidx, e0, e1)
     for it in range(cfg.iters):
-        err = _quant_assign(px, cfg, g, tex, n, e0, e1, t0, t1, tidx)
+        # neighbour search (idx_full 1) only pays on the final pass
+        search = cfg.idx_full if (cfg.idx_full == 2 or it + 1 == cfg.iters) else 0
+        err = _quant_assign(px, cfg, g, tex, n, e0, e1, t0, t1, tidx, search)
         if err < best:
             best = err
             for c in range(g.c0, g.c1):
