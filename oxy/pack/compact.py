@@ -1,0 +1,192 @@
+"""Compaction: from validated content (loose roots or PAKs) to a minimal, canonical PAK.
+
+Only resources that some asset references are copied. Resources are renumbered
+canonically: texture 0 is the generated fallback (FORMATS.md 8.1) whenever any
+texture is used, then textures and buffers in order of first reference while
+walking assets in (type, key) order (material slots in declaration order; per
+mesh the vertex then the index buffer), identical resources (same entry fields
+and payload) sharing one index. Every material's texture indices and every
+geometry's buffer indices are rewritten in place and the descriptor header
+content hash is recomputed. Table order, file order, stale re-import data and
+thread counts of the cook therefore do not change the output bytes.
+
+Pure functions over bytes (plus :func:`pack_paths`, which reads and writes files):
+safe from any thread.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from oxy.cook.descriptors import finalize_descriptor
+from oxy.cook.payload import fallback_texture
+from oxy.errors import FormatError
+from oxy.formats import AssetKey, AssetType, MeshType, parse_geometry
+from oxy.formats.geometry import GEOMETRY_DESC_SIZE, MESH_DESC_SIZE, MESH_VIEW_DESC_SIZE, SUBMESH_DESC_SIZE
+from oxy.formats.material import TEXTURE_SLOTS
+from oxy.pack.content import Content, ContentAsset, Resource, read_content
+from oxy.pack.writer import TYPE_ORDER, PakAsset, PakResource, write_pak
+
+__all__ = ["PackPlan", "PackResult", "buffer_index_offsets", "pack_paths", "plan_pack",
+           "remap_indices", "texture_index_offsets"]
+
+MATERIAL_TEXTURE_OFFSETS = tuple(130 + 4 * i for i in range(len(TEXTURE_SLOTS)))
+#: Buffer index fields inside MeshDesc.info (at MeshDesc + 73) per mesh type.
+MESH_INFO_BUFFER_FIELDS = {MeshType.STANDARD: (0, 4), MeshType.SKINNED: (0, 4, 8, 12, 16, 20)}
+
+
+def _u32(blob: bytes, at: int) -> int:
+    return int.from_bytes(blob[at:at + 4], "little")
+
+
+def texture_index_offsets(blob: bytes) -> list[int]:
+    """Offsets of the material's non-zero texture index fields (0 = the fallback)."""
+    return [at for at in MATERIAL_TEXTURE_OFFSETS if _u32(blob, at)]
+
+
+def buffer_index_offsets(blob: bytes, *, path: str = "<bytes>") -> list[int]:
+    """Offsets of every buffer index field of a geometry descriptor, in stream order
+    (per LOD: vertex, index, then skinned buffers). Raises FormatError on bad bytes."""
+    parsed = parse_geometry(blob, path=path)
+    out, pos = [], GEOMETRY_DESC_SIZE
+    for mesh in parsed.meshes:
+        info_at = pos + 73
+        out += [info_at + off for off in MESH_INFO_BUFFER_FIELDS.get(mesh.desc.mesh_type, ())]
+        pos += MESH_DESC_SIZE + len(mesh.procedural_params)
+        pos += sum(SUBMESH_DESC_SIZE + MESH_VIEW_DESC_SIZE * len(s.views) for s in mesh.submeshes)
+    return out
+
+
+def remap_indices(blob: bytes, offsets: Sequence[int], remap: Callable[[int], int]) -> bytes:
+    """Rewrite the u32 index at each offset through ``remap`` and re-hash the header."""
+    out = bytearray(blob)
+    for at in offsets:
+        out[at:at + 4] = remap(_u32(blob, at)).to_bytes(4, "little")
+    return finalize_descriptor(bytes(out))
+
+
+class _Table:
+    """New resource order: first reference wins, identical resources share an index."""
+
+    def __init__(self, first: Resource | None = None) -> None:
+        self.items: list[Resource] = [first] if first is not None else []
+        self._index: dict[bytes, int] = {}
+
+    def add(self, resource: Resource) -> int:
+        ident = hashlib.sha256(resource.identity()).digest()
+        if ident not in self._index:
+            self._index[ident] = len(self.items)
+            self.items.append(resource)
+        return self._index[ident]
+
+
+@dataclass(frozen=True)
+class PackPlan:
+    assets: list[PakAsset]
+    textures: list[PakResource]
+    buffers: list[PakResource]
+    guid: bytes
+    content_version: int
+    dropped_textures: int
+    dropped_buffers: int
+
+
+def _merge_assets(contents: Sequence[Content]) -> list[tuple[Content, ContentAsset]]:
+    merged: dict[AssetKey, tuple[Content, ContentAsset]] = {}
+    for content in contents:
+        for key, asset in content.assets.items():
+            if key in merged:
+                other = merged[key][1]
+                if other.descriptor != asset.descriptor or other.asset_type != asset.asset_type:
+                    raise FormatError(f"asset {key} differs between {merged[key][0].path} and {content.path}",
+                                      content.path, None, "assets")
+                continue
+            merged[key] = (content, asset)
+    rank = {t: i for i, t in enumerate(TYPE_ORDER)}
+    return sorted(merged.values(), key=lambda ca: (rank.get(ca[1].asset_type, len(rank)), ca[1].key.raw))
+
+
+def _resource(table: list[Resource], index: int, content: Content, asset: ContentAsset, what: str) -> Resource:
+    if index >= len(table):
+        raise FormatError(f"{what} index {index} past the {len(table)}-entry table of {content.path}",
+                          content.path, None, f"asset {asset.key}")
+    return table[index]
+
+
+def plan_pack(contents: Sequence[Content], *, guid: bytes | None = None,
+              content_version: int | None = None) -> PackPlan:
+    """Compact ``contents`` (already validated) into what :func:`write_pak` needs."""
+    ordered = _merge_assets(contents)
+    fallback = fallback_texture()
+    fallback_res = Resource(fallback.table_entry(0), fallback.payload)
+    textures, buffers = _Table(fallback_res), _Table()
+    assets = []
+    for content, asset in ordered:
+        blob = asset.descriptor
+        if asset.asset_type == AssetType.MATERIAL:
+            blob = remap_indices(blob, texture_index_offsets(blob), lambda i, c=content, a=asset: textures.add(
+                _resource(c.textures, i, c, a, "texture")))
+        elif asset.asset_type == AssetType.GEOMETRY:
+            blob = remap_indices(blob, buffer_index_offsets(blob, path=content.path), lambda i, c=content, a=asset:
+                                 buffers.add(_resource(c.buffers, i, c, a, "buffer")))
+        assets.append(PakAsset(asset.key, asset.asset_type, blob, asset.virtual_path))
+    used_textures = textures.items if len(textures.items) > 1 else []
+    total_textures = sum(max(0, len(c.textures) - 1) for c in contents)  # each input's own fallback aside
+    version = max((c.content_version for c in contents), default=0) if content_version is None else content_version
+    plan = PackPlan(assets, [PakResource(r.entry, r.payload) for r in used_textures],
+                    [PakResource(r.entry, r.payload) for r in buffers.items], b"", version,
+                    dropped_textures=max(0, total_textures - max(0, len(used_textures) - 1)),
+                    dropped_buffers=sum(len(c.buffers) for c in contents) - len(buffers.items))
+    return PackPlan(**{**plan.__dict__, "guid": guid if guid is not None else _content_guid(plan)})
+
+
+def _content_guid(plan: PackPlan) -> bytes:
+    """A PAK source key derived from the content, so equal content gives equal bytes."""
+    h = hashlib.sha256(b"oxy.pack.guid/1")
+    for a in plan.assets:
+        h.update(a.key.raw + bytes([a.asset_type]) + hashlib.sha256(a.descriptor).digest())
+        h.update((a.virtual_path or "").encode() + b"\0")
+    for r in (*plan.textures, *plan.buffers):
+        h.update(hashlib.sha256(r.entry.replace(data_offset=0).build() + r.data).digest())
+    guid = bytearray(h.digest()[:16])
+    if not any(guid):
+        guid[0] = 1
+    return bytes(guid)
+
+
+@dataclass(frozen=True)
+class PackResult:
+    path: str
+    size: int
+    assets: int
+    textures: int
+    buffers: int
+    dropped_textures: int
+    dropped_buffers: int
+
+
+def pack_paths(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+               guid: bytes | None = None, content_version: int | None = None,
+               verify_hashes: bool = True) -> PackResult:
+    """Validate and read every input (loose roots or PAKs), compact, write ``out``
+    atomically (temporary file, then rename). FormatError for invalid input,
+    OSError for unreadable inputs or an unwritable output."""
+    contents = [read_content(p, verify_hashes=verify_hashes) for p in inputs]
+    plan = plan_pack(contents, guid=guid, content_version=content_version)
+    data = write_pak(plan.assets, textures=plan.textures, buffers=plan.buffers, guid=plan.guid,
+                     content_version=plan.content_version)
+    out = os.fspath(out)
+    tmp = f"{out}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return PackResult(out, len(data), len(plan.assets), len(plan.textures), len(plan.buffers),
+                      plan.dropped_textures, plan.dropped_buffers)
