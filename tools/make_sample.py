@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Regenerate the bundled sample content in samples/ (deterministic: same bytes every run).
 
-    python tools/make_sample.py            # writes samples/sample.pak
+    python tools/make_sample.py            # writes samples/sample.pak and samples/textures/*.png
     python tools/make_sample.py --check    # exit 1 if samples/sample.pak is out of date
+
+samples/textures holds small procedural images (made here, no third-party content)
+that the README's main-job command cooks: an sRGB checker, a tiled brick pattern,
+and a UI badge with cut-out alpha.
 
 tests/test_samples.py runs the same check, so a change to the writers that alters
 the sample's bytes shows up in the tests.
@@ -19,6 +23,42 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from oxy.samples import textured_cube, write_sample_pak  # noqa: E402
 
 SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "samples" / "sample.pak"
+TEXTURES = SAMPLE.parent / "textures"
+
+
+def sample_images() -> dict[str, "np.ndarray"]:
+    """Procedural RGBA images by file name."""
+    import numpy as np
+
+    y, x = np.mgrid[0:256, 0:256]
+    checker = np.zeros((256, 256, 4), np.uint8)
+    checker[..., 0] = np.where((x // 32 + y // 32) % 2, 220, 40)
+    checker[..., 1] = 40 + x * 180 // 255
+    checker[..., 2] = 40 + y * 180 // 255
+    checker[..., 3] = 255
+    by, bx = np.mgrid[0:192, 0:320]
+    row = by // 24
+    mortar = (by % 24 < 3) | ((bx + 32 * (row % 2)) % 64 < 3)
+    brick = np.zeros((192, 320, 4), np.uint8)
+    noise = ((bx * 7919 + by * 104729) % 23).astype(np.int32)
+    brick[..., 0] = np.where(mortar, 200, 150 + noise)
+    brick[..., 1] = np.where(mortar, 195, 60 + noise // 2)
+    brick[..., 2] = np.where(mortar, 185, 45)
+    brick[..., 3] = 255
+    cy, cx = np.mgrid[0:64, 0:64] - 31.5
+    radius = np.hypot(cx, cy)
+    badge = np.zeros((64, 64, 4), np.uint8)
+    badge[..., 0], badge[..., 1], badge[..., 2] = 250, (radius * 6).clip(0, 255).astype(np.uint8), 60
+    badge[..., 3] = np.where(radius < 28, 255, 0)
+    return {"checker.png": checker, "brick.png": brick, "badge.png": badge}
+
+
+def write_images() -> None:
+    from PIL import Image
+
+    TEXTURES.mkdir(parents=True, exist_ok=True)
+    for name, pixels in sample_images().items():
+        Image.fromarray(pixels, "RGBA").save(TEXTURES / name, optimize=False)
 
 
 def main() -> int:
@@ -32,7 +72,8 @@ def main() -> int:
         print(f"{SAMPLE}: {'up to date' if same else 'OUT OF DATE'}")
         return 0 if same else 1
     data = write_sample_pak(SAMPLE, textured_cube())
-    print(f"wrote {SAMPLE} ({len(data)} bytes)")
+    write_images()
+    print(f"wrote {SAMPLE} ({len(data)} bytes) and {len(sample_images())} images in {TEXTURES}")
     return 0
 
 

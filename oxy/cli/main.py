@@ -18,7 +18,8 @@ from oxy.cli.common import ExitCode, Parser
 from oxy.errors import FormatError
 
 #: Subcommand modules, in the order ``oxy --help`` lists them.
-COMMANDS = ("oxy.cli.validate_cmd", "oxy.cli.inspect_cmd", "oxy.cli.pack_cmd", "oxy.cli.diff_cmd")
+COMMANDS = ("oxy.cli.cook_cmd", "oxy.cli.validate_cmd", "oxy.cli.inspect_cmd", "oxy.cli.pack_cmd",
+            "oxy.cli.diff_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,13 +69,15 @@ class TextureImporter:
         except (RootStateError, SessionIOError) as exc:
             ctx.diagnose(Severity.ERROR, "session.open_failed", str(exc))
             return ctx.make_report(success=False)
-        pipeline = TexturePipeline(reader=ctx.reader, token=ctx.token)
+        pool = ctx.loop.pools
+        pipeline = TexturePipeline(reader=ctx.reader, token=ctx.token, workers=pool.cpu_size if pool else None)
         producer = gevent.spawn(self._produce, pipeline, items)
         try:
             outputs = self._consume(ctx, pipeline, session, len(items))
             producer.get()
             ctx.report_progress(ImportPhase.WRITING, 0.0, TEXTURE_PHASE_SHARE, len(items), len(items))
             committed = session.finalize()
+            ctx.report_progress(ImportPhase.WRITING, 1.0, 1.0, len(items), len(items))
         finally:
             producer.kill(block=False)
             pipeline.cancel_all()

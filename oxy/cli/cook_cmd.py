@@ -1,0 +1,113 @@
+"""``oxy cook INPUT... -o ROOT``: cook source files into a loose cooked root.
+
+Image inputs (files, or folders searched for images) are cooked as one job into the
+root's texture table; each other file is its own job. Ctrl+C cancels cleanly: the
+root keeps its previous, valid index. Exit codes: 0 all cooked, 1 usage, 2 an
+input or the root could not be read or written, 4 some input failed, 130 cancelled.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+
+from oxy.cli.common import ExitCode
+from oxy.cli.progress import ProgressPrinter
+
+IO_CODES = ("session.open_failed", "session.write_failed", "session.finalize_failed",
+            "import.source_not_found", "import.source_unreadable", "texture.read_failed")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cook", help="cook images (and later scenes) into a loose cooked root")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="source files, or folders of images")
+    p.add_argument("-o", "--output", required=True, metavar="ROOT", help="the loose cooked root to write")
+    p.add_argument("--preset", default="albedo", choices=("albedo", "normal", "data", "hdr", "ui"))
+    p.add_argument("--quality", default="normal", choices=("fast", "normal", "high"), help="BC7 effort")
+    p.add_argument("--kind", default="2d", choices=("2d", "cube", "array"),
+                   help="2d: one texture per image; cube: six faces or one cross; array: layers")
+    p.add_argument("--threads", type=int, default=None, help="CPU pool size (default: all cores)")
+    p.add_argument("--json", action="store_true", help="print the job reports as JSON on stdout")
+    p.set_defaults(run=run)
+
+
+def expand_inputs(inputs: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(image files, other files, missing paths); folders contribute their images, sorted."""
+    from oxy.importing.texture_importer import IMAGE_SUFFIXES
+
+    images, others, missing = [], [], []
+    for item in inputs:
+        if os.path.isdir(item):
+            for folder, _dirs, files in sorted(os.walk(item)):
+                images += [os.path.join(folder, f) for f in sorted(files)
+                           if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES]
+        elif not os.path.exists(item):
+            missing.append(item)
+        elif os.path.splitext(item)[1].lower() in IMAGE_SUFFIXES:
+            images.append(item)
+        else:
+            others.append(item)
+    return images, others, missing
+
+
+def run(args: argparse.Namespace) -> int:
+    from oxy.importing import AsyncImportService, ImportRequest
+
+    if args.threads is not None and args.threads < 1:
+        print("oxy cook: --threads must be at least 1", file=sys.stderr)
+        return ExitCode.USAGE
+    images, others, missing = expand_inputs(args.inputs)
+    for path in missing:
+        print(f"oxy cook: cannot read {path}: no such file or folder", file=sys.stderr)
+    if missing:
+        return ExitCode.IO_ERROR
+    options = {"preset": args.preset, "quality": args.quality, "kind": args.kind}
+    requests = ([ImportRequest(images[0], args.output, options={**options, "sources": images[1:]})] if images else [])
+    requests += [ImportRequest(path, args.output, options=options) for path in others]
+    if not requests:
+        print("oxy cook: no inputs to cook", file=sys.stderr)
+        return ExitCode.USAGE
+    printer = ProgressPrinter()
+    started = time.perf_counter()
+    reports, interrupted = [], False
+    with AsyncImportService(cpu_threads=args.threads, max_concurrent_jobs=1) as service:
+        handles = [service.submit(r, on_progress=printer) for r in requests]
+        try:
+            reports = [h.wait() for h in handles]
+        except KeyboardInterrupt:
+            interrupted = True
+            service.cancel_all()
+            reports = [h.wait() for h in handles]
+    printer.close()
+    return _summarise(args, reports, time.perf_counter() - started, interrupted)
+
+
+def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrupted: bool) -> int:
+    if args.json:
+        print(json.dumps({"root": args.output, "seconds": round(seconds, 3), "interrupted": interrupted,
+                          "jobs": [_report_dict(r) for r in reports]}, indent=2))
+    for report in reports:
+        for d in report.diagnostics:
+            if d.severity.value != "info":
+                print(f"oxy cook: {d}", file=sys.stderr)
+    cooked = sum(r.written.get("textures", 0) for r in reports)
+    failed = sum(1 for r in reports for d in r.errors)
+    if interrupted or any(r.cancelled for r in reports):
+        print(f"oxy cook: cancelled; {args.output} keeps its previous index", file=sys.stderr)
+        return ExitCode.CANCELLED
+    print(f"oxy cook: {cooked} texture(s) written to {args.output} in {seconds:.2f} s"
+          + (f", {failed} error(s)" if failed else ""), file=sys.stderr)
+    if all(r.success for r in reports):
+        return ExitCode.OK
+    if any(d.code in IO_CODES for r in reports for d in r.errors):
+        return ExitCode.IO_ERROR
+    return ExitCode.FAILED
+
+
+def _report_dict(report) -> dict:
+    out = asdict(report)
+    out["diagnostics"] = [{**asdict(d), "severity": d.severity.value} for d in report.diagnostics]
+    return out
