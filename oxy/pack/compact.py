@@ -25,7 +25,7 @@ from oxy.cook.payload import fallback_texture
 from oxy.errors import FormatError
 from oxy.formats import AssetKey, AssetType, MeshType, parse_geometry
 from oxy.formats.geometry import GEOMETRY_DESC_SIZE, MESH_DESC_SIZE, MESH_VIEW_DESC_SIZE, SUBMESH_DESC_SIZE
-from oxy.formats.material import TEXTURE_SLOTS
+from oxy.formats.material import HEADER_CONTENT_HASH_OFFSET, TEXTURE_SLOTS
 from oxy.pack.content import Content, ContentAsset, Resource, read_content
 from oxy.pack.writer import TYPE_ORDER, PakAsset, PakResource, write_pak
 
@@ -60,11 +60,16 @@ def buffer_index_offsets(blob: bytes, *, path: str = "<bytes>") -> list[int]:
 
 
 def remap_indices(blob: bytes, offsets: Sequence[int], remap: Callable[[int], int]) -> bytes:
-    """Rewrite the u32 index at each offset through ``remap`` and re-hash the header."""
+    """Rewrite the u32 index at each offset through ``remap``. When that changes the
+    bytes, the header content hash is recomputed, unless it was 0 (written without
+    hashing, as the engine's golden PAK is): then it stays 0."""
     out = bytearray(blob)
     for at in offsets:
         out[at:at + 4] = remap(_u32(blob, at)).to_bytes(4, "little")
-    return finalize_descriptor(bytes(out))
+    if out == blob:
+        return blob
+    hashed = any(blob[HEADER_CONTENT_HASH_OFFSET:HEADER_CONTENT_HASH_OFFSET + 8])
+    return finalize_descriptor(bytes(out)) if hashed else bytes(out)
 
 
 class _Table:
