@@ -24,7 +24,9 @@ from PIL import Image, UnidentifiedImageError
 
 from oxy.errors import OxyError
 
-MAX_TEXTURE_PIXELS = 16384 * 16384  # the largest 2D texture D3D12 allows
+#: The largest source image oxy decodes (8192 x 8192). Kept below Pillow's own
+#: ``Image.MAX_IMAGE_PIXELS`` so that oxy's limit, not Pillow's, is the one that applies.
+MAX_TEXTURE_PIXELS = 8192 * 8192
 RADIANCE_SIGNATURES = (b"#?RADIANCE", b"#?RGBE")
 
 
@@ -88,7 +90,8 @@ def _decode_with_pillow(data: bytes, source: str, max_pixels: int) -> DecodedIma
     except UnidentifiedImageError:
         raise ImageDecodeError(source, "not an image format oxy reads (PNG, JPEG, TGA, BMP, Radiance HDR)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageDecodeError(source, f"refused as a decompression bomb: {exc}") from None
+        raise ImageDecodeError(source, f"refused as a decompression bomb: over the MAX_TEXTURE_PIXELS "
+                               f"limit of {max_pixels} pixels ({exc})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ImageDecodeError(source, f"{image_format_of(data)} decode failed: {exc}") from None
     fmt = image.format or "image"
