@@ -237,3 +237,14 @@ def test_clear_mounts_keeps_cached_objects(loader, sample_root):
     assert loader.load_asset(MATERIAL).result(T) is material  # served from the cache
     with pytest.raises(AssetNotFound):
         loader.load_asset(SCENE).result(T)
+
+
+def test_runtime_layering():
+    """oxy.runtime never imports the importers, and oxy.cook only lazily (to_rgba8)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, oxy.runtime; bad = [m for m in sys.modules if m.startswith(('oxy.importing', "
+            "'oxy.cook'))]; print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -15,7 +15,7 @@ only. Nothing here blocks or switches greenlets, so each call is atomic.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Hashable, Iterable
 
 __all__ = ["ContentCache", "Entry"]

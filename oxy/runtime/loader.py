@@ -54,18 +54,14 @@ from oxy.runtime.keys import BUFFER_SOURCE, ResourceKey, ResourceKind, SourceId
 from oxy.runtime.mounts import MountTable
 from oxy.runtime.scheduling import Priority, PriorityGate
 from oxy.runtime.sources import open_loose_root, open_pak
-from oxy.runtime.types import BufferResource, GeometryAsset, MaterialAsset, SceneAsset, TextureResource
+from oxy.runtime.kinds import (ASSET_CLASSES, ASSET_TYPES, as_asset_key, asset_type, check_resource_kind,
+                               dep_type, resource_kind)
 
 __all__ = ["AssetLoader", "LoaderStats"]
 
 log = logging.getLogger("oxy.runtime")
 Key = AssetKey | ResourceKey
 Callback = Callable[[Any, BaseException | None], object]
-_ASSET_TYPES: dict[Any, int] = {MaterialAsset: AssetType.MATERIAL, GeometryAsset: AssetType.GEOMETRY,
-                                SceneAsset: AssetType.SCENE}
-_ASSET_CLASSES = {v: k for k, v in _ASSET_TYPES.items()}
-_RESOURCE_KINDS: dict[Any, ResourceKind] = {TextureResource: ResourceKind.TEXTURE,
-                                            BufferResource: ResourceKind.BUFFER}
 
 
 @dataclass
@@ -243,23 +239,23 @@ class AssetLoader:
                    priority: Priority = Priority.NORMAL) -> CrossFuture:
         """Load an asset (``kind``: MaterialAsset/GeometryAsset/SceneAsset, an
         AssetType, or None for any). Returns a CrossFuture of the asset."""
-        return self._request(_as_asset_key(key), _asset_type(kind), priority, None)
+        return self._request(as_asset_key(key), asset_type(kind), priority, None)
 
     def load_resource(self, key: ResourceKey, kind: Any = None, *,
                       priority: Priority = Priority.NORMAL) -> CrossFuture:
         """Load a texture or buffer by resource key; CrossFuture of the resource."""
-        _check_resource_kind(key, kind)
+        check_resource_kind(key, kind)
         return self._request(key, None, priority, None)
 
     def start_load_asset(self, key: AssetKey | str, kind: Any, callback: Callback, *,
                          priority: Priority = Priority.NORMAL) -> None:
         """Like :meth:`load_asset`; ``callback(asset, error)`` runs on the owning hub."""
-        self._request(_as_asset_key(key), _asset_type(kind), priority, callback)
+        self._request(as_asset_key(key), asset_type(kind), priority, callback)
 
     def start_load_resource(self, key: ResourceKey, kind: Any, callback: Callback, *,
                             priority: Priority = Priority.NORMAL) -> None:
         """Like :meth:`load_resource`; ``callback(resource, error)`` on the owning hub."""
-        _check_resource_kind(key, kind)
+        check_resource_kind(key, kind)
         self._request(key, None, priority, callback)
 
     def start_load_resource_from_buffer(self, kind: Any, data: bytes, callback: Callback, *,
@@ -268,7 +264,7 @@ class AssetLoader:
         TextureResourceDesc or 32-byte BufferResourceDesc; ``data_offset`` ignored)
         followed by its payload. Cached under the returned loader-minted key (one
         reference, as any load); ``callback(resource, error)`` runs on the owning hub."""
-        rkind = _resource_kind(kind)
+        rkind = resource_kind(kind)
         key = ResourceKey(BUFFER_SOURCE, rkind, next(self._buffer_serial))
         loop = self._require_running()
         blob = bytes(data)
@@ -315,10 +311,10 @@ class AssetLoader:
         value = self._cache.acquire(key)
         if value is not None:
             self.stats.cache_hits += 1
-            if expect is not None and _ASSET_TYPES.get(type(value)) != expect:
+            if expect is not None and ASSET_TYPES.get(type(value)) != expect:
                 self._cache.release(key)
                 raise WrongAssetKind(f"asset {key} is a {type(value).__name__}, not a "
-                                     f"{_ASSET_CLASSES[expect].__name__}")
+                                     f"{ASSET_CLASSES[expect].__name__}")
             return value
         if isinstance(key, AssetKey) and expect is not None:
             _source, actual = self._mounts.resolve(key)
@@ -383,7 +379,7 @@ class AssetLoader:
         if not deps:
             return {}
         assert self._group is not None
-        greenlets = [self._group.spawn(self._obtain, dep, _dep_type(parent_type, dep), priority) for dep in deps]
+        greenlets = [self._group.spawn(self._obtain, dep, dep_type(parent_type, dep), priority) for dep in deps]
         try:
             gevent.joinall(greenlets)
         except BaseException:
@@ -437,8 +433,8 @@ class AssetLoader:
     # ------------------------------------------------------------------ cache API
     def release(self, key: Key) -> bool:
         """Drop one reference taken by a load; cascades to dependencies that nothing
-        else holds. False if ``key`` held none. Any thread."""
-        return bool(self._on_hub(self._cache.release, key))
+        else holds. False if ``key`` held none (or the loader is not running). Any thread."""
+        return bool(self._on_hub(self._cache.release, key)) if self.running else False
 
     def get_cached(self, key: Key) -> Any | None:
         """The cached object or None; takes no reference. Any thread."""
@@ -490,43 +486,3 @@ def _with_context(exc: BaseException, context: str) -> BaseException:
     except AttributeError:
         pass
     return exc
-
-
-def _as_asset_key(key: AssetKey | str) -> AssetKey:
-    if isinstance(key, AssetKey):
-        return key
-    if isinstance(key, str):
-        return AssetKey.parse(key)
-    raise TypeError(f"asset key must be an AssetKey or its text form, not {type(key).__name__}")
-
-
-def _asset_type(kind: Any) -> int | None:
-    if kind is None:
-        return None
-    if kind in _ASSET_TYPES:
-        return _ASSET_TYPES[kind]
-    if isinstance(kind, int) and kind in _ASSET_CLASSES:
-        return int(kind)
-    raise TypeError(f"asset kind must be MaterialAsset, GeometryAsset, SceneAsset or an AssetType, not {kind!r}")
-
-
-def _resource_kind(kind: Any) -> ResourceKind:
-    if isinstance(kind, ResourceKind):
-        return kind
-    if kind in _RESOURCE_KINDS:
-        return _RESOURCE_KINDS[kind]
-    raise TypeError(f"resource kind must be TextureResource, BufferResource or a ResourceKind, not {kind!r}")
-
-
-def _check_resource_kind(key: ResourceKey, kind: Any) -> None:
-    if not isinstance(key, ResourceKey):
-        raise TypeError(f"resource key must be a ResourceKey, not {type(key).__name__}")
-    if kind is not None and _resource_kind(kind) is not key.kind:
-        raise WrongAssetKind(f"{key} is a {key.kind.value}, not a {_resource_kind(kind).value}")
-
-
-def _dep_type(parent_type: int, dep: Key) -> int | None:
-    """What an asset dependency must be: geometries use materials, scenes geometries."""
-    if isinstance(dep, ResourceKey):
-        return None
-    return {AssetType.GEOMETRY: AssetType.MATERIAL, AssetType.SCENE: AssetType.GEOMETRY}.get(parent_type)
