@@ -1,14 +1,36 @@
 """oxy: the content pipeline of the Oxygen game engine.
 
-Layers (each imports only from the layers below it): ``oxy.cli`` / ``oxy.daemon``;
-``oxy.importing``, ``oxy.runtime``, ``oxy.pack``; ``oxy.hub``; ``oxy.cook``;
-``oxy.formats`` and ``oxy.validate``; ``oxy._kernels`` (compiled Cython).
-See docs/architecture.md.
+Layers (each imports only from the layers below it): ``oxy.cli``; ``oxy.importing``,
+``oxy.runtime``, ``oxy.pack``; ``oxy.hub``; ``oxy.cook``; ``oxy.formats`` and
+``oxy.validate``; ``oxy._kernels`` (compiled Cython). See docs/architecture.md.
+
+The names below are imported lazily, so ``import oxy.formats`` never pulls in gevent.
 """
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from oxy.errors import FormatError, OperationCancelled, OxyError
 
 __version__ = "0.1.0"
 
-__all__ = ["FormatError", "OperationCancelled", "OxyError", "__version__"]
+_LAZY = {
+    "AsyncImportService": "oxy.importing",
+    "ImportRequest": "oxy.importing",
+    "ImportReport": "oxy.importing",
+    "ImportProgress": "oxy.importing",
+    "ImportDiagnostic": "oxy.importing",
+    "AssetImporter": "oxy.importing.sync",
+    "AssetLoader": "oxy.runtime",
+    "LoaderConfig": "oxy.runtime",
+}
+
+__all__ = ["FormatError", "OperationCancelled", "OxyError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'oxy' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
