@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 
 import gevent
 import pytest
@@ -276,3 +277,37 @@ def test_hash_mismatch_at_load_only_with_verify(tmp_path):
                     future.result(T)
             else:
                 assert future.result(T).name == "H"
+
+
+def test_loads_are_decoded_in_priority_order(tmp_path, monkeypatch):
+    write_loose_root(tmp_path / "r", many_materials(5))
+    keys = [_key(f"M{i:06d}") for i in range(5)]
+    first_in, gate = threading.Event(), threading.Event()
+    order = []
+    real = loader_module.decode_asset
+
+    def recording_decode(asset_type, key, *args, **kwargs):
+        order.append(key)
+        if key == keys[0]:
+            first_in.set()
+            gate.wait(T)  # holds the only decode slot
+        return real(asset_type, key, *args, **kwargs)
+
+    monkeypatch.setattr(loader_module, "decode_asset", recording_decode)
+    with AssetLoader(LoaderConfig(cpu_threads=1, decode_slots=1)) as ldr:
+        ldr.add_loose_cooked_root(str(tmp_path / "r"))
+        futures = [ldr.load_asset(keys[0])]
+        assert first_in.wait(T)
+        for key, prio in zip(keys[1:], (Priority.LOW, Priority.NORMAL, Priority.CRITICAL, Priority.HIGH)):
+            futures.append(ldr.load_asset(key, priority=prio))
+
+        def queued():  # on the owning hub: how many loads wait in the gate
+            return ldr._gate.waiting
+        deadline = time.monotonic() + T
+        while ldr.loop.call(queued, timeout=T) < 4:
+            assert time.monotonic() < deadline, "the four loads never queued"
+            time.sleep(0.001)
+        gate.set()
+        for f in futures:
+            f.result(T)
+    assert order == [keys[0], keys[3], keys[4], keys[2], keys[1]]

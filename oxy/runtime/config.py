@@ -24,12 +24,13 @@ class LoaderConfig:
     (descriptor header, texture payload, buffer data). Off by default, as in the
     engine.
 
-    ``memory_budget``: bytes of decoded content kept for *unreferenced* entries
-    (released or never held); beyond it the least recently used are evicted.
+    ``memory_budget``: bytes the cache may hold; beyond it the least recently used
+    *unreferenced* entries (released, or dependencies nothing holds) are evicted.
     Referenced entries are never evicted, whatever the budget.
 
-    ``decode_slots``: how many decodes may run at once (default: the CPU pool
-    size); waiting loads are admitted by priority.
+    ``decode_slots``: how many loads may be in their read + decode stage at once
+    (default: 4 x the CPU pool size, enough to keep both pools busy while the hub
+    turns results around); the others wait and are admitted by priority.
     """
 
     loop: "ImportLoop | None" = None

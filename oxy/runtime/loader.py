@@ -136,7 +136,7 @@ class AssetLoader:
     def _start_on_hub(self) -> None:
         assert self._loop is not None and self._loop.pools is not None
         self._group = Group()
-        self._gate = PriorityGate(self.config.decode_slots or self._loop.pools.cpu_size)
+        self._gate = PriorityGate(self.config.decode_slots or 4 * self._loop.pools.cpu_size)
         self._remove_hook = self._loop.add_shutdown_hook(self._stop_on_hub)
 
     def stop(self, timeout: float | None = 30.0) -> None:
