@@ -1,26 +1,35 @@
 # BC7 (BPTC unorm) encoder kernel: RGBA8 image -> 16-byte blocks.
 #
 # All eight modes are implemented.  Per block the search is:
-#   * single-subset modes (4, 5, 6): principal-axis fit, endpoint quantisation
-#     with p-bit choice, index selection, least-squares endpoint refinement;
-#     modes 4 and 5 also search rotations and (mode 4) the index-selection bit;
-#   * partitioned modes (0, 1, 2, 3, 7): every partition shape is scored with a
-#     cheap moment-based estimate (residual off the principal axis plus the
-#     quantisation error along it), and only the best few shapes are fitted.
-# Opaque blocks never pay for alpha: they use modes with implicit alpha 255, or
-# modes 4-7 with alpha endpoints pinned to codes that expand exactly to 255.
+#   * every fit (one subset, or one channel group of modes 4/5): weighted
+#     principal axis -> indices by projection -> least-squares endpoints, then
+#     rounds of endpoint quantisation (p-bit choice) + index selection +
+#     least squares, keeping the best;
+#   * modes 4 and 5 also search the rotations and (mode 4) the index-selection bit;
+#   * partitioned modes (0, 1, 2, 3, 7): partition shapes are scored once per block
+#     from exact integer moments (scatter off each subset's principal axis plus
+#     the scatter along it over (levels - 1)^2); only the best few are fitted, and
+#     a shape whose off-axis scatter (a true lower bound) already exceeds the best
+#     error is skipped;
+#   * a preset may stop early once a block's error is below ``good_enough``, or
+#     try "extra" modes only on blocks that mode 6 leaves with a large error.
+# Opaque blocks never pay for alpha: modes 0-3 have implicit alpha 255, and modes
+# 4-7 keep alpha endpoints at codes that expand exactly to 255 (p-bits pinned to 1
+# in modes 6/7).  A cut-out guard keeps alpha 0 / 255 texels exact under least
+# squares.  Error is squared error weighted per channel (linear: all 1;
+# perceptual: R, G, B = 0.299, 0.587, 0.114 scaled by 3; alpha 1).
 #
 # Thread rules: ``encode`` releases the GIL over the whole block loop, uses only
 # stack memory per block and its own output object, and is deterministic (same
 # input and settings -> same bytes, whichever thread runs it).  Extra memory is
 # O(1): each 4x4 block is gathered straight from the caller's array with
 # clamped coordinates (edge replication), one band of block rows at a time.
-# Failure modes: the kernel trusts its caller (oxy.cook.bc7) to pass a
-# C-contiguous uint8 (H, W, 4) array with H, W >= 1 and a valid quality.
+# Failure modes: ValueError for a bad shape, quality, force_mode or tune key;
+# otherwise the kernel trusts its caller (oxy.cook.bc7) to have validated input.
 
 from libc.stdint cimport uint8_t, uint64_t
 from libc.string cimport memcpy
-from libc.math cimport sqrtf, floorf
+from libc.math cimport sqrtf
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 include "bc7_tables.pxi"
@@ -48,9 +57,7 @@ ctypedef struct Cfg:
     int rot_opaque       # 1: try rotations 1-3 of modes 4/5 on opaque blocks
     float extra_above    # per-texel error above which "extra" modes run
     int modes_extra      # modes tried only when mode 6 left error above extra_above
-    int polish           # endpoint +/-1 code nudging passes on the winner
-    int shortlist        # >0: pre-select this many 2-subset shapes by 2-means + Hamming
-    int max_shapes       # else score the first max_shapes 2-subset shapes of _ORDER2
+    int max_shapes       # 2-subset shapes scored: the first max_shapes of _ORDER2
     float good_enough    # per-texel error at which the mode search stops early
 
 
@@ -511,17 +518,13 @@ _ORDER2[:] = [0, 13, 23, 3, 16, 10, 2, 21, 1, 19, 15, 6, 7, 14, 29, 25, 26, 24, 
               27, 43, 42, 59, 57, 56, 32, 41, 40, 58, 48, 49, 51, 47, 54, 50, 52, 44,
               53, 55, 37, 36, 38, 39, 34]
 
-cdef int _MASK2[64][16]      # -1 where a texel is in subset 1 (2-subset shapes), else 0
-cdef int _MASK3[64][2][16]   # -1 where a texel is in subset 1 / 2 (3-subset shapes)
-
-
 cdef uint8_t _L2[64][16]       # texels of the smaller side of 2-subset shape p
 cdef int _N2[64]
 cdef uint8_t _L3[64][2][16]    # texels of subsets 1 and 2 of 3-subset shape p
 cdef int _N3[64][2]
 
 
-cdef void _init_masks() noexcept:
+cdef void _init_tables() noexcept:
     cdef int p, i, s
     _RCP[0] = 0
     for i in range(1, 17):
@@ -540,23 +543,9 @@ cdef void _init_masks() noexcept:
             if s:
                 _L3[p][s - 1][_N3[p][s - 1]] = i
                 _N3[p][s - 1] += 1
-        for i in range(16):
-            _MASK2[p][i] = -((oxy_bc7_p2[p] >> i) & 1)
-            s = (oxy_bc7_p3[p] >> (2 * i)) & 3
-            _MASK3[p][0][i] = -1 if s == 1 else 0
-            _MASK3[p][1][i] = -1 if s == 2 else 0
 
 
-_init_masks()
-
-
-cdef inline int _msum16(const int* a, const int* m) noexcept nogil:
-    """Sum of a[i] over the texels selected by mask m (integer, vectorisable)."""
-    cdef int s = 0
-    cdef int i
-    for i in range(16):
-        s += a[i] & m[i]
-    return s
+_init_tables()
 
 
 cdef inline float _line_est3(const int* mo, int n, const float* sw, float* lam_out) noexcept nogil:
@@ -761,83 +750,6 @@ cdef int _top_k(const float* res, const float* lam, const int* plist, int np,
     return nstored
 
 
-cdef int _cluster_shapes2(const float* px, const float* w, int nch, int k,
-                          int* out) noexcept nogil:
-    """Shortlist of 2-subset shapes: split the texels by 2-means (seeded at the
-    extremes of the widest channel), then take the ``k`` shapes nearest to that
-    split in Hamming distance (either labelling).  Costs ~1% of scoring all 64."""
-    cdef float cen[2][4]
-    cdef float acc[2][4]
-    cdef float cnt[2]
-    cdef float d0, d1, t, lo, hi, rng, best_rng = -1
-    cdef float dist[16]
-    cdef unsigned int mask = 0
-    cdef int i, c, it, imin = 0, imax = 0, bc = 0, p, d, nstored = 0, j
-    for c in range(nch):
-        lo = 256
-        hi = -1
-        for i in range(16):
-            t = px[4 * i + c]
-            if t < lo:
-                lo = t
-            if t > hi:
-                hi = t
-        rng = (hi - lo) * w[c]
-        if rng > best_rng:
-            best_rng = rng
-            bc = c
-    for i in range(16):
-        if px[4 * i + bc] < px[4 * imin + bc]:
-            imin = i
-        if px[4 * i + bc] > px[4 * imax + bc]:
-            imax = i
-    for c in range(4):
-        cen[0][c] = px[4 * imin + c]
-        cen[1][c] = px[4 * imax + c]
-    for it in range(3):
-        mask = 0
-        for j in range(2):
-            cnt[j] = 0
-            for c in range(4):
-                acc[j][c] = 0
-        for i in range(16):
-            d0 = 0
-            d1 = 0
-            for c in range(nch):
-                t = px[4 * i + c] - cen[0][c]
-                d0 += w[c] * t * t
-                t = px[4 * i + c] - cen[1][c]
-                d1 += w[c] * t * t
-            j = 1 if d1 < d0 else 0
-            mask |= <unsigned int>j << i
-            cnt[j] += 1
-            for c in range(4):
-                acc[j][c] += px[4 * i + c]
-        if cnt[0] == 0 or cnt[1] == 0:
-            break
-        for j in range(2):
-            for c in range(4):
-                cen[j][c] = acc[j][c] / cnt[j]
-    for p in range(64):
-        d = oxy_popcount16(mask ^ oxy_bc7_p2[p])
-        if d > 8:
-            d = 16 - d
-        if nstored < k:
-            i = nstored
-            nstored += 1
-        elif d < dist[k - 1]:
-            i = k - 1
-        else:
-            continue
-        while i > 0 and dist[i - 1] > d:
-            dist[i] = dist[i - 1]
-            out[i] = out[i - 1]
-            i -= 1
-        dist[i] = d
-        out[i] = p
-    return nstored
-
-
 # ---------------------------------------------------------------- modes
 
 ctypedef struct Blk:
@@ -948,9 +860,7 @@ cdef int _shapes(Blk* b, const Cfg* cfg, int mode, int* out, float* est) noexcep
     cdef int t = m.ns - 2, i
     cdef float fq = 1.0 / (((1 << m.ib) - 1) * ((1 << m.ib) - 1))
     if b.sc_nch[t] != nch:
-        if m.ns == 2 and cfg.shortlist > 0:
-            b.sc_np[t] = _cluster_shapes2(b.px, cfg.w, nch, cfg.shortlist, b.sc_list[t])
-        elif m.ns == 2:
+        if m.ns == 2:
             b.sc_np[t] = cfg.max_shapes
             for i in range(cfg.max_shapes):
                 b.sc_list[t][i] = _ORDER2[i]
@@ -1138,12 +1048,8 @@ cdef void _set_int(Cfg* cfg, str key, int val):
         cfg.rot_opaque = val
     elif key == "modes_extra":
         cfg.modes_extra = val
-    elif key == "polish":
-        cfg.polish = val
     elif key == "max_shapes":
         cfg.max_shapes = min(64, max(1, val))
-    elif key == "shortlist":
-        cfg.shortlist = min(16, max(0, val))
 
 
 cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcept:
@@ -1160,8 +1066,6 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
     for c in range(4):
         cfg.sw[c] = sqrtf(cfg.w[c])
     cfg.force_mode = force_mode
-    cfg.polish = 0
-    cfg.shortlist = 0
     cfg.max_shapes = 64
     cfg.good_enough = 0
     for c in range(8):
@@ -1219,7 +1123,7 @@ def encode(const uint8_t[:, :, ::1] rgba, int quality=1, bint perceptual=False,
     ``quality``: 0 fast, 1 normal, 2 high.  ``force_mode`` (test hook): -1 for
     the normal search, or 0..7 to encode every block with that mode.  ``tune``
     (benchmark hook) overrides preset knobs by Cfg field name, e.g.
-    ``{"shortlist": 8, "nparts": [1] * 8, "modes_opaque": 0x42}``.  Releases
+    ``{"max_shapes": 32, "nparts": [1] * 8, "modes_opaque": 0x42}``.  Releases
     the GIL over the whole block loop; deterministic; thread-safe.
     """
     cdef Py_ssize_t height = rgba.shape[0], width = rgba.shape[1]
@@ -1243,7 +1147,7 @@ def encode(const uint8_t[:, :, ::1] rgba, int quality=1, bint perceptual=False,
                 for c in range(8):
                     cfg.nparts[c] = min(16, max(1, int(val[c])))
             elif key in ("iters", "pbit_full", "idx_full", "modes_opaque", "modes_alpha",
-                         "rot_opaque", "modes_extra", "polish", "shortlist", "max_shapes"):
+                         "rot_opaque", "modes_extra", "max_shapes"):
                 _set_int(&cfg, key, int(val))
             elif key == "extra_above":
                 cfg.extra_above = float(val)
