@@ -194,6 +194,11 @@ def test_resource_loads_by_key_and_from_a_buffer(loader, sample_root):
         loader.load_resource(ResourceKey(source, ResourceKind.BUFFER, 9)).result(T)
     with pytest.raises(WrongAssetKind):
         loader.load_resource(ResourceKey(source, ResourceKind.BUFFER, 0), TextureResource)
+    texture_done, textures = threading.Event(), []
+    loader.start_load_resource(ResourceKey(source, ResourceKind.TEXTURE, 1), TextureResource,
+                               lambda v, e: (textures.append((v, e, loader.loop.on_hub_thread())), texture_done.set()))
+    assert texture_done.wait(T)
+    assert textures[0][1] is None and textures[0][2] and textures[0][0].width == 64
     cooked = checker_texture(16)
     done, got = threading.Event(), []
     key = loader.start_load_resource_from_buffer(
