@@ -311,3 +311,21 @@ def test_loads_are_decoded_in_priority_order(tmp_path, monkeypatch):
         for f in futures:
             f.result(T)
     assert order == [keys[0], keys[3], keys[4], keys[2], keys[1]]
+
+
+def test_a_failing_dependency_fails_its_parents_and_releases_the_rest(sample_root, capfd):
+    with AssetLoader(LoaderConfig(cpu_threads=2, memory_budget=1 << 30)) as ldr:
+        source = ldr.add_loose_cooked_root(str(sample_root))
+        os.truncate(sample_root / "Resources" / "textures.data", 100)  # the texture can no longer be read
+        from oxy.runtime import SourceReadError
+        with pytest.raises(SourceReadError, match="textures.data") as info:
+            ldr.load_asset(ContentSet.key(AssetType.SCENE, "CubeScene")).result(T)
+        assert any("dependency" in note for note in info.value.__notes__)
+        geometry = ContentSet.key(AssetType.GEOMETRY, "Cube")
+        assert not ldr.has_cached(geometry) and not ldr.has_cached(_key("Checker"))
+        assert ldr.cache_info()["entries"] == 2  # the two buffers, loaded but released
+        from oxy.runtime import ResourceKey, ResourceKind
+        buffers = [ResourceKey(source, ResourceKind.BUFFER, i) for i in (0, 1)]
+        assert [ldr.has_cached(b) for b in buffers] == [True, True]
+        assert [ldr.ref_count(b) for b in buffers] == [0, 0]
+    assert "Traceback" not in capfd.readouterr().err

@@ -379,20 +379,32 @@ class AssetLoader:
         if not deps:
             return {}
         assert self._group is not None
-        greenlets = [self._group.spawn(self._obtain, dep, dep_type(parent_type, dep), priority) for dep in deps]
+        greenlets = [self._group.spawn(self._try_obtain, dep, dep_type(parent_type, dep), priority)
+                     for dep in deps]
         try:
             gevent.joinall(greenlets)
         except BaseException:
             gevent.killall(greenlets)
             raise
-        failed = [(d, g.exception) for d, g in zip(deps, greenlets) if not g.successful()]
+        outcomes = [g.value if g.successful() else (False, OperationCancelled("killed")) for g in greenlets]
+        failed = [(d, exc) for d, (ok, exc) in zip(deps, outcomes) if not ok]
         if failed:
-            self._cache.release_all(d for d, g in zip(deps, greenlets) if g.successful())
+            self._cache.release_all(d for d, (ok, _v) in zip(deps, outcomes) if ok)
             dep, exc = failed[0]
-            if isinstance(exc, OperationCancelled) or isinstance(exc, gevent.GreenletExit) or exc is None:
+            if isinstance(exc, OperationCancelled):
                 raise OperationCancelled(f"load of {parent} cancelled: loader stopped")
             raise _with_context(exc, f"dependency {dep} of {parent}")
-        return {d: g.value for d, g in zip(deps, greenlets)}
+        return {d: value for d, (_ok, value) in zip(deps, outcomes)}
+
+    def _try_obtain(self, key: Key, expect: int | None, priority: int) -> tuple[bool, Any]:
+        """:meth:`_obtain` as (True, value) or (False, error), so that a failing
+        dependency is reported once, by its parent, and never printed by gevent."""
+        try:
+            return True, self._obtain(key, expect, priority)
+        except gevent.GreenletExit:
+            return False, OperationCancelled(f"load of {key} cancelled: loader stopped")
+        except Exception as exc:  # noqa: BLE001 - handed to the parent load
+            return False, exc
 
     def _build_resource(self, key: ResourceKey, priority: int) -> Any:
         source = self._mounts.source(key.source)
