@@ -271,3 +271,12 @@ def decode_buffer(key: ResourceKey, entry_bytes: bytes, data: bytes, *, entry_wh
     return BufferResource(key=key, usage_flags=e.usage_flags, element_stride=e.element_stride,
                           element_format=e.element_format, content_hash=e.content_hash,
                           data=bytes(data), entry=e)
+
+
+def decode_resource(key: ResourceKey, entry: bytes, entry_where: Where, payload: bytes, payload_where: Where,
+                    verify: bool) -> TextureResource | BufferResource:
+    """Decode a texture or buffer (by ``key.kind``); one CPU-pool task."""
+    if key.kind is ResourceKind.TEXTURE:
+        return decode_texture(key, entry, payload, entry_where=entry_where, payload_where=payload_where,
+                              verify=verify)
+    return decode_buffer(key, entry, payload, entry_where=entry_where, data_where=payload_where, verify=verify)

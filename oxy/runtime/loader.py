@@ -1,34 +1,25 @@
 """The runtime :class:`AssetLoader`: mounts, asynchronous loads, cache, dependencies.
 
-**The owning hub.** A loader belongs to one :class:`~oxy.hub.ImportLoop`: its hub
-thread is the *owning hub*. All loader state (mount table, cache, in-flight loads,
-dependency graph) lives there and is touched by that thread only. Given no loop in
-the config, :meth:`start` creates one and :meth:`stop` closes it.
+**Owning hub.** A loader belongs to one :class:`~oxy.hub.ImportLoop` (given in the
+config, or created by :meth:`start` and closed by :meth:`stop`); all its state
+lives on that loop's hub thread and is touched by it only.
 
-**A load** runs in greenlets on the owning hub: resolve (mount table) -> read
-(I/O pool, ``run_io``) -> decode (CPU pool, ``run_blocking``; pure functions that
-collect dependency keys) -> load the dependencies (concurrently, same pipeline) ->
-publish (cache entry, dependency edges, wake every waiter). Concurrent requests
-for one key share one load (in-flight de-dup). Read and decode are admitted
-through a :class:`PriorityGate` in (priority, arrival) order.
+**A load** (greenlets on the owning hub): resolve -> read (I/O pool) -> decode (CPU
+pool, pure) -> load dependencies concurrently -> publish (cache, edges, waiters).
+Requests for a key already in flight join that load. Read + decode pass a
+:class:`PriorityGate` in (priority, arrival) order.
 
-**Threads.** ``load_*`` return a :class:`~oxy.hub.CrossFuture`, waitable from any
-thread: greenlet-blocking on a gevent hub (including from greenlets on the owning
-hub itself), thread-blocking elsewhere. ``start_load_*`` callbacks always run on
-the owning hub, in the loading greenlet, as ``callback(value, error)``; they may
-block greenlet-style but must not call :meth:`stop`. Mounts, ``release``,
-``get_cached``, ``has_cached`` are safe from any thread (from a greenlet when on
-the owning hub; never from a bare hub callback).
+**Threads.** ``load_*`` return a :class:`~oxy.hub.CrossFuture` (waitable from any
+thread, greenlet-blocking on a hub, including the owning one). ``start_load_*``
+callbacks ``callback(value, error)`` always run on the owning hub (they must not
+call :meth:`stop`). Mounts, ``release``, ``get_cached`` and friends are safe from
+any thread (from a greenlet when on the owning hub).
 
-**References.** Every successful load takes one reference; :meth:`release` drops
-one. Unreferenced entries release their dependencies (cascading) and are evicted,
-least recently used first, when the cache exceeds ``memory_budget``.
-
-**Failure modes.** A load before :meth:`start` or after :meth:`stop` raises
-:class:`LoaderNotRunning` at once. Bad content fails that load (FormatError naming
-file/offset/field), missing keys fail with AssetNotFound/ResourceNotFound, a
-wrong kind with WrongAssetKind; other loads carry on. :meth:`stop` fails every
-in-flight load with :class:`~oxy.errors.OperationCancelled`.
+**Failure modes.** Loading before :meth:`start` or after :meth:`stop` raises
+:class:`LoaderNotRunning` at once. Bad content fails only its load (FormatError
+naming file/offset/field); AssetNotFound, ResourceNotFound, WrongAssetKind,
+SourceReadError likewise. :meth:`stop` fails in-flight loads with
+:class:`~oxy.errors.OperationCancelled`. See docs/runtime.md.
 """
 from __future__ import annotations
 
@@ -48,7 +39,7 @@ from oxy.hub._native import allocate_lock
 from oxy.hub.pools import run_io
 from oxy.runtime.cache import ContentCache
 from oxy.runtime.config import LoaderConfig
-from oxy.runtime.decoders import Where, decode_asset, decode_buffer, decode_texture
+from oxy.runtime.decoders import Where, decode_asset, decode_resource
 from oxy.runtime.errors import LoaderNotRunning, ResourceNotFound, WrongAssetKind
 from oxy.runtime.keys import BUFFER_SOURCE, ResourceKey, ResourceKind, SourceId
 from oxy.runtime.mounts import MountTable
@@ -413,12 +404,11 @@ class AssetLoader:
             raise ResourceNotFound(f"{key.kind.value} index {key.index} outside the {count}-entry table "
                                    f"of {source.path}")
         verify = self.config.verify_content_hashes
-        decoder = decode_texture if key.kind is ResourceKind.TEXTURE else decode_buffer
         assert self._gate is not None
         with self._gate.slot(priority):
             self._token.raise_if_cancelled()
             entry, ewhere, payload, pwhere = run_io(source.read_resource, key.kind, key.index)
-            return run_blocking(_decode_resource, decoder, key, entry, ewhere, payload, pwhere, verify)
+            return run_blocking(decode_resource, key, entry, ewhere, payload, pwhere, verify)
 
     def _serve_buffer(self, key: ResourceKey, blob: bytes, priority: int, callback: Callback,
                       refused: bool = False) -> None:
@@ -427,12 +417,11 @@ class AssetLoader:
             if refused:
                 raise OperationCancelled("load from buffer cancelled: loader stopped")
             view = TextureResourceDesc if key.kind is ResourceKind.TEXTURE else BufferResourceDesc
-            decoder = decode_texture if key.kind is ResourceKind.TEXTURE else decode_buffer
             where = Where(f"<buffer {key.index}>")
             assert self._gate is not None
             with self._gate.slot(priority):
                 self._token.raise_if_cancelled()
-                value = run_blocking(_decode_resource, decoder, key, blob[:view.SIZE], where,
+                value = run_blocking(decode_resource, key, blob[:view.SIZE], where,
                                      blob[view.SIZE:], Where(where.path, view.SIZE), self.config.verify_content_hashes)
             self.stats.decodes += 1
             self._cache.publish(key, value, value.size_bytes, (), 1)
@@ -475,14 +464,6 @@ class AssetLoader:
 
 
 # ---------------------------------------------------------------------- helpers
-def _decode_resource(decoder: Callable[..., Any], key: ResourceKey, entry: bytes, ewhere: Where,
-                     payload: bytes, pwhere: Where, verify: bool) -> Any:
-    """CPU-pool task: one texture or buffer decode (pure)."""
-    if decoder is decode_texture:
-        return decode_texture(key, entry, payload, entry_where=ewhere, payload_where=pwhere, verify=verify)
-    return decode_buffer(key, entry, payload, entry_where=ewhere, data_where=pwhere, verify=verify)
-
-
 def _call_back(callback: Callback, value: Any, error: BaseException | None) -> None:
     try:
         callback(value, error)
