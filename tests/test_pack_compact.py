@@ -94,9 +94,9 @@ def reordered(content: ContentSet, seed: int, stale: bool = False) -> ContentSet
     return out
 
 
-#: Ways to produce a root holding the same content. The import pipeline's
-#: "cooked with 1 thread" / "cooked with 2 threads" roots join this table once
-#: it lands (a builder writes the root at the given path).
+#: Ways to produce a root holding the same content (a builder writes the root at
+#: the given path). Roots cooked by the real import pipeline with 1 and 2 threads,
+#: and re-imported roots, are compared in tests/test_pack_cooked.py.
 ROOT_BUILDERS = {
     "canonical": lambda path: write_loose_root(path, rich_content()),
     "shuffled": lambda path: write_loose_root(path, reordered(rich_content(), seed=1)),
