@@ -36,5 +36,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         for line in result.lines():
             print(line)
-        print("same content" if result.identical else f"{len(result.lines())} differences")
+        for note in result.notes:  # counts per side: resources no asset uses do not count as content
+            print(f"note: {note}")
+        print("same content (assets and the resources they use)" if result.identical
+              else f"{len(result.lines())} differences")
     return ExitCode.OK if result.identical else DIFFERENT
