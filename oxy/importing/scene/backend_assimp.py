@@ -1,0 +1,273 @@
+"""The pyassimp backend: FBX, glTF, GLB and OBJ files -> :class:`ParsedScene`.
+
+Everything the importer needs is copied out of the pyassimp objects inside the
+``with pyassimp.load(...)`` block (the scene is released when it closes). Known
+pyassimp 5.2.5 / libassimp 5.2 pitfalls handled here (see docs/scene_import.md):
+
+* ``pyassimp.load`` is a context manager; ``AssimpError`` derives from
+  ``BaseException`` and always says "Could not import file!": the real reason is
+  ``aiGetErrorString()`` (restype set to ``c_char_p``), read right after the failing
+  load, under the same lock, so concurrent loads cannot overwrite it.
+* Material properties are read from the raw ``aiMaterialProperty`` array: pyassimp's
+  dict drops the texture index and folds ``$mat.gltf.alphaMode`` and ``alphaCutoff``
+  into one key.
+* Compressed embedded textures (``mHeight == 0``) are read with
+  ``ctypes.string_at(pcData, mWidth)``; uncompressed ARGB texels are re-encoded as PNG.
+* The camera's ``mOrthographicWidth`` is missing from pyassimp's struct; it is read
+  right after ``mAspect``.
+* Skinned files: the load uses ``aiProcess_PopulateArmatureData`` (0x4000) so
+  pyassimp's wrong ``aiBone`` layout does not hit a NULL pointer; bones are never read.
+
+Thread rules: :meth:`AssimpBackend.parse` may run on several pool threads at once
+(different files); the native load itself is serialised by a module lock because
+assimp's last-error string is process-global. Failure modes: SceneParseError
+(naming the file and assimp's reason); cancellation/exit exceptions propagate.
+"""
+from __future__ import annotations
+
+import ctypes
+import io
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from oxy.cook.materials import MaterialSource
+from oxy.cook.scene_build import CameraData, LightData, NodeData
+from oxy.cook.vertices import MeshData
+from oxy.errors import OperationCancelled
+from oxy.importing.scene.backend import EmbeddedTexture, ParsedScene, SceneBackend, SceneParseError
+
+# aiProcess_*: Triangulate | GenSmoothNormals | ValidateDataStructure | SortByPType | FlipUVs
+#              | PopulateArmatureData (no constant in pyassimp.postprocess)
+PROCESSING = 0x8 | 0x40 | 0x400 | 0x8000 | 0x800000 | 0x4000
+TRIANGLE_PRIMITIVE = 0x4
+LIGHT_KINDS = {1: "directional", 2: "point", 3: "spot"}
+_LOAD_LOCK = threading.Lock()
+_LOG_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p)
+DROPPED_FACES = "out-of-range indices"  # assimp's warning when it silently drops faces
+
+
+class _LogStream(ctypes.Structure):
+    _fields_ = [("callback", _LOG_CALLBACK), ("user", ctypes.c_char_p)]
+
+
+class _LogCapture:
+    """assimp's warnings and errors during one load (attach/detach under _LOAD_LOCK)."""
+
+    def __init__(self, dll: Any) -> None:
+        self.messages: list[str] = []
+        self._dll = dll
+        self._callback = _LOG_CALLBACK(self._on_message)  # kept alive while attached
+        self._stream = _LogStream(self._callback, None)
+
+    def _on_message(self, message: bytes | None, _user: bytes | None) -> None:
+        text = (message or b"").decode("utf-8", "replace").strip()
+        if text.startswith(("Warn", "Error")):
+            self.messages.append(text.split(":", 1)[-1].strip())
+
+    def __enter__(self) -> "_LogCapture":
+        self._dll.aiAttachLogStream(ctypes.byref(self._stream))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._dll.aiDetachLogStream(ctypes.byref(self._stream))
+_NEVER_SWALLOW = (KeyboardInterrupt, SystemExit, GeneratorExit, OperationCancelled)
+
+
+def _pyassimp() -> Any:
+    """Import pyassimp late, so a missing backend fails only when a scene is imported."""
+    try:
+        import pyassimp  # noqa: PLC0415
+        import pyassimp.core  # noqa: PLC0415
+    except _NEVER_SWALLOW:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - pyassimp raises AssimpError (BaseException) without libassimp
+        raise SceneParseError("<pyassimp>", f"pyassimp/libassimp is not available: {exc}") from None
+    return pyassimp
+
+
+def last_error(pyassimp: Any) -> str:
+    """assimp's own reason for the last failed import."""
+    try:
+        fn = pyassimp.core._assimp_lib.dll.aiGetErrorString
+        fn.restype = ctypes.c_char_p
+        raw = fn()
+    except Exception:  # noqa: BLE001 - an unreadable reason must not hide the failure
+        return ""
+    return raw.decode("utf-8", "replace") if raw else ""
+
+
+def _aistring(s: Any) -> str:
+    return bytes(s.data[:s.length]).decode("utf-8", "replace")
+
+
+def _property_value(prop: Any, structs: Any) -> Any:
+    size = int(prop.mDataLength)
+    if prop.mType == 3:  # aiPTI_String
+        return _aistring(ctypes.cast(prop.mData, ctypes.POINTER(structs.MaterialPropertyString)).contents)
+    raw = ctypes.string_at(prop.mData, size) if size else b""
+    if prop.mType == 1:
+        return tuple(np.frombuffer(raw, "<f4", size // 4).tolist())
+    if prop.mType == 2:
+        return tuple(np.frombuffer(raw, "<f8", size // 8).tolist())
+    if prop.mType == 4:
+        return tuple(np.frombuffer(raw, "<i4", size // 4).tolist())
+    return raw
+
+
+def _materials(scene: Any, structs: Any) -> list[MaterialSource]:
+    out = []
+    for pointer in scene.materials:
+        m = pointer.contents
+        props: dict[tuple[str, int, int], Any] = {}
+        for i in range(m.mNumProperties):
+            prop = m.mProperties[i].contents
+            key = (_aistring(prop.mKey), int(prop.mSemantic), int(prop.mIndex))
+            props.setdefault(key, _property_value(prop, structs))
+        name = props.get(("?mat.name", 0, 0), "")
+        out.append(MaterialSource(name if isinstance(name, str) else "", props))
+    return out
+
+
+def _array(value: Any, width: int) -> np.ndarray | None:
+    if value is None:
+        return None
+    arr = np.asarray(value)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] < width:
+        return None
+    return np.array(arr[:, :width], np.float32)
+
+
+def _mesh(pointer: Any, index: int, warnings: list) -> MeshData:
+    raw = pointer.contents
+    name = _aistring(raw.mName) or f"mesh{index}"
+    where = f"meshes[{index}]"
+    faces = np.zeros((0, 3), np.uint32)
+    if raw.mPrimitiveTypes & TRIANGLE_PRIMITIVE and raw.mNumFaces:
+        arr = np.asarray(pointer.faces) if not isinstance(pointer.faces, list) else None
+        if arr is not None and arr.ndim == 2 and arr.shape[1] == 3:
+            faces = arr.astype(np.int64)
+            if (faces < 0).any():
+                faces = np.where(faces < 0, np.iinfo(np.int64).max, faces)
+    else:
+        warnings.append(("scene.mesh_not_triangles", f"mesh {name!r} has only points or lines; skipped", where))
+    uv = _array(pointer.texturecoords[0], 2) if len(pointer.texturecoords) else None
+    if uv is not None and raw.mNumUVComponents[0] < 2:
+        uv = None
+    return MeshData(name=name, material_index=int(raw.mMaterialIndex),
+                    positions=np.array(pointer.vertices, np.float32).reshape(-1, 3),
+                    indices=faces, normals=_array(pointer.normals, 3), texcoords=uv,
+                    tangents=_array(pointer.tangents, 3), bitangents=_array(pointer.bitangents, 3),
+                    colors=_array(pointer.colors[0], 4) if len(pointer.colors) else None, field_path=where)
+
+
+def _nodes(root: Any) -> list[NodeData]:
+    out: list[NodeData] = []
+    stack = [(root, -1)]
+    while stack:
+        node, parent = stack.pop()
+        raw = node.contents
+        index = len(out)
+        out.append(NodeData(name=_aistring(raw.mName), parent=parent,
+                            matrix=np.array(node.transformation, np.float64).reshape(4, 4),
+                            meshes=tuple(int(raw.mMeshes[k]) for k in range(raw.mNumMeshes))))
+        stack.extend((child, index) for child in reversed(node.children))
+    return out
+
+
+def _cameras(scene: Any, structs: Any) -> list[CameraData]:
+    out = []
+    for pointer in scene.cameras:
+        c = pointer.contents
+        ortho = ctypes.c_float.from_address(ctypes.addressof(c) + ctypes.sizeof(structs.Camera)).value
+        out.append(CameraData(_aistring(c.mName), float(c.mHorizontalFOV), float(c.mAspect),
+                              float(c.mClipPlaneNear), float(c.mClipPlaneFar), float(ortho)))
+    return out
+
+
+def _lights(scene: Any, warnings: list) -> list[LightData]:
+    out = []
+    for i, pointer in enumerate(scene.lights):
+        light = pointer.contents
+        name = _aistring(light.mName)
+        kind = LIGHT_KINDS.get(int(light.mType))
+        if kind is None:
+            warnings.append(("scene.light_unsupported", f"light {name!r} of assimp type {light.mType} "
+                             "(ambient/area) has no Oxygen record; skipped", f"lights[{i}]"))
+            continue
+        d = light.mColorDiffuse
+        out.append(LightData(name, kind, (float(d.r), float(d.g), float(d.b)),
+                             (float(light.mAttenuationConstant), float(light.mAttenuationLinear),
+                              float(light.mAttenuationQuadratic)),
+                             float(light.mAngleInnerCone), float(light.mAngleOuterCone)))
+    return out
+
+
+def _embedded(scene: Any) -> list[EmbeddedTexture]:
+    out = []
+    for i, pointer in enumerate(scene.textures):
+        t = pointer.contents
+        hint = bytes(t.achFormatHint).split(b"\0")[0].decode("ascii", "replace")
+        if t.mHeight == 0:
+            data = ctypes.string_at(t.pcData, t.mWidth)
+        else:
+            data = _texels_to_png(ctypes.string_at(t.pcData, t.mWidth * t.mHeight * 4), t.mWidth, t.mHeight)
+            hint = "png"
+        out.append(EmbeddedTexture(i, data, hint, _aistring(t.mFilename)))
+    return out
+
+
+def _texels_to_png(raw: bytes, width: int, height: int) -> bytes:
+    from PIL import Image  # noqa: PLC0415
+
+    bgra = np.frombuffer(raw, np.uint8).reshape(height, width, 4)
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(bgra[..., [2, 1, 0, 3]]), "RGBA").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _copy_scene(scene: Any, path: str, structs: Any) -> ParsedScene:
+    parsed = ParsedScene(source_path=path)
+    parsed.meshes = [_mesh(m, i, parsed.warnings) for i, m in enumerate(scene.meshes)]
+    parsed.materials = _materials(scene, structs)
+    parsed.nodes = _nodes(scene.rootnode)
+    parsed.cameras = _cameras(scene, structs)
+    parsed.lights = _lights(scene, parsed.warnings)
+    parsed.embedded = _embedded(scene)
+    return parsed
+
+
+class AssimpBackend(SceneBackend):
+    """Scene parsing through pyassimp (see the module docstring)."""
+
+    name = "assimp"
+    suffixes = frozenset({".fbx", ".gltf", ".glb", ".obj"})
+
+    def parse(self, path: str) -> ParsedScene:
+        if not os.path.isfile(path):
+            raise SceneParseError(path, "file not found")
+        pyassimp = _pyassimp()
+        from pyassimp import structs  # noqa: PLC0415
+
+        try:
+            with _LOAD_LOCK, _LogCapture(pyassimp.core._assimp_lib.dll) as log:
+                try:
+                    context = pyassimp.load(path, processing=PROCESSING)
+                    scene = context.__enter__()
+                except _NEVER_SWALLOW:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - AssimpError derives from BaseException
+                    reason = last_error(pyassimp) if type(exc).__name__ == "AssimpError" else ""
+                    raise SceneParseError(path, reason or f"{type(exc).__name__}: {exc}") from None
+            try:
+                parsed = _copy_scene(scene, path, structs)
+                parsed.warnings.extend(("scene.assimp_warning", m, "") for m in log.messages)
+                return parsed
+            finally:
+                context.__exit__(None, None, None)
+        except (SceneParseError, *_NEVER_SWALLOW):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a pyassimp quirk must become a diagnostic
+            raise SceneParseError(path, f"cannot read the parsed scene: {type(exc).__name__}: {exc}") from None

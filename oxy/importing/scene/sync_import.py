@@ -1,0 +1,109 @@
+"""The synchronous scene import (used by ``AssetImporter.import_to_loose_cooked``).
+
+Same plan, same pure cook functions and same emission steps as the async importer,
+in the calling thread with :class:`DirectSessionIO`: parse -> textures in plan
+order -> materials in plan order -> geometries in plan order -> scene -> finalize.
+Descriptors, buffers and texture payloads equal the async path's; texture indices
+(and so material bytes) can differ only by emission order.
+
+Thread rules: blocks the calling thread; never call it on a gevent hub that must
+stay responsive. Failure modes: returned in the report, never raised (parse errors
+name the file and assimp's reason; a missing or undecodable texture is a warning
+and index 0; invalid mesh data fails the import and leaves the root as it was).
+"""
+from __future__ import annotations
+
+from oxy.cook.image_decode import ImageDecodeError
+from oxy.cook.texture import TextureCookError, cook_texture_files
+from oxy.importing.emitters import EmitError
+from oxy.importing.root_state import RootStateError
+from oxy.importing.scene.backend import SceneBackend, SceneParseError
+from oxy.importing.scene.emit import (emit_geometry, emit_material, emit_scene, forward, pack_checked,
+                                      texture_settings, written_counts)
+from oxy.importing.scene.plan import ScenePlan, TextureJob, make_plan
+from oxy.importing.session import ImportSession
+from oxy.importing.session_io import DirectSessionIO, SessionIOError
+from oxy.importing.types import ImportDiagnostic, ImportReport, ImportRequest, Severity
+
+
+def default_backend() -> SceneBackend:
+    from oxy.importing.scene.backend_assimp import AssimpBackend  # noqa: PLC0415
+
+    return AssimpBackend()
+
+
+def import_scene_sync(request: ImportRequest, backend: SceneBackend | None = None) -> ImportReport:
+    """Import one scene file into ``request.cooked_root`` (see the module docstring)."""
+    report = ImportReport(cooked_root=request.cooked_root, source_path=request.source_path)
+    try:
+        parsed = (backend or default_backend()).parse(request.source_path)
+    except SceneParseError as exc:
+        report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "scene.parse_failed",
+                                                   f"cannot import {exc.path}: {exc.reason}", request.source_path))
+        return report
+    session = ImportSession(request.cooked_root, DirectSessionIO(), source_path=request.source_path,
+                            source_key=request.options.get("source_key"))
+    try:
+        session.open()
+    except (RootStateError, SessionIOError) as exc:
+        report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "session.open_failed", str(exc),
+                                                   request.source_path))
+        return report
+    with session:
+        plan = make_plan(parsed, session.assets.key_for, request.options)
+        forward(session, plan.diagnostics)
+        committed, counts, outputs = False, {}, {}
+        if not plan.failed:
+            try:
+                counts, outputs = _run(session, plan)
+                committed = session.finalize()
+            except EmitError as exc:
+                session.diagnose(Severity.ERROR, "scene.emit_failed", str(exc))
+    report.diagnostics.extend(session.diagnostics)
+    report.written = counts if committed else {}
+    report.outputs = outputs if committed else {}
+    report.success = committed
+    return report
+
+
+def _run(session: ImportSession, plan: ScenePlan) -> tuple[dict[str, int], dict[str, int]]:
+    outputs: dict[str, int] = {}
+    for job in plan.textures:
+        index = _cook_one(session, job)
+        outputs[f"texture:{job.source_id}"] = index
+    for material in plan.materials:
+        emit_material(session, plan, material, lambda sid: outputs.get(f"texture:{sid}", 0))
+    emitted = set()
+    for geometry in plan.geometries:
+        packed, notes = pack_checked(plan, geometry)
+        forward(session, notes)
+        if packed is None:
+            continue
+        key, vb, ib = emit_geometry(session, plan, geometry, packed)
+        emitted.add(key)
+        outputs[f"geometry:{geometry.asset_name}:vertices"] = vb
+        outputs[f"geometry:{geometry.asset_name}:indices"] = ib
+    emit_scene(session, plan, emitted)
+    return written_counts(session, len(plan.materials), len(emitted), 1), outputs
+
+
+def _cook_one(session: ImportSession, job: TextureJob) -> int:
+    """Cook and emit one texture; 0 (with a warning) when it cannot be read or decoded."""
+    try:
+        data = job.data if job.data is not None else _read(job.path or "")
+        texture = cook_texture_files([(job.display, data)], texture_settings(job.preset))
+    except OSError as exc:
+        reason = f"cannot read {job.path}: {exc.strerror or exc}"
+    except ImageDecodeError as exc:
+        reason = f"cannot decode {job.display}: {exc.reason}"
+    except TextureCookError as exc:
+        reason = f"cannot cook {job.display}: {exc}"
+    else:
+        return session.textures.emit(texture)
+    session.diagnose(Severity.WARNING, "scene.texture_failed", f"{reason}; using texture index 0", job.source_id)
+    return 0
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
