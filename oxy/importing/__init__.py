@@ -16,6 +16,7 @@ from oxy.importing.registry import (
 )
 from oxy.importing.service import AsyncImportService, JobHandle, ServiceClosed
 from oxy.importing import texture_importer as _texture_importer  # registers the image importer
+from oxy.importing.scene import importer as _scene_importer  # registers the scene importer
 from oxy.importing.types import (
     ImportDiagnostic,
     ImportPhase,

@@ -3,7 +3,8 @@
 ``AssetImporter().import_to_loose_cooked(request)`` cooks with the same pure
 functions (``oxy.cook``) and writes through the same :class:`ImportSession` and
 emitters as the async path, using :class:`DirectSessionIO`; textures are emitted in
-source order. Per source it produces the same table entry (all but ``data_offset``,
+source order. Scene files (FBX, glTF, GLB, OBJ) go to
+:func:`oxy.importing.scene.sync_import.import_scene_sync`. Per source it produces the same table entry (all but ``data_offset``,
 which depends on emission order) and the same payload bytes as the async path.
 
 Thread rules: call from any one thread; it blocks that thread (never call it on a
@@ -15,6 +16,8 @@ from __future__ import annotations
 from oxy.cook.image_decode import ImageDecodeError
 from oxy.cook.texture import TextureCookError, cook_texture_files
 from oxy.importing.root_state import RootStateError
+from oxy.importing.scene.importer import SCENE_SUFFIXES
+from oxy.importing.scene.sync_import import import_scene_sync
 from oxy.importing.session import ImportSession
 from oxy.importing.session_io import DirectSessionIO, SessionIOError
 from oxy.importing.texture_importer import IMAGE_SUFFIXES, work_items
@@ -25,12 +28,14 @@ class AssetImporter:
     """Synchronous imports into a loose cooked root (see the module docstring)."""
 
     def import_to_loose_cooked(self, request: ImportRequest) -> ImportReport:
+        if request.suffix in SCENE_SUFFIXES:
+            return import_scene_sync(request)
         report = ImportReport(cooked_root=request.cooked_root, source_path=request.source_path)
         if request.suffix not in IMAGE_SUFFIXES:
             report.diagnostics.append(ImportDiagnostic(
                 Severity.ERROR, "import.unsupported_format",
                 f"no synchronous importer for {request.suffix or 'files without a suffix'} "
-                f"(known: {', '.join(sorted(IMAGE_SUFFIXES))})", request.source_path))
+                f"(known: {', '.join(sorted(IMAGE_SUFFIXES | SCENE_SUFFIXES))})", request.source_path))
             return report
         try:
             items = work_items(request)

@@ -55,8 +55,9 @@ def import_scene_sync(request: ImportRequest, backend: SceneBackend | None = Non
         committed, counts, outputs = False, {}, {}
         if not plan.failed:
             try:
-                counts, outputs = _run(session, plan)
+                outputs, geometries = _run(session, plan)
                 committed = session.finalize()
+                counts = written_counts(session, len(plan.materials), geometries, 1)
             except EmitError as exc:
                 session.diagnose(Severity.ERROR, "scene.emit_failed", str(exc))
     report.diagnostics.extend(session.diagnostics)
@@ -66,7 +67,8 @@ def import_scene_sync(request: ImportRequest, backend: SceneBackend | None = Non
     return report
 
 
-def _run(session: ImportSession, plan: ScenePlan) -> tuple[dict[str, int], dict[str, int]]:
+def _run(session: ImportSession, plan: ScenePlan) -> tuple[dict[str, int], int]:
+    """Emit everything in plan order; (outputs, number of geometries emitted)."""
     outputs: dict[str, int] = {}
     for job in plan.textures:
         index = _cook_one(session, job)
@@ -84,7 +86,7 @@ def _run(session: ImportSession, plan: ScenePlan) -> tuple[dict[str, int], dict[
         outputs[f"geometry:{geometry.asset_name}:vertices"] = vb
         outputs[f"geometry:{geometry.asset_name}:indices"] = ib
     emit_scene(session, plan, emitted)
-    return written_counts(session, len(plan.materials), len(emitted), 1), outputs
+    return outputs, len(emitted)
 
 
 def _cook_one(session: ImportSession, job: TextureJob) -> int:
