@@ -16,8 +16,8 @@ Presets (``quality=``), all using every BC7 mode where it pays:
   that mode 6 leaves with a large error.
 * ``"normal"`` -- modes 6, 1, 3, 5 (opaque) or 6, 5, 7, 4 (with alpha), the best
   partition shapes picked by a cheap estimate, two refinement rounds.
-* ``"high"``   -- all eight modes, rotations, more partition shapes, full p-bit
-  and index search.
+* ``"high"``   -- every mode (mode 7 only on blocks with alpha, where it can win),
+  all rotations, more partition shapes, full p-bit and index search.
 
 ``perceptual=True`` weights the error R 0.299 / G 0.587 / B 0.114 (scaled so the
 sum matches the linear weights) instead of equally. Opaque blocks spend no bits on
