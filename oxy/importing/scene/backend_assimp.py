@@ -1,13 +1,17 @@
 """The pyassimp backend: FBX, glTF, GLB and OBJ files -> :class:`ParsedScene`.
 
-Everything the importer needs is copied out of the pyassimp objects inside the
-``with pyassimp.load(...)`` block (the scene is released when it closes). Known
-pyassimp 5.2.5 / libassimp 5.2 pitfalls handled here (see docs/scene_import.md):
+The file is loaded with pyassimp's ctypes bindings (``pyassimp.core._assimp_lib.load``
+= ``aiImportFile``) and everything is copied out of the raw structs (numpy copies of
+the vertex arrays, one ``string_at`` per face) before ``aiReleaseImport``. This skips
+``pyassimp.load``'s conversion of every vertex and face into Python objects, which
+took 30x longer than assimp's own import on a 150k-triangle scene. Known pyassimp
+5.2.5 / libassimp 5.2 pitfalls handled here (see docs/scene_import.md):
 
-* ``pyassimp.load`` is a context manager; ``AssimpError`` derives from
-  ``BaseException`` and always says "Could not import file!": the real reason is
-  ``aiGetErrorString()`` (restype set to ``c_char_p``), read right after the failing
-  load, under the same lock, so concurrent loads cannot overwrite it.
+* ``pyassimp.load`` (a context manager) raises ``AssimpError``, a ``BaseException``
+  that always says "Could not import file!": the real reason is ``aiGetErrorString()``
+  (restype set to ``c_char_p``), read right after the failing ``aiImportFile``, under
+  the same lock, so concurrent loads cannot overwrite it. assimp's warnings are
+  captured with a log stream during the load (e.g. silently dropped faces).
 * Material properties are read from the raw ``aiMaterialProperty`` array: pyassimp's
   dict drops the texture index and folds ``$mat.gltf.alphaMode`` and ``alphaCutoff``
   into one key.
@@ -15,8 +19,8 @@ pyassimp 5.2.5 / libassimp 5.2 pitfalls handled here (see docs/scene_import.md):
   ``ctypes.string_at(pcData, mWidth)``; uncompressed ARGB texels are re-encoded as PNG.
 * The camera's ``mOrthographicWidth`` is missing from pyassimp's struct; it is read
   right after ``mAspect``.
-* Skinned files: the load uses ``aiProcess_PopulateArmatureData`` (0x4000) so
-  pyassimp's wrong ``aiBone`` layout does not hit a NULL pointer; bones are never read.
+* Skinned files: pyassimp's ``aiBone`` layout is wrong for 5.2; bones are never read
+  (skinning is out of scope), and the load adds ``aiProcess_PopulateArmatureData``.
 
 Thread rules: :meth:`AssimpBackend.parse` may run on several pool threads at once
 (different files); the native load itself is serialised by a module lock because
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import io
+import itertools
 import os
 import threading
 from typing import Any
@@ -88,6 +93,12 @@ def _pyassimp() -> Any:
     return pyassimp
 
 
+def _STRUCTS() -> Any:  # noqa: N802 - pyassimp.structs, imported late like pyassimp itself
+    from pyassimp import structs  # noqa: PLC0415
+
+    return structs
+
+
 def last_error(pyassimp: Any) -> str:
     """assimp's own reason for the last failed import."""
     try:
@@ -119,8 +130,8 @@ def _property_value(prop: Any, structs: Any) -> Any:
 
 def _materials(scene: Any, structs: Any) -> list[MaterialSource]:
     out = []
-    for pointer in scene.materials:
-        m = pointer.contents
+    for i in range(scene.mNumMaterials):
+        m = scene.mMaterials[i].contents
         props: dict[tuple[str, int, int], Any] = {}
         for i in range(m.mNumProperties):
             prop = m.mProperties[i].contents
@@ -131,56 +142,65 @@ def _materials(scene: Any, structs: Any) -> list[MaterialSource]:
     return out
 
 
-def _array(value: Any, width: int) -> np.ndarray | None:
-    if value is None:
+def _floats(pointer: Any, count: int, width: int) -> np.ndarray | None:
+    """A copy of ``count`` x ``width`` floats at a raw aiVector3D/aiColor4D pointer (None if NULL)."""
+    if not pointer or count == 0:
         return None
-    arr = np.asarray(value)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] < width:
-        return None
-    return np.array(arr[:, :width], np.float32)
+    return np.frombuffer(ctypes.string_at(pointer, 4 * width * count), "<f4").reshape(count, width).copy()
 
 
-def _mesh(pointer: Any, index: int, warnings: list) -> MeshData:
-    raw = pointer.contents
+def _faces(raw: Any) -> np.ndarray | None:
+    """The (F, 3) triangle indices, or None when a face is not a triangle. aiFace is
+    {u32 count, u32* indices} and every index array is its own allocation: one
+    ``string_at`` per face, no Python objects per index."""
+    size, at = ctypes.sizeof(_STRUCTS().Face), _STRUCTS().Face.mIndices.offset
+    table = ctypes.string_at(raw.mFaces, size * raw.mNumFaces)
+    counts = np.frombuffer(table, "<u4")[::size // 4]
+    if not (counts == 3).all():
+        return None
+    pointers = np.frombuffer(table, "<u8")[at // 8::size // 8].tolist()
+    data = b"".join(map(ctypes.string_at, pointers, itertools.repeat(12, len(pointers))))
+    return np.frombuffer(data, "<u4").reshape(-1, 3).astype(np.int64)
+
+
+def _mesh(raw: Any, index: int, warnings: list) -> MeshData:
     name = _aistring(raw.mName) or f"mesh{index}"
     where = f"meshes[{index}]"
-    faces = np.zeros((0, 3), np.uint32)
-    if raw.mPrimitiveTypes & TRIANGLE_PRIMITIVE and raw.mNumFaces:
-        arr = np.asarray(pointer.faces) if not isinstance(pointer.faces, list) else None
-        if arr is not None and arr.ndim == 2 and arr.shape[1] == 3:
-            faces = arr.astype(np.int64)
-            if (faces < 0).any():
-                faces = np.where(faces < 0, np.iinfo(np.int64).max, faces)
-    else:
+    n = int(raw.mNumVertices)
+    faces = None
+    if raw.mPrimitiveTypes & TRIANGLE_PRIMITIVE and raw.mNumFaces and raw.mFaces:
+        faces = _faces(raw)
+    if faces is None:
         warnings.append(("scene.mesh_not_triangles", f"mesh {name!r} has only points or lines; skipped", where))
-    uv = _array(pointer.texturecoords[0], 2) if len(pointer.texturecoords) else None
-    if uv is not None and raw.mNumUVComponents[0] < 2:
-        uv = None
+        faces = np.zeros((0, 3), np.int64)
+    uv = _floats(raw.mTextureCoords[0], n, 3)
+    if uv is not None:
+        uv = uv[:, :2].copy() if raw.mNumUVComponents[0] >= 2 else None
     return MeshData(name=name, material_index=int(raw.mMaterialIndex),
-                    positions=np.array(pointer.vertices, np.float32).reshape(-1, 3),
-                    indices=faces, normals=_array(pointer.normals, 3), texcoords=uv,
-                    tangents=_array(pointer.tangents, 3), bitangents=_array(pointer.bitangents, 3),
-                    colors=_array(pointer.colors[0], 4) if len(pointer.colors) else None, field_path=where)
+                    positions=_floats(raw.mVertices, n, 3) if n else np.zeros((0, 3), np.float32),
+                    indices=faces, normals=_floats(raw.mNormals, n, 3), texcoords=uv,
+                    tangents=_floats(raw.mTangents, n, 3), bitangents=_floats(raw.mBitangents, n, 3),
+                    colors=_floats(raw.mColors[0], n, 4), field_path=where)
 
 
 def _nodes(root: Any) -> list[NodeData]:
     out: list[NodeData] = []
     stack = [(root, -1)]
     while stack:
-        node, parent = stack.pop()
-        raw = node.contents
+        raw, parent = stack.pop()
         index = len(out)
+        matrix = np.frombuffer(ctypes.string_at(ctypes.addressof(raw.mTransformation), 64), "<f4")
         out.append(NodeData(name=_aistring(raw.mName), parent=parent,
-                            matrix=np.array(node.transformation, np.float64).reshape(4, 4),
+                            matrix=matrix.astype(np.float64).reshape(4, 4),
                             meshes=tuple(int(raw.mMeshes[k]) for k in range(raw.mNumMeshes))))
-        stack.extend((child, index) for child in reversed(node.children))
+        stack.extend((raw.mChildren[k].contents, index) for k in reversed(range(raw.mNumChildren)))
     return out
 
 
 def _cameras(scene: Any, structs: Any) -> list[CameraData]:
     out = []
-    for pointer in scene.cameras:
-        c = pointer.contents
+    for i in range(scene.mNumCameras):
+        c = scene.mCameras[i].contents
         ortho = ctypes.c_float.from_address(ctypes.addressof(c) + ctypes.sizeof(structs.Camera)).value
         out.append(CameraData(_aistring(c.mName), float(c.mHorizontalFOV), float(c.mAspect),
                               float(c.mClipPlaneNear), float(c.mClipPlaneFar), float(ortho)))
@@ -189,8 +209,8 @@ def _cameras(scene: Any, structs: Any) -> list[CameraData]:
 
 def _lights(scene: Any, warnings: list) -> list[LightData]:
     out = []
-    for i, pointer in enumerate(scene.lights):
-        light = pointer.contents
+    for i in range(scene.mNumLights):
+        light = scene.mLights[i].contents
         name = _aistring(light.mName)
         kind = LIGHT_KINDS.get(int(light.mType))
         if kind is None:
@@ -207,8 +227,8 @@ def _lights(scene: Any, warnings: list) -> list[LightData]:
 
 def _embedded(scene: Any) -> list[EmbeddedTexture]:
     out = []
-    for i, pointer in enumerate(scene.textures):
-        t = pointer.contents
+    for i in range(scene.mNumTextures):
+        t = scene.mTextures[i].contents
         hint = bytes(t.achFormatHint).split(b"\0")[0].decode("ascii", "replace")
         if t.mHeight == 0:
             data = ctypes.string_at(t.pcData, t.mWidth)
@@ -230,9 +250,9 @@ def _texels_to_png(raw: bytes, width: int, height: int) -> bytes:
 
 def _copy_scene(scene: Any, path: str, structs: Any) -> ParsedScene:
     parsed = ParsedScene(source_path=path)
-    parsed.meshes = [_mesh(m, i, parsed.warnings) for i, m in enumerate(scene.meshes)]
+    parsed.meshes = [_mesh(scene.mMeshes[i].contents, i, parsed.warnings) for i in range(scene.mNumMeshes)]
     parsed.materials = _materials(scene, structs)
-    parsed.nodes = _nodes(scene.rootnode)
+    parsed.nodes = _nodes(scene.mRootNode.contents) if scene.mRootNode else []
     parsed.cameras = _cameras(scene, structs)
     parsed.lights = _lights(scene, parsed.warnings)
     parsed.embedded = _embedded(scene)
@@ -251,22 +271,18 @@ class AssimpBackend(SceneBackend):
         pyassimp = _pyassimp()
         from pyassimp import structs  # noqa: PLC0415
 
+        lib = pyassimp.core._assimp_lib
         try:
-            with _LOAD_LOCK, _LogCapture(pyassimp.core._assimp_lib.dll) as log:
-                try:
-                    context = pyassimp.load(path, processing=PROCESSING)
-                    scene = context.__enter__()
-                except _NEVER_SWALLOW:
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - AssimpError derives from BaseException
-                    reason = last_error(pyassimp) if type(exc).__name__ == "AssimpError" else ""
-                    raise SceneParseError(path, reason or f"{type(exc).__name__}: {exc}") from None
+            with _LOAD_LOCK, _LogCapture(lib.dll) as log:
+                model = lib.load(os.fsencode(path), PROCESSING)
+                if not model:
+                    raise SceneParseError(path, last_error(pyassimp) or "assimp could not import the file")
             try:
-                parsed = _copy_scene(scene, path, structs)
+                parsed = _copy_scene(model.contents, path, structs)
                 parsed.warnings.extend(("scene.assimp_warning", m, "") for m in log.messages)
                 return parsed
             finally:
-                context.__exit__(None, None, None)
+                lib.release(model)
         except (SceneParseError, *_NEVER_SWALLOW):
             raise
         except BaseException as exc:  # noqa: BLE001 - a pyassimp quirk must become a diagnostic
