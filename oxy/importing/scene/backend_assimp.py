@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import ctypes
 import io
-import itertools
 import os
 import threading
 from typing import Any
@@ -151,16 +150,19 @@ def _floats(pointer: Any, count: int, width: int) -> np.ndarray | None:
 
 def _faces(raw: Any) -> np.ndarray | None:
     """The (F, 3) triangle indices, or None when a face is not a triangle. aiFace is
-    {u32 count, u32* indices} and every index array is its own allocation: one
-    ``string_at`` per face, no Python objects per index."""
+    {u32 count, u32* indices} and every index array is its own allocation: the
+    ``gather_triangles`` kernel dereferences them all, GIL-free."""
+    from oxy._kernels.gather import gather_triangles
+
     size, at = ctypes.sizeof(_STRUCTS().Face), _STRUCTS().Face.mIndices.offset
     table = ctypes.string_at(raw.mFaces, size * raw.mNumFaces)
     counts = np.frombuffer(table, "<u4")[::size // 4]
     if not (counts == 3).all():
         return None
-    pointers = np.frombuffer(table, "<u8")[at // 8::size // 8].tolist()
-    data = b"".join(map(ctypes.string_at, pointers, itertools.repeat(12, len(pointers))))
-    return np.frombuffer(data, "<u4").reshape(-1, 3).astype(np.int64)
+    pointers = np.ascontiguousarray(np.frombuffer(table, "<u8")[at // 8::size // 8])
+    out = np.empty((len(pointers), 3), np.uint32)
+    gather_triangles(pointers, out)
+    return out.astype(np.int64)
 
 
 def _mesh(raw: Any, index: int, warnings: list) -> MeshData:
