@@ -8,11 +8,14 @@ Public surface (see each module's docstring for its thread rules):
   :class:`AsyncFileWriter`, :class:`WriteOptions` (``writer``): file I/O on the I/O pool.
 * :class:`Channel`, :class:`Nursery`, :class:`CancelToken`: structured concurrency.
 * :class:`CrossFuture` (``future``): a result that any thread or hub can wait on.
+* :func:`allocate_lock` (``_native``): a real OS lock, even after ``monkey.patch_all()``
+  (for state shared between the import hub and other threads).
 
 ``oxy.hub`` may import gevent; ``oxy.formats`` and ``oxy.cook`` never do.
 """
 from __future__ import annotations
 
+from oxy.hub._native import allocate_lock
 from oxy.hub.cancel import CancelToken
 from oxy.hub.channel import Channel, ChannelClosed
 from oxy.hub.files import AsyncFileReader, FileError, FileInfo, FileResult
@@ -38,6 +41,7 @@ __all__ = [
     "NotOnImportHub",
     "Nursery",
     "WriteOptions",
+    "allocate_lock",
     "current_loop",
     "run_blocking",
 ]

@@ -37,8 +37,8 @@ from typing import Any, Callable, Iterable, Protocol, TypeVar, Union
 import gevent
 
 from oxy.errors import OperationCancelled
-from oxy.hub import AsyncFileReader, AsyncFileWriter, CancelToken, ImportLoop, WriteOptions, run_blocking
-from oxy.hub._native import allocate_lock
+from oxy.hub import (AsyncFileReader, AsyncFileWriter, CancelToken, ImportLoop, WriteOptions, allocate_lock,
+                     run_blocking)
 from oxy.importing.types import ImportDiagnostic, ImportPhase, ImportProgress, ImportReport, ImportRequest, Severity
 
 __all__ = [

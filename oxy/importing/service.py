@@ -31,8 +31,7 @@ import gevent
 from gevent.event import Event
 
 from oxy.errors import OperationCancelled, OxyError
-from oxy.hub import CancelToken, CrossFuture, FileError, ImportLoop
-from oxy.hub._native import allocate_lock
+from oxy.hub import CancelToken, CrossFuture, FileError, ImportLoop, allocate_lock
 from oxy.hub.delivery import Executor, LoopExecutor, SerialQueue, caller_executor
 from oxy.importing.registry import ImporterRegistry, JobContext, default_registry
 from oxy.importing.types import ImportPhase, ImportProgress, ImportReport, ImportRequest, Severity

@@ -34,8 +34,7 @@ from gevent.pool import Group
 
 from oxy.errors import OperationCancelled
 from oxy.formats import AssetKey, AssetType, BufferResourceDesc, TextureResourceDesc
-from oxy.hub import CancelToken, CrossFuture, ImportLoop, run_blocking
-from oxy.hub._native import allocate_lock
+from oxy.hub import CancelToken, CrossFuture, ImportLoop, allocate_lock, run_blocking
 from oxy.hub.pools import run_io
 from oxy.runtime.cache import ContentCache
 from oxy.runtime.config import LoaderConfig
