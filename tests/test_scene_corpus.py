@@ -137,7 +137,8 @@ def test_material_textures_decode_to_their_sources(cooked, model):
         original = (_embedded_png(MODELS / model) if source == "embedded"
                     else np.asarray(Image.open(MODELS / source).convert("RGBA")))
         assert decoded.shape == original.shape
-        assert psnr(decoded[..., :3], original[..., :3]) >= 30.0, (model, name)
+        # measured 2026-11-22: 40.5 dB (spider HLeibTex, a noisy JPEG) to 57 dB
+        assert psnr(decoded[..., :3], original[..., :3]) >= 40.0, (model, name)
 
 
 def test_material_factors_and_shaders(cooked):
