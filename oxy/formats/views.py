@@ -112,8 +112,12 @@ class StructView:
     _FAST: ClassVar["_FastCodec | None"] = None
 
 
-def struct_view(name: str, struct: c.Struct, doc: str = "") -> type[StructView]:
-    """Generate a frozen dataclass view of ``struct`` (its fields, in order)."""
+def struct_view(name: str, struct: c.Struct, doc: str = "") -> Any:
+    """Generate a frozen dataclass view of ``struct`` (its fields, in order).
+
+    Typed ``Any`` on purpose: the fields exist only at run time, so a static checker
+    cannot see them (a generated typed mirror is future work; see docs/architecture.md).
+    """
     fields: list[tuple[str, Any, Any]] = []
     subviews: dict[str, type[StructView]] = {}
     for sub in struct.subcons:
