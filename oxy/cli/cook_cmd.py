@@ -53,6 +53,32 @@ def expand_inputs(inputs: list[str]) -> tuple[list[str], list[str], list[str]]:
     return images, others, missing
 
 
+def unique_names(paths: list[str]) -> dict[str, str]:
+    """A name per model, unique (case-insensitively) within one command: its stem;
+    where stems collide, ``stem_ext``; where those collide too, parent folders are
+    prepended until the names differ. ``x/spider.obj``, ``y/spider.fbx`` become
+    ``spider_obj``, ``spider_fbx``; ``a/box.fbx``, ``b/box.FBX`` become ``a_box_fbx``, ``b_box_fbx``."""
+    def candidate(path: str, level: int) -> str:
+        parts = [p for p in os.path.normpath(os.path.abspath(path)).split(os.sep) if p]
+        stem, ext = os.path.splitext(parts[-1])
+        if level == 0:
+            return stem
+        folders = parts[:-1][-(level - 1):] if level > 1 else []
+        return "_".join(folders + [stem, ext.lstrip(".").lower()])
+
+    names = {p: candidate(p, 0) for p in paths}
+    for level in range(1, 64):
+        counts: dict[str, int] = {}
+        for name in names.values():
+            counts[name.lower()] = counts.get(name.lower(), 0) + 1
+        clashing = [p for p, n in names.items() if counts[n.lower()] > 1]
+        if not clashing:
+            break
+        for p in clashing:
+            names[p] = candidate(p, level)
+    return names
+
+
 def run(args: argparse.Namespace) -> int:
     from oxy.importing import AsyncImportService, ImportRequest
 
@@ -66,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.IO_ERROR
     options = {"preset": args.preset, "quality": args.quality, "kind": args.kind}
     requests = ([ImportRequest(images[0], args.output, options={**options, "sources": images[1:]})] if images else [])
-    requests += [ImportRequest(path, args.output, options=options) for path in others]
+    names = unique_names(others)
+    requests += [ImportRequest(path, args.output, options={**options, "name_prefix": names[path],
+                                                           "scene_name": names[path]}) for path in others]
     if not requests:
         print("oxy cook: no inputs to cook", file=sys.stderr)
         return ExitCode.USAGE
@@ -93,12 +121,16 @@ def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrup
         for d in report.diagnostics:
             if d.severity.value != "info":
                 print(f"oxy cook: {d}", file=sys.stderr)
-    cooked = sum(r.written.get("textures", 0) for r in reports)
+    written: dict[str, int] = {}
+    for report in reports:
+        for kind, count in report.written.items():
+            written[kind] = written.get(kind, 0) + count
     failed = sum(1 for r in reports for d in r.errors)
     if interrupted or any(r.cancelled for r in reports):
         print(f"oxy cook: cancelled; {args.output} keeps its previous index", file=sys.stderr)
         return ExitCode.CANCELLED
-    print(f"oxy cook: {cooked} texture(s) written to {args.output} in {seconds:.2f} s"
+    summary = ", ".join(f"{count} {kind}" for kind, count in written.items() if count) or "nothing"
+    print(f"oxy cook: {len(reports)} job(s), wrote {summary} to {args.output} in {seconds:.2f} s"
           + (f", {failed} error(s)" if failed else ""), file=sys.stderr)
     if all(r.success for r in reports):
         return ExitCode.OK
