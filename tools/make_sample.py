@@ -5,8 +5,9 @@
     python tools/make_sample.py --check    # exit 1 if samples/sample.pak is out of date
 
 samples/textures holds small procedural images (made here, no third-party content)
-that the README's main-job command cooks: an sRGB checker, a tiled brick pattern,
-and a UI badge with cut-out alpha.
+that the README's main-job command cooks (an sRGB checker, a tiled brick pattern,
+and a UI badge with cut-out alpha), and samples/models/brick_cube.gltf, a cube that
+uses the brick texture.
 
 tests/test_samples.py runs the same check, so a change to the writers that alters
 the sample's bytes shows up in the tests.
@@ -53,6 +54,55 @@ def sample_images() -> dict[str, "np.ndarray"]:
     return {"checker.png": checker, "brick.png": brick, "badge.png": badge}
 
 
+MODEL = SAMPLE.parent / "models" / "brick_cube.gltf"
+
+
+def cube_gltf() -> dict:
+    """A glTF 2.0 cube (24 vertices, 12 triangles) with the brick texture, one file
+    (the buffer is an embedded base64 data URI), the image beside it in ../textures."""
+    import base64
+    import struct
+
+    from oxy.samples import cube_buffers
+
+    vb, ib, lo, hi = cube_buffers()
+    vertices = [struct.unpack_from("<18f", vb, 72 * i) for i in range(len(vb) // 72)]
+    positions = b"".join(struct.pack("<3f", *v[0:3]) for v in vertices)
+    normals = b"".join(struct.pack("<3f", *v[3:6]) for v in vertices)
+    uvs = b"".join(struct.pack("<2f", *v[6:8]) for v in vertices)
+    blob = ib + positions + normals + uvs
+    views, at = [], 0
+    for size, target in ((len(ib), 34963), (len(positions), 34962), (len(normals), 34962), (len(uvs), 34962)):
+        views.append({"buffer": 0, "byteOffset": at, "byteLength": size, "target": target})
+        at += size
+    n = len(vertices)
+    return {
+        "asset": {"version": "2.0", "generator": "oxy tools/make_sample.py"},
+        "scene": 0, "scenes": [{"nodes": [0]}],
+        "nodes": [{"name": "BrickCube", "mesh": 0, "translation": [0.0, 0.5, 0.0]}],
+        "meshes": [{"name": "BrickCube", "primitives": [{
+            "attributes": {"POSITION": 1, "NORMAL": 2, "TEXCOORD_0": 3}, "indices": 0, "material": 0}]}],
+        "materials": [{"name": "Brick", "pbrMetallicRoughness": {
+            "baseColorTexture": {"index": 0}, "metallicFactor": 0.0, "roughnessFactor": 0.8}}],
+        "textures": [{"source": 0}], "images": [{"uri": "../textures/brick.png"}],
+        "accessors": [
+            {"bufferView": 0, "componentType": 5125, "count": len(ib) // 4, "type": "SCALAR"},
+            {"bufferView": 1, "componentType": 5126, "count": n, "type": "VEC3", "min": list(lo), "max": list(hi)},
+            {"bufferView": 2, "componentType": 5126, "count": n, "type": "VEC3"},
+            {"bufferView": 3, "componentType": 5126, "count": n, "type": "VEC2"}],
+        "bufferViews": views,
+        "buffers": [{"byteLength": len(blob),
+                     "uri": "data:application/octet-stream;base64," + base64.b64encode(blob).decode()}],
+    }
+
+
+def write_model() -> None:
+    import json
+
+    MODEL.parent.mkdir(parents=True, exist_ok=True)
+    MODEL.write_text(json.dumps(cube_gltf(), indent=1) + "\n")
+
+
 def write_images() -> None:
     from PIL import Image
 
@@ -73,7 +123,8 @@ def main() -> int:
         return 0 if same else 1
     data = write_sample_pak(SAMPLE, textured_cube())
     write_images()
-    print(f"wrote {SAMPLE} ({len(data)} bytes) and {len(sample_images())} images in {TEXTURES}")
+    write_model()
+    print(f"wrote {SAMPLE} ({len(data)} bytes), {len(sample_images())} images in {TEXTURES}, and {MODEL}")
     return 0
 
 

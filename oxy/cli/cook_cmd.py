@@ -35,15 +35,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def expand_inputs(inputs: list[str]) -> tuple[list[str], list[str], list[str]]:
-    """(image files, other files, missing paths); folders contribute their images, sorted."""
+    """(image files, other files, missing paths). Folders contribute their images and
+    their model files (every suffix an importer is registered for), sorted."""
+    from oxy.importing import default_registry
     from oxy.importing.texture_importer import IMAGE_SUFFIXES
 
+    known = set(default_registry.known_suffixes())
     images, others, missing = [], [], []
     for item in inputs:
         if os.path.isdir(item):
             for folder, _dirs, files in sorted(os.walk(item)):
-                images += [os.path.join(folder, f) for f in sorted(files)
-                           if os.path.splitext(f)[1].lower() in IMAGE_SUFFIXES]
+                for f in sorted(files):
+                    suffix = os.path.splitext(f)[1].lower()
+                    if suffix in IMAGE_SUFFIXES:
+                        images.append(os.path.join(folder, f))
+                    elif suffix in known:
+                        others.append(os.path.join(folder, f))
         elif not os.path.exists(item):
             missing.append(item)
         elif os.path.splitext(item)[1].lower() in IMAGE_SUFFIXES:
