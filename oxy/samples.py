@@ -35,7 +35,7 @@ class ContentSet:
     """Assets (type, name, descriptor bytes) and resources, ready to write."""
 
     textures: list[CookedTexture] = field(default_factory=list)
-    buffers: list[tuple[BufferResourceDesc, bytes]] = field(default_factory=list)  # type: ignore[valid-type]
+    buffers: list[tuple[BufferResourceDesc, bytes]] = field(default_factory=list)
     assets: list[tuple[int, str, bytes]] = field(default_factory=list)
     guid: bytes = b"\x01" + bytes(range(1, 16))
 
@@ -88,7 +88,7 @@ def cube_buffers() -> tuple[bytes, bytes, tuple[float, ...], tuple[float, ...]]:
     return vb.tobytes(), np.asarray(indices, "<u4").tobytes(), (-0.5,) * 3, (0.5,) * 3
 
 
-def buffer_entry(data: bytes, usage: int, stride: int, fmt: int) -> BufferResourceDesc:  # type: ignore[valid-type]
+def buffer_entry(data: bytes, usage: int, stride: int, fmt: int) -> BufferResourceDesc:
     return BufferResourceDesc(data_offset=0, size_bytes=len(data), usage_flags=usage, element_stride=stride,
                               element_format=fmt, content_hash=content_hash(data))
 

@@ -215,7 +215,8 @@ def _all_views():
     for mod in (pak, resources, scene, geometry, loose, material):
         for name in dir(mod):
             v = getattr(mod, name)
-            if isinstance(v, type) and issubclass(v, views.StructView) and v.__module__ == "oxy.formats" \
+            if isinstance(v, type) and issubclass(v, views.StructView) and v is not views.StructView \
+                    and v.__module__.startswith("oxy.formats") \
                     and v not in found:
                 found.append(v)
     return found

@@ -37,12 +37,12 @@ def finalize_descriptor(blob: bytes) -> bytes:
     return zeroed[:at] + content_hash(zeroed).to_bytes(8, "little") + zeroed[at + 8:]
 
 
-def asset_header(asset_type: AssetType, name: str, version: int, variant_flags: int = 0) -> AssetHeader:  # type: ignore[valid-type]
+def asset_header(asset_type: AssetType, name: str, version: int, variant_flags: int = 0) -> AssetHeader:
     return AssetHeader(asset_type=int(asset_type), name=truncate_name(name), version=version,
                        streaming_priority=0, content_hash=0, variant_flags=variant_flags)
 
 
-def default_shaders(flags: int) -> tuple[int, tuple[ShaderReferenceDesc, ...]]:  # type: ignore[valid-type]
+def default_shaders(flags: int) -> tuple[int, tuple[ShaderReferenceDesc, ...]]:
     """The importer's Vertex and Pixel references; ALPHA_TEST=1 only with AlphaTest."""
     defines = "ALPHA_TEST=1" if flags & MaterialFlags.ALPHA_TEST else ""
     refs = (
@@ -82,7 +82,7 @@ def build_material(name: str, *, domain: MaterialDomain = MaterialDomain.OPAQUE,
 
 
 def build_standard_geometry(name: str, *, vertex_buffer: int, index_buffer: int,
-                            submeshes: Sequence[tuple[str, AssetKey, MeshViewDesc]],  # type: ignore[valid-type]
+                            submeshes: Sequence[tuple[str, AssetKey, MeshViewDesc]],
                             bbox_min: Sequence[float], bbox_max: Sequence[float],
                             submesh_boxes: Sequence[tuple[Sequence[float], Sequence[float]]] | None = None,
                             attributes: int = STANDARD_VERTEX_ATTRIBUTES) -> bytes:

@@ -47,7 +47,7 @@ class CookedTexture:
     payload: bytes
     content_hash: int
 
-    def table_entry(self, data_offset: int) -> TextureResourceDesc:  # type: ignore[valid-type]
+    def table_entry(self, data_offset: int) -> TextureResourceDesc:
         s = self.shape
         compressed = s.format in (Format.BC7_UNORM, Format.BC7_UNORM_SRGB)
         return TextureResourceDesc(
@@ -129,7 +129,7 @@ def fallback_texture() -> CookedTexture:
     return pack_texture_payload(shape, [b"\xff\xff\xff\xff"])
 
 
-def unpack_subresource(payload: bytes, index: int) -> tuple[SubresourceLayout, bytes]:  # type: ignore[valid-type]
+def unpack_subresource(payload: bytes, index: int) -> tuple[SubresourceLayout, bytes]:
     """The layout and the bytes (with row padding) of subresource ``index`` of a payload."""
     header = TexturePayloadHeader.parse(payload)
     if not 0 <= index < header.subresource_count:

@@ -18,7 +18,7 @@ from oxy.errors import FormatError
 from oxy.formats.enums import MeshType
 from oxy.formats.material import AssetHeaderStruct
 from oxy.formats.primitives import CName, KeyField, Reserved, Vec3
-from oxy.formats.views import StructView, struct_view
+from oxy.formats.views import StructView
 
 GEOMETRY_DESC_SIZE = 256
 MESH_DESC_SIZE = 145
@@ -87,17 +87,20 @@ MeshViewDescStruct = c.Struct(
     "vertex_count" / c.Int32ul,
 )
 
-GeometryAssetDesc = struct_view("GeometryAssetDesc", GeometryAssetDescStruct,
-                                "The fixed 256-byte part of a geometry descriptor.")
-StandardMeshInfo = struct_view("StandardMeshInfo", StandardMeshInfoStruct,
-                               "MeshDesc.info for MeshType.STANDARD (32 B used of 72).")
-SkinnedMeshInfo = struct_view("SkinnedMeshInfo", SkinnedMeshInfoStruct,
-                              "MeshDesc.info for MeshType.SKINNED (declared; unverified).")
-ProceduralMeshInfo = struct_view("ProceduralMeshInfo", ProceduralMeshInfoStruct,
-                                 "MeshDesc.info for MeshType.PROCEDURAL.")
-MeshDesc = struct_view("MeshDesc", MeshDescStruct, "A 145-byte mesh (LOD) record.")
-SubMeshDesc = struct_view("SubMeshDesc", SubMeshDescStruct, "A 108-byte submesh record.")
-MeshViewDesc = struct_view("MeshViewDesc", MeshViewDescStruct, "A 16-byte mesh view.")
+class GeometryAssetDesc(StructView, struct=GeometryAssetDescStruct):
+    "The fixed 256-byte part of a geometry descriptor."
+class StandardMeshInfo(StructView, struct=StandardMeshInfoStruct):
+    "MeshDesc.info for MeshType.STANDARD (32 B used of 72)."
+class SkinnedMeshInfo(StructView, struct=SkinnedMeshInfoStruct):
+    "MeshDesc.info for MeshType.SKINNED (declared; unverified)."
+class ProceduralMeshInfo(StructView, struct=ProceduralMeshInfoStruct):
+    "MeshDesc.info for MeshType.PROCEDURAL."
+class MeshDesc(StructView, struct=MeshDescStruct):
+    "A 145-byte mesh (LOD) record."
+class SubMeshDesc(StructView, struct=SubMeshDescStruct):
+    "A 108-byte submesh record."
+class MeshViewDesc(StructView, struct=MeshViewDescStruct):
+    "A 16-byte mesh view."
 
 _INFO_VIEWS: dict[int, type[StructView]] = {
     MeshType.STANDARD: StandardMeshInfo,
@@ -106,7 +109,7 @@ _INFO_VIEWS: dict[int, type[StructView]] = {
 }
 
 
-def mesh_info(mesh: MeshDesc) -> StructView | None:  # type: ignore[valid-type]
+def mesh_info(mesh: MeshDesc) -> StructView | None:
     """Decode ``mesh.info`` for its mesh type, or None for types without a layout."""
     view = _INFO_VIEWS.get(mesh.mesh_type)
     return None if view is None else view.parse(mesh.info)
@@ -114,13 +117,13 @@ def mesh_info(mesh: MeshDesc) -> StructView | None:  # type: ignore[valid-type]
 
 @dataclass(frozen=True)
 class SubMesh:
-    desc: SubMeshDesc  # type: ignore[valid-type]
-    views: tuple[MeshViewDesc, ...]  # type: ignore[valid-type]
+    desc: SubMeshDesc
+    views: tuple[MeshViewDesc, ...]
 
 
 @dataclass(frozen=True)
 class Mesh:
-    desc: MeshDesc  # type: ignore[valid-type]
+    desc: MeshDesc
     submeshes: tuple[SubMesh, ...]
     procedural_params: bytes = b""
 
@@ -129,7 +132,7 @@ class Mesh:
 class GeometryDescriptor:
     """A whole geometry descriptor: the fixed part and its LODs in stream order."""
 
-    desc: GeometryAssetDesc  # type: ignore[valid-type]
+    desc: GeometryAssetDesc
     meshes: tuple[Mesh, ...]
 
     def build(self) -> bytes:

@@ -14,7 +14,7 @@ import construct as c
 from oxy.errors import FormatError
 from oxy.formats.enums import FileKind
 from oxy.formats.primitives import AssetKey, KeyField, Magic, Reserved
-from oxy.formats.views import struct_view
+from oxy.formats.views import StructView
 
 INDEX_MAGIC = b"OXLCIDX\0"
 INDEX_VERSION = 1
@@ -68,9 +68,12 @@ FileRecordStruct = c.Struct(
     "reserved1" / Reserved(48),
 )
 
-IndexHeader = struct_view("IndexHeader", IndexHeaderStruct, "The 256-byte loose index header.")
-AssetEntry = struct_view("AssetEntry", AssetEntryStruct, "A 76-byte loose index asset entry.")
-FileRecord = struct_view("FileRecord", FileRecordStruct, "A 64-byte loose index file record.")
+class IndexHeader(StructView, struct=IndexHeaderStruct):
+    "The 256-byte loose index header."
+class AssetEntry(StructView, struct=AssetEntryStruct):
+    "A 76-byte loose index asset entry."
+class FileRecord(StructView, struct=FileRecordStruct):
+    "A 64-byte loose index file record."
 
 
 # ------------------------------------------------------------------ path rules
@@ -172,7 +175,7 @@ class LooseIndex:
     content_version: int
     assets: tuple[IndexAsset, ...]
     files: tuple[IndexFile, ...]
-    header: IndexHeader | None = None  # type: ignore[valid-type]
+    header: IndexHeader | None = None
 
     def file(self, kind: int) -> IndexFile | None:
         return next((f for f in self.files if f.kind == kind), None)

@@ -12,7 +12,7 @@ import construct as c
 
 from oxy.errors import FormatError
 from oxy.formats.primitives import CName, Half, Reserved, Unorm16
-from oxy.formats.views import struct_view
+from oxy.formats.views import StructView
 
 ASSET_HEADER_SIZE = 95
 MATERIAL_DESC_SIZE = 256
@@ -32,8 +32,8 @@ AssetHeaderStruct = c.Struct(
     "variant_flags" / c.Int32ul,
     "reserved" / Reserved(16),
 )
-AssetHeader = struct_view("AssetHeader", AssetHeaderStruct,
-                          "The 95-byte header that opens every asset descriptor.")
+class AssetHeader(StructView, struct=AssetHeaderStruct):
+    "The 95-byte header that opens every asset descriptor."
 
 MaterialAssetDescStruct = c.Struct(
     "header" / AssetHeaderStruct,
@@ -63,8 +63,8 @@ MaterialAssetDescStruct = c.Struct(
     "uv_set" / c.Int8ul,
     "reserved" / Reserved(19),
 )
-MaterialAssetDesc = struct_view("MaterialAssetDesc", MaterialAssetDescStruct,
-                                "The fixed 256-byte part of a material descriptor.")
+class MaterialAssetDesc(StructView, struct=MaterialAssetDescStruct):
+    "The fixed 256-byte part of a material descriptor."
 
 ShaderReferenceDescStruct = c.Struct(
     "shader_type" / c.Int8ul,          # ShaderType; must equal its bit in shader_stages
@@ -74,8 +74,8 @@ ShaderReferenceDescStruct = c.Struct(
     "defines" / CName(256),
     "shader_hash" / c.Int64ul,
 )
-ShaderReferenceDesc = struct_view("ShaderReferenceDesc", ShaderReferenceDescStruct,
-                                  "A 424-byte shader reference following a material.")
+class ShaderReferenceDesc(StructView, struct=ShaderReferenceDescStruct):
+    "A 424-byte shader reference following a material."
 
 
 
@@ -88,8 +88,8 @@ def shader_stage_bits(shader_stages: int) -> list[int]:
 class MaterialDescriptor:
     """A whole material descriptor: the fixed part and its shader references."""
 
-    desc: MaterialAssetDesc  # type: ignore[valid-type]
-    shaders: tuple[ShaderReferenceDesc, ...] = ()  # type: ignore[valid-type]
+    desc: MaterialAssetDesc
+    shaders: tuple[ShaderReferenceDesc, ...] = ()
 
     def build(self) -> bytes:
         return self.desc.build() + b"".join(s.build() for s in self.shaders)

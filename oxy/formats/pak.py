@@ -17,7 +17,7 @@ from oxy.errors import FormatError
 from oxy.formats.primitives import KeyField, Magic, Reserved, AssetKey, pak_crc32
 from oxy.formats.resources import (AUDIO_DESC_DTYPE, BUFFER_DESC_DTYPE, TEXTURE_DESC_DTYPE,
                                    AudioResourceDesc, BufferResourceDesc, TextureResourceDesc)
-from oxy.formats.views import StructView, struct_view
+from oxy.formats.views import StructView
 
 PAK_MAGIC = b"OXPAK\0\0\0"
 PAK_FOOTER_MAGIC = b"OXPAKEND"
@@ -79,14 +79,20 @@ PakBrowseIndexEntryStruct = c.Struct(
     "virtual_path_length" / c.Int32ul,  # no NUL terminator
 )
 
-PakHeader = struct_view("PakHeader", PakHeaderStruct, "The 256-byte PAK header at offset 0.")
-ResourceRegion = struct_view("ResourceRegion", ResourceRegionStruct)
-ResourceTable = struct_view("ResourceTable", ResourceTableStruct)
-PakFooter = struct_view("PakFooter", PakFooterStruct, "The 256-byte footer ending a PAK.")
-AssetDirectoryEntry = struct_view("AssetDirectoryEntry", AssetDirectoryEntryStruct,
-                                  "A 64-byte asset directory entry.")
-PakBrowseIndexHeader = struct_view("PakBrowseIndexHeader", PakBrowseIndexHeaderStruct)
-PakBrowseIndexEntry = struct_view("PakBrowseIndexEntry", PakBrowseIndexEntryStruct)
+class PakHeader(StructView, struct=PakHeaderStruct):
+    "The 256-byte PAK header at offset 0."
+class ResourceRegion(StructView, struct=ResourceRegionStruct):
+    "View of the ResourceRegion struct."
+class ResourceTable(StructView, struct=ResourceTableStruct):
+    "View of the ResourceTable struct."
+class PakFooter(StructView, struct=PakFooterStruct):
+    "The 256-byte footer ending a PAK."
+class AssetDirectoryEntry(StructView, struct=AssetDirectoryEntryStruct):
+    "A 64-byte asset directory entry."
+class PakBrowseIndexHeader(StructView, struct=PakBrowseIndexHeaderStruct):
+    "View of the PakBrowseIndexHeader struct."
+class PakBrowseIndexEntry(StructView, struct=PakBrowseIndexEntryStruct):
+    "View of the PakBrowseIndexEntry struct."
 
 #: (footer table field, footer region field, entry view, numpy dtype) per resource kind.
 RESOURCE_KINDS: dict[str, tuple[str, str, type[StructView], np.dtype]] = {
@@ -107,9 +113,9 @@ class PakFile:
     """
 
     size: int
-    header: PakHeader  # type: ignore[valid-type]
-    footer: PakFooter  # type: ignore[valid-type]
-    directory: tuple[AssetDirectoryEntry, ...]  # type: ignore[valid-type]
+    header: PakHeader
+    footer: PakFooter
+    directory: tuple[AssetDirectoryEntry, ...]
     descriptors: tuple[bytes, ...]
     tables: dict[str, np.ndarray]
     regions: dict[str, bytes]

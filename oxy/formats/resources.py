@@ -9,7 +9,7 @@ from __future__ import annotations
 import construct as c
 
 from oxy.formats.primitives import Reserved
-from oxy.formats.views import numpy_dtype, struct_view
+from oxy.formats.views import StructView, numpy_dtype
 
 TEXTURE_DESC_SIZE = 40
 BUFFER_DESC_SIZE = 32
@@ -78,16 +78,16 @@ SubresourceLayoutStruct = c.Struct(
     "size_bytes" / c.Int32ul,
 )
 
-TextureResourceDesc = struct_view("TextureResourceDesc", TextureResourceDescStruct,
-                                  "One 40-byte entry of textures.table.")
-BufferResourceDesc = struct_view("BufferResourceDesc", BufferResourceDescStruct,
-                                 "One 32-byte entry of buffers.table.")
-AudioResourceDesc = struct_view("AudioResourceDesc", AudioResourceDescStruct,
-                                "One 32-byte audio table entry (nothing emits it yet).")
-TexturePayloadHeader = struct_view("TexturePayloadHeader", TexturePayloadHeaderStruct,
-                                   "The 28-byte header at the start of a texture payload.")
-SubresourceLayout = struct_view("SubresourceLayout", SubresourceLayoutStruct,
-                                "Where one subresource lies in a texture payload's data section.")
+class TextureResourceDesc(StructView, struct=TextureResourceDescStruct):
+    "One 40-byte entry of textures.table."
+class BufferResourceDesc(StructView, struct=BufferResourceDescStruct):
+    "One 32-byte entry of buffers.table."
+class AudioResourceDesc(StructView, struct=AudioResourceDescStruct):
+    "One 32-byte audio table entry (nothing emits it yet)."
+class TexturePayloadHeader(StructView, struct=TexturePayloadHeaderStruct):
+    "The 28-byte header at the start of a texture payload."
+class SubresourceLayout(StructView, struct=SubresourceLayoutStruct):
+    "Where one subresource lies in a texture payload's data section."
 
 TEXTURE_DESC_DTYPE = numpy_dtype(TextureResourceDescStruct)
 BUFFER_DESC_DTYPE = numpy_dtype(BufferResourceDescStruct)

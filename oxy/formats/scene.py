@@ -15,7 +15,7 @@ from oxy.errors import FormatError
 from oxy.formats.enums import ENVIRONMENT_RECORD_SIZES, ComponentType
 from oxy.formats.material import AssetHeaderStruct
 from oxy.formats.primitives import KeyField, Reserved, Vec3, Vec4
-from oxy.formats.views import StructView, struct_view
+from oxy.formats.views import StructView
 
 SCENE_DESC_SIZE = 256
 SCENE_VERSION = 2
@@ -97,21 +97,32 @@ EnvironmentHeaderStruct = c.Struct(
 )
 EnvironmentRecordHeaderStruct = c.Struct("system_type" / c.Int32ul, "record_size" / c.Int32ul)
 
-SceneAssetDesc = struct_view("SceneAssetDesc", SceneAssetDescStruct,
-                             "The fixed 256-byte part of a scene descriptor.")
-NodeRecord = struct_view("NodeRecord", NodeRecordStruct, "A 68-byte scene node.")
-SceneComponentTableDesc = struct_view("SceneComponentTableDesc", SceneComponentTableDescStruct,
-                                      "A 20-byte entry of the component directory.")
-RenderableRecord = struct_view("RenderableRecord", RenderableRecordStruct)
-PerspectiveCameraRecord = struct_view("PerspectiveCameraRecord", PerspectiveCameraRecordStruct)
-OrthographicCameraRecord = struct_view("OrthographicCameraRecord", OrthographicCameraRecordStruct)
-LightShadowSettingsRecord = struct_view("LightShadowSettingsRecord", LightShadowSettingsRecordStruct)
-LightCommonRecord = struct_view("LightCommonRecord", LightCommonRecordStruct)
-DirectionalLightRecord = struct_view("DirectionalLightRecord", DirectionalLightRecordStruct)
-PointLightRecord = struct_view("PointLightRecord", PointLightRecordStruct)
-SpotLightRecord = struct_view("SpotLightRecord", SpotLightRecordStruct)
-EnvironmentHeader = struct_view("EnvironmentHeader", EnvironmentHeaderStruct)
-EnvironmentRecordHeader = struct_view("EnvironmentRecordHeader", EnvironmentRecordHeaderStruct)
+class SceneAssetDesc(StructView, struct=SceneAssetDescStruct):
+    "The fixed 256-byte part of a scene descriptor."
+class NodeRecord(StructView, struct=NodeRecordStruct):
+    "A 68-byte scene node."
+class SceneComponentTableDesc(StructView, struct=SceneComponentTableDescStruct):
+    "A 20-byte entry of the component directory."
+class RenderableRecord(StructView, struct=RenderableRecordStruct):
+    "View of the RenderableRecord struct."
+class PerspectiveCameraRecord(StructView, struct=PerspectiveCameraRecordStruct):
+    "View of the PerspectiveCameraRecord struct."
+class OrthographicCameraRecord(StructView, struct=OrthographicCameraRecordStruct):
+    "View of the OrthographicCameraRecord struct."
+class LightShadowSettingsRecord(StructView, struct=LightShadowSettingsRecordStruct):
+    "View of the LightShadowSettingsRecord struct."
+class LightCommonRecord(StructView, struct=LightCommonRecordStruct):
+    "View of the LightCommonRecord struct."
+class DirectionalLightRecord(StructView, struct=DirectionalLightRecordStruct):
+    "View of the DirectionalLightRecord struct."
+class PointLightRecord(StructView, struct=PointLightRecordStruct):
+    "View of the PointLightRecord struct."
+class SpotLightRecord(StructView, struct=SpotLightRecordStruct):
+    "View of the SpotLightRecord struct."
+class EnvironmentHeader(StructView, struct=EnvironmentHeaderStruct):
+    "View of the EnvironmentHeader struct."
+class EnvironmentRecordHeader(StructView, struct=EnvironmentRecordHeaderStruct):
+    "View of the EnvironmentRecordHeader struct."
 
 #: Component tables in the importer's write order, with their record views.
 COMPONENT_RECORDS: dict[int, type[StructView]] = {
@@ -142,8 +153,8 @@ class EnvironmentSystemRecord:
 class SceneDescriptor:
     """A whole scene descriptor in importer layout (see the module docstring)."""
 
-    desc: SceneAssetDesc  # type: ignore[valid-type]
-    nodes: tuple[NodeRecord, ...]  # type: ignore[valid-type]
+    desc: SceneAssetDesc
+    nodes: tuple[NodeRecord, ...]
     strings: bytes = b"\0"
     components: tuple[ComponentTable, ...] = ()
     environment: tuple[EnvironmentSystemRecord, ...] = field(default=())

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import struct as _struct
-from typing import Any, ClassVar
+import types
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import construct as c
 import numpy as np
@@ -38,10 +39,24 @@ def _is_const(con: c.Construct) -> bool:
 
 
 class StructView:
-    """Base of the generated views. Subclasses are frozen dataclasses."""
+    """Base of the views. ``class V(StructView, struct=S)`` makes ``V`` a frozen,
+    keyword-only dataclass with the fields of the construct struct ``S``, in order:
+    the layout is declared once, in ``S``.
+
+    Static checkers see the fields only as ``Any`` (they exist at run time).
+    """
 
     STRUCT: ClassVar[c.Struct]
     SIZE: ClassVar[int]
+
+    if TYPE_CHECKING:
+        def __init__(self, **fields: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
+
+    def __init_subclass__(cls, struct: c.Struct | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if struct is not None:
+            _make_view(cls, struct)
 
     @classmethod
     def parse(cls, data: bytes | bytearray | memoryview, offset: int = 0, *,
@@ -112,13 +127,18 @@ class StructView:
     _FAST: ClassVar["_FastCodec | None"] = None
 
 
-def struct_view(name: str, struct: c.Struct, doc: str = "") -> Any:
-    """Generate a frozen dataclass view of ``struct`` (its fields, in order).
+def struct_view(name: str, struct: c.Struct, doc: str = "") -> type[StructView]:
+    """A view class for ``struct`` made at run time (for nested anonymous structs);
+    named views are declared as ``class Name(StructView, struct=...)``."""
+    def body(ns: dict[str, Any]) -> None:
+        ns["__doc__"] = doc or f"View of the {struct.sizeof()}-byte {name} struct."
+        ns["__module__"] = "oxy.formats"
+    return types.new_class(name, (StructView,), {"struct": struct}, body)
 
-    Typed ``Any`` on purpose: the fields exist only at run time, so a static checker
-    cannot see them (a generated typed mirror is future work; see docs/architecture.md).
-    """
-    fields: list[tuple[str, Any, Any]] = []
+
+def _make_view(cls: type[StructView], struct: c.Struct) -> None:
+    """Turn ``cls`` into a frozen keyword-only dataclass with the fields of ``struct``."""
+    annotations: dict[str, Any] = {}
     subviews: dict[str, type[StructView]] = {}
     for sub in struct.subcons:
         if not sub.name or _is_const(sub):
@@ -127,22 +147,22 @@ def struct_view(name: str, struct: c.Struct, doc: str = "") -> Any:
         element = _unwrap(inner.subcon) if isinstance(inner, c.Array) else inner
         view = _VIEW_OF_STRUCT.get(id(element))
         if view is None and isinstance(element, c.Struct):
-            view = struct_view(f"{name}_{sub.name}", element, f"The {sub.name} part of {name}.")
+            view = struct_view(f"{cls.__name__}_{sub.name}", element, f"The {sub.name} part of {cls.__name__}.")
         if view is not None:
             subviews[sub.name] = view
         default = _default_of(sub)
-        spec = (dataclasses.field(kw_only=True) if default is _NO
+        annotations[sub.name] = Any
+        setattr(cls, sub.name, dataclasses.field(kw_only=True) if default is _NO
                 else dataclasses.field(default=default, kw_only=True))
-        fields.append((sub.name, Any, spec))
-    cls = dataclasses.make_dataclass(name, fields, bases=(StructView,), frozen=True)
+    cls.__annotations__ = annotations
+    dataclasses.dataclass(frozen=True)(cls)
     cls.STRUCT = struct
     cls.SIZE = struct.sizeof()
     cls._SUBVIEWS = subviews
-    cls._FAST = _FastCodec.for_struct(struct, cls)
-    cls.__doc__ = doc or f"View of the {struct.sizeof()}-byte {name} struct."
-    cls.__module__ = "oxy.formats"
+    if not cls.__doc__:
+        cls.__doc__ = f"View of the {struct.sizeof()}-byte {cls.__name__} struct."
     _VIEW_OF_STRUCT[id(struct)] = cls
-    return cls
+    cls._FAST = _FastCodec.for_struct(struct, cls)
 
 
 _NO = object()

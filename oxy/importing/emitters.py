@@ -105,7 +105,7 @@ class _DataEmitter(Generic[E]):
             self._on_error(error)
 
 
-class TextureEmitter(_DataEmitter[TextureResourceDesc]):  # type: ignore[valid-type]
+class TextureEmitter(_DataEmitter[TextureResourceDesc]):
     """``textures.table`` / ``textures.data``. Index 0 is the fallback texture (FORMATS.md 8.1),
     emitted before the first user texture when the root does not have one yet."""
 
@@ -132,7 +132,7 @@ def buffer_alignment(usage: int, stride: int) -> int:
     return DEFAULT_BUFFER_ALIGNMENT
 
 
-class BufferEmitter(_DataEmitter[BufferResourceDesc]):  # type: ignore[valid-type]
+class BufferEmitter(_DataEmitter[BufferResourceDesc]):
     """``buffers.table`` / ``buffers.data``: 32-byte entries with usage, stride, format and hash."""
 
     def emit(self, data: bytes, *, usage: int, stride: int = 0, element_format: int = 0,
@@ -145,7 +145,7 @@ class BufferEmitter(_DataEmitter[BufferResourceDesc]):  # type: ignore[valid-typ
         digest = content_hash(data)
         align = alignment if alignment is not None else buffer_alignment(usage, stride)
 
-        def entry(offset: int) -> BufferResourceDesc:  # type: ignore[valid-type]
+        def entry(offset: int) -> BufferResourceDesc:
             return BufferResourceDesc(data_offset=offset, size_bytes=len(data), usage_flags=int(usage),
                                       element_stride=stride, element_format=int(element_format),
                                       content_hash=digest)

@@ -31,8 +31,8 @@ class RootState:
     index: LooseIndex | None
     relpaths: dict[int, str]
     sizes: dict[int, int]                      # recorded (valid) sizes per FileKind
-    textures: list[TextureResourceDesc] = field(default_factory=list)  # type: ignore[valid-type]
-    buffers: list[BufferResourceDesc] = field(default_factory=list)  # type: ignore[valid-type]
+    textures: list[TextureResourceDesc] = field(default_factory=list)
+    buffers: list[BufferResourceDesc] = field(default_factory=list)
 
     @property
     def assets(self) -> tuple[IndexAsset, ...]:

@@ -34,7 +34,7 @@ class ContentAsset:
 class Resource:
     """A table entry (as stored; ``data_offset`` is the source's) and its payload."""
 
-    entry: TextureResourceDesc | BufferResourceDesc  # type: ignore[valid-type]
+    entry: TextureResourceDesc | BufferResourceDesc
     payload: bytes
 
     def identity(self) -> bytes:

@@ -39,7 +39,7 @@ class PakAsset:
 class PakResource:
     """A resource's table entry (its ``data_offset`` is replaced) and its payload bytes."""
 
-    entry: TextureResourceDesc | BufferResourceDesc  # type: ignore[valid-type]
+    entry: TextureResourceDesc | BufferResourceDesc
     data: bytes
 
 
@@ -105,7 +105,7 @@ def _pad_to(out: bytearray, alignment: int) -> None:
     out += bytes(align_up(len(out), alignment) - len(out))
 
 
-def _write_region(out: bytearray, resources: Sequence[PakResource]) -> tuple[ResourceRegion, list]:  # type: ignore[valid-type]
+def _write_region(out: bytearray, resources: Sequence[PakResource]) -> tuple[ResourceRegion, list]:
     if not resources:
         return ResourceRegion(offset=0, size=0), []
     _pad_to(out, DATA_ALIGNMENT)
