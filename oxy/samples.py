@@ -72,7 +72,8 @@ def checker_texture(size: int = 64, *, mips: bool = True) -> CookedTexture:
 
 def cube_buffers() -> tuple[bytes, bytes, tuple[float, ...], tuple[float, ...]]:
     """72-byte vertices and u32 indices of a unit cube (24 vertices, 36 indices)."""
-    vertices, indices = [], []
+    vertices: list[np.ndarray] = []
+    indices: list[int] = []
     for axis in range(3):
         for sign in (-1.0, 1.0):
             normal = np.zeros(3, np.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from enum import IntEnum
+from typing import NoReturn
 
 
 class ExitCode(IntEnum):
@@ -20,6 +21,6 @@ class ExitCode(IntEnum):
 class Parser(argparse.ArgumentParser):
     """argparse that exits with ExitCode.USAGE (argparse's own default is 2)."""
 
-    def error(self, message: str) -> None:
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")

@@ -18,7 +18,7 @@ from oxy.formats.resources import BUFFER_DESC_DTYPE, TEXTURE_DESC_DTYPE
 from oxy.formats.scene import SceneDescriptor
 from oxy.formats.views import StructView
 
-ASSET_TYPE_NAMES = {AssetType.MATERIAL: "material", AssetType.GEOMETRY: "geometry", AssetType.SCENE: "scene"}
+ASSET_TYPE_NAMES: dict[int, str] = {AssetType.MATERIAL: "material", AssetType.GEOMETRY: "geometry", AssetType.SCENE: "scene"}
 
 
 def describe_path(path: str) -> dict[str, Any]:
@@ -73,8 +73,8 @@ def describe_loose(root: str) -> dict[str, Any]:
         assets.append(_asset(a.key, a.asset_type, parsed, a.virtual_path,
                              {"descriptor_relpath": a.descriptor_relpath, "descriptor_size": a.descriptor_size,
                               "descriptor_sha256": a.descriptor_sha256.hex()}))
-    header = index.header.to_dict()
-    header.pop("reserved")
+    header = index.header.to_dict() if index.header is not None else {}
+    header.pop("reserved", None)
     return {"kind": "loose", "path": root, "header": header,
             "files": [{"kind": FileKind(f.kind).name.lower(), "relpath": f.relpath, "size": f.size}
                       for f in index.files],
@@ -83,8 +83,8 @@ def describe_loose(root: str) -> dict[str, Any]:
 
 
 def _row(e: np.void) -> dict[str, Any]:
-    out = {}
-    for name in e.dtype.names:
+    out: dict[str, Any] = {}
+    for name in e.dtype.names or ():
         value = e[name]
         out[name] = value.tobytes().hex() if isinstance(value, np.ndarray) else int(value)
     out.pop("reserved", None)

@@ -139,7 +139,7 @@ def _string_table(names: Sequence[str]) -> tuple[bytes, list[int]]:
     return bytes(table), offsets
 
 
-def _camera_record(index: int, cam: CameraData):  # type: ignore[no-untyped-def]
+def _camera_record(index: int, cam: CameraData):
     aspect = cam.aspect if cam.aspect > 0 and math.isfinite(cam.aspect) else 1.0
     if cam.ortho_half_width > 0:
         half_h = cam.ortho_half_width / aspect
@@ -161,7 +161,7 @@ def light_range(intensity: float, attenuation: tuple[float, float, float]) -> fl
     return float(target / lin) if lin > 0 else 0.0
 
 
-def _light_record(index: int, light: LightData):  # type: ignore[no-untyped-def]
+def _light_record(index: int, light: LightData):
     intensity = max(light.color) if max(light.color) > 0 else 0.0
     color = tuple(c / intensity for c in light.color) if intensity > 0 else (1.0, 1.0, 1.0)
     shadow = LightShadowSettingsRecord(bias=0.0, normal_bias=0.0, contact_shadows=0, resolution_hint=0)

@@ -13,7 +13,7 @@ release the GIL, so one call per pool thread scales with the cores. Failures are
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 
@@ -63,7 +63,7 @@ PRESETS: dict[str, TextureSettings] = {
 }
 
 
-def settings_for(preset: str, **overrides: object) -> TextureSettings:
+def settings_for(preset: str, **overrides: Any) -> TextureSettings:
     """The settings of a named preset with ``overrides`` applied. Raises TextureCookError."""
     if preset not in PRESETS:
         raise TextureCookError(f"unknown texture preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -108,7 +108,8 @@ def cook_texture(images: Sequence[DecodedImage], settings: TextureSettings, *, k
     if kind == "cube" and first.width != first.height:
         raise TextureCookError(f"{first.source}: cube faces must be square, got {first.width}x{first.height}")
     fmt = output_format(settings)
-    subresources, levels = [], 1
+    subresources: list[bytes] = []
+    levels = 1
     for image in images:
         chain = _mip_chain(_working_pixels(image, settings), settings)
         levels = len(chain)
@@ -150,7 +151,8 @@ def _mip_chain(pixels: np.ndarray, settings: TextureSettings) -> list[np.ndarray
 
 def _encode(level: np.ndarray, fmt: Format, settings: TextureSettings) -> bytes:
     if fmt in (Format.BC7_UNORM, Format.BC7_UNORM_SRGB):
-        return bc7.encode(np.ascontiguousarray(level), quality=settings.quality, perceptual=settings.perceptual)
+        return bc7.encode(np.ascontiguousarray(level), quality=cast(bc7.Quality, settings.quality),
+                          perceptual=settings.perceptual)
     if fmt == Format.RGBA16_FLOAT:
         with np.errstate(over="ignore"):
             return np.clip(level, -65504.0, 65504.0).astype("<f2").tobytes()

@@ -10,6 +10,8 @@ from the declarations).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from oxy.formats.enums import (AssetType, BufferUsage, ComponentType, FileKind, Format,
                                MaterialDomain, MaterialFlags, MeshType, NodeFlags,
                                PackingPolicy, ShaderType, TextureType, enum_name,
@@ -34,12 +36,14 @@ from oxy.formats.resources import (BufferResourceDesc, SubresourceLayout, Textur
 from oxy.formats.scene import (NodeRecord, SceneAssetDesc, SceneDescriptor, parse_scene)
 
 
-def parse_descriptor(asset_type: int, data: bytes, *, path: str = "<bytes>", base_offset: int = 0):
+def parse_descriptor(asset_type: int, data: bytes | memoryview, *, path: str = "<bytes>",
+                     base_offset: int = 0) -> MaterialDescriptor | GeometryDescriptor | SceneDescriptor:
     """Parse an asset descriptor of the given AssetType; FormatError for unknown types."""
     from oxy.errors import FormatError
 
-    parser = {AssetType.MATERIAL: parse_material, AssetType.GEOMETRY: parse_geometry,
-              AssetType.SCENE: parse_scene}.get(asset_type)
+    parsers: dict[int, Callable[..., MaterialDescriptor | GeometryDescriptor | SceneDescriptor]] = {
+        AssetType.MATERIAL: parse_material, AssetType.GEOMETRY: parse_geometry, AssetType.SCENE: parse_scene}
+    parser = parsers.get(asset_type)
     if parser is None:
         raise FormatError(f"unknown asset type {asset_type}", path, base_offset, "header.asset_type")
     return parser(data, path=path, base_offset=base_offset)

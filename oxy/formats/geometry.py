@@ -11,6 +11,7 @@ variant round-trips) and decoded on demand with :func:`mesh_info`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import construct as c
 
@@ -27,6 +28,7 @@ SUBMESH_DESC_SIZE = 108
 MESH_VIEW_DESC_SIZE = 16
 GEOMETRY_VERSION = 1
 VERTEX_SIZE = 72
+V = TypeVar("V", bound=StructView)
 
 GeometryAssetDescStruct = c.Struct(
     "header" / AssetHeaderStruct,      # variant_flags = VertexAttributes mask
@@ -186,7 +188,7 @@ class _Cursor:
     def __init__(self, data: bytes | memoryview, path: str, base: int) -> None:
         self.data, self.path, self.base, self.pos = data, path, base, 0
 
-    def take(self, view: type[StructView], field: str) -> StructView:
+    def take(self, view: type[V], field: str) -> V:
         try:
             value = view.parse(self.data, self.pos, path=self.path, field=field)
         except FormatError as exc:

@@ -7,6 +7,7 @@ bit order, each with ``shader_type`` equal to its bit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import construct as c
 
@@ -22,6 +23,7 @@ TEXTURE_SLOTS = ("base_color", "normal", "metallic", "roughness", "ambient_occlu
                  "emissive", "specular", "sheen_color", "clearcoat", "clearcoat_normal",
                  "transmission", "thickness")
 HEADER_CONTENT_HASH_OFFSET = 67
+V = TypeVar("V", bound=StructView)
 
 AssetHeaderStruct = c.Struct(
     "asset_type" / c.Int8ul,           # AssetType
@@ -118,10 +120,10 @@ def material_descriptor_size(shader_stages: int) -> int:
     return MATERIAL_DESC_SIZE + len(shader_stage_bits(shader_stages)) * SHADER_REFERENCE_SIZE
 
 
-def _parse_at(view: type, data: bytes | memoryview, at: int, path: str, base: int,
-              field: str) -> object:
+def _parse_at(view: type[V], data: bytes | memoryview, at: int, path: str, base: int,
+              field: str) -> V:
     """Parse ``view`` at ``at`` and rebase a FormatError's offset to the file."""
     try:
-        return view.parse(data, at, path=path, field=field)  # type: ignore[attr-defined]
+        return view.parse(data, at, path=path, field=field)
     except FormatError as exc:
         raise FormatError(exc.message, path, base + (exc.offset or 0), exc.field) from None

@@ -20,7 +20,7 @@ be handed to pool tasks on any thread.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import gevent
 from gevent import Greenlet
@@ -92,7 +92,8 @@ class Nursery:
     def __enter__(self) -> Nursery:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> Literal[False]:
         try:
             if exc is not None:
                 self._cancel_children(f"nursery body raised {exc_type.__name__ if exc_type else ''}")

@@ -112,7 +112,7 @@ class Pools:
     ) -> T:
         ok, value = pool.spawn(_run_in_worker, fn, args, kwargs, nice).get()
         if ok:
-            return value  # type: ignore[no-any-return]
+            return value
         raise value
 
     @property

@@ -213,7 +213,7 @@ class ImporterRegistry:
             raise TypeError(f"factory must be callable, got {factory!r}")
         matches, suffixes = _matcher(match)
         entry = ImporterEntry(
-            name or getattr(factory, "__name__", repr(factory)), matches, factory, priority, suffixes,
+            name or str(getattr(factory, "__name__", repr(factory))), matches, factory, priority, suffixes,
             next(self._order),
         )
         with self._lock:

@@ -28,7 +28,7 @@ from oxy.importing.session_io import SessionIO, SessionIOError
 from oxy.importing.types import ImportDiagnostic, Severity
 
 _session_ids = itertools.count(1)
-Diagnose = Callable[[Severity, str, str, str], None]
+Diagnose = Callable[[Severity, str, str, str], object]
 
 
 class ImportSession:
@@ -168,10 +168,11 @@ class ImportSession:
     def _emitted(self) -> list:
         return self._assets.assets() if self._assets is not None else []
 
-    def _data_emitters(self) -> list[tuple[object, int, int]]:
-        return [(e, t, d) for e, t, d in ((self._textures, FileKind.TEXTURES_TABLE, FileKind.TEXTURES_DATA),
-                                          (self._buffers, FileKind.BUFFERS_TABLE, FileKind.BUFFERS_DATA))
-                if e is not None and e.new_count]
+    def _data_emitters(self) -> list[tuple[TextureEmitter | BufferEmitter, int, int]]:
+        pairs: tuple[tuple[TextureEmitter | BufferEmitter | None, int, int], ...] = (
+            (self._textures, FileKind.TEXTURES_TABLE, FileKind.TEXTURES_DATA),
+            (self._buffers, FileKind.BUFFERS_TABLE, FileKind.BUFFERS_DATA))
+        return [(e, t, d) for e, t, d in pairs if e is not None and e.new_count]
 
     def _stage_tables(self, state: RootState) -> list[tuple[str, str]]:
         """Write each changed table whole, to a temporary name."""

@@ -255,7 +255,9 @@ class HubSessionIO:
             gevent.sleep(delay)
             delay = min(delay * 2, 0.2)
             fd = self._io(root, _try_lock, root)
-        return lambda: self._io(root, _unlock, fd)
+        def unlock() -> None:
+            self._io(root, _unlock, fd)
+        return unlock
 
     @staticmethod
     def _io(path: str, fn: Callable, *args: object) -> object:

@@ -166,7 +166,7 @@ class TexturePipeline:
                 sources.append((source.name, source.data))
                 continue
             read = self._reader.read_file(source.path or source.name)
-            if read.ok:
+            if read.ok and read.value is not None:
                 sources.append((source.name, read.value))
             else:
                 problems.append(_error("texture.read_failed", f"cannot read {source.path}: "

@@ -109,7 +109,7 @@ def _merge_assets(contents: Sequence[Content]) -> list[tuple[Content, ContentAss
                                       content.path, None, "assets")
                 continue
             merged[key] = (content, asset)
-    rank = {t: i for i, t in enumerate(TYPE_ORDER)}
+    rank: dict[int, int] = {t: i for i, t in enumerate(TYPE_ORDER)}
     return sorted(merged.values(), key=lambda ca: (rank.get(ca[1].asset_type, len(rank)), ca[1].key.raw))
 
 
@@ -131,11 +131,13 @@ def plan_pack(contents: Sequence[Content], *, guid: bytes | None = None,
     for content, asset in ordered:
         blob = asset.descriptor
         if asset.asset_type == AssetType.MATERIAL:
-            blob = remap_indices(blob, texture_index_offsets(blob), lambda i, c=content, a=asset: textures.add(
-                _resource(c.textures, i, c, a, "texture")))
+            def texture(i: int, c: Content = content, a: ContentAsset = asset) -> int:
+                return textures.add(_resource(c.textures, i, c, a, "texture"))
+            blob = remap_indices(blob, texture_index_offsets(blob), texture)
         elif asset.asset_type == AssetType.GEOMETRY:
-            blob = remap_indices(blob, buffer_index_offsets(blob, path=content.path), lambda i, c=content, a=asset:
-                                 buffers.add(_resource(c.buffers, i, c, a, "buffer")))
+            def buffer(i: int, c: Content = content, a: ContentAsset = asset) -> int:
+                return buffers.add(_resource(c.buffers, i, c, a, "buffer"))
+            blob = remap_indices(blob, buffer_index_offsets(blob, path=content.path), buffer)
         assets.append(PakAsset(asset.key, asset.asset_type, blob, asset.virtual_path))
     used_textures = textures.items if len(textures.items) > 1 else []
     total_textures = sum(max(0, len(c.textures) - 1) for c in contents)  # each input's own fallback aside

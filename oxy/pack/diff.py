@@ -86,9 +86,9 @@ def asset_model(asset: ContentAsset, content: Content) -> dict[str, Any]:
             for off in MESH_INFO_BUFFER_FIELDS.get(mesh.desc.mesh_type, ()):
                 name = _BUFFER_FIELD_NAMES[off]
                 info_d[name] = _resource_model(content.buffers, info_d[name])
-            m = mesh.desc.to_dict()
-            m["info"] = info_d
-            meshes.append({"desc": m, "params": mesh.procedural_params.hex(),
+            mesh_d = mesh.desc.to_dict()
+            mesh_d["info"] = info_d
+            meshes.append({"desc": mesh_d, "params": mesh.procedural_params.hex(),
                            "submeshes": [{"desc": s.desc.to_dict(), "views": [v.to_dict() for v in s.views]}
                                          for s in mesh.submeshes]})
         model.update(desc=d, meshes=meshes)
@@ -134,6 +134,7 @@ def diff_content(a: Content, b: Content, *, max_fields: int = 20) -> ContentDiff
     for key in sorted(set(a.assets) | set(b.assets), key=lambda k: k.raw):
         x, y = a.assets.get(key), b.assets.get(key)
         if y is None:
+            assert x is not None  # the key came from one of the two sides
             out.only_in_a.append(_label(key, x))
         elif x is None:
             out.only_in_b.append(_label(key, y))

@@ -23,7 +23,7 @@ from oxy.formats.pak import (DATA_ALIGNMENT, DIRECTORY_ENTRY_SIZE, PAK_FOOTER_SI
 from oxy.formats.primitives import AssetKey, align_up, pak_crc32
 from oxy.formats.resources import BufferResourceDesc, TextureResourceDesc
 
-DESCRIPTOR_ALIGNMENT = {AssetType.MATERIAL: 16, AssetType.GEOMETRY: 16, AssetType.SCENE: 1}
+DESCRIPTOR_ALIGNMENT: dict[int, int] = {AssetType.MATERIAL: 16, AssetType.GEOMETRY: 16, AssetType.SCENE: 1}
 TYPE_ORDER = (AssetType.MATERIAL, AssetType.GEOMETRY, AssetType.SCENE)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, cast
 
 from oxy.errors import FormatError
 from oxy.formats import (AssetKey, AssetType, BufferResourceDesc, MeshType, TextureResourceDesc,
@@ -94,7 +94,8 @@ def _material(key: AssetKey, blob: bytes, source: SourceId, texture_count: int, 
                               TEXTURE_SLOT_OFFSET + 4 * i, f"material.{slot}_texture")
         slots.append((slot, ResourceKey(source, ResourceKind.TEXTURE, index)))
     skip = {"header"} | {f"{s}_texture" for s in TEXTURE_SLOTS}
-    factors = tuple((f.name, getattr(desc, f.name)) for f in dataclasses.fields(desc) if f.name not in skip)
+    factors = tuple((f.name, getattr(desc, f.name)) for f in dataclasses.fields(cast(Any, desc))
+                    if f.name not in skip)
     h = desc.header
 
     def finish(deps: Mapping[Key, Any]) -> MaterialAsset:

@@ -8,6 +8,8 @@ Immutable values; safe from any thread.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import enum
 import itertools
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ class SourceId:
     def __repr__(self) -> str:
         return f"<SourceId #{self._serial} {self._label}>"
 
-    def __reduce__(self) -> object:  # tokens are process-local
+    def __reduce__(self) -> str | tuple[Any, ...]:  # tokens are process-local
         raise TypeError("SourceId tokens cannot be pickled")
 
 

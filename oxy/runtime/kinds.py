@@ -48,8 +48,9 @@ def check_resource_kind(key: ResourceKey, kind: Any) -> None:
         raise WrongAssetKind(f"{key} is a {key.kind.value}, not a {resource_kind(kind).value}")
 
 
-def dep_type(parent_type: int, dep: Key) -> int | None:
+def dep_type(parent_type: int, dep: AssetKey | ResourceKey) -> int | None:
     """What an asset dependency must be: geometries use materials, scenes geometries."""
     if isinstance(dep, ResourceKey):
         return None
-    return {AssetType.GEOMETRY: AssetType.MATERIAL, AssetType.SCENE: AssetType.GEOMETRY}.get(parent_type)
+    needs: dict[int, int] = {AssetType.GEOMETRY: AssetType.MATERIAL, AssetType.SCENE: AssetType.GEOMETRY}
+    return needs.get(parent_type)

@@ -278,7 +278,8 @@ class AssetLoader:
     def _serve(self, key: Key, expect: int | None, priority: int, future: CrossFuture,
                callback: Callback | None, refused: bool = False) -> None:
         """One request (owning hub greenlet): obtain a reference, hand over the value."""
-        value, error = None, None
+        value: Any = None
+        error: BaseException | None = None
         try:
             if refused:
                 raise OperationCancelled(f"load of {key} cancelled: loader stopped")
@@ -411,7 +412,8 @@ class AssetLoader:
 
     def _serve_buffer(self, key: ResourceKey, blob: bytes, priority: int, callback: Callback,
                       refused: bool = False) -> None:
-        value, error = None, None
+        value: Any = None
+        error: BaseException | None = None
         try:
             if refused:
                 raise OperationCancelled("load from buffer cancelled: loader stopped")

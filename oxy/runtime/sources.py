@@ -112,6 +112,13 @@ class PakSource(Source):
 
     kind = "pak"
 
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.header: PakHeader | None = None
+        self.footer: PakFooter | None = None
+        self._table_at: dict[ResourceKind, int] = {}
+        self._descs: dict[AssetKey, tuple[int, int]] = {}   # key -> (offset, size)
+
     def read_descriptor(self, key: AssetKey) -> tuple[bytes, Where]:
         offset, size = self._descs[key]
         return self._pread(self.path, size, offset), Where(self.path, offset)
@@ -230,6 +237,12 @@ class LooseSource(Source):
     """A mounted loose cooked root (``container.index.bin`` and the files it names)."""
 
     kind = "loose"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.guid = b""
+        self._descs: dict[AssetKey, tuple[str, int]] = {}   # key -> (relpath, size)
+        self._files: dict[ResourceKind, tuple[str, str]] = {}  # kind -> (table path, data path)
 
     def read_descriptor(self, key: AssetKey) -> tuple[bytes, Where]:
         rel, size = self._descs[key]

@@ -112,8 +112,9 @@ class BufferResource:
     def as_array(self) -> np.ndarray:
         """A read-only numpy view: typed buffers by format (R32UInt -> uint32 ...),
         structured ones as ``(n, stride)`` bytes, raw ones as uint8."""
-        fmt = {Format.R32_UINT: "<u4", Format.R32_FLOAT: "<f4", Format.RGBA32_UINT: "<u4",
-               Format.RGBA32_FLOAT: "<f4", Format.R16_UINT: "<u2"}.get(self.element_format)
+        formats: dict[int, str] = {Format.R32_UINT: "<u4", Format.R32_FLOAT: "<f4", Format.RGBA32_UINT: "<u4",
+                                   Format.RGBA32_FLOAT: "<f4", Format.R16_UINT: "<u2"}
+        fmt = formats.get(self.element_format)
         if fmt is not None:
             arr = np.frombuffer(self.data, fmt)
             block = format_block_info(self.element_format)

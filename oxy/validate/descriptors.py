@@ -11,7 +11,7 @@ import numpy as np
 
 from oxy.errors import FormatError
 from oxy.formats import AssetType, ComponentType, MeshType, enum_name, mesh_info, parse_descriptor
-from oxy.formats.geometry import (GEOMETRY_VERSION, MESH_DESC_SIZE, MESH_VIEW_DESC_SIZE,
+from oxy.formats.geometry import (GEOMETRY_VERSION, Mesh, MESH_DESC_SIZE, MESH_VIEW_DESC_SIZE,
                                   SUBMESH_DESC_SIZE, GeometryDescriptor)
 from oxy.formats.material import (HEADER_CONTENT_HASH_OFFSET, MATERIAL_VERSION, TEXTURE_SLOTS,
                                   MaterialDescriptor, material_descriptor_size)
@@ -19,7 +19,7 @@ from oxy.formats.primitives import content_hash
 from oxy.formats.scene import SCENE_VERSION, SceneDescriptor
 from oxy.validate.diagnostics import ValidationReport
 
-EXPECTED_VERSIONS = {AssetType.MATERIAL: MATERIAL_VERSION, AssetType.GEOMETRY: GEOMETRY_VERSION,
+EXPECTED_VERSIONS: dict[int, int] = {AssetType.MATERIAL: MATERIAL_VERSION, AssetType.GEOMETRY: GEOMETRY_VERSION,
                      AssetType.SCENE: SCENE_VERSION}
 
 
@@ -39,7 +39,7 @@ class ResourceCounts:
 
 def check_descriptor(report: ValidationReport, asset_type: int, blob: bytes, *, file: str,
                      base: int, field: str, resources: ResourceCounts, verify_hashes: bool
-                     ) -> object | None:
+                     ) -> MaterialDescriptor | GeometryDescriptor | SceneDescriptor | None:
     """Parse and cross-check one descriptor. Returns the parsed descriptor or None.
 
     ``base`` is the file offset of ``blob`` (0 for a loose descriptor file).
@@ -122,9 +122,10 @@ def _check_geometry(report: ValidationReport, g: GeometryDescriptor, file: str, 
         at += sum(SUBMESH_DESC_SIZE + MESH_VIEW_DESC_SIZE * len(s.views) for s in mesh.submeshes)
 
 
-def _check_standard_mesh(report: ValidationReport, mesh: object, file: str, at: int, mfld: str,
+def _check_standard_mesh(report: ValidationReport, mesh: Mesh, file: str, at: int, mfld: str,
                          resources: ResourceCounts) -> None:
     info = mesh_info(mesh.desc)
+    assert info is not None  # standard meshes always have a layout
     vb, ib = info.vertex_buffer, info.index_buffer
     ok = True
     for name, index, off in (("vertex_buffer", vb, 73), ("index_buffer", ib, 77)):

@@ -20,6 +20,7 @@ from oxy.formats.loose import (ASSET_ENTRY_SIZE, FILE_RECORD_SIZE, FLAG_HAS_FILE
                                relpath_problem, virtual_path_problem)
 from oxy.formats.loose import AssetEntryStruct, FileRecordStruct
 from oxy.formats.primitives import AssetKey, sha256
+from oxy.formats.scene import SceneDescriptor
 from oxy.formats.resources import (BUFFER_DESC_DTYPE, BUFFER_DESC_SIZE, TEXTURE_DESC_DTYPE,
                                    TEXTURE_DESC_SIZE)
 from oxy.formats.views import numpy_dtype
@@ -29,7 +30,10 @@ from oxy.validate.resources import check_buffer_table, check_texture_table
 
 ENTRY_DTYPE = numpy_dtype(AssetEntryStruct)
 RECORD_DTYPE = numpy_dtype(FileRecordStruct)
-TABLE_ENTRY_SIZES = {FileKind.TEXTURES_TABLE: TEXTURE_DESC_SIZE, FileKind.BUFFERS_TABLE: BUFFER_DESC_SIZE}
+TABLE_ENTRY_SIZES: dict[int, int] = {FileKind.TEXTURES_TABLE: TEXTURE_DESC_SIZE, FileKind.BUFFERS_TABLE: BUFFER_DESC_SIZE}
+#: (index, key, asset type, descriptor relpath, virtual path, size, sha256); a path is
+#: None when it broke the rules (already reported).
+AssetRow = tuple[int, AssetKey, int, "str | None", "str | None", int, bytes]
 PAIRS = ((FileKind.TEXTURES_TABLE, FileKind.TEXTURES_DATA), (FileKind.BUFFERS_TABLE, FileKind.BUFFERS_DATA))
 
 
@@ -142,9 +146,9 @@ def _string(report: ValidationReport, table: bytes, offset: int, name: str, at: 
 
 
 def _check_assets(report: ValidationReport, data: bytes, h: IndexHeader, strings: bytes,
-                  name: str) -> list[tuple[int, AssetKey, int, str, str, int, bytes]]:
+                  name: str) -> list[AssetRow]:
     rows = np.frombuffer(data, ENTRY_DTYPE, h.asset_count, h.asset_entries_offset)
-    out = []
+    out: list[AssetRow] = []
     for i, e in enumerate(rows):
         at = h.asset_entries_offset + i * ASSET_ENTRY_SIZE
         fld = f"assets[{i}]"
@@ -272,7 +276,7 @@ def _check_contents(report: ValidationReport, root: str, assets: list, files: di
             (PAIRS[0], TEXTURE_DESC_DTYPE, check_texture_table), (PAIRS[1], BUFFER_DESC_DTYPE, check_buffer_table)):
         table_rel, data_rel = files.get(table_kind, (None, 0))[0], files.get(data_kind, (None, 0))[0]
         table_bytes, data_bytes = _read(root, table_rel), _read(root, data_rel)
-        if table_bytes is None or data_bytes is None:
+        if table_bytes is None or data_bytes is None or table_rel is None or data_rel is None:
             tables[table_kind] = np.zeros(0, dtype)
             continue
         table = np.frombuffer(table_bytes, dtype, len(table_bytes) // dtype.itemsize)
@@ -287,7 +291,7 @@ def _check_contents(report: ValidationReport, root: str, assets: list, files: di
             continue
         parsed = check_descriptor(report, asset_type, blob, file=rel, base=0, field="descriptor",
                                   resources=resources, verify_hashes=verify_hashes)
-        if parsed is not None and asset_type == AssetType.SCENE:
+        if isinstance(parsed, SceneDescriptor):
             for geometry in scene_geometry_keys(parsed):
                 if geometry not in keys:
                     report.warning("scene.geometry_key", f"renderable geometry {geometry} is not in this "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from typing import TypeVar
 
 import numpy as np
 
@@ -15,9 +16,13 @@ from oxy.formats.pak import (DIRECTORY_ENTRY_SIZE, PAK_FOOTER_SIZE, PAK_HEADER_S
                              RESOURCE_KINDS, TABLE_ALIGNMENT, AssetDirectoryEntry, PakFooter,
                              PakHeader, FOOTER_FIELD_OFFSETS, parse_browse_index)
 from oxy.formats.primitives import pak_crc32
+from oxy.formats.scene import SceneDescriptor
+from oxy.formats.views import StructView
 from oxy.validate.descriptors import ResourceCounts, check_descriptor, scene_geometry_keys
 from oxy.validate.diagnostics import ValidationReport
 from oxy.validate.resources import check_buffer_table, check_texture_table
+
+V = TypeVar("V", bound=StructView)
 
 
 def validate_pak(path: str | os.PathLike[str], *, verify_hashes: bool = False) -> ValidationReport:
@@ -64,8 +69,8 @@ def validate_pak_bytes(data: bytes, *, name: str = "<bytes>", verify_hashes: boo
     return report
 
 
-def _parse_or_report(report: ValidationReport, view: type, data: bytes, at: int, name: str,
-                     field: str, code: str) -> object | None:
+def _parse_or_report(report: ValidationReport, view: type[V], data: bytes, at: int, name: str,
+                     field: str, code: str) -> V | None:
     try:
         return view.parse(data, at, path=name, field=field)
     except FormatError as exc:
@@ -82,7 +87,7 @@ def _in_file(report: ValidationReport, offset: int, length: int, size: int, name
     return True
 
 
-def _check_tables(report: ValidationReport, data: bytes, footer: object, foot_at: int, name: str,
+def _check_tables(report: ValidationReport, data: bytes, footer: PakFooter, foot_at: int, name: str,
                   verify_hashes: bool) -> dict[str, np.ndarray]:
     """Regions and tables: sizes, ranges, alignment; then every entry and payload."""
     out: dict[str, np.ndarray] = {}
@@ -124,7 +129,7 @@ def _check_tables(report: ValidationReport, data: bytes, footer: object, foot_at
     return out
 
 
-def _check_directory(report: ValidationReport, data: bytes, footer: object, foot_at: int, name: str,
+def _check_directory(report: ValidationReport, data: bytes, footer: PakFooter, foot_at: int, name: str,
                      resources: ResourceCounts, verify_hashes: bool) -> None:
     count, size = footer.asset_count, len(data)
     if footer.directory_size != count * DIRECTORY_ENTRY_SIZE:
@@ -149,7 +154,7 @@ def _check_directory(report: ValidationReport, data: bytes, footer: object, foot
         parsed = check_descriptor(report, entry.asset_type, blob, file=name, base=entry.desc_offset,
                                   field=f"{fld}.descriptor", resources=resources,
                                   verify_hashes=verify_hashes)
-        if parsed is not None and entry.asset_type == 3:
+        if isinstance(parsed, SceneDescriptor):
             scenes.append((i, entry, parsed))
     dupes = [k for k, n in Counter(e.asset_key for e in entries).items() if n > 1]
     for key in dupes:

@@ -178,8 +178,9 @@ def _mesh(raw: Any, index: int, warnings: list) -> MeshData:
     uv = _floats(raw.mTextureCoords[0], n, 3)
     if uv is not None:
         uv = uv[:, :2].copy() if raw.mNumUVComponents[0] >= 2 else None
+    positions = _floats(raw.mVertices, n, 3)
     return MeshData(name=name, material_index=int(raw.mMaterialIndex),
-                    positions=_floats(raw.mVertices, n, 3) if n else np.zeros((0, 3), np.float32),
+                    positions=positions if positions is not None else np.zeros((0, 3), np.float32),
                     indices=faces, normals=_floats(raw.mNormals, n, 3), texcoords=uv,
                     tangents=_floats(raw.mTangents, n, 3), bitangents=_floats(raw.mBitangents, n, 3),
                     colors=_floats(raw.mColors[0], n, 4), field_path=where)

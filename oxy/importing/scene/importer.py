@@ -95,7 +95,7 @@ class _Job:
         for material in tracker.pending():  # only if a result never came back (cancelled pipeline)
             self._emit_material(by_index[material], tracker)
 
-    def _emit_material(self, material, tracker: MaterialReadinessTracker) -> None:  # type: ignore[no-untyped-def]
+    def _emit_material(self, material, tracker: MaterialReadinessTracker) -> None:
         emit_material(self.session, self.plan, material, tracker.index_of)
         self.materials += 1
         self.ctx.report_progress(ImportPhase.MATERIALS, self.materials / max(1, len(self.plan.materials)),

@@ -142,7 +142,7 @@ class ScenePlan:
     def scene_bytes(self, emitted_geometries: set[AssetKey]) -> bytes:
         """The scene; renderables only for geometries that were emitted."""
         nodes = self.parsed.nodes
-        first_node = {}
+        first_node: dict[str, int] = {}
         for i, node in enumerate(nodes):
             first_node.setdefault(node.name, i)
         renderables = {i: g.key for i, g in self.node_geometry.items() if g.key in emitted_geometries}

@@ -11,28 +11,30 @@ marked twice.
 """
 from __future__ import annotations
 
-from typing import Hashable, Iterable, Mapping
+from typing import Generic, Hashable, Iterable, Mapping, TypeVar
+
+M = TypeVar("M", bound=Hashable)
 
 
-class MaterialReadinessTracker:
-    """See the module docstring."""
+class MaterialReadinessTracker(Generic[M]):
+    """See the module docstring. ``M`` is whatever identifies a material (an index)."""
 
-    def __init__(self, needs: Mapping[Hashable, Iterable[str]]) -> None:
+    def __init__(self, needs: Mapping[M, Iterable[str]]) -> None:
         self._order = {m: i for i, m in enumerate(needs)}
         self._waiting = {m: set(ids) for m, ids in needs.items()}
-        self._users: dict[str, list[Hashable]] = {}
+        self._users: dict[str, list[M]] = {}
         for material, ids in self._waiting.items():
             for texture in ids:
                 self._users.setdefault(texture, []).append(material)
         self._indices: dict[str, int] = {}
-        self._ready: list[Hashable] = [m for m, ids in self._waiting.items() if not ids]
-        self._done: set[Hashable] = set()
+        self._ready: list[M] = [m for m, ids in self._waiting.items() if not ids]
+        self._done: set[M] = set()
 
     @property
     def texture_ids(self) -> list[str]:
         return list(self._users)
 
-    def mark_texture_ready(self, texture_id: str, index: int) -> list[Hashable]:
+    def mark_texture_ready(self, texture_id: str, index: int) -> list[M]:
         """Record ``texture_id`` -> ``index``; the materials that are now complete."""
         if texture_id not in self._users:
             raise ValueError(f"no material waits for texture {texture_id!r}")
@@ -46,7 +48,7 @@ class MaterialReadinessTracker:
                 self._ready.append(material)
         return self.take_ready()
 
-    def take_ready(self) -> list[Hashable]:
+    def take_ready(self) -> list[M]:
         """Materials ready and not yet handed out (original order)."""
         ready = sorted((m for m in self._ready if m not in self._done), key=self._order.__getitem__)
         self._done.update(ready)
@@ -56,6 +58,6 @@ class MaterialReadinessTracker:
     def index_of(self, texture_id: str) -> int:
         return self._indices.get(texture_id, 0)
 
-    def pending(self) -> list[Hashable]:
+    def pending(self) -> list[M]:
         """Materials not handed out yet."""
         return [m for m in self._order if m not in self._done]

@@ -52,7 +52,9 @@ def import_scene_sync(request: ImportRequest, backend: SceneBackend | None = Non
     with session:
         plan = make_plan(parsed, session.assets.key_for, request.options)
         forward(session, plan.diagnostics)
-        committed, counts, outputs = False, {}, {}
+        committed = False
+        counts: dict[str, int] = {}
+        outputs: dict[str, int] = {}
         if not plan.failed:
             try:
                 outputs, geometries = _run(session, plan)

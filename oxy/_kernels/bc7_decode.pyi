@@ -1,0 +1,6 @@
+"""Type stub of the compiled BC7 decoder (kernels/bc7_decode.pyx)."""
+import numpy as np
+import numpy.typing as npt
+
+def decode_into(blocks: npt.NDArray[np.uint8] | bytes | memoryview, out: npt.NDArray[np.uint8]) -> None: ...
+def decode_block_bytes(block: npt.NDArray[np.uint8] | bytes) -> bytes: ...
