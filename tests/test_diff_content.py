@@ -8,11 +8,10 @@ import sys
 import pytest
 
 from oxy.cook.descriptors import build_material
-from oxy.formats import AssetType
 from oxy.pack.compact import pack_paths
 from oxy.pack.content import read_content
 from oxy.pack.diff import diff_content
-from oxy.samples import ContentSet, checker_texture, write_loose_root
+from oxy.samples import checker_texture, write_loose_root
 
 from conftest import GOLDEN_PAK
 from test_pack_compact import ROOT_BUILDERS, rich_content

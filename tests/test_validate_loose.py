@@ -7,7 +7,7 @@ import pathlib
 import pytest
 
 from oxy.formats import FileKind, parse_index
-from oxy.formats.loose import (ASSET_ENTRY_SIZE, FILE_RECORD_SIZE, INDEX_FILE_NAME, IndexAsset, LooseIndex,
+from oxy.formats.loose import (ASSET_ENTRY_SIZE, INDEX_FILE_NAME, IndexAsset, LooseIndex,
                                build_index)
 from oxy.cli.describe import describe_path
 from oxy.errors import FormatError

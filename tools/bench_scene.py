@@ -21,7 +21,6 @@ import json
 import pathlib
 import resource
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile

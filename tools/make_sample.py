@@ -15,6 +15,7 @@ the sample's bytes shows up in the tests.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 import pathlib
 import sys
 import tempfile
@@ -27,7 +28,7 @@ SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "samples" / "sample.pak"
 TEXTURES = SAMPLE.parent / "textures"
 
 
-def sample_images() -> dict[str, "np.ndarray"]:
+def sample_images() -> dict[str, Any]:
     """Procedural RGBA images by file name."""
     import numpy as np
 

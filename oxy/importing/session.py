@@ -24,8 +24,8 @@ from oxy.formats import FileKind, IndexAsset, IndexFile, LooseIndex, build_index
 from oxy.formats.loose import INDEX_FILE_NAME
 from oxy.importing.emitters import TEMP_SUFFIX, AssetEmitter, BufferEmitter, EmitError, TextureEmitter
 from oxy.importing.root_state import RootState, RootStateError, load_root_state, repair_tails
-from oxy.importing.session_io import SessionIO, SessionIOError
-from oxy.importing.types import ImportDiagnostic, Severity
+from oxy.importing.session_io import DirectSessionIO, SessionIO, SessionIOError
+from oxy.importing.types import ImportDiagnostic, ImportReport, ImportRequest, Severity
 
 _session_ids = itertools.count(1)
 Diagnose = Callable[[Severity, str, str, str], object]
@@ -229,3 +229,17 @@ class ImportSession:
         unlock, self._unlock = self._unlock, None
         if unlock is not None:
             unlock()
+
+
+def open_direct_session(request: ImportRequest, report: ImportReport) -> ImportSession | None:
+    """For the synchronous paths: an opened session on ``request.cooked_root`` doing its
+    I/O in the calling thread, or None after adding a ``session.open_failed``
+    diagnostic to ``report`` (the root is left untouched)."""
+    session = ImportSession(request.cooked_root, DirectSessionIO(), source_path=request.source_path,
+                            source_key=request.options.get("source_key"))
+    try:
+        return session.open()
+    except (RootStateError, SessionIOError) as exc:
+        report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "session.open_failed", str(exc),
+                                                   request.source_path))
+        return None

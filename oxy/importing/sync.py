@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from oxy.cook.image_decode import ImageDecodeError
 from oxy.cook.texture import TextureCookError, cook_texture_files
-from oxy.importing.root_state import RootStateError
 from oxy.importing.scene.importer import SCENE_SUFFIXES
 from oxy.importing.scene.sync_import import import_scene_sync
-from oxy.importing.session import ImportSession
-from oxy.importing.session_io import DirectSessionIO, SessionIOError
+from oxy.importing.session import open_direct_session
 from oxy.importing.texture_importer import IMAGE_SUFFIXES, work_items
 from oxy.importing.types import ImportDiagnostic, ImportReport, ImportRequest, Severity
 
@@ -43,13 +41,8 @@ class AssetImporter:
             report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "texture.bad_options", str(exc),
                                                        request.source_path))
             return report
-        session = ImportSession(request.cooked_root, DirectSessionIO(), source_path=request.source_path,
-                                source_key=request.options.get("source_key"))
-        try:
-            session.open()
-        except (RootStateError, SessionIOError) as exc:
-            report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "session.open_failed", str(exc),
-                                                       request.source_path))
+        session = open_direct_session(request, report)
+        if session is None:
             return report
         outputs: dict[str, int] = {}
         with session:

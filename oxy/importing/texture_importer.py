@@ -16,7 +16,6 @@ Runs as an importer on the import hub (see ``oxy.importing.registry``).
 """
 from __future__ import annotations
 
-import os
 
 import gevent
 

@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 
 from oxy.errors import FormatError
-from oxy.formats.enums import AssetType, FileKind
+from oxy.formats.enums import FileKind
 from oxy.formats.loose import (ASSET_ENTRY_SIZE, FILE_RECORD_SIZE, FLAG_HAS_FILE_RECORDS,
                                FLAG_HAS_VIRTUAL_PATHS, INDEX_FILE_NAME, INDEX_HEADER_SIZE,
                                INDEX_VERSION, KNOWN_INDEX_FLAGS, IndexHeader, read_c_string,

@@ -16,13 +16,11 @@ from __future__ import annotations
 from oxy.cook.image_decode import ImageDecodeError
 from oxy.cook.texture import TextureCookError, cook_texture_files
 from oxy.importing.emitters import EmitError
-from oxy.importing.root_state import RootStateError
 from oxy.importing.scene.backend import SceneBackend, SceneParseError
 from oxy.importing.scene.emit import (emit_geometry, emit_material, emit_scene, forward, pack_checked,
                                       texture_settings, written_counts)
 from oxy.importing.scene.plan import ScenePlan, TextureJob, make_plan
-from oxy.importing.session import ImportSession
-from oxy.importing.session_io import DirectSessionIO, SessionIOError
+from oxy.importing.session import ImportSession, open_direct_session
 from oxy.importing.types import ImportDiagnostic, ImportReport, ImportRequest, Severity
 
 
@@ -41,13 +39,8 @@ def import_scene_sync(request: ImportRequest, backend: SceneBackend | None = Non
         report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "scene.parse_failed",
                                                    f"cannot import {exc.path}: {exc.reason}", request.source_path))
         return report
-    session = ImportSession(request.cooked_root, DirectSessionIO(), source_path=request.source_path,
-                            source_key=request.options.get("source_key"))
-    try:
-        session.open()
-    except (RootStateError, SessionIOError) as exc:
-        report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "session.open_failed", str(exc),
-                                                   request.source_path))
+    session = open_direct_session(request, report)
+    if session is None:
         return report
     with session:
         plan = make_plan(parsed, session.assets.key_for, request.options)
