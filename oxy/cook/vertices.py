@@ -23,6 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
+from oxy.formats.primitives import content_hash
+
 VERTEX_FLOATS = 18  # 72 bytes
 _EPS = 1e-12
 
@@ -209,6 +211,8 @@ class PackedGeometry:
     bbox_min: tuple[float, float, float]
     bbox_max: tuple[float, float, float]
     warnings: tuple[MeshProblem, ...] = field(default=())
+    vertex_hash: int = 0    # truncated SHA-256 of ``vertices`` (computed here, off the import hub)
+    index_hash: int = 0
 
 
 def _box(points: np.ndarray) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
@@ -250,5 +254,7 @@ def pack_geometry(meshes: Sequence[MeshData]) -> PackedGeometry:
         submeshes.append(PackedSubmesh(material, start, first - start, lo, hi))
     vertices = np.concatenate(arrays)
     lo, hi = _box(np.array([s.bbox_min for s in submeshes] + [s.bbox_max for s in submeshes]))
-    return PackedGeometry(vertices.astype("<f4").tobytes(), np.concatenate(index_parts).astype("<u4").tobytes(),
-                          len(vertices), first, tuple(submeshes), lo, hi, tuple(warnings))
+    vertex_bytes = vertices.astype("<f4").tobytes()
+    index_bytes = np.concatenate(index_parts).astype("<u4").tobytes()
+    return PackedGeometry(vertex_bytes, index_bytes, len(vertices), first, tuple(submeshes), lo, hi, tuple(warnings),
+                          content_hash(vertex_bytes), content_hash(index_bytes))

@@ -23,9 +23,10 @@ from oxy.cook.payload import CookedTexture, fallback_texture
 from oxy.errors import OxyError
 from oxy.formats.enums import AssetType, BufferUsage
 from oxy.formats.loose import relpath_problem, virtual_path_problem
-from oxy.formats.primitives import VIRTUAL_MOUNT_ROOT, AssetKey, align_up, content_hash, sha256
-from oxy.formats.resources import (DEFAULT_BUFFER_ALIGNMENT, TEXTURE_DATA_ALIGNMENT, BufferResourceDesc,
-                                   TextureResourceDesc)
+from oxy.formats.primitives import VIRTUAL_MOUNT_ROOT, AssetKey, align_up, sha256
+from oxy.formats.primitives import content_hash as truncated_sha256
+from oxy.formats.resources import (BUFFER_DESC_SIZE, DEFAULT_BUFFER_ALIGNMENT, TEXTURE_DATA_ALIGNMENT,
+                                   TEXTURE_DESC_SIZE, BufferResourceDesc, TextureResourceDesc)
 from oxy.importing.session_io import SessionIO
 
 E = TypeVar("E")
@@ -42,12 +43,18 @@ class EmitError(OxyError):
 class _DataEmitter(Generic[E]):
     """Appends payloads to one ``.data`` file and keeps its table entries."""
 
-    def __init__(self, io: SessionIO, data_path: str, entries: list[E], data_size: int,
+    ENTRY_SIZE = 0  # set by subclasses
+
+    def __init__(self, io: SessionIO, data_path: str, existing_table: bytes, data_size: int,
                  on_error: Callable[[str], None]) -> None:
+        """``existing_table``: the root's table as it is (kept verbatim; new entries follow)."""
+        if len(existing_table) % self.ENTRY_SIZE:
+            raise EmitError(f"existing table of {len(existing_table)} bytes is not whole {self.ENTRY_SIZE}-byte entries")
         self._io = io
         self._path = data_path
-        self._entries: list[E] = list(entries)
-        self._existing = len(entries)
+        self._existing_table = existing_table
+        self._existing = len(existing_table) // self.ENTRY_SIZE
+        self._entries: list[E] = []            # this session's entries, indices from _existing on
         self._end = data_size
         self._signatures: dict[tuple, int] = {}
         self._pending = 0
@@ -56,11 +63,11 @@ class _DataEmitter(Generic[E]):
 
     @property
     def count(self) -> int:
-        return len(self._entries)
+        return self._existing + len(self._entries)
 
     @property
     def new_count(self) -> int:
-        return len(self._entries) - self._existing
+        return len(self._entries)
 
     @property
     def pending_count(self) -> int:
@@ -79,18 +86,19 @@ class _DataEmitter(Generic[E]):
     def data_path(self) -> str:
         return self._path
 
-    def entries(self) -> list[E]:
+    def new_entries(self) -> list[E]:
         return list(self._entries)
 
     def table_bytes(self) -> bytes:
-        return b"".join(e.build() for e in self._entries)  # type: ignore[attr-defined]
+        """The whole table: the existing entries verbatim, then this session's."""
+        return self._existing_table + b"".join(e.build() for e in self._entries)  # type: ignore[attr-defined]
 
     def _append(self, signature: tuple, payload: bytes, alignment: int, make_entry: Callable[[int], E]) -> int:
         known = self._signatures.get(signature)
         if known is not None:
             return known
         offset = align_up(self._end, max(alignment, 1))
-        index = len(self._entries)
+        index = self.count
         self._entries.append(make_entry(offset))
         self._signatures[signature] = index
         self._pending += 1
@@ -109,13 +117,15 @@ class TextureEmitter(_DataEmitter[TextureResourceDesc]):
     """``textures.table`` / ``textures.data``. Index 0 is the fallback texture (FORMATS.md 8.1),
     emitted before the first user texture when the root does not have one yet."""
 
+    ENTRY_SIZE = TEXTURE_DESC_SIZE
+
     def ensure_fallback(self) -> None:
-        if not self._entries:
+        if not self.count:
             self.emit(fallback_texture())
 
     def emit(self, texture: CookedTexture) -> int:
         """The texture's stable index (at once); the payload is written asynchronously."""
-        if not self._entries and texture.payload != fallback_texture().payload:
+        if not self.count and texture.payload != fallback_texture().payload:
             self.ensure_fallback()
         s = texture.shape
         signature = (texture.content_hash, len(texture.payload), s.width, s.height, s.depth, s.array_layers,
@@ -135,14 +145,18 @@ def buffer_alignment(usage: int, stride: int) -> int:
 class BufferEmitter(_DataEmitter[BufferResourceDesc]):
     """``buffers.table`` / ``buffers.data``: 32-byte entries with usage, stride, format and hash."""
 
+    ENTRY_SIZE = BUFFER_DESC_SIZE
+
     def emit(self, data: bytes, *, usage: int, stride: int = 0, element_format: int = 0,
-             alignment: int | None = None) -> int:
-        """The buffer's stable index (at once); the bytes are written asynchronously."""
+             alignment: int | None = None, content_hash: int | None = None) -> int:
+        """The buffer's stable index (at once); the bytes are written asynchronously.
+        ``content_hash``: the truncated SHA-256 of ``data`` when the caller already
+        computed it off the hub (it is computed here otherwise)."""
         if element_format == 0 and stride == 0:
             raise EmitError("a buffer needs an element_format (typed) or an element_stride (structured/raw)")
         if element_format == 0 and stride > 1 and len(data) % stride:
             raise EmitError(f"buffer of {len(data)} bytes is not a multiple of its stride {stride}")
-        digest = content_hash(data)
+        digest = truncated_sha256(data) if content_hash is None else content_hash
         align = alignment if alignment is not None else buffer_alignment(usage, stride)
 
         def entry(offset: int) -> BufferResourceDesc:

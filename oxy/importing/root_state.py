@@ -11,12 +11,12 @@ Call only from the session's thread (the import hub or the sync facade's caller)
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from oxy.errors import FormatError, OxyError
 from oxy.formats import FileKind, IndexAsset, LooseIndex, parse_index
 from oxy.formats.loose import DEFAULT_RELPATHS, INDEX_FILE_NAME
-from oxy.formats.resources import BUFFER_DESC_SIZE, TEXTURE_DESC_SIZE, BufferResourceDesc, TextureResourceDesc
+from oxy.formats.resources import BUFFER_DESC_SIZE, TEXTURE_DESC_SIZE
 from oxy.importing.session_io import SessionIO
 
 
@@ -31,8 +31,8 @@ class RootState:
     index: LooseIndex | None
     relpaths: dict[int, str]
     sizes: dict[int, int]                      # recorded (valid) sizes per FileKind
-    textures: list[TextureResourceDesc] = field(default_factory=list)
-    buffers: list[BufferResourceDesc] = field(default_factory=list)
+    texture_table: bytes = b""                 # the existing entries, raw (kept, never re-parsed)
+    buffer_table: bytes = b""
 
     @property
     def assets(self) -> tuple[IndexAsset, ...]:
@@ -56,15 +56,15 @@ def load_root_state(io: SessionIO, root: str) -> RootState:
     for record in index.files:
         relpaths[record.kind], sizes[record.kind] = record.relpath, record.size
     state = RootState(root, index, relpaths, sizes)
-    for kind, view, size, target in ((FileKind.TEXTURES_TABLE, TextureResourceDesc, TEXTURE_DESC_SIZE, state.textures),
-                                     (FileKind.BUFFERS_TABLE, BufferResourceDesc, BUFFER_DESC_SIZE, state.buffers)):
+    for kind, size, attr in ((FileKind.TEXTURES_TABLE, TEXTURE_DESC_SIZE, "texture_table"),
+                             (FileKind.BUFFERS_TABLE, BUFFER_DESC_SIZE, "buffer_table")):
         if not sizes[kind]:
             continue
         table = io.read(state.path(kind))
         if table is None or len(table) < sizes[kind] or sizes[kind] % size:
             raise RootStateError(f"{state.path(kind)}: the index records {sizes[kind]} bytes, the file has "
                                  f"{'none' if table is None else len(table)}; refusing to append")
-        target.extend(view.parse(table, i * size, path=state.path(kind)) for i in range(sizes[kind] // size))
+        setattr(state, attr, table[:sizes[kind]])
     return state
 
 

@@ -86,7 +86,7 @@ class ImportSession:
     def textures(self) -> TextureEmitter:
         if self._textures is None:
             s = self.state
-            self._textures = TextureEmitter(self._io, s.path(FileKind.TEXTURES_DATA), s.textures,
+            self._textures = TextureEmitter(self._io, s.path(FileKind.TEXTURES_DATA), s.texture_table,
                                             s.sizes[FileKind.TEXTURES_DATA], self._write_failed)
         return self._textures
 
@@ -94,7 +94,7 @@ class ImportSession:
     def buffers(self) -> BufferEmitter:
         if self._buffers is None:
             s = self.state
-            self._buffers = BufferEmitter(self._io, s.path(FileKind.BUFFERS_DATA), s.buffers,
+            self._buffers = BufferEmitter(self._io, s.path(FileKind.BUFFERS_DATA), s.buffer_table,
                                           s.sizes[FileKind.BUFFERS_DATA], self._write_failed)
         return self._buffers
 
@@ -143,7 +143,7 @@ class ImportSession:
 
     def _commit(self) -> None:
         state = self.state
-        if self._assets is not None and self._assets.count and self._textures is None and not state.textures:
+        if self._assets is not None and self._assets.count and self._textures is None and not state.texture_table:
             self.textures.ensure_fallback()  # materials may name texture 0: it must exist
             self._io.flush()
         staged = self._stage_tables(state)
@@ -162,7 +162,8 @@ class ImportSession:
             guid = b"\x01" + bytes(guid[1:])
         index = LooseIndex(guid, state.index.content_version if state.index else 0,
                            tuple(assets.values()), tuple(files))
-        self._io.write_file(os.path.join(self.root, INDEX_FILE_NAME), build_index(index), atomic=True)
+        blob = self._io.compute(build_index, index)  # CPU work: off the hub thread in the hub form
+        self._io.write_file(os.path.join(self.root, INDEX_FILE_NAME), blob, atomic=True)
         self._backups = []
 
     def _emitted(self) -> list:

@@ -17,15 +17,16 @@ import errno
 import fcntl
 import os
 import time
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol, TypeVar
 
 import gevent
 
 from oxy.errors import OxyError
 from oxy.hub import AsyncFileWriter, CancelToken, WriteOptions
-from oxy.hub.pools import run_io
+from oxy.hub.pools import run_blocking, run_io
 
 WriteDone = Callable[[str | None], None]
+T = TypeVar("T")
 LOCK_FILE_NAME = ".oxy-lock"
 
 
@@ -51,6 +52,7 @@ class SessionIO(Protocol):
     def rename(self, source: str, target: str) -> None: ...
     def remove(self, path: str) -> None: ...
     def lock_root(self, root: str) -> Callable[[], None]: ...
+    def compute(self, fn: Callable[..., T], *args: Any) -> T: ...
 
 
 # ------------------------------------------------------------ plain functions
@@ -191,6 +193,10 @@ class DirectSessionIO:
     def remove(self, path: str) -> None:
         _call(path, _remove, path)
 
+    def compute(self, fn: Callable[..., T], *args: Any) -> T:
+        """CPU work, here in the calling thread."""
+        return fn(*args)
+
     def lock_root(self, root: str) -> Callable[[], None]:
         fd = _call(root, _try_lock, root)
         while fd is None:
@@ -246,6 +252,10 @@ class HubSessionIO:
 
     def remove(self, path: str) -> None:
         self._io(path, _remove, path)
+
+    def compute(self, fn: Callable[..., T], *args: Any) -> T:
+        """CPU work on the CPU pool (greenlet-blocking), keeping the import hub free."""
+        return run_blocking(fn, *args)
 
     def lock_root(self, root: str) -> Callable[[], None]:
         """Wait (greenlet-blocking, cancellable) for the root's lock; returns the unlock."""

@@ -53,8 +53,10 @@ def pack_checked(plan: ScenePlan, geometry: GeometryPlan) -> tuple[PackedGeometr
 def emit_geometry(session: ImportSession, plan: ScenePlan, geometry: GeometryPlan,
                   packed: PackedGeometry) -> tuple[AssetKey, int, int]:
     """Buffers, then the descriptor; (key, vertex buffer index, index buffer index)."""
-    vb = session.buffers.emit(packed.vertices, usage=VERTEX_USAGE, stride=VERTEX_STRIDE)
-    ib = session.buffers.emit(packed.indices, usage=INDEX_USAGE, element_format=Format.R32_UINT)
+    vb = session.buffers.emit(packed.vertices, usage=VERTEX_USAGE, stride=VERTEX_STRIDE,
+                              content_hash=packed.vertex_hash)
+    ib = session.buffers.emit(packed.indices, usage=INDEX_USAGE, element_format=Format.R32_UINT,
+                              content_hash=packed.index_hash)
     key = session.assets.emit(AssetType.GEOMETRY, geometry.asset_name, plan.geometry_bytes(geometry, packed, vb, ib))
     return key, vb, ib
 
