@@ -10,6 +10,7 @@ Pure functions over bytes: safe from any thread, never imports gevent.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 from oxy.formats.enums import Format, PackingPolicy, TextureType, format_block_info
@@ -122,9 +123,11 @@ def _relayout_rows(data: bytes, row_bytes: int, pitch: int, rows: int) -> bytes:
     return b"".join(data[r * row_bytes:(r + 1) * row_bytes] + pad for r in range(rows))
 
 
+@lru_cache(maxsize=1)
 def fallback_texture() -> CookedTexture:
     """Texture index 0 (FORMATS.md 8.1): a self-consistent 1x1 white RGBA8UNorm, one mip,
-    one layer, D3D12 packing; total_payload_size == size_bytes and one hash in both places."""
+    one layer, D3D12 packing; total_payload_size == size_bytes and one hash in both places.
+    Built once (immutable, safe to share between threads)."""
     shape = TextureShape(width=1, height=1, format=Format.RGBA8_UNORM)
     return pack_texture_payload(shape, [b"\xff\xff\xff\xff"])
 
