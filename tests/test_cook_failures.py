@@ -144,7 +144,8 @@ def test_ctrl_c_cancels_the_cli_cleanly(tmp_path):
     root = tmp_path / "root"
     assert cook(root, [GOOD[0]]).success
     before = _snapshot(root)
-    inputs = [str(IMAGES / "royal_esplanade_1k.hdr"), str(IMAGES / "Wrinkles.jpg")]
+    # Enough work (about 10 s on one thread) that the signal lands in mid-cook on any machine.
+    inputs = [str(IMAGES / "royal_esplanade_1k.hdr")] + [str(IMAGES / "Wrinkles.jpg")] * 7
     proc = subprocess.Popen([sys.executable, "-m", "oxy", "cook", *inputs, "-o", str(root), "--quality", "high",
                              "--threads", "1"], cwd=PROJECT, stderr=subprocess.PIPE, text=True)
     line = proc.stderr.readline()  # the first progress line: the job is running

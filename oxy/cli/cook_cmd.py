@@ -133,9 +133,12 @@ def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrup
         for kind, count in report.written.items():
             written[kind] = written.get(kind, 0) + count
     failed = sum(1 for r in reports for d in r.errors)
-    if interrupted or any(r.cancelled for r in reports):
+    if any(r.cancelled for r in reports):
         print(f"oxy cook: cancelled; {args.output} keeps its previous index", file=sys.stderr)
         return ExitCode.CANCELLED
+    if interrupted:
+        print(f"oxy cook: interrupted after the cook had committed; {args.output} holds the new index",
+              file=sys.stderr)
     summary = ", ".join(f"{count} {kind}" for kind, count in written.items() if count) or "nothing"
     print(f"oxy cook: {len(reports)} job(s), wrote {summary} to {args.output} in {seconds:.2f} s"
           + (f", {failed} error(s)" if failed else ""), file=sys.stderr)

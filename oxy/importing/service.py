@@ -198,7 +198,10 @@ class AsyncImportService:
 
     # -- cancelling and shutting down --------------------------------------------------------------
     def cancel_job(self, job_id: int) -> bool:
-        """Request cancellation; True if the job was active and this call cancelled it."""
+        """Request cancellation; True if the job was active and this call requested it.
+
+        The report says whether the cancel took effect: a job already committing its
+        index finishes (``success``, not ``cancelled``), and its root holds the new index."""
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None or job.state is _State.DONE or job.cancel_requested:
@@ -356,7 +359,9 @@ class AsyncImportService:
             if job.state is _State.DONE:
                 return
             was_running = job.state is _State.RUNNING
-            cancelled = job.cancel_requested or report is None
+            # A cancel that lost the race against a successful commit is not a cancel:
+            # the job finished, and its report says so.
+            cancelled = report is None or (job.cancel_requested and not report.success)
             job.state = _State.DONE
             if was_running:
                 self._in_flight_count -= 1

@@ -131,6 +131,13 @@ class ImportSession:
         if self.has_errors:
             self.abort()
             return False
+        # The point of no return: once committing starts, a cancel waits for the commit
+        # to end (it would otherwise leave renames half done); the cancel then arrives
+        # after a successful commit, and the root holds the new, valid index.
+        committed = self._io.shielded(self._commit_or_roll_back)
+        return committed
+
+    def _commit_or_roll_back(self) -> bool:
         try:
             self._commit()
         except (SessionIOError, EmitError, RootStateError) as exc:

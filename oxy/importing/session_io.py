@@ -21,7 +21,7 @@ from typing import Any, Callable, Protocol, TypeVar
 
 import gevent
 
-from oxy.errors import OxyError
+from oxy.errors import OperationCancelled, OxyError
 from oxy.hub import AsyncFileWriter, CancelToken, WriteOptions
 from oxy.hub.pools import run_blocking, run_io
 
@@ -53,6 +53,7 @@ class SessionIO(Protocol):
     def remove(self, path: str) -> None: ...
     def lock_root(self, root: str) -> Callable[[], None]: ...
     def compute(self, fn: Callable[..., T], *args: Any) -> T: ...
+    def shielded(self, fn: Callable[[], T]) -> T: ...
 
 
 # ------------------------------------------------------------ plain functions
@@ -197,6 +198,10 @@ class DirectSessionIO:
         """CPU work, here in the calling thread."""
         return fn(*args)
 
+    def shielded(self, fn: Callable[[], T]) -> T:
+        """Nothing interrupts the calling thread here: just call ``fn``."""
+        return fn()
+
     def lock_root(self, root: str) -> Callable[[], None]:
         fd = _call(root, _try_lock, root)
         while fd is None:
@@ -213,6 +218,7 @@ class HubSessionIO:
         options = WriteOptions(create_directories=True, overwrite=True, share_write=True, truncate=False)
         self._writer = writer or AsyncFileWriter(options, token)
         self._owns_writer = writer is None
+        self.absorbed_cancels = 0
 
     @property
     def pending_count(self) -> int:
@@ -256,6 +262,20 @@ class HubSessionIO:
     def compute(self, fn: Callable[..., T], *args: Any) -> T:
         """CPU work on the CPU pool (greenlet-blocking), keeping the import hub free."""
         return run_blocking(fn, *args)
+
+    def shielded(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` to completion in a greenlet of its own, even if the calling
+        greenlet is killed (a job cancel) meanwhile. Such a cancel came too late: it is
+        absorbed and ``fn``'s outcome stands (the caller goes on to report it). For
+        steps that must not stop half-way, such as committing an index."""
+        worker = gevent.spawn(fn)
+        while True:
+            try:
+                return worker.get()
+            except (OperationCancelled, gevent.GreenletExit):
+                if worker.ready():
+                    raise  # fn itself raised it
+                self.absorbed_cancels += 1  # killed while waiting: keep waiting
 
     def lock_root(self, root: str) -> Callable[[], None]:
         """Wait (greenlet-blocking, cancellable) for the root's lock; returns the unlock."""
