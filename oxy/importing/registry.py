@@ -254,4 +254,5 @@ def register_importer(
     registry: ImporterRegistry | None = None,
 ) -> Callable[[], None]:
     """Register ``factory`` in ``registry`` (the process-wide default if None)."""
-    return (registry or default_registry).register(match, factory, name=name, priority=priority)
+    target = default_registry if registry is None else registry  # an empty registry is falsy
+    return target.register(match, factory, name=name, priority=priority)

@@ -134,7 +134,7 @@ class AsyncImportService:
         self._max_jobs = int(max_concurrent_jobs or os.cpu_count() or 2)
         if self._max_jobs < 1:
             raise ValueError("max_concurrent_jobs must be >= 1")
-        self._registry = registry or default_registry
+        self._registry = default_registry if registry is None else registry
         self._lock = allocate_lock()
         self._ids = itertools.count(1)
         self._jobs: dict[int, _Job] = {}
