@@ -101,8 +101,11 @@ class _DataEmitter(Generic[E]):
         index = self.count
         self._entries.append(make_entry(offset))
         self._signatures[signature] = index
+        if offset > self._end:  # the zero padding, as its own small write: the payload is not copied
+            self._pending += 1
+            self._io.write_at_async(self._path, self._end, bytes(offset - self._end), self._written)
         self._pending += 1
-        self._io.write_at_async(self._path, self._end, bytes(offset - self._end) + payload, self._written)
+        self._io.write_at_async(self._path, offset, payload, self._written)
         self._end = offset + len(payload)
         return index
 
