@@ -1,0 +1,138 @@
+"""Root-confined file access: the one place that turns a cooked root's relative paths
+into file handles, and refuses any path that resolves outside the root.
+
+Every reader and writer of a root's own files (the import session, the validator,
+``oxy inspect``, the loader's sources, the pack tool) goes through these helpers, so
+a symlinked ``textures.data``, a symlinked ``Materials/`` folder or a descriptor
+that links to ``/etc/passwd`` is refused with :class:`RootEscapeError` naming the
+file, just as ``..`` and absolute relpaths are refused by the index reader.
+
+The rule: ``os.path.realpath(root/relpath)`` must lie inside
+``os.path.realpath(root)``. Symlinks that stay inside the root are followed. The
+helpers open the *resolved* path, which narrows (but on a hostile, concurrently
+changing tree cannot close) the window between the check and the open; the final
+component is opened with ``O_NOFOLLOW`` so a link swapped in after the check is
+refused rather than followed.
+
+Also here: :func:`pread_exact`, which reads in a loop (one ``pread`` returns at most
+about 2 GiB on Linux) and raises on a short file instead of returning fewer bytes.
+
+Thread rules: plain blocking functions, safe from any thread. They never import
+gevent; callers on a hub run them on their I/O pool.
+"""
+from __future__ import annotations
+
+import errno
+import os
+
+from oxy.errors import OxyError
+
+__all__ = ["RootEscapeError", "ShortReadError", "resolve_inside", "open_inside", "read_inside",
+           "size_inside", "pread_exact", "is_inside"]
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+PREAD_CHUNK = 1 << 30  # well under Linux's 0x7ffff000-byte cap on one read
+
+
+class RootEscapeError(OxyError):
+    """A path inside a root resolves (through a symlink or otherwise) outside it.
+
+    ``path`` is the path as named (root joined with the relpath), ``target`` where it
+    resolves to."""
+
+    def __init__(self, path: str, target: str, root: str) -> None:
+        super().__init__(f"{path}: resolves to {target}, outside the root {root}; refusing to follow it")
+        self.path = path
+        self.target = target
+        self.root = root
+
+
+class ShortReadError(OxyError):
+    """A file holds fewer bytes than a read at an explicit offset asked for."""
+
+    def __init__(self, path: str, size: int, offset: int, got: int) -> None:
+        super().__init__(f"{path}: {size} bytes at offset {offset} requested, only {got} there "
+                         "(the file is shorter than its index or table says)")
+        self.path = path
+        self.size = size
+        self.offset = offset
+        self.got = got
+
+
+def is_inside(real_root: str, real_path: str) -> bool:
+    """True when ``real_path`` is ``real_root`` or below it (both already resolved)."""
+    return real_path == real_root or real_path.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def resolve_inside(root: str, relpath: str = "") -> str:
+    """The resolved absolute path of ``root/relpath``; raises RootEscapeError when it
+    lies outside the resolved root. ``relpath`` may also be an absolute path below
+    ``root`` (as sessions pass them). A missing file is fine: its parents are resolved."""
+    real_root = os.path.realpath(root)
+    named = relpath if os.path.isabs(relpath) else os.path.join(root, relpath)
+    real = os.path.realpath(named)
+    if not is_inside(real_root, real):
+        raise RootEscapeError(named, real, real_root)
+    return real
+
+
+def open_inside(root: str, relpath: str, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
+    """``os.open`` of ``root/relpath`` once it is known to resolve inside ``root``.
+    Raises RootEscapeError, or OSError from the open (FileNotFoundError and so on)."""
+    real = resolve_inside(root, relpath)
+    try:
+        return os.open(real, flags | _CLOEXEC | _NOFOLLOW, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link appeared at the last component after the check
+            named = relpath if os.path.isabs(relpath) else os.path.join(root, relpath)
+            raise RootEscapeError(named, os.path.realpath(named), os.path.realpath(root)) from None
+        raise
+
+
+def read_inside(root: str, relpath: str) -> bytes:
+    """The whole file ``root/relpath`` (confined). Raises RootEscapeError or OSError."""
+    fd = open_inside(root, relpath)
+    try:
+        size = os.fstat(fd).st_size
+        return pread_exact(fd, size, 0, os.path.join(root, relpath), allow_short=True)
+    finally:
+        os.close(fd)
+
+
+def size_inside(root: str, relpath: str) -> int | None:
+    """The size of ``root/relpath`` (confined), or None when it does not exist."""
+    real = resolve_inside(root, relpath)
+    try:
+        return os.stat(real).st_size
+    except FileNotFoundError:
+        return None
+
+
+def pread_exact(fd: int, size: int, offset: int, path: str = "<fd>", *, allow_short: bool = False) -> bytes:
+    """Read ``size`` bytes at ``offset``, looping over ``pread`` (each call returns at
+    most ~2 GiB). Raises ShortReadError when the file ends first (unless
+    ``allow_short``, then the bytes there are returned), OSError on an I/O error."""
+    if size < 0 or offset < 0:
+        raise ShortReadError(path, size, offset, 0)
+    if size <= PREAD_CHUNK:
+        data = os.pread(fd, size, offset)
+        if len(data) == size or not data:
+            if len(data) != size and not allow_short:
+                raise ShortReadError(path, size, offset, len(data))
+            return data
+        parts, got = [data], len(data)
+    else:
+        parts, got = [], 0
+    buf = bytearray(size)
+    view = memoryview(buf)
+    for part in parts:
+        view[:len(part)] = part
+    while got < size:
+        n = os.preadv(fd, [view[got:got + min(PREAD_CHUNK, size - got)]], offset + got)
+        if n == 0:
+            if allow_short:
+                return bytes(view[:got])
+            raise ShortReadError(path, size, offset, got)
+        got += n
+    return buf  # a bytearray (no second copy of a multi-GiB resource); callers treat it as bytes
