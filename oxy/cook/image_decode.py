@@ -4,6 +4,12 @@ Pillow decodes PNG (8- and 16-bit, palette, grey), JPEG, TGA and BMP; Radiance
 ``.hdr`` goes through oxy's own RGBE kernel (Pillow has no Radiance reader). The
 result is RGBA: ``uint8`` for LDR sources, ``float32`` (linear) for HDR.
 
+Before decoding, the container is checked (``oxy.cook.image_structure``): PNG chunk
+lengths and CRCs, JPEG segments, uncompressed TGA sizes. A corrupt file is refused
+with the real reason (the chunk, the byte) rather than decoded or called "not an
+image". When Pillow cannot identify a file that has a known signature, the
+format's own reader is asked again for its reason.
+
 Safety limit: :data:`MAX_TEXTURE_PIXELS`. A larger image is refused from its
 header, before any pixel is decoded (a decompression bomb). Every failure is an
 :class:`ImageDecodeError` naming the source and the reason.
@@ -18,10 +24,12 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import BmpImagePlugin, Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
+from oxy.cook.image_structure import check_structure, check_tga, jpeg_truncation_note
 from oxy.errors import OxyError
 
 #: The largest source image oxy decodes (8192 x 8192). Kept below Pillow's own
@@ -67,6 +75,9 @@ def decode_image(data: bytes, source: str, *, max_pixels: int = MAX_TEXTURE_PIXE
         raise ImageDecodeError(source, "the file is empty")
     if data.startswith(RADIANCE_SIGNATURES):
         return _decode_radiance(data, source, max_pixels)
+    problem = check_structure(data)
+    if problem is not None:
+        raise ImageDecodeError(source, f"{image_format_of(data)} is corrupt: {problem}")
     return _decode_with_pillow(data, source, max_pixels)
 
 
@@ -79,21 +90,26 @@ def _check_size(source: str, width: int, height: int, max_pixels: int) -> None:
 
 
 def _decode_with_pillow(data: bytes, source: str, max_pixels: int) -> DecodedImage:
+    image: Image.Image | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             _check_size(source, image.width, image.height, max_pixels)
+            if image.format == "TGA" and (problem := check_tga(data)) is not None:
+                raise ImageDecodeError(source, f"TGA is corrupt: {problem}")
             image.load()
     except ImageDecodeError:
         raise
     except UnidentifiedImageError:
-        raise ImageDecodeError(source, "not an image format oxy reads (PNG, JPEG, TGA, BMP, Radiance HDR)") from None
+        raise ImageDecodeError(source, _unidentified_reason(data)) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageDecodeError(source, f"refused as a decompression bomb: over the MAX_TEXTURE_PIXELS "
                                f"limit of {max_pixels} pixels ({exc})") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageDecodeError(source, f"{image_format_of(data)} decode failed: {exc}") from None
+        fmt = image.format if image is not None and image.format else image_format_of(data)
+        note = jpeg_truncation_note(data) if fmt == "JPEG" else ""
+        raise ImageDecodeError(source, f"{fmt} decode failed: {exc}" + (f" ({note})" if note else "")) from None
     fmt = image.format or "image"
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -106,6 +122,21 @@ def _decode_with_pillow(data: bytes, source: str, max_pixels: int) -> DecodedIma
     else:
         rgba = np.asarray(image.convert("RGBA"))
     return DecodedImage(np.ascontiguousarray(rgba, dtype=np.uint8), source, fmt, has_alpha)
+
+
+def _unidentified_reason(data: bytes) -> str:
+    """Why Pillow could not identify ``data``: for a known signature, the format
+    reader's own error (Pillow's ``open`` hides it behind "cannot identify")."""
+    fmt = image_format_of(data)
+    openers: dict[str, Callable[[io.BytesIO], object]] = {
+        "PNG": PngImagePlugin.PngImageFile, "JPEG": JpegImagePlugin.JpegImageFile, "BMP": BmpImagePlugin.BmpImageFile}
+    opener = openers.get(fmt)
+    if opener is not None:
+        try:
+            opener(io.BytesIO(data))
+        except Exception as exc:  # noqa: BLE001 - any reader error is the reason we report
+            return f"{fmt} header cannot be read: {type(exc).__name__}: {exc}"
+    return "not an image format oxy reads (PNG, JPEG, TGA, BMP, Radiance HDR)"
 
 
 def image_format_of(data: bytes) -> str:
