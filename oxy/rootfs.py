@@ -135,4 +135,4 @@ def pread_exact(fd: int, size: int, offset: int, path: str = "<fd>", *, allow_sh
                 return bytes(view[:got])
             raise ShortReadError(path, size, offset, got)
         got += n
-    return buf  # a bytearray (no second copy of a multi-GiB resource); callers treat it as bytes
+    return buf  # type: ignore[return-value]  # a bytearray: no second copy of a multi-GiB resource

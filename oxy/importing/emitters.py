@@ -1,24 +1,28 @@
 """Emitters: own a cooked root's files and hand out stable indices at once.
 
-``TextureEmitter`` and ``BufferEmitter`` reserve an aligned range at the end of their
-``.data`` file, queue zero padding plus the payload with ``write_at_async`` and
-record the table entry in memory; the table is written whole by the session's
-``finalize``. Identical content (same signature) gets the same index and writes
-nothing. ``AssetEmitter`` writes each descriptor to a temporary name; ``finalize``
-renames them into place just before the index is written.
+``TextureEmitter`` and ``BufferEmitter`` reserve an aligned range past the end of
+their ``.data`` file (offsets as they will be once committed), queue zero padding
+plus the payload with ``write_at_async`` into a **stage file** (``<data>.oxy-stage-<tag>``,
+byte ``i`` of it is byte ``base + i`` of the data file) and record the table entry in
+memory. The data file itself is untouched until the session's commit appends the
+stage file (:mod:`oxy.build.commit`), so a reader never sees it grow mid-cook. The
+table is written whole at ``finalize``. Identical content (same signature) gets the
+same index and writes nothing. ``AssetEmitter`` writes each descriptor to a
+temporary name; the commit renames them into place just before the index.
 
 Thread rules: use an emitter only from its session's thread (the import hub, or the
-sync facade's caller). Failure modes: ``emit`` never raises for I/O; write failures
-arrive in ``on_error`` (and ``error_count``); bad names or paths raise
-:class:`EmitError`.
+sync facade's caller). Failure modes: data ``emit`` never raises for I/O; write
+failures arrive in ``on_error`` (and ``error_count``); bad names or paths raise
+:class:`EmitError`; ``AssetEmitter.emit`` raises SessionIOError when its descriptor
+cannot be written and RootEscapeError when its folder leads out of the root.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
 
+from oxy.build.journal import STAGE_MARKER, TEMP_MARKER
 from oxy.cook.payload import CookedTexture, fallback_texture
 from oxy.errors import OxyError
 from oxy.formats.enums import AssetType, BufferUsage
@@ -28,11 +32,12 @@ from oxy.formats.primitives import content_hash as truncated_sha256
 from oxy.formats.resources import (BUFFER_DESC_SIZE, DEFAULT_BUFFER_ALIGNMENT, TEXTURE_DATA_ALIGNMENT,
                                    TEXTURE_DESC_SIZE, BufferResourceDesc, TextureResourceDesc)
 from oxy.importing.session_io import SessionIO
+from oxy.rootfs import resolve_inside
 
 E = TypeVar("E")
 ASSET_FOLDERS = {AssetType.MATERIAL: ("Materials", ".omat"), AssetType.GEOMETRY: ("Geometry", ".ogeo"),
                  AssetType.SCENE: ("Scenes", ".oscene")}
-TEMP_SUFFIX = ".oxy-tmp-"  # descriptors live under <relpath>.oxy-tmp-<session> until finalize
+TEMP_SUFFIX = TEMP_MARKER  # descriptors and tables live under <relpath>.oxy-tmp-<session> until the commit
 _UNSAFE_NAME = re.compile(r'[\x00-\x1f/\\:*?"<>|]')
 
 
@@ -46,12 +51,15 @@ class _DataEmitter(Generic[E]):
     ENTRY_SIZE = 0  # set by subclasses
 
     def __init__(self, io: SessionIO, data_path: str, existing_table: bytes, data_size: int,
-                 on_error: Callable[[str], None]) -> None:
-        """``existing_table``: the root's table as it is (kept verbatim; new entries follow)."""
+                 on_error: Callable[[str], None], session_tag: str = "direct") -> None:
+        """``existing_table``: the root's table as it is (kept verbatim; new entries follow).
+        ``data_size``: the committed size of ``data_path``; payloads go to the stage file."""
         if len(existing_table) % self.ENTRY_SIZE:
             raise EmitError(f"existing table of {len(existing_table)} bytes is not whole {self.ENTRY_SIZE}-byte entries")
         self._io = io
         self._path = data_path
+        self._stage = f"{data_path}{STAGE_MARKER}{session_tag}"
+        self._base = data_size
         self._existing_table = existing_table
         self._existing = len(existing_table) // self.ENTRY_SIZE
         self._entries: list[E] = []            # this session's entries, indices from _existing on
@@ -86,6 +94,16 @@ class _DataEmitter(Generic[E]):
     def data_path(self) -> str:
         return self._path
 
+    @property
+    def stage_path(self) -> str:
+        """Where this session's payloads wait for the commit (absent until the first write)."""
+        return self._stage
+
+    @property
+    def base_size(self) -> int:
+        """The data file's committed size: stage byte ``i`` lands at ``base_size + i``."""
+        return self._base
+
     def new_entries(self) -> list[E]:
         return list(self._entries)
 
@@ -103,9 +121,9 @@ class _DataEmitter(Generic[E]):
         self._signatures[signature] = index
         if offset > self._end:  # the zero padding, as its own small write: the payload is not copied
             self._pending += 1
-            self._io.write_at_async(self._path, self._end, bytes(offset - self._end), self._written)
+            self._io.write_at_async(self._stage, self._end - self._base, bytes(offset - self._end), self._written)
         self._pending += 1
-        self._io.write_at_async(self._path, offset, payload, self._written)
+        self._io.write_at_async(self._stage, offset - self._base, payload, self._written)
         self._end = offset + len(payload)
         return index
 
@@ -225,7 +243,8 @@ class AssetEmitter:
         if vpath in self._vpaths:
             raise EmitError(f"asset {name!r}: {vpath} was already emitted in this session")
         key = AssetKey.from_virtual_path(vpath)
-        temp = os.path.join(self._root, f"{relpath}{TEMP_SUFFIX}{self._tag}")
+        resolve_inside(self._root, relpath)  # the final name, too, must not lead out of the root
+        temp = resolve_inside(self._root, f"{relpath}{TEMP_SUFFIX}{self._tag}")
         self._io.write_file(temp, descriptor)
         self._vpaths.add(vpath)
         self._assets[key] = EmittedAsset(key, int(asset_type), relpath, vpath, len(descriptor),

@@ -1,16 +1,16 @@
 """What a cooked root already holds, read at the start of an import session.
 
 Log-structured re-import keeps every existing table entry (old descriptors still
-reference them) and appends after the data that the current index records. A crash
-of an earlier session can leave data files longer than the index says; the session
-truncates them back (:func:`repair_tails`) so the index stays true. An existing index
+reference them) and appends after the data that the current index records. Data
+files grow only inside a journaled commit (:mod:`oxy.build.commit`), which recovery
+undoes after a crash; a data file longer than its index (an older oxy's crash, or a
+copy made mid-commit) is truncated back (:func:`repair_tails`) so the index stays true. An existing index
 that does not parse is an error: the session refuses to touch that root.
 
 Call only from the session's thread (the import hub or the sync facade's caller).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from oxy.errors import FormatError, OxyError
@@ -18,6 +18,7 @@ from oxy.formats import FileKind, IndexAsset, LooseIndex, parse_index
 from oxy.formats.loose import DEFAULT_RELPATHS, INDEX_FILE_NAME
 from oxy.formats.resources import BUFFER_DESC_SIZE, TEXTURE_DESC_SIZE
 from oxy.importing.session_io import SessionIO
+from oxy.rootfs import RootEscapeError, resolve_inside
 
 
 
@@ -39,15 +40,28 @@ class RootState:
         return self.index.assets if self.index else ()
 
     def path(self, kind: int) -> str:
-        return os.path.join(self.root, self.relpaths[kind])
+        """The absolute path of a file kind; RootEscapeError when it resolves outside the root."""
+        return resolve_inside(self.root, self.relpaths[kind])
 
 
 def load_root_state(io: SessionIO, root: str) -> RootState:
-    """Read the index and tables of ``root`` (empty state when there is no index)."""
-    index_path = os.path.join(root, INDEX_FILE_NAME)
+    """Read the index and tables of ``root`` (empty state when there is no index).
+    Raises RootStateError for an unreadable index or tables, or any of the root's
+    files resolving outside it (a symlinked ``textures.data`` or ``Resources/``)."""
+    try:
+        return _load_root_state(io, root)
+    except RootEscapeError as exc:
+        raise RootStateError(f"refusing to cook into this root: {exc}") from None
+
+
+def _load_root_state(io: SessionIO, root: str) -> RootState:
+    index_path = resolve_inside(root, INDEX_FILE_NAME)
     raw = io.read(index_path)
     if raw is None:
-        return RootState(root, None, dict(DEFAULT_RELPATHS), {k: 0 for k in DEFAULT_RELPATHS})
+        empty = RootState(root, None, dict(DEFAULT_RELPATHS), {k: 0 for k in DEFAULT_RELPATHS})
+        for kind in empty.relpaths:
+            empty.path(kind)
+        return empty
     try:
         index = parse_index(raw, path=index_path)
     except FormatError as exc:
@@ -56,6 +70,8 @@ def load_root_state(io: SessionIO, root: str) -> RootState:
     for record in index.files:
         relpaths[record.kind], sizes[record.kind] = record.relpath, record.size
     state = RootState(root, index, relpaths, sizes)
+    for kind in relpaths:
+        state.path(kind)  # every file the session may touch must stay inside the root
     for kind, size, attr in ((FileKind.TEXTURES_TABLE, TEXTURE_DESC_SIZE, "texture_table"),
                              (FileKind.BUFFERS_TABLE, BUFFER_DESC_SIZE, "buffer_table")):
         if not sizes[kind]:

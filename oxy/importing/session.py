@@ -1,14 +1,17 @@
 """ImportSession: one job's view of a cooked root, from open to finalize.
 
-It owns the lazily created emitters, collects diagnostics, and commits:
-``finalize()`` waits for every pending write, writes the tables, registers the
-data/table files with their on-disk sizes and the descriptors with size and SHA-256,
-then writes ``container.index.bin`` **last** (temporary file, fsync, atomic rename).
+It owns the lazily created emitters, collects diagnostics, and commits through the
+journaled protocol of :mod:`oxy.build.commit`: payloads wait in stage files, tables
+and descriptors in temporary files, and ``finalize()`` appends, renames and installs
+the new ``container.index.bin`` last, with a journal that lets whoever opens the
+root next undo (or finish) a commit that a crash interrupted. A data file grows only
+inside the commit, so another process can mount the root during the whole cook.
 
-Until that rename the previous index stays the root's truth: descriptors and tables
-go to temporary names, data is appended past the recorded ends, and ``abort()`` (on
-cancel or failure) truncates the data files back and removes the temporaries. Only
-the few renames just before the index rename touch files the old index names.
+``open()`` takes the root lock, recovers an unfinished commit of a crashed session
+and removes stale temporaries (:func:`oxy.build.journal.recover_root_locked`), then
+reads the index. ``abort()`` (cancel or failure) removes this session's stage and
+temporary files; the committed root is never touched. A session with nothing to
+commit writes nothing (a fresh root gets no index).
 
 Thread rules: use a session from one thread (a greenlet on the import hub with
 :class:`HubSessionIO`, or any one thread with :class:`DirectSessionIO`).
@@ -20,12 +23,15 @@ import os
 import uuid
 from typing import Callable
 
+from oxy.build.commit import CommitError, CommitPlan, DataAppend, FileReplace, execute_commit
+from oxy.build.journal import STAGE_MARKER, JournalError, recover_root_locked
+from oxy.errors import OxyError
 from oxy.formats import FileKind, IndexAsset, IndexFile, LooseIndex, build_index
-from oxy.formats.loose import INDEX_FILE_NAME
 from oxy.importing.emitters import TEMP_SUFFIX, AssetEmitter, BufferEmitter, EmitError, TextureEmitter
 from oxy.importing.root_state import RootState, RootStateError, load_root_state, repair_tails
 from oxy.importing.session_io import DirectSessionIO, SessionIO, SessionIOError
 from oxy.importing.types import ImportDiagnostic, ImportReport, ImportRequest, Severity
+from oxy.rootfs import RootEscapeError, resolve_inside
 
 _session_ids = itertools.count(1)
 Diagnose = Callable[[Severity, str, str, str], object]
@@ -52,14 +58,20 @@ class ImportSession:
         self._assets: AssetEmitter | None = None
         self._io_errors = 0
         self._finished = False
-        self._backups: list[tuple[str, bytes | None]] = []
+        self.committed_anything = False
 
     # -- lifecycle ----------------------------------------------------------------------
     def open(self) -> "ImportSession":
-        """Lock the root, read its index and tables, repair a crashed session's tail.
-        Raises RootStateError or SessionIOError (the root is left untouched)."""
+        """Lock the root, recover a crashed session's unfinished commit, read the index
+        and tables. Raises RootStateError or SessionIOError (nothing committed is lost)."""
         self._unlock = self._io.lock_root(self.root)
         try:
+            try:
+                recovery = self._io.blocking(recover_root_locked, self.root)
+            except (JournalError, RootEscapeError) as exc:
+                raise RootStateError(f"cannot recover the root's unfinished commit: {exc}") from None
+            for action in recovery.actions:
+                self.diagnose(Severity.INFO, "session.recovered", action)
             self._state = load_root_state(self._io, self.root)
             for note in repair_tails(self._io, self._state):
                 self.diagnose(Severity.INFO, "session.repaired_tail", note)
@@ -87,7 +99,7 @@ class ImportSession:
         if self._textures is None:
             s = self.state
             self._textures = TextureEmitter(self._io, s.path(FileKind.TEXTURES_DATA), s.texture_table,
-                                            s.sizes[FileKind.TEXTURES_DATA], self._write_failed)
+                                            s.sizes[FileKind.TEXTURES_DATA], self._write_failed, self._tag)
         return self._textures
 
     @property
@@ -95,7 +107,7 @@ class ImportSession:
         if self._buffers is None:
             s = self.state
             self._buffers = BufferEmitter(self._io, s.path(FileKind.BUFFERS_DATA), s.buffer_table,
-                                          s.sizes[FileKind.BUFFERS_DATA], self._write_failed)
+                                          s.sizes[FileKind.BUFFERS_DATA], self._write_failed, self._tag)
         return self._buffers
 
     @property
@@ -140,11 +152,12 @@ class ImportSession:
     def _commit_or_roll_back(self) -> bool:
         try:
             self._commit()
-        except (SessionIOError, EmitError, RootStateError) as exc:
+        except (SessionIOError, EmitError, RootStateError, CommitError, RootEscapeError) as exc:
             self.diagnose(Severity.ERROR, "session.finalize_failed", str(exc))
             self.abort()
             return False
         self._finished = True
+        self._remove_temporaries()
         self._release()
         return True
 
@@ -153,13 +166,19 @@ class ImportSession:
         if self._assets is not None and self._assets.count and self._textures is None and not state.texture_table:
             self.textures.ensure_fallback()  # materials may name texture 0: it must exist
             self._io.flush()
-        staged = self._stage_tables(state)
-        staged += [(a.temp_path, os.path.join(self.root, a.relpath)) for a in self._emitted()]
-        # Keep what each rename replaces, so abort() can put the previous root back.
-        self._backups = [(final, self._io.read(final)) for _temp, final in staged]
-        for temp, final in staged:
-            self._io.rename(temp, final)
-        files = self._register_files(state)
+        data = self._data_emitters()
+        if not data and not self._emitted():
+            return  # nothing to commit: not one byte is written, and a fresh root gets no index
+        replaces, files = self._stage_tables(state, data)
+        replaces += [FileReplace(f"{a.relpath}{TEMP_SUFFIX}{self._tag}", a.relpath) for a in self._emitted()]
+        appends = []
+        for emitter, _table_kind, data_kind in data:
+            stage_size = self._io.size(emitter.stage_path) or 0
+            if emitter.base_size + stage_size != emitter.data_file_size:
+                raise SessionIOError(emitter.stage_path, f"{stage_size} bytes staged, "
+                                     f"{emitter.data_file_size - emitter.base_size} expected")
+            relpath = state.relpaths[data_kind]
+            appends.append(DataAppend(relpath, f"{relpath}{STAGE_MARKER}{self._tag}", emitter.base_size))
         assets = {a.key: a for a in state.assets}
         for emitted in self._emitted():
             assets[emitted.key] = IndexAsset(emitted.key, emitted.asset_type, emitted.relpath,
@@ -170,8 +189,9 @@ class ImportSession:
         index = LooseIndex(guid, state.index.content_version if state.index else 0,
                            tuple(assets.values()), tuple(files))
         blob = self._io.compute(build_index, index)  # CPU work: off the hub thread in the hub form
-        self._io.write_file(os.path.join(self.root, INDEX_FILE_NAME), blob, atomic=True)
-        self._backups = []
+        plan = CommitPlan(self.root, self._tag, tuple(appends), tuple(replaces), blob)
+        self._io.blocking(execute_commit, plan)
+        self.committed_anything = True
 
     def _emitted(self) -> list:
         return self._assets.assets() if self._assets is not None else []
@@ -182,32 +202,24 @@ class ImportSession:
             (self._buffers, FileKind.BUFFERS_TABLE, FileKind.BUFFERS_DATA))
         return [(e, t, d) for e, t, d in pairs if e is not None and e.new_count]
 
-    def _stage_tables(self, state: RootState) -> list[tuple[str, str]]:
-        """Write each changed table whole, to a temporary name."""
-        staged = []
-        for emitter, table_kind, _data_kind in self._data_emitters():
-            table_path = state.path(table_kind)
-            temp = f"{table_path}{TEMP_SUFFIX}{self._tag}"
-            self._io.write_file(temp, emitter.table_bytes())
-            staged.append((temp, table_path))
-        return staged
-
-    def _register_files(self, state: RootState) -> list[IndexFile]:
-        """Every table and data file with its on-disk size (read back, not assumed)."""
+    def _stage_tables(self, state: RootState, data: list[tuple[TextureEmitter | BufferEmitter, int, int]]
+                      ) -> tuple[list[FileReplace], list[IndexFile]]:
+        """Write each changed table whole, to a temporary name; the file records the
+        new index will hold (every table and data file with its committed size)."""
+        replaces = []
         by_kind = {f.kind: f for f in (state.index.files if state.index else ())}
-        for emitter, table_kind, data_kind in self._data_emitters():
-            for kind in (table_kind, data_kind):
-                size = self._io.size(state.path(kind))
-                if size is None:
-                    raise SessionIOError(state.path(kind), "missing after writing")
-                by_kind[kind] = IndexFile(kind, state.relpaths[kind], size)
-            if by_kind[data_kind].size != emitter.data_file_size:
-                raise SessionIOError(emitter.data_path, f"{by_kind[data_kind].size} bytes on disk, "
-                                     f"{emitter.data_file_size} expected")
-        return sorted(by_kind.values(), key=lambda f: f.kind)
+        for emitter, table_kind, data_kind in data:
+            table = emitter.table_bytes()
+            relpath = state.relpaths[table_kind]
+            temp = f"{relpath}{TEMP_SUFFIX}{self._tag}"
+            self._io.write_file(resolve_inside(self.root, temp), table)
+            replaces.append(FileReplace(temp, relpath))
+            by_kind[table_kind] = IndexFile(table_kind, relpath, len(table))
+            by_kind[data_kind] = IndexFile(data_kind, state.relpaths[data_kind], emitter.data_file_size)
+        return replaces, sorted(by_kind.values(), key=lambda f: f.kind)
 
     def abort(self) -> None:
-        """Undo everything this session wrote; the previous index stays valid. Idempotent."""
+        """Drop everything this session staged; the committed root stays as it was. Idempotent."""
         if self._finished:
             return
         self._finished = True
@@ -216,22 +228,25 @@ class ImportSession:
             try:
                 self._io.flush()
             except SessionIOError:
-                pass  # failures of cancelled writes do not matter: the tail is truncated below
-            if self._state is not None:
-                for emitter, kind in ((self._textures, FileKind.TEXTURES_DATA), (self._buffers, FileKind.BUFFERS_DATA)):
-                    if emitter is not None:
-                        self._io.truncate(emitter.data_path, self._state.sizes[kind])
-                for final, previous in self._backups:  # undo renames of an interrupted commit
-                    if previous is None:
-                        self._io.remove(final)
-                    else:
-                        self._io.write_file(final, previous)
-                for emitted in self._emitted():
-                    self._io.remove(emitted.temp_path)
-                for _emitter, table_kind, _data_kind in self._data_emitters():
-                    self._io.remove(f"{self._state.path(table_kind)}{TEMP_SUFFIX}{self._tag}")
+                pass  # failures of cancelled writes do not matter: their files are removed below
+            self._remove_temporaries()
         finally:
             self._release()
+
+    def _remove_temporaries(self) -> None:
+        """Remove this session's stage files and temporary tables and descriptors (a
+        failure here is harmless: the next session removes stale temporaries)."""
+        if self._state is None:
+            return
+        paths = [e.stage_path for e in (self._textures, self._buffers) if e is not None]
+        paths += [e.temp_path for e in self._emitted()]
+        paths += [f"{self._state.path(kind)}{TEMP_SUFFIX}{self._tag}"
+                  for kind in (FileKind.TEXTURES_TABLE, FileKind.BUFFERS_TABLE)]
+        for path in paths:
+            try:
+                self._io.remove(path)
+            except SessionIOError:
+                pass
 
     def _release(self) -> None:
         unlock, self._unlock = self._unlock, None
@@ -247,7 +262,7 @@ def open_direct_session(request: ImportRequest, report: ImportReport) -> ImportS
                             source_key=request.options.get("source_key"))
     try:
         return session.open()
-    except (RootStateError, SessionIOError) as exc:
+    except (RootStateError, SessionIOError, OxyError) as exc:
         report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "session.open_failed", str(exc),
                                                    request.source_path))
         return None

@@ -13,8 +13,6 @@ message (or None on success).
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import time
 from typing import Any, Callable, Protocol, TypeVar
@@ -23,11 +21,11 @@ import gevent
 
 from oxy.errors import OperationCancelled, OxyError
 from oxy.hub import AsyncFileWriter, CancelToken, WriteOptions
+from oxy.build.rootlock import RootLock
 from oxy.hub.pools import run_blocking, run_io
 
 WriteDone = Callable[[str | None], None]
 T = TypeVar("T")
-LOCK_FILE_NAME = ".oxy-lock"
 
 
 class SessionIOError(OxyError):
@@ -53,6 +51,7 @@ class SessionIO(Protocol):
     def remove(self, path: str) -> None: ...
     def lock_root(self, root: str) -> Callable[[], None]: ...
     def compute(self, fn: Callable[..., T], *args: Any) -> T: ...
+    def blocking(self, fn: Callable[..., T], *args: Any) -> T: ...
     def shielded(self, fn: Callable[[], T]) -> T: ...
 
 
@@ -110,23 +109,10 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _try_lock(root: str) -> int | None:
-    """An exclusive flock on ``root/.oxy-lock``: the descriptor, or None if held elsewhere."""
-    os.makedirs(root, exist_ok=True)
-    fd = os.open(os.path.join(root, LOCK_FILE_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return None
-        raise
-    return fd
-
-
-def _unlock(fd: int) -> None:
-    fcntl.flock(fd, fcntl.LOCK_UN)
-    os.close(fd)
+def _try_lock(root: str) -> RootLock | None:
+    """The root's lock (``root/.oxy-lock``, flock) if free, else None."""
+    lock = RootLock(root)
+    return lock if lock.try_acquire() else None
 
 
 def _call(path: str, fn: Callable, *args: object) -> object:
@@ -198,16 +184,21 @@ class DirectSessionIO:
         """CPU work, here in the calling thread."""
         return fn(*args)
 
+    def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """A blocking file-system procedure (a commit, a recovery), here in the calling
+        thread. OSError becomes SessionIOError; OxyError passes through."""
+        return _call(getattr(args[0], "root", args[0]) if args else "<root>", fn, *args)  # type: ignore[return-value]
+
     def shielded(self, fn: Callable[[], T]) -> T:
         """Nothing interrupts the calling thread here: just call ``fn``."""
         return fn()
 
     def lock_root(self, root: str) -> Callable[[], None]:
-        fd = _call(root, _try_lock, root)
-        while fd is None:
+        lock = _call(root, _try_lock, root)
+        while lock is None:
             time.sleep(0.01)
-            fd = _call(root, _try_lock, root)
-        return lambda: _unlock(fd)  # type: ignore[arg-type]
+            lock = _call(root, _try_lock, root)
+        return lock.release  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------- hub form
@@ -263,6 +254,11 @@ class HubSessionIO:
         """CPU work on the CPU pool (greenlet-blocking), keeping the import hub free."""
         return run_blocking(fn, *args)
 
+    def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """A blocking file-system procedure (a commit, a recovery) on the I/O pool,
+        greenlet-blocking. OSError becomes SessionIOError; OxyError passes through."""
+        return self._io(getattr(args[0], "root", args[0]) if args else "<root>", fn, *args)  # type: ignore[return-value]
+
     def shielded(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` to completion in a greenlet of its own, even if the calling
         greenlet is killed (a job cancel) meanwhile. Such a cancel came too late: it is
@@ -280,13 +276,13 @@ class HubSessionIO:
     def lock_root(self, root: str) -> Callable[[], None]:
         """Wait (greenlet-blocking, cancellable) for the root's lock; returns the unlock."""
         delay = 0.005
-        fd = self._io(root, _try_lock, root)
-        while fd is None:
+        lock = self._io(root, _try_lock, root)
+        while lock is None:
             gevent.sleep(delay)
             delay = min(delay * 2, 0.2)
-            fd = self._io(root, _try_lock, root)
+            lock = self._io(root, _try_lock, root)
         def unlock() -> None:
-            self._io(root, _unlock, fd)
+            self._io(root, lock.release)  # type: ignore[attr-defined]
         return unlock
 
     @staticmethod
