@@ -17,6 +17,7 @@ from oxy.formats import (AssetType, Format, GeometryDescriptor, MaterialDescript
 from oxy.formats.material import TEXTURE_SLOTS
 from oxy.formats.geometry import Mesh
 from oxy.pack.compact import pack_paths
+from oxy.pack.merge import PackConflictError
 from oxy.runtime import AssetLoader, LoaderConfig
 from oxy.samples import (ContentSet, build_scene, buffer_entry, checker_texture, cube_buffers,
                          write_loose_root)
@@ -257,7 +258,7 @@ def test_several_roots_merge_and_conflicts_are_errors(tmp_path):
     clash.textures = [fallback_texture()]
     clash.assets = [(AssetType.MATERIAL, "Checker", build_material("Checker", roughness=0.1))]
     write_loose_root(tmp_path / "clash", clash)
-    with pytest.raises(FormatError, match="differs between"):
+    with pytest.raises(PackConflictError, match="differs between"):
         pack_paths([tmp_path / "all", tmp_path / "clash"], tmp_path / "x.pak")
     assert not (tmp_path / "x.pak").exists()
 

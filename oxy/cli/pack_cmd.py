@@ -1,7 +1,17 @@
-"""``oxy pack ROOT... -o OUT.pak``: pack loose cooked roots (or PAKs) into one compacted PAK v4."""
+"""``oxy pack ROOT... -o OUT.pak``: pack loose cooked roots (or PAKs) into one compacted PAK v4.
+
+Exit codes: 0 written; 1 usage; 2 an input or the output cannot be read or
+written; 3 invalid input: a validation error, a file of an input root that
+resolves outside that root (a symlink), or an asset key whose content differs
+between inputs while ``--prefer`` is not given (the message names the key and
+both inputs). With ``--prefer first|last`` such a key takes the first or last
+input's copy, and each overridden key is listed on stderr. Identical content
+under one key (even with different resource numbers) is merged silently.
+"""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from oxy.cli.common import ExitCode
 
@@ -10,17 +20,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pack", help="pack loose cooked roots into one compacted, deterministic .pak",
                        description="Validate the inputs, copy only referenced data, renumber resources "
                                    "canonically and write a PAK v4 (engine pack-tool layout, CRC-32). "
-                                   "Exit codes: 0 written, 1 usage, 2 I/O error, 3 invalid input.")
+                                   "Exit codes: 0 written, 1 usage, 2 I/O error, 3 invalid input "
+                                   "(validation error, a path escaping its root, or an asset key with "
+                                   "different content in two inputs without --prefer).")
     p.add_argument("roots", nargs="+", metavar="ROOT", help="loose cooked root folders (or .pak files)")
     p.add_argument("-o", "--output", required=True, help="the .pak to write (replaced atomically)")
     p.add_argument("--guid", help="PAK source key as 32 hex digits (default: derived from the content)")
     p.add_argument("--content-version", type=int, help="header content_version (default: the inputs' maximum)")
     p.add_argument("--no-verify", action="store_true", help="skip content-hash checks of the inputs")
+    p.add_argument("--prefer", choices=("first", "last"),
+                   help="when an asset key has different content in two inputs, keep the first or the last "
+                        "input's copy (default: refuse with exit 3)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from oxy.pack.compact import pack_paths
+    from oxy.pack.merge import PackConflictError
+    from oxy.rootfs import RootEscapeError, ShortReadError
 
     guid = None
     if args.guid is not None:
@@ -34,8 +51,22 @@ def run(args: argparse.Namespace) -> int:
     if args.content_version is not None and not 0 <= args.content_version < 1 << 16:
         print("oxy pack: --content-version must be 0..65535")
         return ExitCode.USAGE
-    result = pack_paths(args.roots, args.output, guid=guid, content_version=args.content_version,
-                        verify_hashes=not args.no_verify)
+    try:
+        result = pack_paths(args.roots, args.output, guid=guid, content_version=args.content_version,
+                            verify_hashes=not args.no_verify, prefer=args.prefer)
+    except PackConflictError as exc:
+        print(f"oxy pack: conflict: {exc}", file=sys.stderr)
+        for conflict in exc.conflicts[1:]:
+            print(f"oxy pack: conflict: {conflict}", file=sys.stderr)
+        return ExitCode.INVALID
+    except RootEscapeError as exc:
+        print(f"oxy pack: refused: {exc}", file=sys.stderr)
+        return ExitCode.INVALID
+    except ShortReadError as exc:
+        print(f"oxy pack: cannot read: {exc}", file=sys.stderr)
+        return ExitCode.IO_ERROR
+    for conflict in result.conflicts:
+        print(f"oxy pack: --prefer {args.prefer}: {conflict}", file=sys.stderr)
     print(f"{result.path}: {result.size} bytes, {result.assets} assets, {result.textures} textures, "
           f"{result.buffers} buffers (dropped {result.dropped_textures} unreferenced textures, "
           f"{result.dropped_buffers} buffers)")

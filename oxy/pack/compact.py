@@ -22,42 +22,17 @@ from typing import Callable, Sequence
 
 from oxy.cook.descriptors import finalize_descriptor
 from oxy.cook.payload import fallback_texture
-from oxy.errors import FormatError
-from oxy.formats import AssetKey, AssetType, MeshType, parse_geometry
-from oxy.formats.geometry import GEOMETRY_DESC_SIZE, MESH_DESC_SIZE, MESH_VIEW_DESC_SIZE, SUBMESH_DESC_SIZE
-from oxy.formats.material import HEADER_CONTENT_HASH_OFFSET, TEXTURE_SLOTS
+from oxy.formats import AssetType
+from oxy.formats.material import HEADER_CONTENT_HASH_OFFSET
 from oxy.pack.content import Content, ContentAsset, Resource, read_content
+from oxy.pack.merge import Conflict, Prefer, merge_assets, resolve_reference
+from oxy.pack.output import write_file_atomically
+from oxy.pack.references import (MATERIAL_TEXTURE_OFFSETS, MESH_INFO_BUFFER_FIELDS, buffer_index_offsets,
+                                 read_u32, texture_index_offsets)
 from oxy.pack.writer import TYPE_ORDER, PakAsset, PakResource, write_pak
 
-__all__ = ["PackPlan", "PackResult", "buffer_index_offsets", "pack_paths", "plan_pack",
-           "remap_indices", "texture_index_offsets"]
-
-MATERIAL_TEXTURE_OFFSETS = tuple(130 + 4 * i for i in range(len(TEXTURE_SLOTS)))
-#: Buffer index fields inside MeshDesc.info (at MeshDesc + 73) per mesh type.
-MESH_INFO_BUFFER_FIELDS = {MeshType.STANDARD: (0, 4), MeshType.SKINNED: (0, 4, 8, 12, 16, 20)}
-
-
-def _u32(blob: bytes, at: int) -> int:
-    return int.from_bytes(blob[at:at + 4], "little")
-
-
-def texture_index_offsets(blob: bytes) -> list[int]:
-    """Offsets of the material's non-zero texture index fields (0 = the fallback)."""
-    return [at for at in MATERIAL_TEXTURE_OFFSETS if _u32(blob, at)]
-
-
-def buffer_index_offsets(blob: bytes, *, path: str = "<bytes>") -> list[int]:
-    """Offsets of every buffer index field of a geometry descriptor, in stream order
-    (per LOD: vertex, index, then skinned buffers). Raises FormatError on bad bytes."""
-    parsed = parse_geometry(blob, path=path)
-    out, pos = [], GEOMETRY_DESC_SIZE
-    for mesh in parsed.meshes:
-        info_at = pos + 73
-        out += [info_at + off for off in MESH_INFO_BUFFER_FIELDS.get(mesh.desc.mesh_type, ())]
-        pos += MESH_DESC_SIZE + len(mesh.procedural_params)
-        pos += sum(SUBMESH_DESC_SIZE + MESH_VIEW_DESC_SIZE * len(s.views) for s in mesh.submeshes)
-    return out
-
+__all__ = ["MATERIAL_TEXTURE_OFFSETS", "MESH_INFO_BUFFER_FIELDS", "PackPlan", "PackResult", "buffer_index_offsets",
+           "pack_paths", "plan_pack", "remap_indices", "texture_index_offsets"]
 
 def remap_indices(blob: bytes, offsets: Sequence[int], remap: Callable[[int], int]) -> bytes:
     """Rewrite the u32 index at each offset through ``remap``. When that changes the
@@ -65,7 +40,7 @@ def remap_indices(blob: bytes, offsets: Sequence[int], remap: Callable[[int], in
     hashing, as the engine's golden PAK is): then it stays 0."""
     out = bytearray(blob)
     for at in offsets:
-        out[at:at + 4] = remap(_u32(blob, at)).to_bytes(4, "little")
+        out[at:at + 4] = remap(read_u32(blob, at)).to_bytes(4, "little")
     if out == blob:
         return blob
     hashed = any(blob[HEADER_CONTENT_HASH_OFFSET:HEADER_CONTENT_HASH_OFFSET + 8])
@@ -96,34 +71,17 @@ class PackPlan:
     content_version: int
     dropped_textures: int
     dropped_buffers: int
-
-
-def _merge_assets(contents: Sequence[Content]) -> list[tuple[Content, ContentAsset]]:
-    merged: dict[AssetKey, tuple[Content, ContentAsset]] = {}
-    for content in contents:
-        for key, asset in content.assets.items():
-            if key in merged:
-                other = merged[key][1]
-                if other.descriptor != asset.descriptor or other.asset_type != asset.asset_type:
-                    raise FormatError(f"asset {key} differs between {merged[key][0].path} and {content.path}",
-                                      content.path, None, "assets")
-                continue
-            merged[key] = (content, asset)
-    rank: dict[int, int] = {t: i for i, t in enumerate(TYPE_ORDER)}
-    return sorted(merged.values(), key=lambda ca: (rank.get(ca[1].asset_type, len(rank)), ca[1].key.raw))
-
-
-def _resource(table: list[Resource], index: int, content: Content, asset: ContentAsset, what: str) -> Resource:
-    if index >= len(table):
-        raise FormatError(f"{what} index {index} past the {len(table)}-entry table of {content.path}",
-                          content.path, None, f"asset {asset.key}")
-    return table[index]
+    conflicts: tuple[Conflict, ...] = ()  # resolved by ``prefer``
 
 
 def plan_pack(contents: Sequence[Content], *, guid: bytes | None = None,
-              content_version: int | None = None) -> PackPlan:
-    """Compact ``contents`` (already validated) into what :func:`write_pak` needs."""
-    ordered = _merge_assets(contents)
+              content_version: int | None = None, prefer: Prefer | None = None) -> PackPlan:
+    """Compact ``contents`` (already validated) into what :func:`write_pak` needs.
+    Assets are merged by meaning (:mod:`oxy.pack.merge`): a key that differs between
+    inputs raises PackConflictError unless ``prefer`` ("first" / "last") picks a side."""
+    merged, conflicts = merge_assets(contents, prefer)
+    rank: dict[int, int] = {t: i for i, t in enumerate(TYPE_ORDER)}
+    ordered = sorted(merged, key=lambda ca: (rank.get(ca[1].asset_type, len(rank)), ca[1].key.raw))
     fallback = fallback_texture()
     fallback_res = Resource(fallback.table_entry(0), fallback.payload)
     textures, buffers = _Table(fallback_res), _Table()
@@ -132,11 +90,11 @@ def plan_pack(contents: Sequence[Content], *, guid: bytes | None = None,
         blob = asset.descriptor
         if asset.asset_type == AssetType.MATERIAL:
             def texture(i: int, c: Content = content, a: ContentAsset = asset) -> int:
-                return textures.add(_resource(c.textures, i, c, a, "texture"))
+                return textures.add(resolve_reference(c, a, "texture", i))
             blob = remap_indices(blob, texture_index_offsets(blob), texture)
         elif asset.asset_type == AssetType.GEOMETRY:
             def buffer(i: int, c: Content = content, a: ContentAsset = asset) -> int:
-                return buffers.add(_resource(c.buffers, i, c, a, "buffer"))
+                return buffers.add(resolve_reference(c, a, "buffer", i))
             blob = remap_indices(blob, buffer_index_offsets(blob, path=content.path), buffer)
         assets.append(PakAsset(asset.key, asset.asset_type, blob, asset.virtual_path))
     used_textures = textures.items if len(textures.items) > 1 else []
@@ -145,7 +103,8 @@ def plan_pack(contents: Sequence[Content], *, guid: bytes | None = None,
     plan = PackPlan(assets, [PakResource(r.entry, r.payload) for r in used_textures],
                     [PakResource(r.entry, r.payload) for r in buffers.items], b"", version,
                     dropped_textures=max(0, total_textures - max(0, len(used_textures) - 1)),
-                    dropped_buffers=sum(len(c.buffers) for c in contents) - len(buffers.items))
+                    dropped_buffers=sum(len(c.buffers) for c in contents) - len(buffers.items),
+                    conflicts=tuple(conflicts))
     return PackPlan(**{**plan.__dict__, "guid": guid if guid is not None else _content_guid(plan)})
 
 
@@ -172,28 +131,23 @@ class PackResult:
     buffers: int
     dropped_textures: int
     dropped_buffers: int
+    conflicts: tuple[Conflict, ...] = ()  # keys that differed, resolved by ``prefer``
 
 
 def pack_paths(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
                guid: bytes | None = None, content_version: int | None = None,
-               verify_hashes: bool = True) -> PackResult:
+               verify_hashes: bool = True, prefer: Prefer | None = None) -> PackResult:
     """Validate and read every input (loose roots or PAKs), compact, write ``out``
-    atomically (temporary file, then rename). FormatError for invalid input,
-    OSError for unreadable inputs or an unwritable output."""
+    atomically (:func:`oxy.pack.output.write_file_atomically`).
+
+    Raises FormatError for invalid input, PackConflictError when inputs disagree
+    about a key and ``prefer`` is None, RootEscapeError when a file of an input root
+    resolves outside that root, OSError for unreadable inputs or an unwritable output.
+    """
     contents = [read_content(p, verify_hashes=verify_hashes) for p in inputs]
-    plan = plan_pack(contents, guid=guid, content_version=content_version)
+    plan = plan_pack(contents, guid=guid, content_version=content_version, prefer=prefer)
     data = write_pak(plan.assets, textures=plan.textures, buffers=plan.buffers, guid=plan.guid,
                      content_version=plan.content_version)
-    out = os.fspath(out)
-    tmp = f"{out}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return PackResult(out, len(data), len(plan.assets), len(plan.textures), len(plan.buffers),
-                      plan.dropped_textures, plan.dropped_buffers)
+    path = write_file_atomically(out, data)
+    return PackResult(path, len(data), len(plan.assets), len(plan.textures), len(plan.buffers),
+                      plan.dropped_textures, plan.dropped_buffers, plan.conflicts)

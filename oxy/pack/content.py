@@ -3,7 +3,15 @@
 :func:`read_content` validates its input first with :mod:`oxy.validate` (every
 runtime check, in depth) and raises :class:`~oxy.errors.FormatError` naming the
 first problem's file, offset and field, so that the packer and the differ only
-ever see sound content. Plain functions over files: safe from any thread.
+ever see sound content.
+
+Every file of a loose root is read through :mod:`oxy.rootfs`: before validation,
+each path the index names (and the index itself) must resolve inside the root, so
+a symlinked ``textures.data``, descriptor or ``Materials/`` folder pointing out of
+the root raises :class:`~oxy.rootfs.RootEscapeError` naming the file, and nothing
+from outside is ever copied into a PAK. Payloads are read per entry with
+:func:`~oxy.rootfs.pread_exact` (only referenced bytes, no whole-file copy, loops
+past 2 GiB). Plain functions over files: safe from any thread.
 """
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ import numpy as np
 from oxy.errors import FormatError
 from oxy.formats import AssetKey, FileKind, parse_index, parse_pak
 from oxy.formats.loose import INDEX_FILE_NAME
+from oxy.rootfs import open_inside, pread_exact, read_inside, resolve_inside
 from oxy.formats.resources import (BUFFER_DESC_DTYPE, TEXTURE_DESC_DTYPE, BufferResourceDesc,
                                    TextureResourceDesc)
 from oxy.validate import validate_loose_root, validate_pak_bytes
@@ -57,7 +66,8 @@ class Content:
 def read_content(path: str | os.PathLike[str], *, verify_hashes: bool = True) -> Content:
     """Read and validate a loose root (a folder or its container.index.bin) or a PAK.
 
-    Raises FormatError for invalid content and OSError when the path cannot be read.
+    Raises FormatError for invalid content, RootEscapeError when a file of a loose
+    root resolves outside it, and OSError when the path cannot be read.
     """
     path = os.fspath(path)
     if os.path.basename(path) == INDEX_FILE_NAME:
@@ -93,25 +103,37 @@ def _read_pak(path: str, verify: bool) -> Content:
     return out
 
 
+def _confine(root: str) -> None:
+    """Refuse a root whose index, or any file its index names, resolves outside it.
+    An index that does not parse is left to the validator, which says why."""
+    try:
+        index = parse_index(read_inside(root, INDEX_FILE_NAME), path=os.path.join(root, INDEX_FILE_NAME))
+    except (FormatError, FileNotFoundError):
+        return
+    for relpath in [a.descriptor_relpath for a in index.assets] + [f.relpath for f in index.files]:
+        resolve_inside(root, relpath)
+
+
 def _read_loose(root: str, verify: bool) -> Content:
+    _confine(root)
     _raise_first(validate_loose_root(root, verify_hashes=verify, deep=True), root)
-    with open(os.path.join(root, INDEX_FILE_NAME), "rb") as fh:
-        index = parse_index(fh.read(), path=os.path.join(root, INDEX_FILE_NAME))
+    index = parse_index(read_inside(root, INDEX_FILE_NAME), path=os.path.join(root, INDEX_FILE_NAME))
     out = Content(root, "loose", index.guid, index.content_version)
     for a in index.assets:
-        with open(os.path.join(root, a.descriptor_relpath), "rb") as fh:
-            out.assets[a.key] = ContentAsset(a.key, a.asset_type, fh.read(), a.virtual_path)
+        out.assets[a.key] = ContentAsset(a.key, a.asset_type, read_inside(root, a.descriptor_relpath), a.virtual_path)
     for table_kind, data_kind, dtype, view, target in (
             (FileKind.TEXTURES_TABLE, FileKind.TEXTURES_DATA, TEXTURE_DESC_DTYPE, TextureResourceDesc, out.textures),
             (FileKind.BUFFERS_TABLE, FileKind.BUFFERS_DATA, BUFFER_DESC_DTYPE, BufferResourceDesc, out.buffers)):
         t, d = index.file(table_kind), index.file(data_kind)
         if t is None or d is None:
             continue
-        with open(os.path.join(root, t.relpath), "rb") as fh:
-            rows = np.frombuffer(fh.read(), dtype)
-        with open(os.path.join(root, d.relpath), "rb") as fh:
-            data = fh.read()
-        for row in rows:
-            entry = view.parse(row.tobytes())
-            target.append(Resource(entry, data[entry.data_offset:entry.data_offset + entry.size_bytes]))
+        rows = np.frombuffer(read_inside(root, t.relpath), dtype)
+        fd = open_inside(root, d.relpath)
+        try:
+            for row in rows:
+                entry = view.parse(row.tobytes())
+                payload = pread_exact(fd, entry.size_bytes, entry.data_offset, os.path.join(root, d.relpath))
+                target.append(Resource(entry, bytes(payload)))
+        finally:
+            os.close(fd)
     return out
