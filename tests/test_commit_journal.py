@@ -1,0 +1,246 @@
+"""The journaled commit on disk: staging, recovery, confinement, stale temporaries."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+
+import pytest
+
+import oxy.build.commit as commit
+from conftest import PROJECT
+from oxy import AssetImporter
+from oxy.build import JOURNAL_FILE_NAME, RootBusyError, RootLock, recover_root
+from oxy.build.journal import read_journal
+from oxy.formats import FileKind, parse_index
+from oxy.importing import ImportRequest
+from oxy.importing.session import ImportSession
+from oxy.importing.session_io import DirectSessionIO
+from oxy.validate import validate_loose_root
+
+TEXTURES = sorted((PROJECT / "samples" / "textures").glob("*.png"))
+MODEL = PROJECT / "samples" / "models" / "brick_cube.gltf"
+
+
+def cook(root: pathlib.Path, source: pathlib.Path, **options: object):
+    return AssetImporter().import_to_loose_cooked(ImportRequest(str(source), str(root), options=options))
+
+
+def index_of(root: pathlib.Path):
+    return parse_index((root / "container.index.bin").read_bytes())
+
+
+def files_of(root: pathlib.Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != ".oxy-lock"}
+
+
+class _Crash(Exception):
+    pass
+
+
+def crash_at(step_prefix: str):
+    """A STEP_HOOK that raises out of the commit at the first step starting with the prefix
+    (so the journal and the half-done commit stay on disk, as after a hard crash)."""
+    def hook(step: str) -> None:
+        if step.startswith(step_prefix):
+            commit.STEP_HOOK = None
+            raise _Crash(step)
+    return hook
+
+
+@pytest.fixture
+def no_rollback(monkeypatch):
+    """Make the commit's own rollback a no-op, to leave the state a hard crash leaves."""
+    monkeypatch.setattr(commit, "_roll_back_quietly", lambda root, journal: None)
+    yield
+    commit.STEP_HOOK = None
+
+
+def test_data_files_do_not_grow_before_the_commit(tmp_path, monkeypatch) -> None:
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    data = root / "Resources" / "textures.data"
+    committed_size = data.stat().st_size
+    sizes_seen: dict[str, int] = {}
+
+    def hook(step: str) -> None:
+        sizes_seen.setdefault(step, data.stat().st_size)
+    monkeypatch.setattr(commit, "STEP_HOOK", hook)
+    assert cook(root, TEXTURES[1]).success
+    # Until the append step the data file keeps its committed size (a reader can mount).
+    assert sizes_seen["staged"] == sizes_seen["journal"] == committed_size
+    assert sizes_seen["append:Resources/textures.data"] > committed_size
+    assert data.stat().st_size == index_of(root).file(FileKind.TEXTURES_DATA).size
+    assert not validate_loose_root(root).errors
+
+
+def test_crash_before_index_rename_rolls_back_exactly(tmp_path, no_rollback) -> None:
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    data = root / "Resources" / "textures.data"
+    os.utime(data, ns=(1_000_000_000, 1_000_000_000))
+    before = files_of(root)
+    commit.STEP_HOOK = crash_at("rename:Resources/textures.table")
+    with pytest.raises(_Crash):
+        cook(root, TEXTURES[1])
+    assert (root / JOURNAL_FILE_NAME).exists()
+    assert validate_loose_root(root).errors  # the data file is longer than the index says
+    report = recover_root(str(root))
+    assert report.rolled_back and not report.rolled_forward
+    assert files_of(root) == before
+    assert data.stat().st_mtime_ns == 1_000_000_000  # not newer than the index
+    assert not validate_loose_root(root, verify_hashes=True).errors
+
+
+def test_crash_after_index_rename_rolls_forward(tmp_path, no_rollback) -> None:
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    commit.STEP_HOOK = crash_at("checked")
+    with pytest.raises(_Crash):
+        cook(root, TEXTURES[1])
+    journal = read_journal(str(root))
+    assert journal is not None
+    recovered = ImportSession(str(root), DirectSessionIO()).open()  # the next session recovers
+    codes = [d.code for d in recovered.diagnostics]
+    recovered.abort()
+    assert "session.recovered" in codes
+    assert not (root / JOURNAL_FILE_NAME).exists()
+    leftovers = [p for p in root.rglob("*") if ".oxy-" in p.name and p.name != ".oxy-lock"]
+    assert not leftovers
+    assert len(parse_index((root / "container.index.bin").read_bytes()).assets) == 0
+    table = (root / "Resources" / "textures.table").read_bytes()
+    assert len(table) == 3 * 40  # fallback + both textures: the second cook is kept
+    assert not validate_loose_root(root, verify_hashes=True).errors
+
+
+def test_a_commit_that_fails_the_mount_rules_is_rolled_back(tmp_path, monkeypatch) -> None:
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    before = files_of(root)
+    monkeypatch.setattr(commit, "mount_problems", lambda r: ["container.index.bin: injected mount failure"])
+    report = cook(root, TEXTURES[1])
+    assert not report.success
+    assert any(d.code == "session.finalize_failed" and "injected mount failure" in d.message
+               for d in report.diagnostics)
+    assert files_of(root) == before
+
+
+def test_recovery_refuses_while_a_cook_holds_the_lock(tmp_path, no_rollback) -> None:
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    commit.STEP_HOOK = crash_at("append")
+    with pytest.raises(_Crash):
+        cook(root, TEXTURES[1])
+    with RootLock(str(root)) as lock:
+        assert lock.held
+        with pytest.raises(RootBusyError):
+            recover_root(str(root))  # another holder: it must not roll back under a live cook
+    assert (root / JOURNAL_FILE_NAME).exists()
+    assert recover_root(str(root)).rolled_back
+
+
+def test_a_hostile_journal_cannot_touch_files_outside_the_root(tmp_path) -> None:
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    victim = tmp_path / "victim.bin"
+    victim.write_bytes(b"precious" * 100)
+    journal = {"version": 1, "tag": "x", "new_index_sha256": "0" * 64,
+               "appends": [{"file": "../victim.bin", "stage": "s", "base_size": 0, "existed": True,
+                            "mtime_ns": None}], "replaces": []}
+    (root / JOURNAL_FILE_NAME).write_text(json.dumps(journal))
+    with pytest.raises(Exception) as info:
+        recover_root(str(root))
+    assert "appends[0].file" in str(info.value)
+    assert victim.read_bytes() == b"precious" * 100
+    # A symlink named by an otherwise valid journal is refused too.
+    os.symlink(victim, root / "Resources" / "evil.data")
+    journal["appends"][0]["file"] = "Resources/evil.data"
+    (root / JOURNAL_FILE_NAME).write_text(json.dumps(journal))
+    with pytest.raises(Exception) as info:
+        recover_root(str(root))
+    assert "outside the root" in str(info.value)
+    assert victim.read_bytes() == b"precious" * 100
+
+
+def test_an_unreadable_journal_rolls_back_from_the_backups(tmp_path, no_rollback) -> None:
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    before = files_of(root)
+    commit.STEP_HOOK = crash_at("rename:container.index.bin")
+    with pytest.raises(_Crash):
+        cook(root, TEXTURES[1])
+    (root / JOURNAL_FILE_NAME).write_bytes(b"{not json")
+    # The next session restores the backups by name and truncates the data tail back.
+    with ImportSession(str(root), DirectSessionIO()):
+        pass
+    assert files_of(root) == before
+
+
+def test_stale_temporaries_of_crashed_sessions_are_removed(tmp_path) -> None:
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    before = files_of(root)
+    for name in ("Materials/a.omat.oxy-tmp-1-1", "Resources/textures.data.oxy-stage-9-2",
+                 "container.index.bin.oxy-tmp-77"):
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_bytes(b"junk")
+    report = recover_root(str(root))
+    assert "stale temporary" in " ".join(report.actions)
+    assert files_of(root) == before
+
+
+def test_a_cook_where_every_input_failed_creates_no_index(tmp_path) -> None:
+    root = tmp_path / "fresh"
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    report = cook(root, bad)
+    assert not report.success
+    assert not (root / "container.index.bin").exists()
+    assert not [p for p in root.rglob("*") if p.is_file() and p.name != ".oxy-lock"]
+
+
+def test_a_noop_session_appends_no_byte(tmp_path) -> None:
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    before = files_of(root)
+    with ImportSession(str(root), DirectSessionIO()) as session:
+        assert session.finalize()
+    assert files_of(root) == before
+
+
+@pytest.mark.parametrize("target", ["Resources/textures.data", "Resources"])
+def test_cook_refuses_a_root_file_that_links_outside(tmp_path, target: str) -> None:
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    outside = tmp_path / "outside"
+    path = root / target
+    if path.is_dir():
+        shutil.move(str(path), str(outside))
+    else:
+        outside.write_bytes(path.read_bytes())
+        path.unlink()
+    os.symlink(outside, path)
+    snapshot = {p: p.read_bytes() for p in ([outside] if outside.is_file() else outside.rglob("*")) if p.is_file()}
+    report = cook(root, TEXTURES[1])
+    assert not report.success
+    message = " ".join(d.message for d in report.diagnostics)
+    assert "outside the root" in message and "Resources" in message, message
+    for p, data in snapshot.items():
+        assert p.read_bytes() == data  # not one byte outside the root changed
+    assert sorted(p.name for p in (outside if outside.is_dir() else outside.parent).iterdir()
+                  if ".oxy-" in p.name) == []
+
+
+def test_scene_reimport_replaces_descriptors_and_keeps_old_resources(tmp_path) -> None:
+    root = tmp_path / "root"
+    assert cook(root, MODEL).success
+    first = index_of(root)
+    table_before = (root / "Resources" / "buffers.table").read_bytes()
+    assert cook(root, MODEL).success
+    second = index_of(root)
+    assert {a.virtual_path for a in first.assets} == {a.virtual_path for a in second.assets}
+    assert (root / "Resources" / "buffers.table").read_bytes().startswith(table_before)
+    assert not validate_loose_root(root, verify_hashes=True).errors
+    assert not [p for p in root.rglob("*") if ".oxy-" in p.name and p.name != ".oxy-lock"]
