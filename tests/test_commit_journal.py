@@ -244,3 +244,19 @@ def test_scene_reimport_replaces_descriptors_and_keeps_old_resources(tmp_path) -
     assert (root / "Resources" / "buffers.table").read_bytes().startswith(table_before)
     assert not validate_loose_root(root, verify_hashes=True).errors
     assert not [p for p in root.rglob("*") if ".oxy-" in p.name and p.name != ".oxy-lock"]
+
+
+def test_a_descriptor_that_cannot_be_written_is_an_io_error(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "Materials").write_bytes(b"")  # a file where the folder must go: the write fails
+    result = subprocess.run([sys.executable, "-m", "oxy", "cook", str(MODEL), "-o", str(root), "--json"],
+                            capture_output=True, text=True, cwd=PROJECT, timeout=300)
+    assert result.returncode == 2, result.stderr  # an I/O error, not an internal error (4)
+    codes = [d["code"] for job in json.loads(result.stdout)["jobs"] for d in job["diagnostics"]]
+    assert "session.write_failed" in codes and "import.internal_error" not in codes
+    assert not (root / "container.index.bin").exists()
+    assert not [p for p in root.rglob("*") if ".oxy-" in p.name and p.name != ".oxy-lock"]

@@ -34,7 +34,9 @@ from oxy.errors import OperationCancelled, OxyError
 from oxy.hub import CancelToken, CrossFuture, FileError, ImportLoop, allocate_lock
 from oxy.hub.delivery import Executor, LoopExecutor, SerialQueue, caller_executor
 from oxy.importing.registry import ImporterRegistry, JobContext, default_registry
+from oxy.importing.session_io import SessionIOError
 from oxy.importing.types import ImportPhase, ImportProgress, ImportReport, ImportRequest, Severity
+from oxy.rootfs import RootEscapeError
 
 __all__ = ["AsyncImportService", "JobHandle", "ServiceClosed"]
 
@@ -320,6 +322,9 @@ class AsyncImportService:
             report = self._execute(job, ctx)
         except (OperationCancelled, gevent.GreenletExit):
             report = None
+        except (SessionIOError, RootEscapeError) as error:  # a file of the root could not be written
+            ctx.diagnose(Severity.ERROR, "session.write_failed", str(error))
+            report = ctx.make_report(success=False)
         except Exception as error:  # noqa: BLE001 - becomes a diagnostic, never a traceback
             ctx.diagnose(Severity.ERROR, "import.internal_error",
                          f"importer raised {type(error).__name__}: {error}")

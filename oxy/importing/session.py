@@ -127,6 +127,8 @@ class ImportSession:
         return self._io_errors > 0 or any(d.severity is Severity.ERROR for d in self.diagnostics)
 
     def _write_failed(self, message: str) -> None:
+        if self._finished:
+            return  # a write that abort() cancelled: its file is removed anyway
         self._io_errors += 1
         self.diagnose(Severity.ERROR, "session.write_failed", message)
 
