@@ -31,9 +31,24 @@ import tempfile
 
 TOOLS = pathlib.Path(__file__).resolve().parent
 PROJECT = TOOLS.parent
-for p in (str(PROJECT), str(TOOLS)):
-    if p not in sys.path:
-        sys.path.insert(0, p)
+
+
+def _oxy_root(argv: list[str]) -> str:
+    """``--oxy-root DIR``: fuzz the oxy package found in DIR (e.g. an export of a commit)
+    instead of this checkout's; read before anything imports oxy."""
+    for i, a in enumerate(argv):
+        if a == "--oxy-root" and i + 1 < len(argv):
+            return os.path.abspath(argv[i + 1])
+        if a.startswith("--oxy-root="):
+            return os.path.abspath(a.split("=", 1)[1])
+    return str(PROJECT)
+
+
+OXY_ROOT = _oxy_root(sys.argv[1:]) if __name__ == "__main__" else str(PROJECT)
+for p in (str(TOOLS), OXY_ROOT):
+    if p in sys.path:
+        sys.path.remove(p)
+    sys.path.insert(0, p)
 
 BAD = ("disagree:validate-accepts", "disagree:loader-accepts", "unexpected", "crash", "hang", "harness-error")
 
@@ -53,11 +68,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--report", help="write the JSON report here")
     p.add_argument("--work-dir", help="where seeds and mutated inputs go (default: a new dir in /dev/shm or /tmp)")
     p.add_argument("--keep-work", action="store_true", help="keep the work dir")
+    p.add_argument("--oxy-root", default=str(PROJECT),
+                   help="fuzz the oxy package in this folder (default: this checkout)")
     p.add_argument("--replay", type=int, metavar="N", help="re-make input N in-process and print its result")
     p.add_argument("--quiet", action="store_true")
     # internal: a worker process
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--status-fd", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--inject", default="", help=argparse.SUPPRESS)  # "crash@N,hang@M": test the harness
     return p.parse_args(argv)
 
 
@@ -72,11 +90,13 @@ def _work_dir(args: argparse.Namespace) -> str:
 def worker_main(args: argparse.Namespace) -> int:
     import faulthandler
     import resource
+    import signal
     import time
 
     limit = args.memory_mb << 20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     faulthandler.enable()
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the parent asks before it kills a hang
     from fuzzlib.check import FS_OPS, Checker
     from fuzzlib.mutate import make_recipe, materialize
     from fuzzlib.seeds import build_seeds, load_seeds
@@ -87,11 +107,16 @@ def worker_main(args: argparse.Namespace) -> int:
     status = os.fdopen(args.status_fd, "w", buffering=1)
     status.write("READY\n")
     dest = os.path.join(args.work_dir, f"input-{os.getpid()}")
+    inject = {n: what for what, n in (item.split("@") for item in args.inject.split(",") if item)}
     try:
         for line in sys.stdin:
             n = int(line)
             recipe = make_recipe(seeds, args.seed, n, args.verify_fraction)
             status.write(f"S {n} {json.dumps(recipe)}\n")
+            if inject.get(str(n)) == "crash":
+                os.kill(os.getpid(), signal.SIGSEGV)
+            elif inject.get(str(n)) == "hang":
+                time.sleep(3600)
             t = time.perf_counter()
             result = run_one(checker, by_name[recipe["seed"]], recipe, dest, fs_ops=FS_OPS,
                              materialize=materialize)
@@ -138,6 +163,21 @@ def replay_main(args: argparse.Namespace) -> int:
     return 0 if result["outcome"] not in BAD else 1
 
 
+def _commit(root: str) -> str:
+    """The commit of the fuzzed oxy (with ``+dirty`` when its oxy/ has uncommitted changes)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "oxy"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        marker = os.path.join(root, "COMMIT")
+        return open(marker).read().strip() if os.path.exists(marker) else "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
@@ -151,15 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         seeds = load_seeds(build_seeds(os.path.join(work, "seeds")))
         worker_argv = [sys.executable, os.path.abspath(__file__), "--worker", "--work-dir", work,
+                       "--oxy-root", os.path.abspath(args.oxy_root),
                        "--seed", str(args.seed), "--memory-mb", str(args.memory_mb),
-                       "--verify-fraction", str(args.verify_fraction)] + (["--no-cli"] if args.no_cli else [])
+                       "--verify-fraction", str(args.verify_fraction), "--inject", args.inject]
+        worker_argv += ["--no-cli"] if args.no_cli else []
         stats, seconds = run_campaign(worker_argv=worker_argv, inputs=args.inputs, start=args.start,
                                       workers=args.workers, timeout=args.timeout, work_dir=work,
                                       progress=not args.quiet)
         report = build_report(stats, seconds=seconds, seeds=seed_manifest(seeds), args={
             "inputs": args.inputs, "start": args.start, "workers": args.workers, "seed": args.seed,
             "timeout": args.timeout, "memory_mb": args.memory_mb, "verify_fraction": args.verify_fraction,
-            "cli": not args.no_cli})
+            "cli": not args.no_cli, "oxy_root": os.path.abspath(args.oxy_root), "oxy_commit": _commit(args.oxy_root)})
     finally:
         if not args.keep_work and not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)

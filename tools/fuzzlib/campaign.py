@@ -81,7 +81,7 @@ class _Worker:
         self.slot = slot
         rfd, wfd = os.pipe()
         self.log_path = log_path
-        self.log = open(log_path, "ab")
+        self.log = open(log_path, "wb")
         self.proc = subprocess.Popen(argv + ["--status-fd", str(wfd)], stdin=subprocess.PIPE,
                                      stdout=subprocess.DEVNULL, stderr=self.log, pass_fds=(wfd,),
                                      start_new_session=True)
@@ -109,6 +109,11 @@ class _Worker:
         return [d.decode() for d in done], False
 
     def kill(self) -> int | None:
+        try:  # the worker's faulthandler prints every thread's stack on SIGUSR1: where it hung
+            os.kill(self.proc.pid, signal.SIGUSR1)
+            self.proc.wait(timeout=2)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:

@@ -28,7 +28,7 @@ import re
 import traceback
 from typing import Any
 
-FS_OPS = ("delete", "mkdir", "symlink_out")
+FS_OPS = ("delete", "mkdir", "symlink_out", "symlink_dir_out")
 CLI_CODES = {0, 2, 3}
 
 

@@ -73,8 +73,10 @@ def _one_mutation(rng: random.Random, seed: Seed) -> list[Op]:
     table = [("field", 0.40), ("flip", 0.14), ("bytes", 0.10), ("truncate", 0.08), ("dup", 0.10),
              ("extend", 0.05)]
     if loose:
-        table += [("fs", 0.07), ("resize_fix", 0.06)]
+        table += [("fs", 0.07), ("resize_fix", 0.06), ("path", 0.06)]
     op = rng.choices([t for t, _ in table], [w for _, w in table])[0]
+    if op == "path":
+        return [_path_op(rng, seed)]
     if op == "field" and layout.fields:
         return [_field_op(rng, seed, rel, rng.choice(layout.fields), layout)]
     if op == "flip" or (op == "field" and not layout.fields):
@@ -102,7 +104,8 @@ def _one_mutation(rng: random.Random, seed: Seed) -> list[Op]:
             at = max(0, len(data) - 256)  # before the footer: the footer stays the last 256 bytes
         return [{"op": "insert", "file": rel, "at": at, "data": blob.hex(), "what": f"{length} bytes"}]
     if op == "fs":
-        kind = rng.choices(("delete", "truncate0", "mkdir", "symlink_out", "truncate"), (0.3, 0.15, 0.15, 0.2, 0.2))[0]
+        kind = rng.choices(("delete", "truncate0", "mkdir", "symlink_out", "truncate", "symlink_dir_out"),
+                           (0.3, 0.15, 0.15, 0.15, 0.15, 0.1))[0]
         if kind == "truncate0":
             return [{"op": "truncate", "file": rel, "length": 0}]
         if kind == "truncate":
@@ -124,6 +127,29 @@ def _one_mutation(rng: random.Random, seed: Seed) -> list[Op]:
         ops.append({"op": "write", "file": INDEX, "at": size_field.offset,
                     "data": new.to_bytes(size_field.size, "little").hex(), "what": f"{size_field.path}={new}"})
     return ops
+
+
+#: Replacements for a path in the loose index string table (padded with NUL to the old length).
+PATH_ATTACKS = ("../", "../../../../../../etc/passwd", "/etc/passwd", "Resources/../container.index.bin",
+                "container.index.bin", "Resources", "Resources/", "./x", "a//b", "a\\b", "c:x", "\udcff\udcfe",
+                "/.cooked/Materials/x.omat", "/", "")
+
+
+def _path_op(rng: random.Random, seed: Seed) -> Op:
+    """Overwrite one string of the index string table with a hostile or confusing path."""
+    data = seed.files[INDEX]
+    table = next(ch for ch in seed.layouts[INDEX].chunks if ch.label == "index.strings")
+    strings, at = [], table.offset + 1
+    for text in data[table.offset + 1:table.offset + table.size].split(b"\0")[:-1]:
+        strings.append((at, text))
+        at += len(text) + 1
+    at, old = rng.choice(strings)
+    other = [t for _a, t in strings if t != old]
+    choice = rng.choice(PATH_ATTACKS + ("<other>",))
+    new = rng.choice(other) if choice == "<other>" and other else choice.encode("utf-8", "surrogateescape")
+    blob = new[:len(old)].ljust(len(old), b"\0")
+    return {"op": "write", "file": INDEX, "at": at, "data": blob.hex(),
+            "what": f"string {old.decode(errors='replace')!r} -> {blob.rstrip(bytes(1)).decode(errors='replace')!r}"}
 
 
 def _index_size_field(seed: Seed, rel: str) -> Field | None:
@@ -235,6 +261,9 @@ def apply_ops(seed: Seed, ops: list[Op]) -> dict[str, bytearray | str]:
         if kind in ("delete", "mkdir", "symlink_out"):
             files[rel] = {"delete": "deleted", "mkdir": "dir", "symlink_out": "symlink_out"}[kind]
             continue
+        if kind == "symlink_dir_out":
+            files[rel] = "symlink_dir_out"  # materialize links the file's folder to the pristine seed's
+            continue
         if not isinstance(buf, bytearray):
             continue
         if kind == "write":
@@ -272,14 +301,23 @@ def materialize(seed: Seed, recipe: Recipe, dest: str) -> str:
             fh.write(files[PAK_FILE])  # type: ignore[arg-type]
         return path
     root = os.path.join(dest, "root")
+    linked = set()
     for rel, content in files.items():
+        if content == "symlink_dir_out" and "/" in rel:
+            folder = rel.split("/")[0]
+            os.makedirs(root, exist_ok=True)
+            os.symlink(os.path.join(seed.path, folder), os.path.join(root, folder))
+            linked.add(folder)
+    for rel, content in files.items():
+        if rel.split("/")[0] in linked:
+            continue
         full = os.path.join(root, *rel.split("/"))
         os.makedirs(os.path.dirname(full), exist_ok=True)
         if content == "deleted":
             continue
         if content == "dir":
             os.makedirs(full)
-        elif content == "symlink_out":
+        elif content in ("symlink_out", "symlink_dir_out"):
             os.symlink(os.path.join(seed.path, *rel.split("/")), full)
         else:
             with open(full, "wb") as fh:

@@ -48,9 +48,12 @@ class Seed:
 
 
 def _oxy(*args: str) -> None:
-    env = dict(os.environ, PYTHONPATH=str(PROJECT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    import oxy
+
+    oxy_root = os.path.dirname(os.path.dirname(os.path.abspath(oxy.__file__)))
+    env = dict(os.environ, PYTHONPATH=oxy_root + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-m", "oxy", *args], capture_output=True, text=True, env=env,
-                          cwd=str(PROJECT))
+                          cwd=oxy_root)
     if proc.returncode:
         raise RuntimeError(f"oxy {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
 

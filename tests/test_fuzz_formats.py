@@ -1,0 +1,120 @@
+"""A small seeded run of tools/fuzz_formats.py (format fuzzing; docs/reliability.md).
+
+A few hundred deterministic inputs (seed files made at run time, mutation recipes a
+function of the campaign seed and the input number) go through oxy.validate, the
+inspect model, the in-process CLI and the runtime loader in one worker process.
+The long run (>= 200,000 inputs) is in docs/reliability.md.
+
+Assertions that current main fails are marked ``xfail(strict=True)`` with the
+defect named: once the defect is fixed the test XPASSes, fails, and the marker must
+be removed.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import pytest
+
+PROJECT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "tools"))
+
+import fuzz_formats  # noqa: E402
+from fuzzlib.check import Checker  # noqa: E402
+from fuzzlib.mutate import apply_ops, make_recipe, materialize  # noqa: E402
+from fuzzlib.seeds import build_seeds, load_seeds  # noqa: E402
+
+SEED = 11
+INPUTS = 300
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+@pytest.fixture(scope="module")
+def seeds(work: pathlib.Path) -> list:
+    return load_seeds(build_seeds(work / "seeds"))
+
+
+@pytest.fixture(scope="module")
+def report(work: pathlib.Path, seeds: list) -> dict:
+    out = work / "report.json"
+    fuzz_formats.main(["--inputs", str(INPUTS), "--seed", str(SEED), "--workers", "1", "--work-dir", str(work),
+                       "--report", str(out), "--quiet", "--timeout", "120"])
+    return json.loads(out.read_text())
+
+
+def _classes(report: dict, *outcomes: str) -> list[str]:
+    return [f"{g['key']} ({g['count']}x, e.g. --replay {g['examples'][0]['n']} --seed {SEED})"
+            for g in report["groups"] if g["outcome"] in outcomes]
+
+
+def test_seeds_are_accepted_by_every_reader(seeds: list, tmp_path: pathlib.Path) -> None:
+    checker = Checker()
+    try:
+        for seed in seeds:
+            for verify in (False, True):
+                path = materialize(seed, {"ops": []}, str(tmp_path / seed.name))
+                result = checker.run(path, seed.kind, verify, fs_fault=False, json_cli=verify)
+                assert result["outcome"] == "valid", (seed.name, verify, result)
+                assert result["inspect"]["ok"], (seed.name, result)
+    finally:
+        checker.close()
+
+
+def test_recipes_are_a_function_of_seed_and_number(seeds: list) -> None:
+    a = [make_recipe(seeds, SEED, n) for n in range(50)]
+    assert a == [make_recipe(seeds, SEED, n) for n in range(50)]
+    assert a != [make_recipe(seeds, SEED + 1, n) for n in range(50)]
+    assert all(r["ops"] for r in a)
+    # the mutation changes the bytes (or the files) of at least most inputs
+    changed = sum(apply_ops(next(s for s in seeds if s.name == r["seed"]), r["ops"]) !=
+                  {k: bytearray(v) for k, v in next(s for s in seeds if s.name == r["seed"]).files.items()}
+                  for r in a)
+    assert changed >= 45
+
+
+def test_every_input_is_counted(report: dict) -> None:
+    assert report["inputs"] == INPUTS
+    assert sum(report["outcomes"].values()) == INPUTS
+    assert report["outcomes"]["valid"] > 0 and report["outcomes"]["invalid-agreed"] > 0
+    assert report["outcomes"].get("harness-error", 0) == 0, report["groups"]
+
+
+def test_no_crashes_or_hangs(report: dict) -> None:
+    assert report["outcomes"]["crash"] == 0 and report["outcomes"]["hang"] == 0, report["failures"]
+
+
+@pytest.mark.xfail(strict=True, reason="defects found by the fuzzer on current main (docs/reliability.md "
+                   "findings F1, F2): loader._obtain formats WrongAssetKind with AssetType(actual) and raises "
+                   "ValueError for an unknown directory asset_type; cli/describe.describe_loose opens a table "
+                   "whose relpath comes from a mutated index and lets FileNotFoundError out")
+def test_no_unexpected_exceptions(report: dict) -> None:
+    assert report["outcomes"]["unexpected"] == 0, _classes(report, "unexpected")
+
+
+@pytest.mark.xfail(strict=True, reason="validate and the loader disagree on current main (docs/reliability.md "
+                   "findings D1-D9): the validator refuses mesh view ranges, buffer kinds, descriptor header "
+                   "versions, trailing descriptor bytes, unknown texture types, audio table entry sizes that the "
+                   "loader accepts; the loader refuses unknown texture formats and missing dependencies that "
+                   "validate only warns about")
+def test_validate_and_loader_agree(report: dict) -> None:
+    assert report["outcomes"]["disagree:validate-accepts"] == 0, _classes(report, "disagree:validate-accepts")
+    assert report["outcomes"]["disagree:loader-accepts"] == 0, _classes(report, "disagree:loader-accepts")
+
+
+def test_crashes_and_hangs_are_counted_with_their_recipe(work: pathlib.Path, seeds: list) -> None:
+    out = work / "inject.json"
+    fuzz_formats.main(["--inputs", "8", "--seed", str(SEED), "--work-dir", str(work), "--report", str(out),
+                       "--quiet", "--timeout", "3", "--inject", "crash@2,hang@5"])
+    report = json.loads(out.read_text())
+    assert report["inputs"] == 8
+    assert report["outcomes"]["crash"] == 1 and report["outcomes"]["hang"] == 1
+    failures = {f["n"]: f for f in report["failures"]}
+    assert failures[2]["outcome"] == "crash" and failures[5]["outcome"] == "hang"
+    assert failures[2]["recipe"] == make_recipe(seeds, SEED, 2)
+    assert "Segmentation fault" in failures[2]["detail"]
+    assert "sleep" in failures[5]["detail"] or "worker killed" in failures[5]["detail"]
