@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -45,9 +44,6 @@ from oxy.rootfs import open_inside, resolve_inside
 
 #: Called with each step's name after the step (crash injection in tests); None normally.
 STEP_HOOK: Callable[[str], None] | None = None
-#: Seconds between the first data append and the index rename of the last commit in
-#: this process: the window in which a reader can see sizes that disagree with the index.
-last_mismatch_window: float = 0.0
 
 
 class CommitError(OxyError):
@@ -210,14 +206,12 @@ def execute_commit(plan: CommitPlan) -> None:
 
 
 def _apply(root: str, journal: Journal, folders: set[str]) -> None:
-    global last_mismatch_window
     for r in journal.replaces:
         if r.backup is not None:
             _backup(resolve_inside(root, r.final), resolve_inside(root, r.backup))
             _step(f"backup:{r.final}")
     for folder in folders:
         fsync_dir(folder)
-    started = time.perf_counter()
     for a in journal.appends:
         _append(root, DataAppend(a.file, a.stage, a.base_size))
         _step(f"append:{a.file}")
@@ -226,7 +220,6 @@ def _apply(root: str, journal: Journal, folders: set[str]) -> None:
         if r.final == INDEX_FILE_NAME:
             for folder in folders:
                 fsync_dir(folder)
-            last_mismatch_window = time.perf_counter() - started
         _step(f"rename:{r.final}")
     problems = mount_problems(root)
     if problems:
