@@ -71,8 +71,10 @@ def test_texture_alignment_and_payload_checks(sample):
     assert any(e.code == "texture.payload.subresource_count" for e in errors)
     errors = _errors(_put(sample, table + 40 + 26, 9, 2))  # 64x64 allows at most 7 mips
     assert any(e.code == "texture.mip_levels" and e.field == "textures[1].mip_levels" for e in errors)
-    errors = _errors(_put(sample, table + 40, payload_at + 16, 8))
-    assert any(e.code == "texture.data_offset.unaligned" for e in errors)
+    report = validate_pak_bytes(_put(sample, table + 40, payload_at + 16, 8), name="t.pak")
+    # the engine checks the alignment field, not the offset: a warning
+    assert any(e.code == "texture.data_offset.unaligned" for e in report.warnings)
+    assert not any(e.code == "texture.data_offset.unaligned" for e in report.errors)
 
 
 def test_hashes_checked_only_when_asked(sample):
@@ -88,14 +90,19 @@ def test_hashes_checked_only_when_asked(sample):
 def test_descriptor_problems(sample):
     pak = parse_pak(sample)
     material = pak.directory[0]
-    errors = _errors(_put(sample, material.desc_offset + 130, 99, 4))
+    report = validate_pak_bytes(_put(sample, material.desc_offset + 130, 99, 4), name="t.pak")
+    assert report.ok  # the engine skips a texture it cannot load: a warning
     assert any(e.code == "material.texture_index" and e.offset == material.desc_offset + 130
-               and e.field.endswith("base_color_texture") for e in errors)
+               and e.field.endswith("base_color_texture") for e in report.warnings)
     errors = _errors(_put(sample, material.entry_offset + 16, 9, 1))
     assert any(e.code == "asset.type" for e in errors)
     geometry = pak.directory[1]
-    errors = _errors(_put(sample, geometry.desc_offset + 256 + 73, 7, 4))
-    assert any(e.code == "geometry.buffer_index" and e.field.endswith("info.vertex_buffer") for e in errors)
+    report = validate_pak_bytes(_put(sample, geometry.desc_offset + 256 + 73, 7, 4), name="t.pak")
+    assert report.ok
+    assert any(e.code == "geometry.buffer_index" and e.field.endswith("info.vertex_buffer")
+               for e in report.warnings)
+    strict = validate_pak_bytes(_put(sample, geometry.desc_offset + 256 + 73, 7, 4), name="t.pak", strict=True)
+    assert [e.code for e in strict.errors] == ["geometry.buffer_index"]
     errors = _errors(_put(sample, material.entry_offset + 33, material.desc_size - 1, 4))
     assert errors, "a short desc_size must be reported"
 
