@@ -260,3 +260,31 @@ def test_a_descriptor_that_cannot_be_written_is_an_io_error(tmp_path) -> None:
     assert "session.write_failed" in codes and "import.internal_error" not in codes
     assert not (root / "container.index.bin").exists()
     assert not [p for p in root.rglob("*") if ".oxy-" in p.name and p.name != ".oxy-lock"]
+
+
+def test_a_cancelled_cook_leaves_every_committed_file_untouched(tmp_path) -> None:
+    """Mid-cook (payloads already staged), the data files keep their committed size and
+    mtime; after the cancel not one file of the root differs, mtimes included."""
+    import time
+
+    from conftest import CORPUS
+    from oxy.importing import AsyncImportService
+
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    stamps = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+    before = files_of(root)
+    images = [str(p) for p in sorted((CORPUS / "images").iterdir()) if p.suffix in (".png", ".jpg", ".tga")]
+    with AsyncImportService() as service:
+        handle = service.submit(ImportRequest(images[0], str(root), options={"sources": images[1:] * 3}))
+        deadline = time.monotonic() + 60
+        while not list(root.rglob("*.oxy-stage-*")) and time.monotonic() < deadline and not handle.done():
+            time.sleep(0.005)
+        staged = list(root.rglob("*.oxy-stage-*"))
+        data = root / "Resources" / "textures.data"
+        assert staged and data.stat().st_size == stamps[data][0]  # staged, not appended
+        assert handle.cancel()
+        report = handle.wait(60)
+    assert report.cancelled
+    assert files_of(root) == before
+    assert {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()} == stamps
