@@ -25,8 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cook", help="cook images (and later scenes) into a loose cooked root")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="source files, or folders of images")
     p.add_argument("-o", "--output", required=True, metavar="ROOT", help="the loose cooked root to write")
-    p.add_argument("--preset", default="albedo", choices=("albedo", "normal", "data", "hdr", "ui"))
-    p.add_argument("--quality", default="normal", choices=("fast", "normal", "high"), help="BC7 effort")
+    p.add_argument("--preset", default="albedo", choices=("albedo", "normal", "data", "hdr", "ui"),
+                   help="texture preset of image inputs (a model's textures take theirs from the material slot)")
+    p.add_argument("--quality", default="normal", choices=("fast", "normal", "high"),
+                   help="BC7 effort (images and models' textures)")
     p.add_argument("--kind", default="2d", choices=("2d", "cube", "array"),
                    help="2d: one texture per image; cube: six faces or one cross; array: layers")
     p.add_argument("--threads", type=int, default=None, help="CPU pool size (default: all cores)")
@@ -97,10 +99,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"oxy cook: cannot read {path}: no such file or folder", file=sys.stderr)
     if missing:
         return ExitCode.IO_ERROR
-    options = {"preset": args.preset, "quality": args.quality, "kind": args.kind}
-    requests = ([ImportRequest(images[0], args.output, options={**options, "sources": images[1:]})] if images else [])
-    names = unique_names(others)
-    requests += [ImportRequest(path, args.output, options={**options, "name_prefix": names[path],
+    image_options = {"preset": args.preset, "quality": args.quality, "kind": args.kind, "sources": images[1:]}
+    requests = [ImportRequest(images[0], args.output, options=image_options)] if images else []
+    names = unique_names(others)  # models: --quality applies to their textures; presets come from material slots
+    requests += [ImportRequest(path, args.output, options={"quality": args.quality, "name_prefix": names[path],
                                                            "scene_name": names[path]}) for path in others]
     if not requests:
         print("oxy cook: no inputs to cook", file=sys.stderr)

@@ -18,7 +18,7 @@ from oxy.cook.texture import TextureCookError, cook_texture_files
 from oxy.importing.scene.importer import SCENE_SUFFIXES
 from oxy.importing.scene.sync_import import import_scene_sync
 from oxy.importing.session import open_direct_session
-from oxy.importing.texture_importer import IMAGE_SUFFIXES, work_items
+from oxy.importing.texture_importer import IMAGE_SUFFIXES, option_problems, work_items
 from oxy.importing.types import ImportDiagnostic, ImportReport, ImportRequest, Severity
 
 
@@ -34,6 +34,9 @@ class AssetImporter:
                 Severity.ERROR, "import.unsupported_format",
                 f"no synchronous importer for {request.suffix or 'files without a suffix'} "
                 f"(known: {', '.join(sorted(IMAGE_SUFFIXES | SCENE_SUFFIXES))})", request.source_path))
+            return report
+        report.diagnostics.extend(option_problems(request))
+        if report.diagnostics:
             return report
         try:
             items = work_items(request)

@@ -5,10 +5,11 @@ immutable after they are delivered). Nothing here imports gevent.
 """
 from __future__ import annotations
 
+import difflib
 import enum
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 __all__ = [
     "ImportDiagnostic",
@@ -16,7 +17,10 @@ __all__ = [
     "ImportProgress",
     "ImportReport",
     "ImportRequest",
+    "OptionSpec",
+    "SOURCE_KEY_OPTION",
     "Severity",
+    "check_options",
 ]
 
 
@@ -143,3 +147,98 @@ class ImportReport:
 
     def diagnostic_codes(self) -> list[str]:
         return [d.code for d in self.diagnostics]
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One declared ``ImportRequest.options`` key of an importer.
+
+    ``types``: the accepted value types (``bool`` is accepted only where declared,
+    although it is an ``int``; an ``int`` is accepted where ``float`` is).
+    ``items``: for a list option, the accepted element types (a string is never a
+    list). ``choices``: the allowed values, if limited. ``check``: a further test
+    returning the problem as text, or None. ``allow_none``: None means "default".
+    """
+
+    name: str
+    types: tuple[type, ...]
+    help: str
+    items: tuple[type, ...] = ()
+    choices: tuple[Any, ...] = ()
+    check: Callable[[Any], str | None] | None = None
+    allow_none: bool = True
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not acceptable for this option, or None."""
+        if value is None:
+            return None if self.allow_none else "must not be None"
+        if self.items:
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+                return f"must be a list of {_type_names(self.items)}, got {type(value).__name__} {_short(value)}"
+            for n, item in enumerate(value):
+                if not _is_instance(item, self.items):
+                    return f"item {n} must be {_type_names(self.items)}, got {type(item).__name__} {_short(item)}"
+        elif not _is_instance(value, self.types):
+            return f"must be {_type_names(self.types)}, got {type(value).__name__} {_short(value)}"
+        if self.choices and value not in self.choices:
+            return f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}"
+        return self.check(value) if self.check is not None else None
+
+
+def _is_instance(value: Any, types: tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and bool not in types:
+        return False
+    if float in types and isinstance(value, int) and not isinstance(value, bool):
+        return True
+    return isinstance(value, types)
+
+
+def _type_names(types: tuple[type, ...]) -> str:
+    return " or ".join(t.__name__ for t in types)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_options(options: Any, specs: Sequence[OptionSpec], *, importer: str,
+                  source_path: str = "") -> list[ImportDiagnostic]:
+    """Every problem of ``options`` against an importer's declared ``specs``, as
+    ERROR diagnostics: ``import.unknown_option`` (naming the key, with a close
+    match when there is one, and the known keys) and ``import.bad_option`` (naming
+    the key, the expected type and the value). Empty when the options are sound.
+    Pure; safe from any thread."""
+    if not isinstance(options, Mapping):
+        return [ImportDiagnostic(Severity.ERROR, "import.bad_option",
+                                 f"options must be a mapping of option names to values, got "
+                                 f"{type(options).__name__}", source_path)]
+    known = {spec.name: spec for spec in specs}
+    out = []
+    for key, value in options.items():
+        spec = known.get(key)
+        if spec is None:
+            close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.append(ImportDiagnostic(
+                Severity.ERROR, "import.unknown_option",
+                f"unknown option {key!r} for the {importer} importer{hint} (known: {', '.join(sorted(known))})",
+                source_path, f"options.{key}"))
+            continue
+        problem = spec.problem(value)
+        if problem is not None:
+            out.append(ImportDiagnostic(Severity.ERROR, "import.bad_option", f"option {key!r} {problem}",
+                                        source_path, f"options.{key}"))
+    return out
+
+
+def _source_key_problem(value: Any) -> str | None:
+    if len(value) != 16:
+        return f"must be 16 bytes (the root's GUID), got {len(value)}"
+    return None if any(value) else "must not be all zero (the engine rejects a zero GUID)"
+
+
+#: ``source_key``: the root's GUID when the import creates the root (every importer
+#: that opens a session accepts it; the session reads it).
+SOURCE_KEY_OPTION = OptionSpec("source_key", (bytes,), "16 bytes: the GUID of a new root",
+                               check=_source_key_problem)

@@ -30,8 +30,8 @@ VERTEX_STRIDE = 4 * VERTEX_FLOATS                        # 72
 
 
 @lru_cache(maxsize=None)
-def texture_settings(preset: str) -> TextureSettings:
-    return settings_for(preset)
+def texture_settings(preset: str, quality: str = "normal") -> TextureSettings:
+    return settings_for(preset, quality=quality)
 
 
 def pack_checked(plan: ScenePlan, geometry: GeometryPlan) -> tuple[PackedGeometry | None, list[PlanDiagnostic]]:

@@ -12,8 +12,11 @@
                 plan order so buffer indices are deterministic) -> buffers -> descriptor
     scene descriptor (needs every geometry key) -> session.finalize() (index written last)
 
-Request options: ``name_prefix`` / ``scene_name`` (default: the file's stem),
-``source_key`` (the root's GUID when new), ``backend`` (a :class:`SceneBackend`).
+Request options (declared once in :data:`~oxy.importing.scene.plan.SCENE_OPTIONS`):
+``name_prefix`` / ``scene_name`` (default: the file's stem), ``quality`` (BC7 effort
+of the textures), ``source_key`` (the root's GUID when new), ``backend`` (a
+:class:`SceneBackend`). Unknown or wrongly typed options fail the job first
+(``import.unknown_option`` / ``import.bad_option``).
 ``report.outputs`` maps ``texture:<source>[<preset>]`` to texture indices and
 ``geometry:<name>:vertices|indices`` to buffer indices; ``report.written`` counts
 textures, buffers, materials, geometries and scenes.
@@ -38,7 +41,7 @@ from oxy.importing.scene.backend import SceneBackend, SceneParseError
 from oxy.importing.scene.backend_assimp import AssimpBackend
 from oxy.importing.scene.emit import (emit_geometry, emit_material, emit_scene, forward, pack_checked,
                                       texture_settings, written_counts)
-from oxy.importing.scene.plan import ScenePlan, make_plan
+from oxy.importing.scene.plan import ScenePlan, make_plan, option_problems
 from oxy.importing.scene.readiness import MaterialReadinessTracker
 from oxy.importing.session import ImportSession
 from oxy.importing.session_io import HubSessionIO, SessionIOError
@@ -68,7 +71,8 @@ class _Job:
     def produce(self) -> None:
         for job in self.plan.textures:
             source = TextureSource(job.display, path=job.path, data=job.data)
-            self.pipeline.submit(TextureWorkItem(job.source_id, (source,), texture_settings(job.preset), "2d"))
+            self.pipeline.submit(TextureWorkItem(job.source_id, (source,),
+                                                 texture_settings(job.preset, self.plan.quality), "2d"))
         self.pipeline.close_input()
 
     def stream_textures_and_materials(self) -> None:
@@ -125,10 +129,16 @@ class SceneImporter:
 
     def __init__(self, request: ImportRequest, backend: SceneBackend | None = None) -> None:
         self.request = request
-        self.backend = backend or request.options.get("backend") or AssimpBackend()
+        self._backend = backend
 
     def run(self, ctx: JobContext) -> ImportReport:
         path = self.request.source_path
+        problems = option_problems(self.request)
+        for d in problems:
+            ctx.diagnose(d.severity, d.code, d.message, field_path=d.field_path)
+        if problems:
+            return ctx.make_report(success=False)
+        self.backend = self._backend or self.request.options.get("backend") or AssimpBackend()
         ctx.report_progress(ImportPhase.PARSING, 0.0, 0.0)
         try:
             parsed = self.backend.parse_async(ctx.run_blocking, path)

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
+from oxy.cook import bc7
 from oxy.cook.materials import PRESET_FOR_SLOT, MaterialSource, MaterialSpec, build_material_bytes, map_material
 from oxy.cook.descriptors import build_standard_geometry
 from oxy.cook.scene_build import SceneInput, build_scene_descriptor
@@ -27,12 +28,26 @@ from oxy.formats.enums import AssetType
 from oxy.formats.geometry import MeshViewDesc
 from oxy.formats.primitives import VIRTUAL_MOUNT_ROOT, AssetKey
 from oxy.importing.emitters import ASSET_FOLDERS, safe_asset_name
-from oxy.importing.scene.backend import ParsedScene
+from oxy.importing.scene.backend import ParsedScene, SceneBackend
 from oxy.importing.scene.backend_assimp import DROPPED_FACES
 from oxy.importing.scene.resolver import ResolvedTexture, TextureResolver
-from oxy.importing.types import Severity
+from oxy.importing.types import SOURCE_KEY_OPTION, ImportDiagnostic, ImportRequest, OptionSpec, Severity, check_options
 
 KeyFor = Callable[[int, str], AssetKey]
+
+#: Every option the scene importer reads (async and sync), with its type.
+SCENE_OPTIONS: tuple[OptionSpec, ...] = (
+    OptionSpec("name_prefix", (str,), "asset name prefix (default: the file's stem)"),
+    OptionSpec("scene_name", (str,), "scene asset name (default: the file's stem)"),
+    OptionSpec("quality", (str,), "BC7 effort of the scene's textures", choices=bc7.QUALITIES),
+    OptionSpec("backend", (SceneBackend,), "the parser (default: assimp)"),
+    SOURCE_KEY_OPTION,
+)
+
+
+def option_problems(request: ImportRequest) -> list[ImportDiagnostic]:
+    """The request's option errors against :data:`SCENE_OPTIONS` (empty when sound)."""
+    return check_options(request.options, SCENE_OPTIONS, importer="scene", source_path=request.source_path)
 
 
 @dataclass(frozen=True)
@@ -89,8 +104,10 @@ class _Names:
 class ScenePlan:
     """See the module docstring. Build with :func:`make_plan`."""
 
-    def __init__(self, parsed: ParsedScene, key_for: KeyFor, prefix: str, scene_name: str) -> None:
+    def __init__(self, parsed: ParsedScene, key_for: KeyFor, prefix: str, scene_name: str,
+                 quality: str = "normal") -> None:
         self.parsed = parsed
+        self.quality = quality
         self.key_for = key_for
         self.names = _Names(prefix)
         self.scene_name = safe_asset_name(scene_name)
@@ -153,11 +170,13 @@ class ScenePlan:
 
 
 def make_plan(parsed: ParsedScene, key_for: KeyFor, options: Mapping[str, object] | None = None) -> ScenePlan:
-    """Plan the import of ``parsed``. Options: ``name_prefix`` (default: the model's
-    file stem), ``scene_name`` (default: the stem)."""
-    options = options or {}
+    """Plan the import of ``parsed``. Options (see :data:`SCENE_OPTIONS`; checked by
+    the caller): ``name_prefix`` and ``scene_name`` (default: the model's file stem),
+    ``quality`` (BC7 effort of its textures)."""
+    options = {k: v for k, v in (options or {}).items() if v is not None}
     stem = parsed.stem
-    plan = ScenePlan(parsed, key_for, str(options.get("name_prefix", stem)), str(options.get("scene_name", stem)))
+    plan = ScenePlan(parsed, key_for, str(options.get("name_prefix", stem)), str(options.get("scene_name", stem)),
+                     str(options.get("quality", "normal")))
     for code, message, where in parsed.warnings:
         if DROPPED_FACES in message:
             plan.note(Severity.ERROR, "scene.mesh_index_range", f"assimp: {message}", where)

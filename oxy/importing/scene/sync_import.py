@@ -19,7 +19,7 @@ from oxy.importing.emitters import EmitError
 from oxy.importing.scene.backend import SceneBackend, SceneParseError
 from oxy.importing.scene.emit import (emit_geometry, emit_material, emit_scene, forward, pack_checked,
                                       texture_settings, written_counts)
-from oxy.importing.scene.plan import ScenePlan, TextureJob, make_plan
+from oxy.importing.scene.plan import ScenePlan, TextureJob, make_plan, option_problems
 from oxy.importing.session import ImportSession, open_direct_session
 from oxy.importing.types import ImportDiagnostic, ImportReport, ImportRequest, Severity
 
@@ -33,8 +33,11 @@ def default_backend() -> SceneBackend:
 def import_scene_sync(request: ImportRequest, backend: SceneBackend | None = None) -> ImportReport:
     """Import one scene file into ``request.cooked_root`` (see the module docstring)."""
     report = ImportReport(cooked_root=request.cooked_root, source_path=request.source_path)
+    report.diagnostics.extend(option_problems(request))
+    if report.diagnostics:
+        return report
     try:
-        parsed = (backend or default_backend()).parse(request.source_path)
+        parsed = (backend or request.options.get("backend") or default_backend()).parse(request.source_path)
     except SceneParseError as exc:
         report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "scene.parse_failed",
                                                    f"cannot import {exc.path}: {exc.reason}", request.source_path))
@@ -66,7 +69,7 @@ def _run(session: ImportSession, plan: ScenePlan) -> tuple[dict[str, int], int]:
     """Emit everything in plan order; (outputs, number of geometries emitted)."""
     outputs: dict[str, int] = {}
     for job in plan.textures:
-        index = _cook_one(session, job)
+        index = _cook_one(session, job, plan.quality)
         outputs[f"texture:{job.source_id}"] = index
     for material in plan.materials:
         emit_material(session, plan, material, lambda sid: outputs.get(f"texture:{sid}", 0))
@@ -84,11 +87,11 @@ def _run(session: ImportSession, plan: ScenePlan) -> tuple[dict[str, int], int]:
     return outputs, len(emitted)
 
 
-def _cook_one(session: ImportSession, job: TextureJob) -> int:
+def _cook_one(session: ImportSession, job: TextureJob, quality: str) -> int:
     """Cook and emit one texture; 0 (with a warning) when it cannot be read or decoded."""
     try:
         data = job.data if job.data is not None else _read(job.path or "")
-        texture = cook_texture_files([(job.display, data)], texture_settings(job.preset))
+        texture = cook_texture_files([(job.display, data)], texture_settings(job.preset, quality))
     except OSError as exc:
         reason = f"cannot read {job.path}: {exc.strerror or exc}"
     except ImageDecodeError as exc:
