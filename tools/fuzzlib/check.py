@@ -37,6 +37,15 @@ def norm_field(text: str) -> str:
     return re.sub(r"\[\d+\]", "[*]", text or "")
 
 
+def norm_message(text: str) -> str:
+    """A message without its numbers, keys and paths, cut short (for grouping)."""
+    text = (text or "").splitlines()[0] if text else ""
+    text = re.sub(r"(/[^\s:'\"]+)+", "<path>", text)
+    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<key>", text)
+    text = re.sub(r"(0x)?[0-9a-fA-F]*\d[0-9a-fA-F]*", "N", text)
+    return text[:70]
+
+
 def _site(exc: BaseException) -> str:
     """The innermost frame inside oxy/ (else the innermost frame) as file:line:function."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -252,7 +261,7 @@ def group_key(recipe: dict[str, Any], result: dict[str, Any]) -> str:
     kind = recipe.get("kind", "?")
     if outcome == "unexpected":
         u = result["unexpected"][0]
-        return f"{u['where']}: {u['type']} at {u['site']}"
+        return f"{u['where']}: {u['type']} at {u['site']}: {norm_message(u['message'])}"
     if outcome == "disagree:validate-accepts":
         ld = result["loader"]
         return f"{kind}: loader {ld.get('stage')} {ld.get('type')} {ld.get('field', '')}".rstrip()
