@@ -249,16 +249,30 @@ def test_descriptor_sha256_checked_only_with_verify(sample_root):
 def test_bad_content_fails_only_its_own_load(tmp_path):
     content = ContentSet()
     content.textures = [fallback_texture()]
-    content.assets = [(AssetType.MATERIAL, "Bad", build_material("Bad", textures={"emissive": 5})),
+    bad = bytearray(build_material("Bad"))
+    bad[0] = AssetType.GEOMETRY  # the header disagrees with the index: the engine rejects it
+    content.assets = [(AssetType.MATERIAL, "Bad", bytes(bad)),
+                      (AssetType.MATERIAL, "Dangling", build_material("Dangling", textures={"emissive": 5})),
                       (AssetType.MATERIAL, "Good", build_material("Good"))]
     write_loose_root(tmp_path / "r", content)
     with AssetLoader(LoaderConfig(cpu_threads=2)) as ldr:
         ldr.add_loose_cooked_root(str(tmp_path / "r"))
         with pytest.raises(FormatError) as info:
             ldr.load_asset(_key("Bad")).result(T)
-        assert info.value.field == "material.emissive_texture" and info.value.offset == 150
-        assert info.value.path.endswith("Bad.omat")
+        assert "asset.header.asset_type" in info.value.message and info.value.path.endswith("Bad.omat")
+        # a texture index past the table: the engine skips the texture; a warning, no failure
+        dangling = ldr.load_asset(_key("Dangling")).result(T)
+        assert dangling.texture("emissive") is None
+        [warning] = dangling.warnings
+        assert (warning.code, warning.offset, warning.field) == ("material.texture_index", 150,
+                                                                 "descriptor.emissive_texture")
         assert ldr.load_asset(_key("Good")).result(T).name == "Good"
+    with AssetLoader(LoaderConfig(cpu_threads=1, strict=True)) as ldr:
+        ldr.add_loose_cooked_root(str(tmp_path / "r"))
+        with pytest.raises(FormatError) as info:
+            ldr.load_asset(_key("Dangling")).result(T)
+        assert info.value.field == "descriptor.emissive_texture" and info.value.offset == 150
+        assert info.value.path.endswith("Dangling.omat")
 
 
 def test_hash_mismatch_at_load_only_with_verify(tmp_path):

@@ -28,6 +28,11 @@ class LoaderConfig:
     *unreferenced* entries (released, or dependencies nothing holds) are evicted.
     Referenced entries are never evicted, whatever the budget.
 
+    ``strict``: treat every warning of the rule book (:mod:`oxy.validate.rules`:
+    what the engine tolerates, such as a dangling buffer index or a missing submesh
+    material) as an error: the load fails instead of publishing the object with the
+    warning attached. Off by default, as in the engine.
+
     ``decode_slots``: how many loads may be in their read + decode stage at once
     (default: 4 x the CPU pool size, enough to keep both pools busy while the hub
     turns results around); the others wait and are admitted by priority.
@@ -37,6 +42,7 @@ class LoaderConfig:
     cpu_threads: int | None = None
     io_threads: int = 2
     verify_content_hashes: bool = False
+    strict: bool = False
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     decode_slots: int | None = None
     name: str = "oxy-asset-loader"

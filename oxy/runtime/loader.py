@@ -17,8 +17,14 @@ any thread (from a greenlet when on the owning hub).
 
 **Failure modes.** Loading before :meth:`start` or after :meth:`stop` raises
 :class:`LoaderNotRunning` at once. Bad content fails only its load (FormatError
-naming file/offset/field); AssetNotFound, ResourceNotFound, WrongAssetKind,
-SourceReadError likewise. :meth:`stop` fails in-flight loads with
+naming file/offset/field and the rule's code); AssetNotFound, ResourceNotFound,
+WrongAssetKind (also for an asset type outside the enum), SourceReadError
+likewise. What the engine tolerates loads, with the rule book's warnings on the
+object (``.warnings``): dangling texture/buffer indices are not loaded, a submesh
+whose material is missing (or not a material) gets ``MaterialAsset.default()``, a
+scene skips a renderable geometry that is missing; a dependency that exists but
+fails to load still fails its parent. ``LoaderConfig(strict=True)`` fails on
+warnings too. :meth:`stop` fails in-flight loads with
 :class:`~oxy.errors.OperationCancelled`. See docs/runtime.md.
 """
 from __future__ import annotations
@@ -26,7 +32,7 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import gevent
 from gevent.event import AsyncResult
@@ -38,12 +44,14 @@ from oxy.hub import CancelToken, CrossFuture, ImportLoop, allocate_lock, run_blo
 from oxy.hub.pools import run_io
 from oxy.runtime.cache import ContentCache
 from oxy.runtime.config import LoaderConfig
-from oxy.runtime.decoders import Where, decode_asset, decode_resource
-from oxy.runtime.errors import LoaderNotRunning, ResourceNotFound, WrongAssetKind
+from oxy.runtime.decoders import Tolerated, Where, decode_asset, decode_resource
+from oxy.runtime.errors import AssetNotFound, LoaderNotRunning, ResourceNotFound, WrongAssetKind
 from oxy.runtime.keys import BUFFER_SOURCE, ResourceKey, ResourceKind, SourceId
 from oxy.runtime.mounts import MountTable
 from oxy.runtime.scheduling import Priority, PriorityGate
 from oxy.runtime.sources import open_loose_root, open_pak
+from oxy.validate.diagnostics import Diagnostic
+from oxy.validate.rules import severity_of
 from oxy.runtime.kinds import (ASSET_CLASSES, ASSET_TYPES, as_asset_key, asset_type, check_resource_kind,
                                dep_type, resource_kind)
 
@@ -310,8 +318,9 @@ class AssetLoader:
         if isinstance(key, AssetKey) and expect is not None:
             _source, actual = self._mounts.resolve(key)
             if actual != expect:
-                raise WrongAssetKind(f"asset {key} is a {AssetType(actual).name.lower()}, not a "
-                                     f"{AssetType(expect).name.lower()}")
+                what = (AssetType(actual).name.lower() if actual in ASSET_CLASSES
+                        else f"asset of type {actual} (not Material, Geometry or Scene)")
+                raise WrongAssetKind(f"asset {key} is a {what}, not a {AssetType(expect).name.lower()}")
         job = self._inflight.get(key)
         if job is None:
             job = self._inflight[key] = _Job(key, priority)
@@ -347,28 +356,32 @@ class AssetLoader:
             value = self._build_resource(key, priority)
             return value, value.size_bytes, ()
         source, asset_type = self._mounts.resolve(key)
-        verify = self.config.verify_content_hashes
+        cfg = self.config
         assert self._gate is not None
         with self._gate.slot(priority):
             self._token.raise_if_cancelled()
             blob, where = run_io(source.read_descriptor, key)
             decoded = run_blocking(decode_asset, asset_type, key, blob, source=source.id,
-                                   texture_count=source.count(ResourceKind.TEXTURE),
-                                   buffer_count=source.count(ResourceKind.BUFFER), where=where, verify=verify)
-        loaded = self._load_deps(key, asset_type, decoded.deps, priority)
+                                   tables=(source.tables[ResourceKind.TEXTURE], source.tables[ResourceKind.BUFFER]),
+                                   where=where, verify=cfg.verify_content_hashes, strict=cfg.strict)
+        loaded, warnings = self._load_deps(key, asset_type, decoded.deps, priority, decoded.tolerated)
         try:
-            value = decoded.finish(loaded)
+            value = decoded.finish(loaded, warnings)
         except BaseException:
-            self._cache.release_all(decoded.deps)
+            self._cache.release_all(loaded)
             raise
-        return value, decoded.size, decoded.deps
+        return value, decoded.size, tuple(loaded)
 
-    def _load_deps(self, parent: Key, parent_type: int, deps: tuple[Key, ...],
-                   priority: int) -> dict[Key, Any]:
-        """Load every dependency concurrently, one reference each (the edges). If
-        any fails, release the others and raise the first error, naming the parent."""
+    def _load_deps(self, parent: Key, parent_type: int, deps: tuple[Key, ...], priority: int,
+                   tolerated: Mapping[Key, Tolerated]) -> tuple[dict[Key, Any], tuple[Diagnostic, ...]]:
+        """Load every dependency concurrently, one reference each (the edges).
+
+        A dependency in ``tolerated`` that is missing or of another asset type is left
+        out with a warning (unless the loader is strict), as the engine does. If any
+        other fails, release the others and raise the first error, naming the parent.
+        Returns (loaded dependencies in ``deps`` order, warnings)."""
         if not deps:
-            return {}
+            return {}, ()
         assert self._group is not None
         greenlets = [self._group.spawn(self._try_obtain, dep, dep_type(parent_type, dep), priority)
                      for dep in deps]
@@ -378,14 +391,23 @@ class AssetLoader:
             gevent.killall(greenlets)
             raise
         outcomes = [g.value if g.successful() else (False, OperationCancelled("killed")) for g in greenlets]
-        failed = [(d, exc) for d, (ok, exc) in zip(deps, outcomes) if not ok]
+        warnings: list[Diagnostic] = []
+        failed = []
+        for dep, (ok, value) in zip(deps, outcomes):
+            if ok:
+                continue
+            rule = tolerated.get(dep)
+            if (rule is not None and not self.config.strict and isinstance(value, (AssetNotFound, WrongAssetKind))):
+                warnings.append(_tolerated_warning(rule, dep, value))
+            else:
+                failed.append((dep, value))
         if failed:
             self._cache.release_all(d for d, (ok, _v) in zip(deps, outcomes) if ok)
             dep, exc = failed[0]
             if isinstance(exc, OperationCancelled):
                 raise OperationCancelled(f"load of {parent} cancelled: loader stopped")
             raise _with_context(exc, f"dependency {dep} of {parent}")
-        return {d: value for d, (_ok, value) in zip(deps, outcomes)}
+        return {d: value for d, (ok, value) in zip(deps, outcomes) if ok}, tuple(warnings)
 
     def _try_obtain(self, key: Key, expect: int | None, priority: int) -> tuple[bool, Any]:
         """:meth:`_obtain` as (True, value) or (False, error), so that a failing
@@ -403,12 +425,13 @@ class AssetLoader:
         if not 0 <= key.index < count:
             raise ResourceNotFound(f"{key.kind.value} index {key.index} outside the {count}-entry table "
                                    f"of {source.path}")
-        verify = self.config.verify_content_hashes
+        cfg = self.config
         assert self._gate is not None
         with self._gate.slot(priority):
             self._token.raise_if_cancelled()
             entry, ewhere, payload, pwhere = run_io(source.read_resource, key.kind, key.index)
-            return run_blocking(decode_resource, key, entry, ewhere, payload, pwhere, verify)
+            return run_blocking(decode_resource, key, entry, ewhere, payload, pwhere, cfg.verify_content_hashes,
+                                cfg.strict)
 
     def _serve_buffer(self, key: ResourceKey, blob: bytes, priority: int, callback: Callback,
                       refused: bool = False) -> None:
@@ -423,7 +446,8 @@ class AssetLoader:
             with self._gate.slot(priority):
                 self._token.raise_if_cancelled()
                 value = run_blocking(decode_resource, key, blob[:view.SIZE], where,
-                                     blob[view.SIZE:], Where(where.path, view.SIZE), self.config.verify_content_hashes)
+                                     blob[view.SIZE:], Where(where.path, view.SIZE), self.config.verify_content_hashes,
+                                     self.config.strict)
             self.stats.decodes += 1
             self._cache.publish(key, value, value.size_bytes, (), 1)
         except gevent.GreenletExit:
@@ -472,6 +496,13 @@ def _call_back(callback: Callback, value: Any, error: BaseException | None) -> N
         raise
     except Exception:  # noqa: BLE001 - a failing callback must not break the loader
         log.exception("load callback %r failed", callback)
+
+
+def _tolerated_warning(rule: Tolerated, dep: Key, exc: BaseException) -> Diagnostic:
+    """The warning recorded when a tolerated dependency is missing or of another type."""
+    reason = "is not in any mounted source" if isinstance(exc, AssetNotFound) else f"cannot be used: {exc}"
+    return Diagnostic(severity_of(rule.code), rule.code, f"{dep} {reason}; {rule.consequence}", rule.file,
+                      rule.offset, rule.field)
 
 
 def _with_context(exc: BaseException, context: str) -> BaseException:

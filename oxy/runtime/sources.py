@@ -6,8 +6,15 @@ descriptors' SHA-256 only with ``verify``. A failure is a :class:`MountError`
 naming the file, offset and field. Opening and reading are blocking file calls:
 the loader runs them on its I/O pool; plain code may call them directly.
 
+Hostile numbers: every range check is done on Python integers (or checked for
+wrap-around), so a ``data_offset`` near 2^64 is a MountError, never an overflow
+at load time; reads loop (:func:`oxy.rootfs.pread_exact`), so a resource over
+2 GiB reads whole. A loose root's files are opened through :mod:`oxy.rootfs`: a
+file or folder that resolves outside the root (a symlink) is a MountError naming
+it (a SourceReadError if it appears after mounting).
+
 Thread rules: after ``open_*`` returns, a source is immutable except for
-:meth:`close`; ``read_*`` are safe from any thread (``os.pread`` at explicit
+:meth:`close`; ``read_*`` are safe from any thread (``pread`` at explicit
 offsets). Reading a closed source raises :class:`SourceReadError`.
 """
 from __future__ import annotations
@@ -28,6 +35,7 @@ from oxy.formats.resources import BUFFER_DESC_DTYPE, TEXTURE_DESC_DTYPE
 from oxy.runtime.decoders import Where
 from oxy.runtime.errors import MountError, SourceReadError
 from oxy.runtime.keys import ResourceKind, SourceId
+from oxy.rootfs import RootEscapeError, ShortReadError, open_inside, pread_exact, read_inside
 from oxy.validate import validate_loose_root
 
 __all__ = ["LooseSource", "PakSource", "Source", "open_loose_root", "open_pak"]
@@ -66,13 +74,13 @@ class Source:
         if fd is None:
             raise SourceReadError(f"{name}: the source was unmounted")
         try:
-            data = os.pread(fd, size, offset)
-        except OSError as exc:
-            raise SourceReadError(f"{name}: cannot read {size} bytes at {offset}: {exc.strerror}") from None
-        if len(data) != size:
-            raise SourceReadError(f"{name}: {size} bytes at {offset} requested, {len(data)} read "
-                                  "(the file shrank after mounting)")
-        return data
+            return pread_exact(fd, size, offset, name)
+        except ShortReadError as exc:
+            raise SourceReadError(f"{name}: {size} bytes at {offset} requested, only {exc.got} there "
+                                  "(the file shrank after mounting)") from None
+        except (OSError, OverflowError) as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise SourceReadError(f"{name}: cannot read {size} bytes at {offset}: {reason}") from None
 
     def close(self) -> None:
         fds, self._fds = self._fds, {}
@@ -86,21 +94,29 @@ class Source:
         return f"<{type(self).__name__} {self.path} assets={len(self.assets)}>"
 
 
-def _open_fd(path: str) -> int:
+def _open_fd(path: str, root: str | None = None) -> int:
+    """Open ``path`` for reading (confined to ``root`` when given). MountError on failure."""
     try:
+        if root is not None:
+            return open_inside(root, path)
         return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except RootEscapeError as exc:
+        raise MountError(f"{exc} [root.escape]", exc.path, None, "") from None
     except OSError as exc:
         raise MountError(f"cannot open: {exc.strerror}", path, None, "") from None
 
 
 def _check_data_ranges(table: np.ndarray, lo: int, hi: int, path: str, table_at: int, entry_size: int,
                        kind: str) -> None:
-    """Every entry's [data_offset, data_offset + size_bytes) must lie inside [lo, hi)."""
+    """Every entry's [data_offset, data_offset + size_bytes) must lie inside [lo, hi).
+    A data_offset near 2^64 must not wrap the sum: ``start > hi`` is tested first."""
     if not len(table):
         return
     start = table["data_offset"].astype(np.uint64)
-    end = start + table["size_bytes"].astype(np.uint64)
-    bad = np.nonzero((start < lo) | (end > hi))[0]
+    size = table["size_bytes"].astype(np.uint64)
+    hi_ = np.uint64(hi)
+    # start <= hi, so hi - start cannot wrap; size > hi - start  <=>  start + size > hi
+    bad = np.nonzero((start < np.uint64(lo)) | (start > hi_) | (size > hi_ - np.minimum(start, hi_)))[0]
     if len(bad):
         i = int(bad[0])
         raise MountError(f"{kind} {i} data {int(start[i])}+{int(table['size_bytes'][i])} lies outside "
@@ -141,9 +157,9 @@ def open_pak(path: str | os.PathLike[str], *, verify: bool = False) -> PakSource
     except FormatError as exc:
         src.close()
         raise MountError(f"cannot mount PAK: {exc.message}", exc.path, exc.offset, exc.field) from None
-    except OSError as exc:
+    except (OSError, ShortReadError) as exc:
         src.close()
-        raise MountError(f"cannot mount PAK: {exc.strerror or exc}", path, None, "") from None
+        raise MountError(f"cannot mount PAK: {getattr(exc, 'strerror', None) or exc}", path, None, "") from None
     except BaseException:
         src.close()
         raise
@@ -155,18 +171,18 @@ def _load_pak(src: PakSource, fd: int, verify: bool) -> None:
     size = os.fstat(fd).st_size
     if size < PAK_HEADER_SIZE + PAK_FOOTER_SIZE:
         raise FormatError(f"file is {size} bytes; a PAK has a 256-byte header and footer", path, 0, "header")
-    header = PakHeader.parse(os.pread(fd, PAK_HEADER_SIZE, 0), 0, path=path, field="header")
+    header = PakHeader.parse(pread_exact(fd, PAK_HEADER_SIZE, 0, path), 0, path=path, field="header")
     if header.version != PAK_VERSION:
         raise FormatError(f"version {header.version}; the runtime reads only {PAK_VERSION}", path, 8,
                           "header.version")
     foot_at = size - PAK_FOOTER_SIZE
-    footer_bytes = os.pread(fd, PAK_FOOTER_SIZE, foot_at)
+    footer_bytes = pread_exact(fd, PAK_FOOTER_SIZE, foot_at, path)
     footer = PakFooter.parse(footer_bytes, 0, path=path, field="footer")
     src.header, src.footer = header, footer
     src._table_at = {}
 
-    def within(offset: int, length: int, at: int, field: str) -> None:
-        if length and offset + length > size:
+    def within(offset: int, length: int, at: int, field: str, empty_ok: bool = True) -> None:
+        if (length or not empty_ok) and (offset > size or offset + length > size):
             raise FormatError(f"range {offset}+{length} ends past the end of the file ({size} bytes)",
                               path, at, field)
 
@@ -185,14 +201,14 @@ def _load_pak(src: PakSource, fd: int, verify: bool) -> None:
             raise FormatError(f"entry_size {table.entry_size}; the runtime requires {view.SIZE}", path,
                               t_at + 12, f"footer.{table_field}.entry_size")
         within(table.offset, table.count * view.SIZE, t_at, f"footer.{table_field}")
-        rows = np.frombuffer(os.pread(fd, table.count * view.SIZE, table.offset), dtype).copy()
+        rows = np.frombuffer(pread_exact(fd, table.count * view.SIZE, table.offset, path), dtype).copy()
         _check_data_ranges(rows, region.offset, region.offset + region.size, path, table.offset, view.SIZE, rkind)
         src.tables[kind] = rows
     _load_directory(src, fd, footer, foot_at, within)
     if footer.browse_index_offset and footer.browse_index_size:
         try:
             within(footer.browse_index_offset, footer.browse_index_size, foot_at + 120, "footer.browse_index")
-            blob = os.pread(fd, footer.browse_index_size, footer.browse_index_offset)
+            blob = pread_exact(fd, footer.browse_index_size, footer.browse_index_offset, path)
             src.virtual_paths = {v: k for k, v in parse_browse_index(blob, 0, len(blob), path)}
         except FormatError:
             src.virtual_paths = {}  # the runtime ignores a bad browse index
@@ -206,12 +222,12 @@ def _load_pak(src: PakSource, fd: int, verify: bool) -> None:
 def _load_directory(src: PakSource, fd: int, footer: Any, foot_at: int, within: Any) -> None:
     count, path = footer.asset_count, src.path
     within(footer.directory_offset, count * DIRECTORY_ENTRY_SIZE, foot_at, "footer.directory_offset")
-    blob = os.pread(fd, count * DIRECTORY_ENTRY_SIZE, footer.directory_offset) if count else b""
+    blob = pread_exact(fd, count * DIRECTORY_ENTRY_SIZE, footer.directory_offset, path) if count else b""
     src._descs = {}
     for i in range(count):
         at = footer.directory_offset + i * DIRECTORY_ENTRY_SIZE
         e = AssetDirectoryEntry.parse(blob, i * DIRECTORY_ENTRY_SIZE, path=path, field=f"directory[{i}]")
-        within(e.desc_offset, e.desc_size, at + 25, f"directory[{i}].desc_offset")
+        within(e.desc_offset, e.desc_size, at + 25, f"directory[{i}].desc_offset", empty_ok=False)
         if e.asset_key in src.assets:
             raise FormatError(f"asset key {e.asset_key} appears twice in the directory", path, at,
                               f"directory[{i}].asset_key")
@@ -225,9 +241,7 @@ def _stream_crc(fd: int, size: int, skip_at: int) -> int:
     for start, end in ((0, skip_at), (skip_at + 4, size)):
         pos = start
         while pos < end:
-            chunk = os.pread(fd, min(1 << 22, end - pos), pos)
-            if not chunk:
-                raise OSError(5, "short read while computing the CRC")
+            chunk = pread_exact(fd, min(1 << 22, end - pos), pos, "<pak>")
             crc = zlib.crc32(chunk, crc)
             pos += len(chunk)
     return crc & 0xFFFFFFFF
@@ -248,8 +262,9 @@ class LooseSource(Source):
         rel, size = self._descs[key]
         full = os.path.join(self.path, rel)
         try:
-            with open(full, "rb") as fh:
-                data = fh.read()
+            data = read_inside(self.path, rel)
+        except RootEscapeError as exc:
+            raise SourceReadError(f"{exc} [root.escape]") from None
         except OSError as exc:
             raise SourceReadError(f"{full}: {exc.strerror}") from None
         if len(data) != size:
@@ -279,7 +294,7 @@ def open_loose_root(root: str | os.PathLike[str], *, verify: bool = False) -> Lo
     if not report.ok:
         first = report.errors[0]
         more = f" (and {len(report.errors) - 1} more problems)" if len(report.errors) > 1 else ""
-        raise MountError(f"cannot mount loose root {root}: {first.message}{more}",
+        raise MountError(f"cannot mount loose root {root}: {first.message} [{first.code}]{more}",
                          os.path.join(root, first.file), first.offset, first.field)
     src = LooseSource(root)
     try:
@@ -287,16 +302,22 @@ def open_loose_root(root: str | os.PathLike[str], *, verify: bool = False) -> Lo
     except FormatError as exc:
         src.close()
         raise MountError(f"cannot mount loose root: {exc.message}", exc.path, exc.offset, exc.field) from None
-    except OSError as exc:
+    except RootEscapeError as exc:
         src.close()
-        raise MountError(f"cannot mount loose root: {exc.strerror or exc}", root, None, "") from None
+        raise MountError(f"cannot mount loose root: {exc} [root.escape]", exc.path, None, "") from None
+    except (OSError, ShortReadError) as exc:
+        src.close()
+        raise MountError(f"cannot mount loose root: {getattr(exc, 'strerror', None) or exc}", root, None,
+                         "") from None
+    except BaseException:
+        src.close()
+        raise
     return src
 
 
 def _load_loose(src: LooseSource) -> None:
     root = src.path
-    with open(os.path.join(root, INDEX_FILE_NAME), "rb") as fh:
-        index = parse_index(fh.read(), path=os.path.join(root, INDEX_FILE_NAME))
+    index = parse_index(read_inside(root, INDEX_FILE_NAME), path=os.path.join(root, INDEX_FILE_NAME))
     src.guid = index.guid
     src._descs = {}
     for a in index.assets:
@@ -310,9 +331,9 @@ def _load_loose(src: LooseSource) -> None:
         if t is None or d is None:
             continue
         table_path, data_path = os.path.join(root, t.relpath), os.path.join(root, d.relpath)
-        with open(table_path, "rb") as fh:
-            rows = np.frombuffer(fh.read(), dtype).copy()
-        src._fds[data_path] = _open_fd(data_path)
+        table_bytes = read_inside(root, t.relpath)
+        rows = np.frombuffer(table_bytes[:len(table_bytes) - len(table_bytes) % dtype.itemsize], dtype).copy()
+        src._fds[data_path] = _open_fd(d.relpath, root)
         _check_data_ranges(rows, 0, os.fstat(src._fds[data_path]).st_size, table_path, 0, dtype.itemsize,
                            _KIND_NAMES[kind])
         src.tables[kind] = rows

@@ -7,6 +7,12 @@ PAK packed from it, although the PAK's texture indices were remapped. Fields tha
 depend on where content lives (resource keys, raw table entries, descriptor views
 with indices, header content hashes) are kept for inspection but not compared.
 
+Every object carries ``warnings``: the :class:`~oxy.validate.Diagnostic` records
+of what the engine tolerates in its bytes (rule book :mod:`oxy.validate.rules`),
+such as a dangling buffer index or a missing submesh material. They are not
+compared, and they are the object's own (a scene does not repeat its geometries'
+warnings; :func:`all_warnings` walks the dependencies).
+
 Immutable: safe to share between threads once published.
 """
 from __future__ import annotations
@@ -17,11 +23,14 @@ from typing import Any
 import numpy as np
 
 from oxy.formats import AssetKey
-from oxy.formats.enums import Format, format_block_info
+from oxy.formats.enums import Format, MaterialDomain, MaterialFlags, format_block_info
 from oxy.runtime.keys import ResourceKey
+from oxy.validate.diagnostics import Diagnostic
 
 __all__ = ["BufferResource", "GeometryAsset", "MaterialAsset", "MeshAsset", "SceneAsset",
-           "SceneNode", "SubMeshAsset", "TextureResource"]
+           "SceneNode", "SubMeshAsset", "TextureResource", "all_warnings"]
+
+Warnings = tuple[Diagnostic, ...]
 
 
 @dataclass(frozen=True, eq=True)
@@ -46,6 +55,7 @@ class TextureResource:
     data_offset_bytes: int
     payload: bytes = field(repr=False)
     entry: Any = field(compare=False, repr=False, default=None)  # TextureResourceDesc as stored
+    warnings: Warnings = field(compare=False, default=())
 
     @property
     def size_bytes(self) -> int:
@@ -62,7 +72,9 @@ class TextureResource:
 
         RGBA8 formats are copied without row padding; BC7 goes through
         ``oxy.cook.bc7.decode`` (imported here, lazily). Safe from any thread (pure).
-        Raises ValueError for other formats or out-of-range subresources.
+        Raises ValueError for other formats, out-of-range subresources, or a layout
+        (row pitch, size) that does not fit the payload; checked before allocating,
+        so a hostile pitch never allocates more than the payload holds.
         """
         if not (0 <= layer < self.array_layers and 0 <= mip < self.mip_levels):
             raise ValueError(f"layer {layer} mip {mip} outside {self.array_layers}x{self.mip_levels}")
@@ -83,14 +95,21 @@ class TextureResource:
 
 
 def _unpitch(data: bytes, pitch: int, row_bytes: int, rows: int) -> np.ndarray:
-    if pitch * (rows - 1) + row_bytes > len(data):
-        raise ValueError(f"subresource holds {len(data)} bytes, {rows} rows of pitch {pitch} need more")
-    raw = np.frombuffer(data, np.uint8)
+    """``rows`` rows of ``row_bytes`` taken every ``pitch`` bytes of ``data``. Checks the
+    pitch and the sizes against ``data`` before allocating anything, so the result is
+    never larger than ``data`` (a hostile pitch or size is a ValueError, not a huge
+    allocation)."""
+    if pitch < row_bytes:
+        raise ValueError(f"row pitch {pitch} is smaller than a row ({row_bytes} bytes)")
+    need = pitch * (rows - 1) + row_bytes
+    if need > len(data):
+        raise ValueError(f"subresource holds {len(data)} bytes; {rows} rows of {row_bytes} bytes at "
+                         f"pitch {pitch} need {need}")
+    raw = np.frombuffer(data, np.uint8, need)
     if pitch == row_bytes:
-        return raw[:row_bytes * rows]
-    padded = np.zeros(pitch * rows, np.uint8)
-    padded[:len(raw[:pitch * rows])] = raw[:pitch * rows]
-    return padded.reshape(rows, pitch)[:, :row_bytes].reshape(-1)
+        return raw
+    rows_view = np.lib.stride_tricks.as_strided(raw, shape=(rows, row_bytes), strides=(pitch, 1), writeable=False)
+    return rows_view.reshape(-1)  # reshape copies the strided rows: rows * row_bytes <= len(data)
 
 
 @dataclass(frozen=True, eq=True)
@@ -104,6 +123,7 @@ class BufferResource:
     content_hash: int
     data: bytes = field(repr=False)
     entry: Any = field(compare=False, repr=False, default=None)  # BufferResourceDesc as stored
+    warnings: Warnings = field(compare=False, default=())
 
     @property
     def size_bytes(self) -> int:
@@ -145,13 +165,31 @@ class MaterialAsset:
     textures: tuple[tuple[str, TextureResource], ...]
     texture_keys: tuple[tuple[str, ResourceKey], ...] = field(compare=False, default=())
     desc: Any = field(compare=False, repr=False, default=None)
+    warnings: Warnings = field(compare=False, default=())
 
     def texture(self, slot: str) -> TextureResource | None:
         return dict(self.textures).get(slot)
 
+    @property
+    def is_default(self) -> bool:
+        """True for :meth:`default` (what a submesh gets when its material is missing)."""
+        return self.key.is_zero()
+
+    @classmethod
+    def default(cls) -> "MaterialAsset":
+        """The engine's ``MaterialAsset::CreateDefault()``: an opaque material with the
+        FORMATS.md 5.1 defaults, no textures and no shader references; its key is
+        the zero key. Not cached and not a dependency edge."""
+        return _DEFAULT_MATERIAL
+
     def __getattr__(self, name: str) -> Any:
         desc = self.__dict__.get("desc")
-        if desc is None or name.startswith("_"):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if desc is None:  # the default material: its factors
+            for factor, value in self.__dict__.get("factors", ()):
+                if factor == name:
+                    return value
             raise AttributeError(name)
         return getattr(desc, name)
 
@@ -191,7 +229,8 @@ class GeometryAsset:
     bbox_min: tuple[float, ...]
     bbox_max: tuple[float, ...]
     meshes: tuple[MeshAsset, ...]
-    materials: tuple[tuple[AssetKey, MaterialAsset], ...]
+    materials: tuple[tuple[AssetKey, MaterialAsset], ...]  # a missing material: MaterialAsset.default()
+    warnings: Warnings = field(compare=False, default=())
 
     def material(self, key: AssetKey) -> MaterialAsset | None:
         return dict(self.materials).get(key)
@@ -218,7 +257,46 @@ class SceneAsset:
     nodes: tuple[SceneNode, ...]
     components: tuple[Any, ...]   # oxy.formats.scene.ComponentTable
     environment: tuple[Any, ...]  # oxy.formats.scene.EnvironmentSystemRecord
-    geometries: tuple[tuple[AssetKey, GeometryAsset], ...]
+    geometries: tuple[tuple[AssetKey, GeometryAsset], ...]  # missing geometries are left out (warned)
+    warnings: Warnings = field(compare=False, default=())
 
     def geometry(self, key: AssetKey) -> GeometryAsset | None:
         return dict(self.geometries).get(key)
+
+
+_DEFAULT_FACTORS: tuple[tuple[str, Any], ...] = (
+    ("material_domain", int(MaterialDomain.OPAQUE)), ("flags", int(MaterialFlags.NO_TEXTURE_SAMPLING)),
+    ("shader_stages", 0), ("base_color", (1.0, 1.0, 1.0, 1.0)), ("normal_scale", 1.0), ("metalness", 0.0),
+    ("roughness", 1.0), ("ambient_occlusion", 1.0), ("emissive_factor", (0.0, 0.0, 0.0)),
+    ("alpha_cutoff", 0.5), ("ior", 1.5), ("specular_factor", 1.0), ("sheen_color_factor", (0.0, 0.0, 0.0)),
+    ("clearcoat_factor", 0.0), ("clearcoat_roughness", 0.0), ("transmission_factor", 0.0),
+    ("thickness_factor", 0.0), ("attenuation_color", (1.0, 1.0, 1.0)), ("attenuation_distance", 0.0),
+    ("uv_scale", (1.0, 1.0)), ("uv_offset", (0.0, 0.0)), ("uv_rotation_radians", 0.0), ("uv_set", 0))
+_DEFAULT_MATERIAL = MaterialAsset(key=AssetKey(bytes(16)), name="DefaultMaterial", version=1,
+                                  streaming_priority=0, variant_flags=0, factors=_DEFAULT_FACTORS,
+                                  shaders=(), textures=())
+
+
+def all_warnings(obj: Any) -> list[Diagnostic]:
+    """The warnings of ``obj`` and of everything it holds (geometries, materials,
+    buffers, textures), each object once, parents first."""
+    out: list[Diagnostic] = []
+    seen: set[int] = set()
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        out.extend(getattr(item, "warnings", ()))
+        children: list[Any] = []
+        if isinstance(item, SceneAsset):
+            children = [g for _k, g in item.geometries]
+        elif isinstance(item, GeometryAsset):
+            children = [m for _k, m in item.materials]
+            for mesh in item.meshes:
+                children += [mesh.vertex_buffer, mesh.index_buffer]
+        elif isinstance(item, MaterialAsset):
+            children = [t for _s, t in item.textures]
+        stack.extend(reversed(children))
+    return out

@@ -118,6 +118,18 @@ class ValidationReport:
                             for d in self.diagnostics]
         return self
 
+    def raise_errors(self) -> None:
+        """Raise the first error as a :class:`~oxy.errors.FormatError` (file, offset,
+        field, ``[code]`` in the message), noting how many more there are."""
+        errors = self.errors
+        if not errors:
+            return
+        from oxy.errors import FormatError
+
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise FormatError(printable(f"{first.message} [{first.code}]{more}"), first.file, first.offset, first.field)
+
     def to_dict(self) -> dict:
         return {"target": printable(self.target), "kind": self.kind, "valid": self.ok,
                 "strict": self.strict, "errors": len(self.errors), "warnings": len(self.warnings),

@@ -101,8 +101,10 @@ def _parse_or_report(report: ValidationReport, view: type[V], blob: bytes, at: i
 
 
 def _in_file(report: ValidationReport, offset: int, length: int, size: int, name: str, at: int,
-             field: str, code: str) -> bool:
-    if length and offset + length > size:
+             field: str, code: str, empty_ok: bool = True) -> bool:
+    """``[offset, offset + length)`` inside the file (an empty range anywhere, when
+    ``empty_ok``: regions and tables with nothing in them are never read)."""
+    if (length or not empty_ok) and (offset > size or offset + length > size):
         report.add(code, f"range {offset}+{length} ends past the end of the file ({size} bytes)",
                    name, at, field)
         return False
@@ -172,7 +174,7 @@ def _check_directory(report: ValidationReport, reader: RangeReader, footer: PakF
             report.add("pak.directory.entry_offset", f"entry_offset {entry.entry_offset} but the "
                        f"entry is at {at}", name, at + 17, fld + ".entry_offset")
         if not _in_file(report, entry.desc_offset, entry.desc_size, size, name, at + 25,
-                        fld + ".desc_offset", "pak.descriptor.range"):
+                        fld + ".desc_offset", "pak.descriptor.range", empty_ok=False):
             continue
         desc = reader.read(entry.desc_offset, entry.desc_size)
         parsed = check_descriptor(report, entry.asset_type, desc, file=name, base=entry.desc_offset,
