@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--verify-fraction", type=float, default=0.25,
                    help="share of inputs checked with hash verification on in both validate and the loader")
     p.add_argument("--no-cli", action="store_true", help="skip the in-process oxy validate/inspect CLI runs")
-    p.add_argument("--report", help="write the JSON report here")
+    p.add_argument("--report", help="write the JSON report here (with --replay: the report to check seeds against)")
     p.add_argument("--work-dir", help="where seeds and mutated inputs go (default: a new dir in /dev/shm or /tmp)")
     p.add_argument("--keep-work", action="store_true", help="keep the work dir")
     p.add_argument("--oxy-root", default=str(PROJECT),
@@ -146,6 +146,15 @@ def replay_main(args: argparse.Namespace) -> int:
 
     work = _work_dir(args)
     seeds = load_seeds(build_seeds(os.path.join(work, "seeds")))
+    if args.report and os.path.exists(args.report):  # the campaign's report: were the seeds the same bytes?
+        from fuzzlib.seeds import seed_manifest
+
+        with open(args.report) as fh:
+            then = {k: v["sha256"] for k, v in json.load(fh)["seeds"].items()}
+        now = {k: v["sha256"] for k, v in seed_manifest(seeds).items()}
+        if then != now:
+            print(f"warning: the seeds differ from the report's ({sorted(k for k in now if now[k] != then.get(k))}); "
+                  "fuzz the same oxy (--oxy-root) to replay exactly", file=sys.stderr)
     recipe = make_recipe(seeds, args.seed, args.replay, args.verify_fraction)
     seed = next(s for s in seeds if s.name == recipe["seed"])
     checker = Checker(cli=not args.no_cli)

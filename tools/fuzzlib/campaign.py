@@ -89,6 +89,7 @@ class _Worker:
         self.fd = rfd
         self.buf = b""
         self.ready = False
+        self.started = False  # said READY once
         self.sent: collections.deque[int] = collections.deque()
         self.current: tuple[int, dict[str, Any]] | None = None
         self.started_at = 0.0
@@ -160,7 +161,13 @@ def run_campaign(*, worker_argv: list[str], inputs: int, start: int, workers: in
 
     def feed(w: _Worker) -> None:
         while w.ready and len(w.sent) < DEPTH and todo:
-            w.send(todo.popleft())
+            n = todo.popleft()
+            try:
+                w.send(n)
+            except OSError:  # the worker just died; its status pipe's EOF retires it
+                todo.appendleft(n)
+                w.ready = False
+                break
 
     def retire(w: _Worker, outcome: str) -> None:
         nonlocal startup_failures
@@ -171,7 +178,7 @@ def run_campaign(*, worker_argv: list[str], inputs: int, start: int, workers: in
                       f"no result after {timeout:g} s; worker killed") + "\n" + w.log_tail()
             stats.add(recipe, {"outcome": outcome, "detail": detail})
             w.sent.remove(n) if n in w.sent else None
-        elif not w.ready:
+        elif not w.started:
             startup_failures += 1
             if startup_failures > 3:
                 raise RuntimeError(f"workers fail to start:\n{w.log_tail()}")
@@ -195,7 +202,7 @@ def run_campaign(*, worker_argv: list[str], inputs: int, start: int, workers: in
                 for line in lines:
                     tag, _, rest = line.partition(" ")
                     if tag == "READY":
-                        w.ready = True
+                        w.ready = w.started = True
                     elif tag == "S":
                         n_text, _, recipe_text = rest.partition(" ")
                         recipe = json.loads(recipe_text)

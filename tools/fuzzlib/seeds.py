@@ -16,8 +16,6 @@ import hashlib
 import os
 import pathlib
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 
 from fuzzlib.layout import FileLayout, loose_layout, pak_layout
@@ -48,14 +46,20 @@ class Seed:
 
 
 def _oxy(*args: str) -> None:
-    import oxy
+    """Run an ``oxy`` command in-process (its real entry point), output captured."""
+    import contextlib
+    import io
 
-    oxy_root = os.path.dirname(os.path.dirname(os.path.abspath(oxy.__file__)))
-    env = dict(os.environ, PYTHONPATH=oxy_root + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "oxy", *args], capture_output=True, text=True, env=env,
-                          cwd=oxy_root)
-    if proc.returncode:
-        raise RuntimeError(f"oxy {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    from oxy.cli.main import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        try:
+            rc = main(list(args))
+        except SystemExit as exc:
+            rc = exc.code
+    if rc:
+        raise RuntimeError(f"oxy {' '.join(args)} failed ({rc}):\n{out.getvalue()}")
 
 
 def _fix_guid(root: pathlib.Path) -> None:
