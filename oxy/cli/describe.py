@@ -1,7 +1,17 @@
 """Decoding cooked content into plain, JSON-ready dicts (the model behind ``oxy inspect``).
 
-Reads with the strict readers of ``oxy.formats``; a FormatError propagates to the
-caller (the CLI turns it into exit code 3). Safe from any thread.
+Reads with the declarations of ``oxy.formats`` and stops at the first problem; a
+FormatError propagates to the caller (the CLI turns it into exit code 3).
+
+* A PAK is read by range (header, footer, tables, directory, descriptors, browse
+  index), never whole: memory is bounded by its largest table or descriptor.
+* A loose root's files are opened through :mod:`oxy.rootfs`: one that resolves
+  outside the root (a symlink) is a FormatError naming it (``[root.escape]``).
+* Every string in the model is :func:`~oxy.validate.printable` (undecodable bytes
+  of a name written as ``\\xNN``), so printing it to a strict UTF-8 stream or as
+  JSON never fails.
+
+Safe from any thread.
 """
 from __future__ import annotations
 
@@ -10,13 +20,20 @@ from typing import Any
 
 import numpy as np
 
+from oxy.errors import FormatError
 from oxy.formats import (AssetType, ComponentType, FileKind, Format, MeshType, TextureType, enum_name,
-                         mesh_info, parse_descriptor, parse_index, parse_pak)
+                         mesh_info, parse_descriptor, parse_index)
 from oxy.formats.geometry import GeometryDescriptor
 from oxy.formats.material import MaterialDescriptor
+from oxy.formats.pak import (DIRECTORY_ENTRY_SIZE, FOOTER_FIELD_OFFSETS, PAK_FOOTER_SIZE, PAK_HEADER_SIZE,
+                             PAK_VERSION, RESOURCE_KINDS, AssetDirectoryEntry, PakFooter, PakHeader,
+                             parse_browse_index)
 from oxy.formats.resources import BUFFER_DESC_DTYPE, TEXTURE_DESC_DTYPE
 from oxy.formats.scene import SceneDescriptor
 from oxy.formats.views import StructView
+from oxy.rootfs import RootEscapeError, read_inside
+from oxy.validate.diagnostics import printable
+from oxy.validate.reader import FileReader, RangeReader
 
 ASSET_TYPE_NAMES: dict[int, str] = {AssetType.MATERIAL: "material", AssetType.GEOMETRY: "geometry", AssetType.SCENE: "scene"}
 
@@ -24,51 +41,114 @@ ASSET_TYPE_NAMES: dict[int, str] = {AssetType.MATERIAL: "material", AssetType.GE
 def describe_path(path: str) -> dict[str, Any]:
     """Decode a ``.pak`` file or a loose cooked root (folder or its index file)."""
     if os.path.isdir(path):
-        return describe_loose(path)
-    if os.path.basename(path) == "container.index.bin":
-        return describe_loose(os.path.dirname(path) or ".")
-    return describe_pak(path)
+        model = describe_loose(path)
+    elif os.path.basename(path) == "container.index.bin":
+        model = describe_loose(os.path.dirname(path) or ".")
+    else:
+        model = describe_pak(path)
+    return _printable(model)
+
+
+def _printable(value: Any) -> Any:
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(str(k)) if isinstance(k, str) else k: _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    return value
 
 
 def describe_pak(path: str) -> dict[str, Any]:
-    with open(path, "rb") as fh:
-        data = fh.read()
-    pak = parse_pak(data, path=path)
-    vpaths = dict(pak.browse or ())
+    """The model of a PAK, read by range."""
+    with FileReader.open(path) as reader:
+        return _describe_pak(reader)
+
+
+def _range(offset: int, length: int, size: int, path: str, at: int, field: str, empty_ok: bool = True) -> None:
+    if (length or not empty_ok) and (offset > size or offset + length > size):
+        raise FormatError(f"range {offset}+{length} ends past the end of the file ({size} bytes)", path, at, field)
+
+
+def _describe_pak(reader: RangeReader) -> dict[str, Any]:
+    path, size = reader.name, reader.size
+    if size < PAK_HEADER_SIZE + PAK_FOOTER_SIZE:
+        raise FormatError(f"file is {size} bytes; a PAK has a 256-byte header and footer", path, 0, "header")
+    pak_header = PakHeader.parse(reader.read(0, PAK_HEADER_SIZE), 0, path=path, field="header")
+    if pak_header.version != PAK_VERSION:
+        raise FormatError(f"version {pak_header.version}, the runtime reads only {PAK_VERSION}", path, 8,
+                          "header.version")
+    foot_at = size - PAK_FOOTER_SIZE
+    pak_footer = PakFooter.parse(reader.read(foot_at, PAK_FOOTER_SIZE), 0, path=path, field="footer")
+    tables: dict[str, np.ndarray] = {}
+    for kind, (table_field, region_field, view, dtype) in RESOURCE_KINDS.items():
+        table, region = getattr(pak_footer, table_field), getattr(pak_footer, region_field)
+        at = foot_at + FOOTER_FIELD_OFFSETS[table_field]
+        tables[kind] = np.zeros(0, dtype)
+        if table.count:
+            if table.entry_size != view.SIZE:
+                raise FormatError(f"entry_size {table.entry_size}, expected {view.SIZE}", path, at + 12,
+                                  f"footer.{table_field}.entry_size")
+            _range(table.offset, table.count * view.SIZE, size, path, at, f"footer.{table_field}")
+            tables[kind] = np.frombuffer(reader.read(table.offset, table.count * view.SIZE), dtype)
+        _range(region.offset, region.size, size, path, foot_at + FOOTER_FIELD_OFFSETS[region_field],
+               f"footer.{region_field}")
+    count = pak_footer.asset_count
+    _range(pak_footer.directory_offset, count * DIRECTORY_ENTRY_SIZE, size, path, foot_at, "footer.directory_offset")
+    directory = reader.read(pak_footer.directory_offset, count * DIRECTORY_ENTRY_SIZE) if count else b""
+    browse, browse_error = None, None
+    if pak_footer.browse_index_offset and pak_footer.browse_index_size:
+        try:
+            _range(pak_footer.browse_index_offset, pak_footer.browse_index_size, size, path, foot_at + 120,
+                   "footer.browse_index_offset")
+            blob = reader.read(pak_footer.browse_index_offset, pak_footer.browse_index_size)
+            browse = parse_browse_index(blob, 0, len(blob), path)
+        except FormatError as exc:
+            browse_error = str(exc)
+    vpaths = dict(browse or ())
     assets = []
-    for entry, blob in zip(pak.directory, pak.descriptors):
+    for i in range(count):
+        at = pak_footer.directory_offset + i * DIRECTORY_ENTRY_SIZE
+        entry = AssetDirectoryEntry.parse(directory, i * DIRECTORY_ENTRY_SIZE, path=path, field=f"directory[{i}]")
+        _range(entry.desc_offset, entry.desc_size, size, path, at + 25, f"directory[{i}].desc_offset",
+               empty_ok=False)
+        blob = reader.read(entry.desc_offset, entry.desc_size)
         parsed = parse_descriptor(entry.asset_type, blob, path=path, base_offset=entry.desc_offset)
         assets.append(_asset(entry.asset_key, entry.asset_type, parsed, vpaths.get(entry.asset_key),
                              {"entry_offset": entry.entry_offset, "desc_offset": entry.desc_offset,
                               "desc_size": entry.desc_size}))
-    header = pak.header.to_dict()
+    header = pak_header.to_dict()
     header.pop("reserved")
-    footer = pak.footer.to_dict()
+    footer = pak_footer.to_dict()
     footer.pop("reserved")
-    footer["pak_crc32"] = f"{pak.footer.pak_crc32:#010x}"
-    return {"kind": "pak", "path": path, "size": pak.size, "header": header, "footer": footer,
-            "browse_index": None if pak.browse is None else len(pak.browse),
-            "browse_index_error": pak.browse_error,
-            "textures": [_texture(e) for e in pak.tables["texture"]],
-            "buffers": [_buffer(e) for e in pak.tables["buffer"]], "assets": assets}
+    footer["pak_crc32"] = f"{pak_footer.pak_crc32:#010x}"
+    return {"kind": "pak", "path": path, "size": size, "header": header, "footer": footer,
+            "browse_index": None if browse is None else len(browse),
+            "browse_index_error": browse_error,
+            "textures": [_texture(e) for e in tables["texture"]],
+            "buffers": [_buffer(e) for e in tables["buffer"]], "assets": assets}
+
+
+def _read_confined(root: str, relpath: str) -> bytes:
+    try:
+        return read_inside(root, relpath)
+    except RootEscapeError as exc:
+        raise FormatError(f"resolves to {exc.target}, outside the root; refusing to read it [root.escape]",
+                          exc.path, None, "") from None
 
 
 def describe_loose(root: str) -> dict[str, Any]:
+    """The model of a loose cooked root (every file read confined to the root)."""
     index_path = os.path.join(root, "container.index.bin")
-    with open(index_path, "rb") as fh:
-        index = parse_index(fh.read(), path=index_path)
+    index = parse_index(_read_confined(root, "container.index.bin"), path=index_path)
     tables = {}
     for kind, dtype in ((FileKind.TEXTURES_TABLE, TEXTURE_DESC_DTYPE), (FileKind.BUFFERS_TABLE, BUFFER_DESC_DTYPE)):
         record = index.file(kind)
-        blob = b""
-        if record is not None:
-            with open(os.path.join(root, record.relpath), "rb") as fh:
-                blob = fh.read()
+        blob = _read_confined(root, record.relpath) if record is not None else b""
         tables[kind] = np.frombuffer(blob[:len(blob) - len(blob) % dtype.itemsize], dtype)
     assets = []
     for a in index.assets:
-        with open(os.path.join(root, a.descriptor_relpath), "rb") as fh:
-            blob = fh.read()
+        blob = _read_confined(root, a.descriptor_relpath)
         parsed = parse_descriptor(a.asset_type, blob, path=a.descriptor_relpath)
         assets.append(_asset(a.key, a.asset_type, parsed, a.virtual_path,
                              {"descriptor_relpath": a.descriptor_relpath, "descriptor_size": a.descriptor_size,

@@ -1,8 +1,14 @@
-"""``oxy inspect PATH [--json]``: print everything in a PAK or loose root, decoded."""
+"""``oxy inspect PATH [--json]``: print everything in a PAK or loose root, decoded.
+
+Exit codes: 0 printed, 3 invalid content (one line naming file, offset, field), 2
+unreadable (or not enough memory), 1 usage. Names that are not valid UTF-8 are
+printed escaped (``\\xNN``), also in ``--json``.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from oxy.cli.common import ExitCode
@@ -18,7 +24,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from oxy.cli.describe import describe_path
 
-    model = describe_path(args.path)
+    try:
+        model = describe_path(args.path)
+    except MemoryError:
+        print(f"oxy inspect: cannot inspect {args.path}: not enough memory", file=sys.stderr)
+        return ExitCode.IO_ERROR
     if args.json:
         print(json.dumps(model, indent=2))
     else:
