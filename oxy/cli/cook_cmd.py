@@ -1,7 +1,10 @@
 """``oxy cook INPUT... -o ROOT``: cook source files into a loose cooked root.
 
 Image inputs (files, or folders searched for images) are cooked as one job into the
-root's texture table; each other file is its own job. Ctrl+C cancels cleanly: the
+root's texture table; each other file is its own job. Every warning and error is
+printed on stderr (``warning <code>: <source>: <message>``, repairs with their
+counts) and the summary counts them; ``--json`` reports carry them too. Warnings
+do not change the exit code. Ctrl+C cancels cleanly: the
 root keeps its previous, valid index. Exit codes: 0 all cooked, 1 usage, 2 an
 input or the root could not be read or written, 4 some input failed, 130 cancelled.
 """
@@ -135,6 +138,7 @@ def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrup
         for kind, count in report.written.items():
             written[kind] = written.get(kind, 0) + count
     failed = sum(1 for r in reports for d in r.errors)
+    warned = sum(1 for r in reports for d in r.diagnostics if d.severity.value == "warning")
     if any(r.cancelled for r in reports):
         print(f"oxy cook: cancelled; {args.output} keeps its previous index", file=sys.stderr)
         return ExitCode.CANCELLED
@@ -143,7 +147,8 @@ def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrup
               file=sys.stderr)
     summary = ", ".join(f"{count} {kind}" for kind, count in written.items() if count) or "nothing"
     print(f"oxy cook: {len(reports)} job(s), wrote {summary} to {args.output} in {seconds:.2f} s"
-          + (f", {failed} error(s)" if failed else ""), file=sys.stderr)
+          + (f", {failed} error(s)" if failed else "") + (f", {warned} warning(s)" if warned else ""),
+          file=sys.stderr)
     if all(r.success for r in reports):
         return ExitCode.OK
     if any(d.code in IO_CODES for r in reports for d in r.errors):

@@ -9,10 +9,11 @@ Pure functions over bytes: safe from any thread, never imports gevent.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Sequence
 
+from oxy.cook.notes import CookNote
 from oxy.formats.enums import Format, PackingPolicy, TextureType, format_block_info
 from oxy.formats.primitives import align_up, content_hash
 from oxy.formats.resources import (COMPRESSION_BC7, D3D12_ROW_PITCH_ALIGNMENT,
@@ -47,6 +48,9 @@ class CookedTexture:
     shape: TextureShape
     payload: bytes
     content_hash: int
+    #: Repairs and losses of the cook (e.g. an HDR source clamped into 8 bits); not
+    #: part of the texture's identity.
+    notes: tuple[CookNote, ...] = field(default=(), compare=False)
 
     def table_entry(self, data_offset: int) -> TextureResourceDesc:
         s = self.shape

@@ -8,7 +8,10 @@ with D3D12 rules (``oxy.cook.payload``).
 Pure functions: safe from any thread, deterministic, no gevent. The heavy kernels
 release the GIL, so one call per pool thread scales with the cores. Failures are
 :class:`TextureCookError` (bad settings or inconsistent layers) or
-:class:`~oxy.cook.image_decode.ImageDecodeError` (bad source bytes).
+:class:`~oxy.cook.image_decode.ImageDecodeError` (bad source bytes). Losses are
+reported, not hidden: an HDR (float) source cooked into an 8-bit format puts a
+``texture.hdr_to_ldr`` warning (with the number of texels clamped or replaced) in
+``CookedTexture.notes``.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import numpy as np
 from oxy.cook import bc7, mips
 from oxy.cook.colorspace import srgb_to_linear_table
 from oxy.cook.image_decode import DecodedImage, decode_image
+from oxy.cook.notes import CookNote
 from oxy.cook.payload import CookedTexture, TextureShape, pack_texture_payload
 from oxy.errors import OxyError
 from oxy.formats.enums import Format, PackingPolicy, TextureType
@@ -109,6 +113,7 @@ def cook_texture(images: Sequence[DecodedImage], settings: TextureSettings, *, k
         raise TextureCookError(f"{first.source}: cube faces must be square, got {first.width}x{first.height}")
     fmt = output_format(settings)
     subresources: list[bytes] = []
+    notes = [note for image in images if (note := hdr_to_ldr_note(image, settings)) is not None]
     levels = 1
     for image in images:
         chain = _mip_chain(_working_pixels(image, settings), settings)
@@ -118,7 +123,26 @@ def cook_texture(images: Sequence[DecodedImage], settings: TextureSettings, *, k
                     "array": TextureType.TEXTURE_2D_ARRAY}[kind]
     shape = TextureShape(width=first.width, height=first.height, format=fmt, mip_levels=levels,
                          array_layers=len(images), texture_type=texture_type)
-    return pack_texture_payload(shape, subresources, policy=settings.policy)
+    cooked = pack_texture_payload(shape, subresources, policy=settings.policy)
+    return replace(cooked, notes=tuple(notes)) if notes else cooked
+
+
+def hdr_to_ldr_note(image: DecodedImage, settings: TextureSettings) -> CookNote | None:
+    """The warning for a float (HDR) source cooked into an 8-bit output, with counts of
+    the texels whose colour was clamped into [0, 1] or was not finite; None otherwise."""
+    if not image.is_hdr or settings.output in ("rgba16f", "rgba32f"):
+        return None
+    pixels = image.pixels
+    finite = np.isfinite(pixels).all(axis=2)
+    with np.errstate(invalid="ignore"):
+        clamped = ((pixels > 1.0) | (pixels < 0.0)).any(axis=2) & finite
+    peak = float(np.max(pixels, initial=0.0, where=np.isfinite(pixels)))
+    total = image.width * image.height
+    return CookNote("warning", "texture.hdr_to_ldr",
+                    f"{image.source_format} source cooked into {settings.output} (8 bits per channel): "
+                    f"{int(clamped.sum())} of {total} texels clamped into [0, 1] (peak value {peak:.3g}), "
+                    f"{int((~finite).sum())} non-finite texels replaced; use the hdr preset (rgba16f) to keep "
+                    "the range")
 
 
 def _working_pixels(image: DecodedImage, settings: TextureSettings) -> np.ndarray:
@@ -134,7 +158,7 @@ def _working_pixels(image: DecodedImage, settings: TextureSettings) -> np.ndarra
         # An HDR source into an 8-bit format: clamp to [0, 1], then sRGB-encode when asked.
         from oxy.cook.colorspace import encode_srgb8
 
-        clamped = np.clip(pixels, 0.0, 1.0)
+        clamped = np.clip(np.nan_to_num(pixels, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
         out = np.empty(pixels.shape, np.uint8)
         out[..., :3] = encode_srgb8(clamped[..., :3]) if settings.srgb else np.rint(clamped[..., :3] * 255)
         out[..., 3] = np.rint(clamped[..., 3] * 255)

@@ -12,17 +12,24 @@ triangle from the UVs (Lengyel), accumulated per vertex, orthogonalised against 
 normal (Gram-Schmidt) with the handedness kept in the bitangent; vertices without a
 usable UV gradient (or meshes without UVs) get an arbitrary orthonormal basis.
 
+Repairs are reported, never silent: :func:`pack_geometry` returns a warning per
+mesh and kind of repair, with counts (``scene.degenerate_faces_dropped``: triangles
+with a repeated index or two corners at the same position;
+``scene.normals_repaired``: normals renormalised or replaced by computed ones;
+``scene.nonfinite_replaced``: NaN/Inf normals, UVs, tangents or colours replaced).
+
 Pure numpy, vectorised: safe from any thread, no gevent. Failure modes: the pack
 functions raise :class:`MeshDataError` (with a field path) for input that
 :func:`validate_mesh` reports as an error; nothing else is raised for bad data.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
 
+from oxy.cook.notes import CookNote
 from oxy.formats.primitives import content_hash
 
 VERTEX_FLOATS = 18  # 72 bytes
@@ -53,18 +60,16 @@ class MeshData:
     field_path: str = ""                  # e.g. "meshes[3]", for diagnostics
 
 
-@dataclass(frozen=True)
-class MeshProblem:
-    severity: str  # "error" (the mesh cannot be used) or "warning" (repaired or skipped)
-    code: str
-    message: str
-    field_path: str
+#: The old name of :class:`~oxy.cook.notes.CookNote` for mesh findings ("error": the
+#: mesh cannot be used; "warning": repaired or skipped).
+MeshProblem = CookNote
+UNIT_TOLERANCE = 1e-3  # a normal whose length is further than this from 1 is renormalised (and counted)
 
 
-def validate_mesh(mesh: MeshData) -> list[MeshProblem]:
+def validate_mesh(mesh: MeshData) -> list[CookNote]:
     """Everything wrong with ``mesh``; an "error" means it must not be packed."""
     where = mesh.field_path or mesh.name
-    problems: list[MeshProblem] = []
+    problems: list[CookNote] = []
     pos, idx = mesh.positions, mesh.indices
     if pos.ndim != 2 or pos.shape[1] != 3 or len(pos) == 0 or idx.size == 0:
         return [MeshProblem("warning", "scene.mesh_empty",
@@ -151,28 +156,59 @@ def generate_tangents(positions: np.ndarray, normals: np.ndarray, texcoords: np.
     return tangent, np.cross(normals, tangent) * sign[:, None]
 
 
-def _finite_or(arr: np.ndarray | None, n: int, width: int, default: Sequence[float]) -> np.ndarray:
+def _finite_or(arr: np.ndarray | None, n: int, width: int, default: Sequence[float],
+               counts: dict[str, int] | None = None, name: str = "") -> np.ndarray:
+    """``arr`` as float64 with non-finite values set to 0 (counted per vertex into
+    ``counts[name]``), or ``default`` everywhere when there is no array."""
     if arr is None:
         return np.tile(np.asarray(default, np.float64), (n, 1))
     out = np.asarray(arr, np.float64)[:, :width]
-    return np.where(np.isfinite(out), out, 0.0)
+    finite = np.isfinite(out)
+    if counts is not None and not finite.all():
+        counts[name] = int((~finite.all(axis=1)).sum())
+    return np.where(finite, out, 0.0)
 
 
-def vertex_array(mesh: MeshData) -> np.ndarray:
-    """The (N, 18) float32 vertex array of a valid mesh (see the module docstring)."""
+def _repair_notes(mesh: MeshData, nonfinite: dict[str, int], renormalised: int, replaced: int) -> list[CookNote]:
+    where = mesh.field_path or mesh.name
+    notes = []
+    if nonfinite:
+        parts = ", ".join(f"{count} {name}" for name, count in nonfinite.items())
+        notes.append(CookNote("warning", "scene.nonfinite_replaced",
+                              f"mesh {mesh.name!r}: non-finite (NaN/Inf) values replaced in {parts} of "
+                              f"{len(mesh.positions)} vertices (normals recomputed, UVs 0, tangents regenerated, "
+                              "colours 0)", where))
+    if renormalised or replaced:
+        notes.append(CookNote("warning", "scene.normals_repaired",
+                              f"mesh {mesh.name!r}: {renormalised} normals renormalised (not unit length), "
+                              f"{replaced} replaced by computed normals (zero length or not finite) of "
+                              f"{len(mesh.positions)} vertices", f"{where}.normals"))
+    return notes
+
+
+def vertex_array(mesh: MeshData, notes: list[CookNote] | None = None) -> np.ndarray:
+    """The (N, 18) float32 vertex array of a valid mesh (see the module docstring).
+    The repairs it makes are appended to ``notes`` as counted warnings."""
     n = len(mesh.positions)
     positions = mesh.positions.astype(np.float64)
+    nonfinite: dict[str, int] = {}
+    renormalised = replaced = 0
     normals = None
     if mesh.normals is not None:
-        normals, ok = _normalize(_finite_or(mesh.normals, n, 3, (0, 0, 1)))
+        raw = _finite_or(mesh.normals, n, 3, (0, 0, 1), nonfinite, "normals")
+        normals, ok = _normalize(raw)
+        ok &= np.isfinite(np.asarray(mesh.normals, np.float64)[:, :3]).all(axis=1)  # a NaN part: garbage
+        length = np.linalg.norm(raw, axis=1)
+        renormalised = int((ok & (np.abs(length - 1.0) > UNIT_TOLERANCE)).sum())
+        replaced = int((~ok).sum())
         if not ok.all():
             normals[~ok] = face_normals(positions, mesh.indices)[~ok]
     else:
         normals = face_normals(positions, mesh.indices)
-    uv = None if mesh.texcoords is None else _finite_or(mesh.texcoords, n, 2, (0, 0))
+    uv = None if mesh.texcoords is None else _finite_or(mesh.texcoords, n, 2, (0, 0), nonfinite, "texcoords")
     if mesh.tangents is not None and mesh.bitangents is not None:
-        tangents, t_ok = _normalize(_finite_or(mesh.tangents, n, 3, (1, 0, 0)))
-        bitangents, b_ok = _normalize(_finite_or(mesh.bitangents, n, 3, (0, 1, 0)))
+        tangents, t_ok = _normalize(_finite_or(mesh.tangents, n, 3, (1, 0, 0), nonfinite, "tangents"))
+        bitangents, b_ok = _normalize(_finite_or(mesh.bitangents, n, 3, (0, 1, 0), nonfinite, "bitangents"))
         if not (t_ok & b_ok).all():
             gen_t, gen_b = generate_tangents(positions, normals, uv, mesh.indices)
             bad = ~(t_ok & b_ok)
@@ -185,8 +221,29 @@ def vertex_array(mesh: MeshData) -> np.ndarray:
     out[:, 6:8] = uv if uv is not None else 0.0
     out[:, 8:11] = tangents
     out[:, 11:14] = bitangents
-    out[:, 14:18] = _finite_or(mesh.colors, n, 4, (1, 1, 1, 1))
+    out[:, 14:18] = _finite_or(mesh.colors, n, 4, (1, 1, 1, 1), nonfinite, "colors")
+    if notes is not None:
+        notes.extend(_repair_notes(mesh, nonfinite, renormalised, replaced))
     return out
+
+
+def drop_degenerate_faces(mesh: MeshData) -> tuple[MeshData, CookNote | None]:
+    """``mesh`` without its degenerate triangles (a repeated index, or two corners at
+    the same position: they cover no area and break tangent generation), and the
+    counted warning when any was dropped. Expects a mesh that passed validation."""
+    idx = mesh.indices
+    repeated = (idx[:, 0] == idx[:, 1]) | (idx[:, 1] == idx[:, 2]) | (idx[:, 0] == idx[:, 2])
+    tri = mesh.positions[idx]
+    coincident = ((tri[:, 0] == tri[:, 1]).all(axis=1) | (tri[:, 1] == tri[:, 2]).all(axis=1)
+                  | (tri[:, 0] == tri[:, 2]).all(axis=1))
+    bad = repeated | coincident
+    if not bad.any():
+        return mesh, None
+    note = CookNote("warning", "scene.degenerate_faces_dropped",
+                    f"mesh {mesh.name!r}: {int(bad.sum())} of {len(idx)} triangles dropped as degenerate "
+                    f"({int(repeated.sum())} with a repeated index, {int((coincident & ~repeated).sum())} with "
+                    "coincident corners)", f"{mesh.field_path or mesh.name}.faces")
+    return replace(mesh, indices=idx[~bad]), note
 
 
 @dataclass(frozen=True)
@@ -210,7 +267,7 @@ class PackedGeometry:
     submeshes: tuple[PackedSubmesh, ...]
     bbox_min: tuple[float, float, float]
     bbox_max: tuple[float, float, float]
-    warnings: tuple[MeshProblem, ...] = field(default=())
+    warnings: tuple[CookNote, ...] = field(default=())
     vertex_hash: int = 0    # truncated SHA-256 of ``vertices`` (computed here, off the import hub)
     index_hash: int = 0
 
@@ -224,7 +281,7 @@ def pack_geometry(meshes: Sequence[MeshData]) -> PackedGeometry:
     """Pack ``meshes`` (grouped by material, first-seen order of materials kept stable)
     into one geometry. Raises MeshDataError for an invalid mesh or when nothing is left."""
     usable: list[MeshData] = []
-    warnings: list[MeshProblem] = []
+    warnings: list[CookNote] = []
     for mesh in meshes:
         problems = validate_mesh(mesh)
         errors = [p for p in problems if p.severity == "error"]
@@ -233,6 +290,14 @@ def pack_geometry(meshes: Sequence[MeshData]) -> PackedGeometry:
         if problems:
             warnings.extend(problems)
             continue
+        mesh, dropped = drop_degenerate_faces(mesh)
+        if dropped is not None:
+            warnings.append(dropped)
+            if mesh.indices.size == 0:
+                warnings.append(CookNote("warning", "scene.mesh_empty",
+                                         f"mesh {mesh.name!r} has no triangles left; skipped",
+                                         mesh.field_path or mesh.name))
+                continue
         usable.append(mesh)
     if not usable:
         raise MeshDataError("no usable triangles in this geometry", meshes[0].field_path if meshes else "")
@@ -245,7 +310,7 @@ def pack_geometry(meshes: Sequence[MeshData]) -> PackedGeometry:
         start = first
         points = []
         for mesh in group:
-            arrays.append(vertex_array(mesh))
+            arrays.append(vertex_array(mesh, warnings))
             index_parts.append(mesh.indices.astype(np.uint32).reshape(-1) + np.uint32(base))
             points.append(mesh.positions[np.unique(mesh.indices)])
             base += len(mesh.positions)

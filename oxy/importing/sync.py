@@ -66,6 +66,7 @@ class AssetImporter:
                     report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "texture.cook_failed", str(exc),
                                                                item.source_id))
                     continue
+                report.diagnostics.extend(ImportDiagnostic.from_note(n, item.source_id) for n in texture.notes)
                 outputs[item.source_id] = session.textures.emit(texture)
             committed = session.finalize()
         report.diagnostics.extend(session.diagnostics)

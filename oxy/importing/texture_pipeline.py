@@ -12,7 +12,8 @@ producer greenlet while another greenlet collects.
 
 Thread rules: use only from greenlets of the import hub. Failure modes: a bad
 source never raises; its result has ``success=False`` and diagnostics naming the
-file and the reason.
+file and the reason. A successful result carries the cook's warnings (e.g.
+``texture.hdr_to_ldr``) as diagnostics too; consumers forward them.
 """
 from __future__ import annotations
 
@@ -180,7 +181,8 @@ class TexturePipeline:
             return TextureResult(item.source_id, None, (_error("texture.decode_failed", exc.reason, exc.source),))
         except TextureCookError as exc:
             return TextureResult(item.source_id, None, (_error("texture.cook_failed", str(exc), item.source_id),))
-        return TextureResult(item.source_id, texture, (), True, time.perf_counter() - start)
+        notes = tuple(ImportDiagnostic.from_note(n, item.source_id) for n in texture.notes)
+        return TextureResult(item.source_id, texture, notes, True, time.perf_counter() - start)
 
 
 def _cook_checked(sources: list[tuple[str, bytes]], settings: TextureSettings, kind: str,

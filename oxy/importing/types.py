@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from oxy.cook.notes import CookNote
+
 __all__ = [
     "ImportDiagnostic",
     "ImportPhase",
@@ -65,6 +67,11 @@ class ImportDiagnostic:
     message: str
     source_path: str = ""
     field_path: str = ""
+
+    @classmethod
+    def from_note(cls, note: CookNote, source_path: str) -> ImportDiagnostic:
+        """The diagnostic for a note of the pure cook code, about ``source_path``."""
+        return cls(Severity(note.severity), note.code, note.message, source_path, note.field_path)
 
     def __str__(self) -> str:
         where = self.source_path + (f" {self.field_path}" if self.field_path else "")

@@ -21,6 +21,9 @@ took 30x longer than assimp's own import on a 150k-triangle scene. Known pyassim
   right after ``mAspect``.
 * Skinned files: pyassimp's ``aiBone`` layout is wrong for 5.2; bones are never read
   (skinning is out of scope), and the load adds ``aiProcess_PopulateArmatureData``.
+  What is dropped is said, with counts: ``scene.skinning_dropped`` (per mesh, its
+  bone count: cooked as a static mesh in its bind pose), ``scene.morph_targets_dropped``
+  and ``scene.animation_dropped`` (the scene's animations, by name).
 
 Thread rules: :meth:`AssimpBackend.parse` may run on several pool threads at once
 (different files); the native load itself is serialised by a module lock because
@@ -178,6 +181,12 @@ def _mesh(raw: Any, index: int, warnings: list) -> MeshData:
     uv = _floats(raw.mTextureCoords[0], n, 3)
     if uv is not None:
         uv = uv[:, :2].copy() if raw.mNumUVComponents[0] >= 2 else None
+    if raw.mNumBones:
+        warnings.append(("scene.skinning_dropped", f"mesh {name!r} is skinned ({int(raw.mNumBones)} bones): "
+                         "skinning is not supported yet; cooked as a static mesh in its bind pose", where))
+    if raw.mNumAnimMeshes:
+        warnings.append(("scene.morph_targets_dropped", f"mesh {name!r} has {int(raw.mNumAnimMeshes)} morph "
+                         "target(s): morph targets are not supported yet; dropped", where))
     positions = _floats(raw.mVertices, n, 3)
     return MeshData(name=name, material_index=int(raw.mMaterialIndex),
                     positions=positions if positions is not None else np.zeros((0, 3), np.float32),
@@ -259,6 +268,11 @@ def _copy_scene(scene: Any, path: str, structs: Any) -> ParsedScene:
     parsed.cameras = _cameras(scene, structs)
     parsed.lights = _lights(scene, parsed.warnings)
     parsed.embedded = _embedded(scene)
+    if scene.mNumAnimations:
+        names = [_aistring(scene.mAnimations[i].contents.mName) or f"#{i}" for i in range(scene.mNumAnimations)]
+        shown = ", ".join(repr(n) for n in names[:5]) + (", ..." if len(names) > 5 else "")
+        parsed.warnings.append(("scene.animation_dropped", f"{len(names)} animation(s) dropped ({shown}): "
+                                "animation is not supported yet", "animations"))
     return parsed
 
 

@@ -88,6 +88,8 @@ class _Job:
             index = 0
             if result.success and result.texture is not None:
                 index = session.textures.emit(result.texture)
+                for d in result.diagnostics:  # the cook's warnings (repairs, losses)
+                    session.diagnose(d.severity, d.code, d.message, result.source_id)
             else:
                 reasons = "; ".join(d.message for d in result.diagnostics) or "cook failed"
                 session.diagnose(Severity.WARNING, "scene.texture_failed",

@@ -99,6 +99,8 @@ def _cook_one(session: ImportSession, job: TextureJob, quality: str) -> int:
     except TextureCookError as exc:
         reason = f"cannot cook {job.display}: {exc}"
     else:
+        for note in texture.notes:
+            session.diagnose(Severity(note.severity), note.code, note.message, job.source_id)
         return session.textures.emit(texture)
     session.diagnose(Severity.WARNING, "scene.texture_failed", f"{reason}; using texture index 0", job.source_id)
     return 0
