@@ -196,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     from fuzzlib.campaign import build_report, run_campaign, summary_table
     from fuzzlib.seeds import build_seeds, load_seeds, seed_manifest
 
+    import signal
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)  # a partial report, workers stopped, work dir removed
     work = _work_dir(args)
     try:
         seeds = load_seeds(build_seeds(os.path.join(work, "seeds")))
@@ -219,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(report, fh, indent=1)
             fh.write("\n")
     print(summary_table(report))
-    return 1 if any(report["outcomes"].get(k) for k in BAD) else 0
+    return 1 if any(report["outcomes"].get(k) for k in BAD) or stats.interrupted else 0
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ class Stats:
     notes: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[dict[str, Any]] = field(default_factory=list)  # crashes and hangs
     done: int = 0
+    interrupted: bool = False
 
     def add(self, recipe: dict[str, Any], result: dict[str, Any]) -> None:
         from fuzzlib.check import group_key
@@ -146,7 +147,8 @@ class _Worker:
 
 def run_campaign(*, worker_argv: list[str], inputs: int, start: int, workers: int, timeout: float,
                  work_dir: str, progress: bool = True) -> tuple[Stats, float]:
-    """Fuzz inputs ``start .. start+inputs-1`` with ``workers`` processes. Returns (stats, seconds)."""
+    """Fuzz inputs ``start .. start+inputs-1`` with ``workers`` processes. Returns (stats, seconds).
+    KeyboardInterrupt (Ctrl+C, or SIGTERM from ``main``) stops early: ``stats.interrupted``."""
     stats = Stats()
     todo: collections.deque[int] = collections.deque(range(start, start + inputs))
     recipes: dict[int, dict[str, Any]] = {}
@@ -226,6 +228,9 @@ def run_campaign(*, worker_argv: list[str], inputs: int, start: int, workers: in
                 rate = stats.done / max(last_print - t0, 1e-9)
                 print(f"  {stats.done}/{inputs} inputs, {rate:.0f}/s, " +
                       ", ".join(f"{k} {v}" for k, v in stats.outcomes.most_common()), file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        stats.interrupted = True
+        print(f"  interrupted after {stats.done} inputs", file=sys.stderr, flush=True)
     finally:
         for w in pool.values():
             try:
@@ -251,6 +256,7 @@ def build_report(stats: Stats, *, seconds: float, args: dict[str, Any], seeds: d
                     "cpus": os.cpu_count()},
         "args": args,
         "inputs": stats.done,
+        "interrupted": stats.interrupted,
         "seconds": round(seconds, 1),
         "inputs_per_second": round(stats.done / max(seconds, 1e-9), 1),
         "outcomes": {k: stats.outcomes.get(k, 0) for k in ORDER if k in stats.outcomes or k in ORDER[:7]},
@@ -266,7 +272,7 @@ def build_report(stats: Stats, *, seconds: float, args: dict[str, Any], seeds: d
 
 def summary_table(report: dict[str, Any]) -> str:
     total = max(report["inputs"], 1)
-    lines = [f"{report['inputs']} inputs in {report['seconds']:.0f} s ({report['inputs_per_second']:.0f}/s), "
+    lines = [("INTERRUPTED: " if report.get("interrupted") else "") + f"{report['inputs']} inputs in {report['seconds']:.0f} s ({report['inputs_per_second']:.0f}/s), "
              f"seed {report['args'].get('seed')}, {report['args'].get('workers')} worker(s)",
              "", "| outcome | inputs | share |", "|---|---:|---:|"]
     for k, v in report["outcomes"].items():
