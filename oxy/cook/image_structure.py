@@ -10,8 +10,8 @@ TGA one byte short decodes too.
 
 * PNG (:func:`check_png`): the signature; every chunk's length against the bytes
   left; every chunk type is four ASCII letters; the CRC-32 of **every** chunk
-  (critical and ancillary: zlib.crc32 runs at several GB/s, a few percent of the
-  decode); IHDR first and 13 bytes long; IDAT present and consecutive; IEND
+  (critical and ancillary; measured: 0.7 ms for a 2.2 MB 4096x4096 PNG whose decode
+  takes 390 ms, 41 ms for an incompressible 67 MB one whose decode takes 600 ms); IHDR first and 13 bytes long; IDAT present and consecutive; IEND
   present (bytes after IEND are ignored, as libpng does).
 * JPEG (:func:`check_jpeg`): SOI, then every marker segment up to the first SOS
   must lie inside the file. A missing EOI is **not** an error here (real encoders
