@@ -32,3 +32,13 @@ def test_crash_after_every_commit_step_recovers(name: str, tmp_path) -> None:
     states = {o.state for o in outcomes}
     assert "before" in states or "intermediate" in states
     assert "after" in states
+
+
+def test_a_crashed_recovery_is_recovered_by_the_next_session(tmp_path) -> None:
+    """Crash a re-import after its data append and after its index rename, then crash
+    the recovery after each of its own steps: the session after that still recovers."""
+    outcomes = crash_campaign.recovery_campaign(str(tmp_path), crash_points=["append", "rename:container.index.bin"])
+    steps = {o.step.split(" / ")[1].split(":")[0] for o in outcomes}
+    assert {"restore", "reset", "rolled_back", "rolled_forward"} <= steps
+    failures = [o for o in outcomes if not o.ok]
+    assert not failures, failures

@@ -11,6 +11,9 @@ Two campaigns, both on real cooks of real content:
   and the root must then be exactly the state before the cook (rolled back) or
   exactly the state an uncrashed cook produces (rolled forward): every asset
   descriptor and every texture and buffer payload byte for byte.
+* **crashed recovery** (``recovery``): a re-import is crashed at every commit step
+  that leaves a journal, then the recovery itself is crashed after each of its
+  steps; the session after that must still leave a valid root in a committed state.
 * **kill -9** (``kill``): the real ``oxy cook`` command (async service, hub thread,
   CPU pool) is killed with SIGKILL at a random moment; the next session must leave
   the root valid with every previously committed asset and resource unchanged.
@@ -21,6 +24,7 @@ summary is kept in ``docs/reliability.md``. ``tests/test_crash_injection.py`` ru
 the step campaign on bundled samples.
 
     python tools/crash_campaign.py steps [--scenario texture|scene|reimport] [--json F]
+    python tools/crash_campaign.py recovery [--json F]
     python tools/crash_campaign.py kill --runs 200 [--seed 1] [--json F]
 """
 from __future__ import annotations
@@ -186,9 +190,28 @@ def _child(root: str, sources: list[str], crash_at: int, steps_file: str) -> Non
     _cook(root, sources)
 
 
+def _recover_child(root: str, crash_at: int, steps_file: str) -> None:
+    """Recover ``root`` (as ``oxy validate --repair`` does); die at recovery step ``crash_at``."""
+    import oxy.build.journal as journal
+    from oxy.build import recover_root
+
+    seen = [0]
+
+    def hook(step: str) -> None:
+        seen[0] += 1
+        with open(steps_file, "a") as fh:
+            fh.write(f"{step}\n")
+        if seen[0] == crash_at:
+            os._exit(CRASH_EXIT)
+
+    journal.RECOVERY_HOOK = hook
+    recover_root(root)
+
+
 def _run_child(root: str, sources: tuple[str, ...], crash_at: int, steps_file: str) -> int:
+    """Cook ``sources`` (or, with no sources, recover the root) in a child process."""
     cmd = [sys.executable, os.path.abspath(__file__), "child", "--root", root, "--crash-at", str(crash_at),
-           "--steps-file", steps_file, *sources]
+           "--steps-file", steps_file, *(sources or ["--recover"])]
     env = dict(os.environ, PYTHONPATH=PROJECT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300).returncode
 
@@ -207,45 +230,108 @@ class Outcome:
         return self.valid_after and self.state != "other" and not self.problems
 
 
-def step_campaign(scenario: Scenario, workdir: str, *, check_loader: bool = False,
-                  progress: Callable[[str], None] | None = None) -> list[Outcome]:
-    """Crash after every commit step of ``scenario``; one Outcome per step."""
+@dataclass
+class Reference:
+    """A scenario's prepared root, its state, and what an uncrashed cook does to it."""
+
+    base: str
+    before: Snapshot
+    after: Snapshot
+    committed: list[Snapshot]   # the state after each commit of the cook
+    steps: list[str]            # every commit step of the cook, in order
+
+    def classify(self, now: Snapshot) -> str:
+        return ("before" if now == self.before else "after" if now == self.after
+                else "intermediate" if now in self.committed else "other")
+
+
+def reference_run(scenario: Scenario, workdir: str) -> Reference:
     base = os.path.join(workdir, f"{scenario.name}-base")
     os.makedirs(base)
     _cook(base, list(scenario.prepare))
-    before = snapshot(base)
     reference = os.path.join(workdir, f"{scenario.name}-reference")
     shutil.copytree(base, reference)
     steps_file = os.path.join(workdir, f"{scenario.name}-steps")
     code = _run_child(reference, scenario.crashing, 0, steps_file)
     if code != 0:
         raise RuntimeError(f"{scenario.name}: the uncrashed cook exited {code}")
-    after = snapshot(reference)
     with open(f"{steps_file}.states") as fh:
-        committed = [json.loads(line) for line in fh]  # after each commit of the cook
+        committed = [json.loads(line) for line in fh]
     with open(steps_file) as fh:
         steps = fh.read().split()
+    after = snapshot(reference)
+    shutil.rmtree(reference)
+    return Reference(base, snapshot(base), after, committed, steps)
+
+
+def _check_recovered(ref: Reference, root: str, scenario: str, step: str, at_once: bool,
+                     problems: list[str], check_loader: bool) -> Outcome:
+    """Open the next session on ``root`` and judge what it left."""
+    next_session(root)
+    errors = root_errors(root)
+    problems = problems + errors + [f"left behind: {p}" for p in leftovers(root)]
+    if check_loader:
+        problems += loader_check(root)
+    state = ref.classify(snapshot(root))
+    if state == "other":
+        problems.append("root is not a state any commit of the cook left")
+    return Outcome(scenario, step, at_once, not errors, state, problems)
+
+
+def step_campaign(scenario: Scenario, workdir: str, *, check_loader: bool = False,
+                  progress: Callable[[str], None] | None = None) -> list[Outcome]:
+    """Crash after every commit step of ``scenario``; one Outcome per step."""
+    ref = reference_run(scenario, workdir)
     outcomes = []
-    for n, step in enumerate(steps, start=1):
+    for n, step in enumerate(ref.steps, start=1):
         root = os.path.join(workdir, f"{scenario.name}-{n}")
-        shutil.copytree(base, root)
+        shutil.copytree(ref.base, root)
         code = _run_child(root, scenario.crashing, n, os.path.join(workdir, f"{scenario.name}-{n}-steps"))
         problems = [] if code == CRASH_EXIT else [f"child exited {code}, not by the injected crash"]
-        at_once = not root_errors(root)
-        next_session(root)
-        errors = root_errors(root)
-        problems += errors + [f"left behind: {p}" for p in leftovers(root)]
-        if check_loader:
-            problems += loader_check(root)
-        now = snapshot(root)
-        state = ("before" if now == before else "after" if now == after
-                 else "intermediate" if now in committed else "other")
-        if state == "other":
-            problems.append(f"root is not a state any commit of the cook left ({len(now)} items)")
-        outcomes.append(Outcome(scenario.name, step, at_once, not errors, state, problems))
+        outcome = _check_recovered(ref, root, scenario.name, step, not root_errors(root), problems, check_loader)
+        outcomes.append(outcome)
         if progress:
-            progress(f"{scenario.name} step {n}/{len(steps)} {step}: {state}, valid at once {at_once}")
+            progress(f"{scenario.name} step {n}/{len(ref.steps)} {step}: {outcome.state}, "
+                     f"valid at once {outcome.valid_at_once}")
         shutil.rmtree(root)
+    return outcomes
+
+
+def recovery_campaign(workdir: str, *, crash_points: list[str] | None = None,
+                      progress: Callable[[str], None] | None = None) -> list[Outcome]:
+    """Crash a re-import at commit steps that leave a journal, then crash the recovery
+    after each of its own steps; the session after that must still recover."""
+    scenario = SCENARIOS["reimport"]
+    ref = reference_run(scenario, workdir)
+    journaled, inside = [], False   # (step number, name) of every step that leaves a journal
+    for n, step in enumerate(ref.steps, start=1):
+        inside = (inside or step == "journal") and step != "journal_removed"
+        if inside and (crash_points is None or step in crash_points or step.split(":")[0] in crash_points):
+            journaled.append((n, step))
+    outcomes = []
+    for n, point in journaled:
+        crashed = os.path.join(workdir, f"recovery-{n}")
+        shutil.copytree(ref.base, crashed)
+        _run_child(crashed, scenario.crashing, n, os.path.join(workdir, f"recovery-{n}-steps"))
+        steps_file = os.path.join(workdir, f"recovery-{n}-rsteps")
+        probe = f"{crashed}-probe"
+        shutil.copytree(crashed, probe)
+        _run_child(probe, (), 0, steps_file)
+        shutil.rmtree(probe)
+        with open(steps_file) as fh:
+            rsteps = fh.read().split()
+        for m, rstep in enumerate(rsteps, start=1):
+            root = f"{crashed}-{m}"
+            shutil.copytree(crashed, root)
+            code = _run_child(root, (), m, f"{root}-steps")
+            problems = [] if code == CRASH_EXIT else [f"recovery child exited {code}, not by the injected crash"]
+            outcome = _check_recovered(ref, root, "recovery", f"{point} / {rstep}", not root_errors(root),
+                                       problems, False)
+            outcomes.append(outcome)
+            if progress:
+                progress(f"recovery after {point}, crashed at {m}/{len(rsteps)} {rstep}: {outcome.state}")
+            shutil.rmtree(root)
+        shutil.rmtree(crashed)
     return outcomes
 
 
@@ -290,15 +376,17 @@ def kill_campaign(runs: int, seed: int, workdir: str, *, progress: Callable[[str
 
 
 def summarize(outcomes: list[Outcome]) -> dict[str, object]:
+    """Per scenario: runs, valid at once, valid after the next session, and which state
+    the root was left in (the one before the cook, after one of its earlier commits,
+    after the whole cook, or, for kill runs, any superset of the previous content)."""
     by: dict[str, dict[str, int]] = {}
     for o in outcomes:
         row = by.setdefault(o.scenario, {"runs": 0, "valid_at_once": 0, "valid_after_next_session": 0,
-                                         "rolled_back": 0, "rolled_forward": 0, "failures": 0})
+                                         "failures": 0})
         row["runs"] += 1
         row["valid_at_once"] += o.valid_at_once
         row["valid_after_next_session"] += o.valid_after
-        row["rolled_back"] += o.state == "before"
-        row["rolled_forward"] += o.state in ("after", "intermediate", "superset")
+        row[f"state_{o.state}"] = row.get(f"state_{o.state}", 0) + 1
         row["failures"] += not o.ok
     return {"by_scenario": by, "failures": [asdict(o) for o in outcomes if not o.ok]}
 
@@ -309,19 +397,24 @@ def main(argv: list[str] | None = None) -> int:
     steps = sub.add_parser("steps", help="crash after every commit step")
     steps.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
     steps.add_argument("--loader", action="store_true", help="also mount and load every asset after recovery")
+    sub.add_parser("recovery", help="crash commits, then crash their recovery at every step")
     kill = sub.add_parser("kill", help="kill -9 real oxy cook runs at random moments")
     kill.add_argument("--runs", type=int, default=100)
     kill.add_argument("--seed", type=int, default=1)
-    for p in (steps, kill):
+    for p in (steps, kill, sub.choices["recovery"]):
         p.add_argument("--json", help="write the outcomes here")
     child = sub.add_parser("child")
     child.add_argument("--root", required=True)
     child.add_argument("--crash-at", type=int, required=True)
     child.add_argument("--steps-file", required=True)
-    child.add_argument("sources", nargs="+")
+    child.add_argument("--recover", action="store_true", help="recover the root instead of cooking")
+    child.add_argument("sources", nargs="*")
     args = parser.parse_args(argv)
     if args.command == "child":
-        _child(args.root, args.sources, args.crash_at, args.steps_file)
+        if args.recover:
+            _recover_child(args.root, args.crash_at, args.steps_file)
+        else:
+            _child(args.root, args.sources, args.crash_at, args.steps_file)
         return 0
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="oxy-crash-") as workdir:
@@ -329,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
             outcomes = []
             for name in args.scenario or sorted(SCENARIOS):
                 outcomes += step_campaign(SCENARIOS[name], workdir, check_loader=args.loader, progress=print)
+        elif args.command == "recovery":
+            outcomes = recovery_campaign(workdir, progress=print)
         else:
             outcomes = kill_campaign(args.runs, args.seed, workdir, progress=print)
     summary = summarize(outcomes)

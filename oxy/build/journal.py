@@ -38,6 +38,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 from oxy.errors import OxyError
 from oxy.formats.loose import INDEX_FILE_NAME, relpath_problem
@@ -49,6 +50,14 @@ TEMP_MARKER = ".oxy-tmp-"       # tables, descriptors and the index before their
 STAGE_MARKER = ".oxy-stage-"    # payloads staged until the commit appends them
 BACKUP_MARKER = ".oxy-bak-"     # previous versions of replaced files, until the commit ends
 TEMPORARY_MARKERS = (TEMP_MARKER, STAGE_MARKER, BACKUP_MARKER)
+#: Called with each recovery step's name after the step (crash injection in tests); None normally.
+RECOVERY_HOOK: Callable[[str], None] | None = None
+
+
+def _step(name: str) -> None:
+    hook = RECOVERY_HOOK
+    if hook is not None:
+        hook(name)
 
 
 class JournalError(OxyError):
@@ -226,8 +235,10 @@ def roll_back(root: str, journal: Journal, report: RecoveryReport) -> None:
             if os.path.lexists(backup):
                 os.replace(backup, final)
                 restored += 1
+                _step(f"restore:{r.final}")
         elif remove_if_present(final):
             removed += 1
+            _step(f"remove:{r.final}")
     truncated = []
     for a in journal.appends:
         data = resolve_inside(root, a.file)
@@ -244,9 +255,11 @@ def roll_back(root: str, journal: Journal, report: RecoveryReport) -> None:
             if a.mtime_ns is not None:
                 os.utime(data, ns=(a.mtime_ns, a.mtime_ns))
             truncated.append(f"{a.file} truncated to {a.base_size} bytes")
+        _step(f"reset:{a.file}")
     temporaries = _remove_commit_temporaries(root, journal)
     for folder in folders:
         fsync_dir(folder)
+    _step("rolled_back")
     remove_journal(root)
     report.rolled_back = True
     report.actions.append(f"rolled back unfinished commit {journal.tag}: {restored} file(s) restored, "
@@ -258,6 +271,7 @@ def roll_back(root: str, journal: Journal, report: RecoveryReport) -> None:
 def roll_forward(root: str, journal: Journal, report: RecoveryReport) -> None:
     """The commit reached its index: drop the backups and temporaries. Idempotent."""
     temporaries = _remove_commit_temporaries(root, journal)
+    _step("rolled_forward")
     remove_journal(root)
     report.rolled_forward = True
     report.actions.append(f"completed commit {journal.tag} (its index was in place): "
@@ -306,6 +320,7 @@ def remove_stale_temporaries(root: str, report: RecoveryReport) -> None:
     stale = _walk_temporaries(real_root)
     for folder, name in stale:
         remove_if_present(os.path.join(folder, name))
+        _step(f"stale:{name}")
     if stale:
         report.actions.append(f"removed {len(stale)} stale temporary file(s) of crashed sessions: "
                               + ", ".join(os.path.relpath(os.path.join(f, n), real_root) for f, n in stale[:5])
