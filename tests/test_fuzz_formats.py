@@ -88,19 +88,18 @@ def test_no_crashes_or_hangs(report: dict) -> None:
     assert report["outcomes"]["crash"] == 0 and report["outcomes"]["hang"] == 0, report["failures"]
 
 
-@pytest.mark.xfail(strict=True, reason="defects found by the fuzzer on current main (docs/reliability.md "
-                   "findings F1, F2): loader._obtain formats WrongAssetKind with AssetType(actual) and raises "
-                   "ValueError for an unknown directory asset_type; cli/describe.describe_loose opens a table "
-                   "whose relpath comes from a mutated index and lets FileNotFoundError out")
+@pytest.mark.xfail(strict=True, reason="docs/reliability.md finding F1: describe_path (oxy inspect) lets "
+                   "FileNotFoundError / IsADirectoryError out (oxy/cli/describe.py describe_loose via "
+                   "oxy/rootfs.py) when a loose index names a file that is missing or a directory, which "
+                   "validate reports as content (mount.file.missing, exit 3)")
 def test_no_unexpected_exceptions(report: dict) -> None:
     assert report["outcomes"]["unexpected"] == 0, _classes(report, "unexpected")
 
 
-@pytest.mark.xfail(strict=True, reason="validate and the loader disagree on current main (docs/reliability.md "
-                   "findings D1-D9): the validator refuses mesh view ranges, buffer kinds, descriptor header "
-                   "versions, trailing descriptor bytes, unknown texture types, audio table entry sizes that the "
-                   "loader accepts; the loader refuses unknown texture formats and missing dependencies that "
-                   "validate only warns about")
+@pytest.mark.xfail(strict=True, reason="docs/reliability.md finding D1: validate refuses a PAK whose audio "
+                   "table entry_size or audio region range is bad (pak.table.entry_size, pak.region.range on "
+                   "footer.audio_*), the loader skips the audio table and region entirely and accepts it "
+                   "(oxy/runtime/sources.py _load_pak)")
 def test_validate_and_loader_agree(report: dict) -> None:
     assert report["outcomes"]["disagree:validate-accepts"] == 0, _classes(report, "disagree:validate-accepts")
     assert report["outcomes"]["disagree:loader-accepts"] == 0, _classes(report, "disagree:loader-accepts")

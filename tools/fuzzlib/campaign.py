@@ -67,12 +67,13 @@ class Stats:
                   "loader": result.get("loader"), "unexpected": result.get("unexpected", [])[:1],
                   "detail": result.get("detail", "")}
             g["examples"].append(ex)
-            g["examples"].sort(key=lambda e: e["n"])
+            g["examples"].sort(key=lambda e: (len(e["recipe"]["ops"]), e["n"]))  # simplest first
             del g["examples"][MAX_EXAMPLES:]
         for note in result.get("notes", []):
             entry = self.notes.setdefault(note, {"count": 0, "example": None})
             entry["count"] += 1
-            if entry["example"] is None or recipe["n"] < entry["example"]["n"]:
+            if entry["example"] is None or (len(recipe["ops"]), recipe["n"]) < (
+                    len(entry["example"]["recipe"]["ops"]), entry["example"]["n"]):
                 entry["example"] = {"n": recipe["n"], "recipe": recipe, "validate": result.get("validate"),
                                     "inspect": result.get("inspect")}
 
@@ -278,7 +279,7 @@ def summary_table(report: dict[str, Any]) -> str:
     for k, v in report["outcomes"].items():
         lines.append(f"| {k} | {v} | {100 * v / total:.2f}% |")
     if report["groups"]:
-        lines += ["", "| finding class | outcome | inputs | first example |", "|---|---|---:|---:|"]
+        lines += ["", "| finding class | outcome | inputs | simplest example |", "|---|---|---:|---:|"]
         for g in report["groups"]:
             lines.append(f"| {g['key']} | {g['outcome']} | {g['count']} | #{g['examples'][0]['n']} |")
     if report["notes"]:

@@ -146,6 +146,10 @@ class Checker:
         result["outcome"] = classify(result)
         if result["outcome"] == "valid" and not ins.get("ok"):
             notes.append("inspect refuses an input that validate and the loader accept")
+        hidden = classify({**result, "unexpected": []})
+        if result["outcome"] == "unexpected" and hidden.startswith("disagree"):
+            key = group_key({"kind": kind}, {**result, "outcome": hidden})
+            notes.append(f"{hidden} hidden by an unexpected exception: {key}")
         result["notes"] = notes
         return result
 
