@@ -15,7 +15,8 @@ from typing import Sequence
 
 from oxy import __version__
 from oxy.cli.common import ExitCode, Parser
-from oxy.errors import FormatError
+from oxy.errors import FormatError, OxyError
+from oxy.rootfs import RootEscapeError
 
 #: Subcommand modules, in the order ``oxy --help`` lists them.
 COMMANDS = ("oxy.cli.cook_cmd", "oxy.cli.validate_cmd", "oxy.cli.inspect_cmd", "oxy.cli.pack_cmd",
@@ -40,6 +41,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FormatError as exc:
         print(f"oxy {args.command}: invalid: {exc}", file=sys.stderr)
         return ExitCode.INVALID
+    except RootEscapeError as exc:
+        print(f"oxy {args.command}: refused: {exc}", file=sys.stderr)
+        return ExitCode.INVALID
+    except OxyError as exc:
+        print(f"oxy {args.command}: failed: {exc}", file=sys.stderr)
+        return ExitCode.FAILED
+    except MemoryError:
+        print(f"oxy {args.command}: out of memory (the input is larger than this process may allocate)",
+              file=sys.stderr)
+        return ExitCode.IO_ERROR
     except OSError as exc:
         target = exc.filename or getattr(args, "path", "")
         print(f"oxy {args.command}: cannot read {target}: {exc.strerror or exc}", file=sys.stderr)
