@@ -65,6 +65,27 @@ def test_seeds_are_accepted_by_every_reader(seeds: list, tmp_path: pathlib.Path)
         checker.close()
 
 
+def test_field_maps_come_from_the_declarations(seeds: list) -> None:
+    from fuzzlib.layout import struct_fields
+    from oxy.formats.geometry import MeshDescStruct
+    from oxy.formats.pak import PakFooterStruct
+    from oxy.formats.resources import TextureResourceDescStruct
+
+    footer = {f.path: (f.offset, f.size, f.kind) for f in struct_fields(PakFooterStruct, 0, "footer")}
+    assert footer["footer.texture_table.entry_size"] == (84, 4, "u")  # FORMATS.md 3: texture_table @72
+    assert footer["footer.pak_crc32"] == (244, 4, "u") and footer["footer.footer_magic"] == (248, 8, "magic")
+    texture = {f.path: (f.offset, f.size) for f in struct_fields(TextureResourceDescStruct, 0, "t")}
+    assert texture["t.alignment"] == (29, 2) and texture["t.content_hash"] == (31, 8)
+    mesh = {f.path: (f.offset, f.size, f.kind) for f in struct_fields(MeshDescStruct, 0, "m")}
+    assert mesh["m.name"] == (0, 64, "name") and mesh["m.info"] == (73, 72, "bytes")
+    pak = next(s for s in seeds if s.name == "boxtextured.pak")
+    paths = {f.path for f in pak.layouts["input.pak"].fields}
+    for expected in ("directory[2].desc_offset", "textures[1].payload.layouts[3].row_pitch_bytes",
+                     "descriptor[1].meshes[0].info.index_buffer", "descriptor[0].shaders[1].entry_point",
+                     "browse.header.entry_count"):
+        assert any(p.endswith(expected) for p in paths), expected
+
+
 def test_recipes_are_a_function_of_seed_and_number(seeds: list) -> None:
     a = [make_recipe(seeds, SEED, n) for n in range(50)]
     assert a == [make_recipe(seeds, SEED, n) for n in range(50)]
