@@ -288,3 +288,82 @@ def test_a_cancelled_cook_leaves_every_committed_file_untouched(tmp_path) -> Non
     assert report.cancelled
     assert files_of(root) == before
     assert {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()} == stamps
+
+
+def _crashed_root(tmp_path: pathlib.Path, step: str) -> tuple[pathlib.Path, dict[str, bytes]]:
+    """A root with one committed texture and a second cook crashed at ``step`` (its
+    journal and half-done commit left on disk, as after a hard crash)."""
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    before = files_of(root)
+    saved = commit._roll_back_quietly
+    commit._roll_back_quietly = lambda r, j: None
+    commit.STEP_HOOK = crash_at(step)
+    try:
+        with pytest.raises(_Crash):
+            cook(root, TEXTURES[1])
+    finally:
+        commit._roll_back_quietly = saved
+        commit.STEP_HOOK = None
+    return root, before
+
+
+def test_validate_warns_of_a_journal_and_repair_rolls_it_back(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    root, before = _crashed_root(tmp_path, "rename:Resources/textures.table")
+    plain = subprocess.run([sys.executable, "-m", "oxy", "validate", str(root), "--json"], capture_output=True,
+                           text=True, cwd=PROJECT, timeout=120)
+    assert plain.returncode == 3  # the data file is longer than its index: the engine refuses it
+    codes = {d["code"]: d["severity"] for d in json.loads(plain.stdout)["diagnostics"]}
+    assert codes["root.unfinished_commit"] == "warning"
+    repaired = subprocess.run([sys.executable, "-m", "oxy", "validate", str(root), "--repair", "--verify-hashes"],
+                              capture_output=True, text=True, cwd=PROJECT, timeout=120)
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "repaired: rolled back unfinished commit" in repaired.stderr
+    assert files_of(root) == before
+    again = subprocess.run([sys.executable, "-m", "oxy", "validate", str(root), "--repair"], capture_output=True,
+                           text=True, cwd=PROJECT, timeout=120)
+    assert again.returncode == 0 and "nothing to repair" in again.stderr
+
+
+def test_validate_repair_refuses_while_a_cook_holds_the_lock(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    root, _before = _crashed_root(tmp_path, "append")
+    with RootLock(str(root)) as lock:
+        assert lock.held
+        result = subprocess.run([sys.executable, "-m", "oxy", "validate", str(root), "--repair"],
+                                capture_output=True, text=True, cwd=PROJECT, timeout=120)
+    assert result.returncode == 2 and "not repaired" in result.stderr and ".oxy-lock" in result.stderr
+    assert (root / JOURNAL_FILE_NAME).exists()
+
+
+def test_the_loader_repair_helper_mounts_a_crashed_root(tmp_path) -> None:
+    from oxy.runtime import AssetLoader
+    from oxy.runtime.errors import MountError
+
+    root, before = _crashed_root(tmp_path, "rename:Resources/textures.table")
+    with AssetLoader() as loader:
+        with pytest.raises(MountError):
+            loader.add_loose_cooked_root(str(root))  # sizes disagree with the index
+        loader.add_loose_cooked_root(str(root), repair=True)
+    assert files_of(root) == before
+    root2, before2 = _crashed_root(tmp_path / "two", "checked")  # after the index: rolled forward
+    with AssetLoader() as loader:
+        report = loader.repair_root(str(root2))
+    assert report.rolled_forward and not (root2 / JOURNAL_FILE_NAME).exists()
+    assert len((root2 / "Resources" / "textures.table").read_bytes()) == 3 * 40
+
+
+def test_recovery_truncates_a_data_tail_past_the_index(tmp_path) -> None:
+    root = tmp_path / "root"
+    assert cook(root, TEXTURES[0]).success
+    before = files_of(root)
+    with open(root / "Resources" / "textures.data", "ab") as fh:
+        fh.write(b"\xee" * 1000)  # as an oxy older than the journal left it after a crash
+    report = recover_root(str(root))
+    assert any("1000 bytes past the index removed" in a for a in report.actions)
+    assert files_of(root) == before

@@ -17,8 +17,9 @@ Whoever opens the root next (an import session, ``oxy validate --repair``,
 * otherwise **rolls back**: restores every backup, removes files the commit
   created, truncates data files to their committed sizes (restoring their mtimes),
   and removes the commit's temporaries;
-* then removes stale temporaries (``*.oxy-tmp-*``, ``*.oxy-stage-*``,
-  ``*.oxy-bak-*``) that crashed sessions left behind.
+* then truncates data files longer than the committed index records, and removes
+  stale temporaries (``*.oxy-tmp-*``, ``*.oxy-stage-*``, ``*.oxy-bak-*``) that crashed
+  sessions left behind.
 
 Every step is idempotent, so a crash during recovery is recovered by the next
 recovery. Every path read from a journal is checked against the relative-path rules
@@ -41,10 +42,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from oxy.errors import OxyError
-from oxy.formats.loose import INDEX_FILE_NAME, relpath_problem
+from oxy.formats.loose import INDEX_FILE_NAME, JOURNAL_FILE_NAME, relpath_problem
 from oxy.rootfs import RootEscapeError, resolve_inside
 
-JOURNAL_FILE_NAME = ".oxy-journal"
 JOURNAL_VERSION = 1
 TEMP_MARKER = ".oxy-tmp-"       # tables, descriptors and the index before their rename
 STAGE_MARKER = ".oxy-stage-"    # payloads staged until the commit appends them
@@ -327,6 +327,33 @@ def remove_stale_temporaries(root: str, report: RecoveryReport) -> None:
                               + (" ..." if len(stale) > 5 else ""))
 
 
+def truncate_tails(root: str, report: RecoveryReport) -> None:
+    """Truncate data files longer than the committed index records (left by an oxy
+    older than the journal, or by a copy taken mid-commit): the engine mounts a root
+    only when every size matches, and bytes past the recorded size belong to no
+    committed resource. Does nothing when there is no readable index."""
+    from oxy.errors import FormatError
+    from oxy.formats import FileKind, parse_index
+    from oxy.rootfs import read_inside
+
+    try:
+        index = parse_index(read_inside(root, INDEX_FILE_NAME), path=os.path.join(root, INDEX_FILE_NAME))
+    except (OSError, FormatError):
+        return
+    for record in index.files:
+        if record.kind not in (FileKind.TEXTURES_DATA, FileKind.BUFFERS_DATA):
+            continue
+        path = resolve_inside(root, record.relpath)
+        try:
+            actual = os.stat(path).st_size
+        except FileNotFoundError:
+            continue
+        if actual > record.size:
+            os.truncate(path, record.size)
+            _step(f"tail:{record.relpath}")
+            report.actions.append(f"{record.relpath}: {actual - record.size} bytes past the index removed")
+
+
 def recover_root_locked(root: str) -> RecoveryReport:
     """Finish or undo an unfinished commit and remove stale temporaries. The caller
     holds the root lock. Raises JournalError only for a journal naming paths outside
@@ -349,6 +376,7 @@ def recover_root_locked(root: str) -> RecoveryReport:
             roll_forward(root, journal, report)
         else:
             roll_back(root, journal, report)
+    truncate_tails(root, report)
     remove_stale_temporaries(root, report)
     return report
 

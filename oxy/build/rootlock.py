@@ -15,9 +15,8 @@ import errno
 import fcntl
 import os
 
+from oxy.formats.loose import LOCK_FILE_NAME
 from oxy.rootfs import open_inside
-
-LOCK_FILE_NAME = ".oxy-lock"
 
 
 class RootLock:

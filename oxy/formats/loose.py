@@ -25,6 +25,10 @@ FLAG_HAS_VIRTUAL_PATHS = 1
 FLAG_HAS_FILE_RECORDS = 2
 KNOWN_INDEX_FLAGS = FLAG_HAS_VIRTUAL_PATHS | FLAG_HAS_FILE_RECORDS
 INDEX_FILE_NAME = "container.index.bin"
+#: oxy's own files in a root, beside the engine's (the engine never reads them): the
+#: commit journal (oxy.build.journal) and the writers' lock (oxy.build.rootlock).
+JOURNAL_FILE_NAME = ".oxy-journal"
+LOCK_FILE_NAME = ".oxy-lock"
 
 #: The default layout (``LooseCookedLayout``); the runtime follows the paths the index records.
 DEFAULT_RELPATHS: dict[int, str] = {

@@ -4,7 +4,8 @@ Log-structured re-import keeps every existing table entry (old descriptors still
 reference them) and appends after the data that the current index records. Data
 files grow only inside a journaled commit (:mod:`oxy.build.commit`), which recovery
 undoes after a crash; a data file longer than its index (an older oxy's crash, or a
-copy made mid-commit) is truncated back (:func:`repair_tails`) so the index stays true. An existing index
+copy made mid-commit) is truncated back by recovery so the index stays true, and a
+shorter one is refused (:func:`check_data_sizes`). An existing index
 that does not parse is an error: the session refuses to touch that root.
 
 Call only from the session's thread (the import hub or the sync facade's caller).
@@ -84,17 +85,13 @@ def _load_root_state(io: SessionIO, root: str) -> RootState:
     return state
 
 
-def repair_tails(io: SessionIO, state: RootState) -> list[str]:
-    """Truncate data files longer than the index records (a crashed session's tail).
-    Returns what was repaired, for an info diagnostic."""
-    repaired = []
+def check_data_sizes(io: SessionIO, state: RootState) -> None:
+    """Refuse a root whose data file is shorter than its index records (the committed
+    payloads are gone; appending would bury the damage). Longer files were already
+    truncated by recovery (:func:`oxy.build.journal.truncate_tails`)."""
     for kind in (FileKind.TEXTURES_DATA, FileKind.BUFFERS_DATA):
         path = state.path(kind)
         actual = io.size(path)
-        if actual is not None and actual > state.sizes[kind]:
-            io.truncate(path, state.sizes[kind])
-            repaired.append(f"{state.relpaths[kind]}: {actual - state.sizes[kind]} bytes past the index removed")
-        elif actual is not None and actual < state.sizes[kind]:
+        if actual is not None and actual < state.sizes[kind]:
             raise RootStateError(f"{path}: the index records {state.sizes[kind]} bytes, the file has {actual}; "
                                  "refusing to append")
-    return repaired

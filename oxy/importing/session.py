@@ -28,7 +28,7 @@ from oxy.build.journal import STAGE_MARKER, JournalError, recover_root_locked
 from oxy.errors import OxyError
 from oxy.formats import FileKind, IndexAsset, IndexFile, LooseIndex, build_index
 from oxy.importing.emitters import TEMP_SUFFIX, AssetEmitter, BufferEmitter, EmitError, TextureEmitter
-from oxy.importing.root_state import RootState, RootStateError, load_root_state, repair_tails
+from oxy.importing.root_state import RootState, RootStateError, check_data_sizes, load_root_state
 from oxy.importing.session_io import DirectSessionIO, SessionIO, SessionIOError
 from oxy.importing.types import ImportDiagnostic, ImportReport, ImportRequest, Severity
 from oxy.rootfs import RootEscapeError, resolve_inside
@@ -73,8 +73,7 @@ class ImportSession:
             for action in recovery.actions:
                 self.diagnose(Severity.INFO, "session.recovered", action)
             self._state = load_root_state(self._io, self.root)
-            for note in repair_tails(self._io, self._state):
-                self.diagnose(Severity.INFO, "session.repaired_tail", note)
+            check_data_sizes(self._io, self._state)
         except BaseException:
             self._release()
             raise

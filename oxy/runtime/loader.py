@@ -38,6 +38,7 @@ import gevent
 from gevent.event import AsyncResult
 from gevent.pool import Group
 
+from oxy.build.journal import RecoveryReport, RootBusyError, recover_root
 from oxy.errors import OperationCancelled
 from oxy.formats import AssetKey, AssetType, BufferResourceDesc, TextureResourceDesc
 from oxy.hub import CancelToken, CrossFuture, ImportLoop, allocate_lock, run_blocking
@@ -197,10 +198,27 @@ class AssetLoader:
         Returns its opaque source id. Raises MountError; other mounts stay."""
         return self._mount(open_pak, path)
 
-    def add_loose_cooked_root(self, path: str) -> SourceId:
+    def add_loose_cooked_root(self, path: str, *, repair: bool = False) -> SourceId:
         """Mount a loose cooked root (index, files and sizes; descriptor SHA-256 with
-        verify_content_hashes). Returns its opaque source id. Raises MountError."""
+        verify_content_hashes). Returns its opaque source id. Raises MountError.
+        ``repair``: first :meth:`repair_root` (roll back a crashed cook's unfinished
+        commit); a root whose cook is still running is mounted as it is."""
+        if repair:
+            try:
+                self.repair_root(path)
+            except RootBusyError:
+                pass  # a live cook commits atomically: what is mounted now is a committed state
         return self._mount(open_loose_root, path)
+
+    def repair_root(self, path: str) -> RecoveryReport:
+        """The loader's repair helper: finish or roll back an unfinished commit that a
+        crashed cook left in the loose root ``path`` and remove stale temporaries
+        (:func:`oxy.build.recover_root`; blocking file work, on the I/O pool when the
+        loader runs). Raises RootBusyError while a live cook holds the root's lock,
+        JournalError or RootEscapeError for a journal naming bad paths, OSError."""
+        if self._state == "running":
+            return self._on_hub(lambda: run_io(recover_root, path))
+        return recover_root(path)
 
     def clear_mounts(self) -> None:
         """Unmount everything. Cached objects stay usable; new loads of unmounted

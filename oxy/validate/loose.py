@@ -19,7 +19,7 @@ import numpy as np
 
 from oxy.errors import FormatError
 from oxy.formats.enums import FileKind
-from oxy.formats.loose import (ASSET_ENTRY_SIZE, FILE_RECORD_SIZE, FLAG_HAS_FILE_RECORDS,
+from oxy.formats.loose import (JOURNAL_FILE_NAME, ASSET_ENTRY_SIZE, FILE_RECORD_SIZE, FLAG_HAS_FILE_RECORDS,
                                FLAG_HAS_VIRTUAL_PATHS, INDEX_FILE_NAME, INDEX_HEADER_SIZE,
                                INDEX_VERSION, KNOWN_INDEX_FLAGS, IndexHeader, read_c_string,
                                relpath_problem, virtual_path_problem)
@@ -55,6 +55,10 @@ def validate_loose_root(root: str | os.PathLike[str], *, verify_hashes: bool = F
     root = os.fspath(root)
     report = ValidationReport(root, "loose", strict=strict)
     name = INDEX_FILE_NAME
+    if os.path.lexists(os.path.join(root, JOURNAL_FILE_NAME)):
+        report.add("root.unfinished_commit", "a commit was interrupted (its journal is still there); "
+                   "`oxy validate --repair` or the next `oxy cook` rolls it back or completes it",
+                   JOURNAL_FILE_NAME)
     try:
         data = read_inside(root, INDEX_FILE_NAME)
     except RootEscapeError as exc:

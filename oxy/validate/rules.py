@@ -40,6 +40,7 @@ _RULES: tuple[Rule, ...] = (
     # ---- root confinement (oxy's own rule; the engine follows links)
     Rule("root.escape", E, "follows the link; oxy refuses any file of a root that resolves outside it"),
     Rule("root.unreadable", E, "fails to open the file"),
+    Rule("root.unfinished_commit", W, "does not know oxy's commit journal; mounts the root if its sizes match"),
     # ---- PAK container
     Rule("pak.size", E, "rejects a file without a 256-byte header and footer"),
     Rule("pak.header", E, "rejects a bad header magic"),
