@@ -15,7 +15,11 @@ component is opened with ``O_NOFOLLOW`` so a link swapped in after the check is
 refused rather than followed.
 
 Also here: :func:`pread_exact`, which reads in a loop (one ``pread`` returns at most
-about 2 GiB on Linux) and raises on a short file instead of returning fewer bytes.
+about 2 GiB on Linux) and raises on a short file instead of returning fewer bytes;
+:func:`write_file_atomically`, oxy's one atomic whole-file write (a fresh
+``O_EXCL | O_NOFOLLOW`` temporary beside the target under a random name, fsync,
+rename, fsync of the folder: a link planted at a predictable name cannot redirect
+it, and a crash leaves the old file or the new one); and :func:`fsync_dir`.
 
 Thread rules: plain blocking functions, safe from any thread. They never import
 gevent; callers on a hub run them on their I/O pool.
@@ -24,15 +28,19 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 
 from oxy.errors import OxyError
 
 __all__ = ["RootEscapeError", "ShortReadError", "resolve_inside", "open_inside", "read_inside",
-           "size_inside", "pread_exact", "is_inside"]
+           "size_inside", "pread_exact", "is_inside", "fsync_dir", "write_file_atomically", "ATOMIC_TEMP_MARKER"]
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 PREAD_CHUNK = 1 << 30  # well under Linux's 0x7ffff000-byte cap on one read
+#: In the names of write_file_atomically's temporaries (and of every oxy temporary in a
+#: root: recovery removes stale files whose names hold ``.oxy-tmp-``).
+ATOMIC_TEMP_MARKER = ".oxy-tmp-"
 
 
 class RootEscapeError(OxyError):
@@ -136,3 +144,50 @@ def pread_exact(fd: int, size: int, offset: int, path: str = "<fd>", *, allow_sh
             raise ShortReadError(path, size, offset, got)
         got += n
     return buf  # type: ignore[return-value]  # a bytearray: no second copy of a multi-GiB resource
+
+
+def fsync_dir(path: str) -> None:
+    """fsync a folder, making renames, links and removals in it durable. Best effort:
+    a folder that cannot be opened or synced (some file systems) is skipped."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_file_atomically(path: str | os.PathLike[str], data: bytes) -> str:
+    """Replace ``path`` with ``data`` atomically and durably; returns the path as a
+    string. The temporary is ``<name>.oxy-tmp-<random>`` beside it, created with
+    ``O_CREAT | O_EXCL | O_NOFOLLOW`` (never an existing file or link); if ``path``
+    is itself a symlink, the link is replaced, not its target. Raises OSError (the
+    temporary is removed; the previous file stays as it was)."""
+    out = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(out))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+    for _attempt in range(100):
+        tmp = os.path.join(folder, f"{os.path.basename(out)}{ATOMIC_TEMP_MARKER}{secrets.token_hex(8)}")
+        try:
+            fd = os.open(tmp, flags, 0o644)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "cannot create a temporary file beside it", out)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(folder)
+    return out

@@ -36,11 +36,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from oxy.build.journal import (BACKUP_MARKER, TEMP_MARKER, Journal, JournalAppend, JournalReplace,
-                               RecoveryReport, fsync_dir, remove_if_present, remove_journal, roll_back,
+                               RecoveryReport, remove_if_present, remove_journal, roll_back,
                                write_journal)
 from oxy.errors import OxyError
 from oxy.formats.loose import INDEX_FILE_NAME
-from oxy.rootfs import open_inside, resolve_inside
+from oxy.rootfs import fsync_dir, open_inside, resolve_inside
 
 #: Called with each step's name after the step (crash injection in tests); None normally.
 STEP_HOOK: Callable[[str], None] | None = None

@@ -43,10 +43,10 @@ from typing import Callable
 
 from oxy.errors import OxyError
 from oxy.formats.loose import INDEX_FILE_NAME, JOURNAL_FILE_NAME, relpath_problem
-from oxy.rootfs import RootEscapeError, resolve_inside
+from oxy.rootfs import ATOMIC_TEMP_MARKER, RootEscapeError, fsync_dir, resolve_inside, write_file_atomically
 
 JOURNAL_VERSION = 1
-TEMP_MARKER = ".oxy-tmp-"       # tables, descriptors and the index before their rename
+TEMP_MARKER = ATOMIC_TEMP_MARKER  # tables, descriptors and the index before their rename
 STAGE_MARKER = ".oxy-stage-"    # payloads staged until the commit appends them
 BACKUP_MARKER = ".oxy-bak-"     # previous versions of replaced files, until the commit ends
 TEMPORARY_MARKERS = (TEMP_MARKER, STAGE_MARKER, BACKUP_MARKER)
@@ -150,42 +150,12 @@ class RecoveryReport:
 
 
 # ----------------------------------------------------------------- small file helpers
-def fsync_dir(path: str) -> None:
-    """fsync a directory (makes renames, links and removals in it durable)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def remove_if_present(path: str) -> bool:
     try:
         os.remove(path)
         return True
     except FileNotFoundError:
         return False
-
-
-def write_file_durably(path: str, data: bytes) -> None:
-    """Write ``path`` whole through a temporary name: fsync, rename, fsync the folder."""
-    temp = f"{path}{TEMP_MARKER}{os.getpid()}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-                 | getattr(os, "O_NOFOLLOW", 0), 0o644)
-    try:
-        view, done = memoryview(data), 0
-        while done < len(view):
-            done += os.write(fd, view[done:])
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, path)
-    fsync_dir(os.path.dirname(path))
 
 
 def file_sha256(path: str) -> str | None:
@@ -202,7 +172,7 @@ def journal_path(root: str) -> str:
 
 
 def write_journal(root: str, journal: Journal) -> None:
-    write_file_durably(journal_path(root), journal.to_json())
+    write_file_atomically(journal_path(root), journal.to_json())
 
 
 def read_journal(root: str) -> Journal | None:
@@ -397,5 +367,5 @@ def recover_root(root: str) -> RecoveryReport:
 
 __all__ = ["BACKUP_MARKER", "JOURNAL_FILE_NAME", "Journal", "JournalAppend", "JournalError", "JournalReplace",
            "RecoveryReport", "RootBusyError", "RootEscapeError", "STAGE_MARKER", "TEMPORARY_MARKERS",
-           "TEMP_MARKER", "fsync_dir", "read_journal", "recover_root", "recover_root_locked",
-           "remove_stale_temporaries", "roll_back", "roll_forward", "write_file_durably", "write_journal"]
+           "TEMP_MARKER", "read_journal", "recover_root", "recover_root_locked",
+           "remove_stale_temporaries", "roll_back", "roll_forward", "write_journal"]

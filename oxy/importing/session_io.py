@@ -22,6 +22,7 @@ import gevent
 from oxy.errors import OperationCancelled, OxyError
 from oxy.hub import AsyncFileWriter, CancelToken, WriteOptions
 from oxy.build.rootlock import RootLock
+from oxy.rootfs import write_file_atomically
 from oxy.hub.pools import run_blocking, run_io
 
 WriteDone = Callable[[str | None], None]
@@ -84,29 +85,12 @@ def _remove(path: str) -> None:
 
 
 def _write_file(path: str, data: bytes, atomic: bool) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    target = f"{path}.oxy-tmp-{os.getpid()}" if atomic else path
-    with open(target, "wb") as fh:
-        fh.write(data)
-        if atomic:
-            fh.flush()
-            os.fsync(fh.fileno())
     if atomic:
-        os.replace(target, path)
-        _fsync_dir(os.path.dirname(path))
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        write_file_atomically(path, data)
         return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(data)
 
 
 def _try_lock(root: str) -> RootLock | None:
