@@ -170,10 +170,10 @@ SCENARIOS = {
 }
 
 
-def _child(root: str, sources: list[str], crash_at: int, steps_file: str) -> None:
-    """Cook ``sources`` into ``root``; record each commit step; die at step ``crash_at``."""
-    import oxy.build.commit as commit
-
+def _step_recorder(steps_file: str, crash_at: int, after: Callable[[str], None] | None = None
+                   ) -> Callable[[str], None]:
+    """A step hook: append each step's name to ``steps_file``; exit the process at step
+    number ``crash_at`` (1-based; 0 never); else call ``after(step)``."""
     seen = [0]
 
     def hook(step: str) -> None:
@@ -182,11 +182,21 @@ def _child(root: str, sources: list[str], crash_at: int, steps_file: str) -> Non
             fh.write(f"{step}\n")
         if seen[0] == crash_at:
             os._exit(CRASH_EXIT)
+        if after is not None:
+            after(step)
+    return hook
+
+
+def _child(root: str, sources: list[str], crash_at: int, steps_file: str) -> None:
+    """Cook ``sources`` into ``root``; record each commit step; die at step ``crash_at``."""
+    import oxy.build.commit as commit
+
+    def record_state(step: str) -> None:
         if crash_at == 0 and step == "cleaned":  # the reference run: every committed state
             with open(f"{steps_file}.states", "a") as fh:
                 fh.write(json.dumps(snapshot(root)) + "\n")
 
-    commit.STEP_HOOK = hook
+    commit.STEP_HOOK = _step_recorder(steps_file, crash_at, record_state)
     _cook(root, sources)
 
 
@@ -195,16 +205,7 @@ def _recover_child(root: str, crash_at: int, steps_file: str) -> None:
     import oxy.build.journal as journal
     from oxy.build import recover_root
 
-    seen = [0]
-
-    def hook(step: str) -> None:
-        seen[0] += 1
-        with open(steps_file, "a") as fh:
-            fh.write(f"{step}\n")
-        if seen[0] == crash_at:
-            os._exit(CRASH_EXIT)
-
-    journal.RECOVERY_HOOK = hook
+    journal.RECOVERY_HOOK = _step_recorder(steps_file, crash_at)
     recover_root(root)
 
 

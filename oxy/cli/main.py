@@ -16,7 +16,7 @@ from typing import Sequence
 from oxy import __version__
 from oxy.cli.common import ExitCode, Parser
 from oxy.errors import FormatError, OxyError
-from oxy.rootfs import RootEscapeError
+from oxy.rootfs import RootEscapeError, ShortReadError
 
 #: Subcommand modules, in the order ``oxy --help`` lists them.
 COMMANDS = ("oxy.cli.cook_cmd", "oxy.cli.validate_cmd", "oxy.cli.inspect_cmd", "oxy.cli.pack_cmd",
@@ -44,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RootEscapeError as exc:
         print(f"oxy {args.command}: refused: {exc}", file=sys.stderr)
         return ExitCode.INVALID
+    except ShortReadError as exc:
+        print(f"oxy {args.command}: cannot read: {exc}", file=sys.stderr)
+        return ExitCode.IO_ERROR
     except OxyError as exc:
         print(f"oxy {args.command}: failed: {exc}", file=sys.stderr)
         return ExitCode.FAILED

@@ -37,7 +37,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from oxy.pack.compact import pack_paths
     from oxy.pack.merge import PackConflictError
-    from oxy.rootfs import RootEscapeError, ShortReadError
 
     guid = None
     if args.guid is not None:
@@ -59,12 +58,6 @@ def run(args: argparse.Namespace) -> int:
         for conflict in exc.conflicts[1:]:
             print(f"oxy pack: conflict: {conflict}", file=sys.stderr)
         return ExitCode.INVALID
-    except RootEscapeError as exc:
-        print(f"oxy pack: refused: {exc}", file=sys.stderr)
-        return ExitCode.INVALID
-    except ShortReadError as exc:
-        print(f"oxy pack: cannot read: {exc}", file=sys.stderr)
-        return ExitCode.IO_ERROR
     for conflict in result.conflicts:
         print(f"oxy pack: --prefer {args.prefer}: {conflict}", file=sys.stderr)
     print(f"{result.path}: {result.size} bytes, {result.assets} assets, {result.textures} textures, "
