@@ -40,6 +40,7 @@ def norm_field(text: str) -> str:
 def norm_message(text: str) -> str:
     """A message without its numbers, keys and paths, cut short (for grouping)."""
     text = (text or "").splitlines()[0] if text else ""
+    text = re.sub(r"""(['"])(?:(?!\1).)*\1""", "<str>", text)  # quoted file names, whatever they hold
     text = re.sub(r"(/[^\s:'\"]+)+", "<path>", text)
     text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<key>", text)
     text = re.sub(r"(0x)?[0-9a-fA-F]*\d[0-9a-fA-F]*", "N", text)
