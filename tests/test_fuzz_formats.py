@@ -138,3 +138,51 @@ def test_crashes_and_hangs_are_counted_with_their_recipe(work: pathlib.Path, see
     assert failures[2]["recipe"] == make_recipe(seeds, SEED, 2)
     assert "Segmentation fault" in failures[2]["detail"]
     assert "sleep" in failures[5]["detail"] or "worker killed" in failures[5]["detail"]
+
+
+def _string_op(seed, old: bytes, new: bytes) -> dict:  # type: ignore[no-untyped-def]
+    """Overwrite the index string ``old`` (same length, NUL-padded) with ``new``."""
+    index = seed.files["container.index.bin"]
+    table = next(ch for ch in seed.layouts["container.index.bin"].chunks if ch.label == "index.strings")
+    at = index.index(old + b"\0", table.offset)
+    return {"op": "write", "file": "container.index.bin", "at": at, "data": new[:len(old)].ljust(len(old), b"\0").hex()}
+
+
+def _field_op(seed, rel: str, path: str, value: int) -> dict:  # type: ignore[no-untyped-def]
+    f = next(f for f in seed.layouts[rel].fields if f.path == path)
+    return {"op": "write", "file": rel, "at": f.offset, "data": value.to_bytes(f.size, "little").hex()}
+
+
+def _run_recipe(seeds: list, tmp_path: pathlib.Path, seed_name: str, make_ops) -> dict:  # type: ignore[no-untyped-def]
+    seed = next(s for s in seeds if s.name == seed_name)
+    path = materialize(seed, {"ops": make_ops(seed)}, str(tmp_path / "input"))
+    checker = Checker()
+    try:
+        return checker.run(path, seed.kind, False, fs_fault=False, json_cli=False)
+    finally:
+        checker.close()
+
+
+@pytest.mark.xfail(strict=True, reason="docs/reliability.md finding F1: describe_path lets FileNotFoundError out "
+                   "(oxy/cli/describe.py describe_loose, oxy/rootfs.py open_inside) for an index path to a missing file")
+def test_inspect_of_an_index_naming_a_missing_descriptor(seeds: list, tmp_path: pathlib.Path) -> None:
+    result = _run_recipe(seeds, tmp_path, "sample.root",
+                         lambda s: [_string_op(s, b"Geometry/Cube.ogeo", b"Geometry/Gone.ogeo")])
+    assert result["validate"]["verdict"] == "refuse" and result["loader"]["verdict"] == "refuse"
+    assert result["unexpected"] == [], result["unexpected"][0]["traceback"]
+
+
+@pytest.mark.xfail(strict=True, reason="docs/reliability.md finding D1: validate refuses an audio table with "
+                   "entry_size 0 (pak.table.entry_size), oxy/runtime/sources.py _load_pak skips audio and accepts")
+def test_audio_table_entry_size_verdicts_agree(seeds: list, tmp_path: pathlib.Path) -> None:
+    result = _run_recipe(seeds, tmp_path, "minimal_ref.pak",
+                         lambda s: [_field_op(s, "input.pak", "footer.audio_table.count", 1)])
+    assert result["validate"]["verdict"] == result["loader"]["verdict"], (result["validate"], result["loader"])
+
+
+@pytest.mark.xfail(strict=True, reason="docs/reliability.md finding D1: validate refuses an audio region past the "
+                   "end of the file (pak.region.range), oxy/runtime/sources.py _load_pak skips audio and accepts")
+def test_audio_region_range_verdicts_agree(seeds: list, tmp_path: pathlib.Path) -> None:
+    result = _run_recipe(seeds, tmp_path, "minimal_ref.pak",
+                         lambda s: [_field_op(s, "input.pak", "footer.audio_region.size", 1 << 32)])
+    assert result["validate"]["verdict"] == result["loader"]["verdict"], (result["validate"], result["loader"])
