@@ -206,12 +206,15 @@ class Checker:
                     futures.append((stage, key, fut, None))
                 except BaseException as exc:  # noqa: BLE001
                     futures.append((stage, key, None, exc))
+            textures = []
             for stage, key, fut, error in futures:
                 try:
                     if error is not None:
                         raise error
-                    fut.result()
+                    value = fut.result()
                     loaded += 1
+                    if stage == "texture":
+                        textures.append(value)
                 except OxyError as exc:
                     if first is None:
                         first = {"verdict": "refuse", "stage": stage, "type": type(exc).__name__,
@@ -222,12 +225,30 @@ class Checker:
                     unexpected.append(_exc_info(f"loader.{stage}", exc))
                     if first is None:
                         first = {"verdict": "error", "stage": stage, "type": type(exc).__name__}
+            _decode_pixels(textures, unexpected)
         finally:
             try:
                 loader.stop()
             except Exception as exc:  # noqa: BLE001
                 unexpected.append(_exc_info("loader.stop", exc))
         return first or {"verdict": "accept", "loaded": loaded}
+
+
+def _decode_pixels(textures: list[Any], unexpected: list[dict[str, Any]]) -> None:
+    """``TextureResource.to_rgba8`` of the first and last mip of layer 0 of every loaded
+    texture (RGBA8 copies, BC7 through the native decoder). Its documented refusal is
+    ValueError (unsupported format, a layout that does not fit the payload); anything
+    else, or a crash, is a finding."""
+    from oxy.errors import OxyError
+
+    for tex in textures:
+        for mip in sorted({0, max(0, tex.mip_levels - 1)}):
+            try:
+                tex.to_rgba8(0, mip)
+            except (ValueError, OxyError):
+                pass
+            except Exception as exc:  # noqa: BLE001
+                unexpected.append(_exc_info("texture.to_rgba8", exc))
 
 
 def _mount_contents(loader: Any, sid: Any) -> tuple[list[Any], dict[Any, int]]:
