@@ -29,6 +29,7 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import stat
 
 from oxy.errors import OxyError
 
@@ -109,12 +110,15 @@ def read_inside(root: str, relpath: str) -> bytes:
 
 
 def size_inside(root: str, relpath: str) -> int | None:
-    """The size of ``root/relpath`` (confined), or None when it does not exist."""
+    """The size of the regular file ``root/relpath`` (confined), or None when there is
+    no such file (missing, or a folder or device: the engine cannot read those as files,
+    and a folder's ``st_size`` is no file size)."""
     real = resolve_inside(root, relpath)
     try:
-        return os.stat(real).st_size
-    except FileNotFoundError:
+        st = os.stat(real)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
 def pread_exact(fd: int, size: int, offset: int, path: str = "<fd>", *, allow_short: bool = False) -> bytes:

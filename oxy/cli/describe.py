@@ -129,18 +129,26 @@ def _describe_pak(reader: RangeReader) -> dict[str, Any]:
             "buffers": [_buffer(e) for e in tables["buffer"]], "assets": assets}
 
 
-def _read_confined(root: str, relpath: str) -> bytes:
+def _read_confined(root: str, relpath: str, *, named_by_index: bool = True) -> bytes:
+    """A file of the root. One that the index names but that is missing (or a folder)
+    is invalid content (FormatError, exit 3, as ``oxy validate`` says); other OSErrors
+    are I/O errors (exit 2)."""
     try:
         return read_inside(root, relpath)
     except RootEscapeError as exc:
         raise FormatError(f"resolves to {exc.target}, outside the root; refusing to read it [root.escape]",
                           exc.path, None, "") from None
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+        if not named_by_index:
+            raise
+        raise FormatError(f"named by the index, but {exc.strerror or exc} [mount.file.missing]",
+                          os.path.join(root, relpath), None, "") from None
 
 
 def describe_loose(root: str) -> dict[str, Any]:
     """The model of a loose cooked root (every file read confined to the root)."""
     index_path = os.path.join(root, "container.index.bin")
-    index = parse_index(_read_confined(root, "container.index.bin"), path=index_path)
+    index = parse_index(_read_confined(root, "container.index.bin", named_by_index=False), path=index_path)
     tables = {}
     for kind, dtype in ((FileKind.TEXTURES_TABLE, TEXTURE_DESC_DTYPE), (FileKind.BUFFERS_TABLE, BUFFER_DESC_DTYPE)):
         record = index.file(kind)

@@ -289,7 +289,7 @@ def _check_on_disk(report: ValidationReport, files_: _Files, assets: list, files
         if rel in files_.refused:
             continue
         if actual is None:
-            report.add("mount.descriptor.missing", f"descriptor file {rel} does not exist", rel, None,
+            report.add("mount.descriptor.missing", f"descriptor file {rel} does not exist (or is not a regular file)", rel, None,
                        f"assets[{i}]")
         elif actual != size:
             report.add("mount.descriptor.size", f"descriptor is {actual} bytes, the index says {size}",
@@ -304,7 +304,7 @@ def _check_on_disk(report: ValidationReport, files_: _Files, assets: list, files
         if rel in files_.refused:
             continue
         if actual is None:
-            report.add("mount.file.missing", f"{FileKind(kind).name} file {rel} does not exist", rel, None,
+            report.add("mount.file.missing", f"{FileKind(kind).name} file {rel} does not exist (or is not a regular file)", rel, None,
                        "files")
             continue
         if actual != size:
