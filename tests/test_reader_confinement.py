@@ -77,3 +77,16 @@ def test_a_descriptor_swapped_for_a_link_after_mounting(sample_root, tmp_path):
         _outside_link(sample_root, "Materials/Checker.omat", outside)
         with pytest.raises(SourceReadError, match="root.escape"):
             loader.load_asset(MATERIAL, MaterialAsset).result(20)
+
+
+def test_a_folder_is_no_file_for_the_size_checks(tmp_path):
+    """A file record naming a folder is a missing file for validate as for the loader
+    (a folder's st_size is no file size; on tmpfs it can even equal the record's)."""
+    from oxy.rootfs import size_inside
+
+    (tmp_path / "Resources").mkdir()
+    (tmp_path / "Resources" / "t.table").write_bytes(b"x" * 40)
+    assert size_inside(str(tmp_path), "Resources/t.table") == 40
+    assert size_inside(str(tmp_path), "Resources") is None
+    assert size_inside(str(tmp_path), "Resources/missing") is None
+    assert size_inside(str(tmp_path), "Resources/t.table/below") is None
