@@ -13,6 +13,9 @@ process cooks real content into it with ``oxy cook`` (the async service). It pri
   against the whole cook's wall time.
 
     python tools/bench_commit.py [--rounds 3]
+
+To measure an older oxy as the baseline (mount failures only), run the same tool with
+``PYTHONPATH`` pointing at that checkout (kernels built or copied in).
 """
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ def _inputs() -> list[str]:
     return [p for p in chosen if os.path.exists(p)]
 
 
-def _probe(root: str, stop, counts) -> None:  # type: ignore[no-untyped-def]
+def _probe(root: str, stop, counts, path: list[str]) -> None:  # type: ignore[no-untyped-def]
+    sys.path[:0] = path
     from oxy.runtime.sources import open_loose_root
 
     ok = failed = 0
@@ -52,8 +56,12 @@ def _probe(root: str, stop, counts) -> None:  # type: ignore[no-untyped-def]
 
 
 def one_round(workdir: str) -> dict[str, float]:
-    import oxy.build.commit as commit
     from oxy.cli.main import main as oxy_main
+
+    try:
+        import oxy.build.commit as commit
+    except ImportError:  # an oxy before the journaled commit (the baseline): mounts only
+        commit = None  # type: ignore[assignment]
 
     root = os.path.join(workdir, f"root-{time.monotonic_ns()}")
     inputs = _inputs()
@@ -65,10 +73,12 @@ def one_round(workdir: str) -> dict[str, float]:
     finally:
         sys.stderr, sys.stdout = saved
     marks: list[tuple[str, float]] = []
-    commit.STEP_HOOK = lambda step: marks.append((step, time.perf_counter()))
+    if commit is not None:
+        commit.STEP_HOOK = lambda step: marks.append((step, time.perf_counter()))
     ctx = multiprocessing.get_context("spawn")
     stop, counts = ctx.Event(), ctx.Queue()
-    prober = ctx.Process(target=_probe, args=(root, stop, counts))
+    oxy_path = os.path.dirname(os.path.dirname(sys.modules["oxy"].__file__ or ""))
+    prober = ctx.Process(target=_probe, args=(root, stop, counts, [oxy_path]))  # the same oxy as the cook
     prober.start()
     time.sleep(1.0)  # the prober imports oxy and starts mounting
     started = time.perf_counter()
@@ -81,7 +91,8 @@ def one_round(workdir: str) -> dict[str, float]:
     stop.set()
     ok, failed = counts.get(timeout=30)
     prober.join()
-    commit.STEP_HOOK = None
+    if commit is not None:
+        commit.STEP_HOOK = None
     windows, commits = [], []
     first_append = journal_at = None
     for step, at in marks:
