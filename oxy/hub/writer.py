@@ -15,7 +15,6 @@ raise; they come back as a failed :class:`~oxy.hub.files.FileResult`.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 from dataclasses import dataclass
@@ -31,13 +30,13 @@ from oxy.hub.cancel import CancelToken
 from oxy.hub.files import FileError, FileResult, guarded_io
 from oxy.hub.loop import current_loop
 from oxy.hub.pools import NotOnImportHub, run_io
+from oxy.rootfs import write_file_atomically
 
 __all__ = ["AsyncFileWriter", "WriteCallback", "WriteOptions"]
 
 log = logging.getLogger("oxy.hub")
 Buffer = Union[bytes, bytearray, memoryview]
 WriteCallback = Callable[[FileResult[int]], object]
-_tmp_names = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,22 +134,14 @@ def _write_whole(path: str, data: Buffer, options: WriteOptions, atomic: bool) -
         os.makedirs(os.path.dirname(path), exist_ok=True)
     if not options.overwrite and os.path.lexists(path):
         raise FileExistsError(17, "File exists", path)
-    target = f"{path}.tmp-{os.getpid()}-{next(_tmp_names)}" if atomic else path
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(target, flags | (os.O_EXCL if atomic else 0), 0o644)
+    if atomic:  # oxy's one atomic write: exclusive temporary, fsync, rename, folder fsync
+        write_file_atomically(path, bytes(data))
+        return len(memoryview(data).cast("B"))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
     try:
-        written = _pwrite_all(fd, data, 0)
-        if atomic:
-            os.fsync(fd)
-    except BaseException:
+        return _pwrite_all(fd, data, 0)
+    finally:
         os.close(fd)
-        if atomic:
-            os.unlink(target)
-        raise
-    os.close(fd)
-    if atomic:
-        os.replace(target, path)
-    return written
 
 
 class AsyncFileWriter:
