@@ -166,9 +166,12 @@ def test_audio_table_entry_size_verdicts_agree(seeds: list, tmp_path: pathlib.Pa
     result = _run_recipe(seeds, tmp_path, "minimal_ref.pak",
                          lambda s: [_field_op(s, "input.pak", "footer.audio_table.count", 1)])
     assert result["validate"]["verdict"] == result["loader"]["verdict"], (result["validate"], result["loader"])
+    # oxy inspect agrees too: the audio problem is a note in its output, not a refusal
+    assert result["inspect"]["ok"] and result["cli"]["inspect"] == 0 and not result["notes"], result
 
 
 def test_audio_region_range_verdicts_agree(seeds: list, tmp_path: pathlib.Path) -> None:
     result = _run_recipe(seeds, tmp_path, "minimal_ref.pak",
                          lambda s: [_field_op(s, "input.pak", "footer.audio_region.size", 1 << 32)])
     assert result["validate"]["verdict"] == result["loader"]["verdict"], (result["validate"], result["loader"])
+    assert result["inspect"]["ok"] and result["cli"]["inspect"] == 0 and not result["notes"], result

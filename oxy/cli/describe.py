@@ -70,6 +70,24 @@ def _range(offset: int, length: int, size: int, path: str, at: int, field: str, 
         raise FormatError(f"range {offset}+{length} ends past the end of the file ({size} bytes)", path, at, field)
 
 
+def _resource_table(reader: RangeReader, footer: PakFooter, foot_at: int, table_field: str, region_field: str,
+                    view: Any, dtype: np.dtype) -> np.ndarray:
+    """One resource table's entries, after its entry size and its and its region's ranges."""
+    path, size = reader.name, reader.size
+    table, region = getattr(footer, table_field), getattr(footer, region_field)
+    at = foot_at + FOOTER_FIELD_OFFSETS[table_field]
+    rows = np.zeros(0, dtype)
+    if table.count:
+        if table.entry_size != view.SIZE:
+            raise FormatError(f"entry_size {table.entry_size}, expected {view.SIZE}", path, at + 12,
+                              f"footer.{table_field}.entry_size")
+        _range(table.offset, table.count * view.SIZE, size, path, at, f"footer.{table_field}")
+        rows = np.frombuffer(reader.read(table.offset, table.count * view.SIZE), dtype)
+    _range(region.offset, region.size, size, path, foot_at + FOOTER_FIELD_OFFSETS[region_field],
+           f"footer.{region_field}")
+    return rows
+
+
 def _describe_pak(reader: RangeReader) -> dict[str, Any]:
     path, size = reader.name, reader.size
     if size < PAK_HEADER_SIZE + PAK_FOOTER_SIZE:
@@ -81,18 +99,15 @@ def _describe_pak(reader: RangeReader) -> dict[str, Any]:
     foot_at = size - PAK_FOOTER_SIZE
     pak_footer = PakFooter.parse(reader.read(foot_at, PAK_FOOTER_SIZE), 0, path=path, field="footer")
     tables: dict[str, np.ndarray] = {}
+    audio_error = None
     for kind, (table_field, region_field, view, dtype) in RESOURCE_KINDS.items():
-        table, region = getattr(pak_footer, table_field), getattr(pak_footer, region_field)
-        at = foot_at + FOOTER_FIELD_OFFSETS[table_field]
         tables[kind] = np.zeros(0, dtype)
-        if table.count:
-            if table.entry_size != view.SIZE:
-                raise FormatError(f"entry_size {table.entry_size}, expected {view.SIZE}", path, at + 12,
-                                  f"footer.{table_field}.entry_size")
-            _range(table.offset, table.count * view.SIZE, size, path, at, f"footer.{table_field}")
-            tables[kind] = np.frombuffer(reader.read(table.offset, table.count * view.SIZE), dtype)
-        _range(region.offset, region.size, size, path, foot_at + FOOTER_FIELD_OFFSETS[region_field],
-               f"footer.{region_field}")
+        try:
+            tables[kind] = _resource_table(reader, pak_footer, foot_at, table_field, region_field, view, dtype)
+        except FormatError as exc:
+            if kind != "audio":
+                raise
+            audio_error = str(exc)  # the v4 runtime never reads audio: a warning in validate, a note here
     count = pak_footer.asset_count
     _range(pak_footer.directory_offset, count * DIRECTORY_ENTRY_SIZE, size, path, foot_at, "footer.directory_offset")
     directory = reader.read(pak_footer.directory_offset, count * DIRECTORY_ENTRY_SIZE) if count else b""
@@ -124,7 +139,7 @@ def _describe_pak(reader: RangeReader) -> dict[str, Any]:
     footer["pak_crc32"] = f"{pak_footer.pak_crc32:#010x}"
     return {"kind": "pak", "path": path, "size": size, "header": header, "footer": footer,
             "browse_index": None if browse is None else len(browse),
-            "browse_index_error": browse_error,
+            "browse_index_error": browse_error, "audio_error": audio_error,
             "textures": [_texture(e) for e in tables["texture"]],
             "buffers": [_buffer(e) for e in tables["buffer"]], "assets": assets}
 
