@@ -15,8 +15,10 @@ Two campaigns, both on real cooks of real content:
   that leaves a journal, then the recovery itself is crashed after each of its
   steps; the session after that must still leave a valid root in a committed state.
 * **kill -9** (``kill``): the real ``oxy cook`` command (async service, hub thread,
-  CPU pool) is killed with SIGKILL at a random moment; the next session must leave
-  the root valid with every previously committed asset and resource unchanged.
+  CPU pool) is killed with SIGKILL, every other run at a random moment, the others
+  inside a commit (0-3 ms after the journal of a random commit appears); the next
+  session must leave the root valid with every previously committed asset and
+  resource unchanged.
 
 Both count how many roots were valid at once (before any recovery) and after the
 next session (which must be all). Results go to stdout (and ``--json``); the
@@ -355,9 +357,13 @@ def kill_campaign(runs: int, seed: int, workdir: str, *, progress: Callable[[str
     for n in range(runs):
         root = os.path.join(workdir, f"kill-{n}")
         shutil.copytree(base, root)
-        delay = rng.uniform(0.0, duration * 1.1)
         proc = subprocess.Popen([*cmd_base, "-o", root], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
+        if n % 2:  # at a random moment of the cook
+            delay = rng.uniform(0.0, duration * 1.1)
+            time.sleep(delay)
+            label = f"{delay:.3f}s"
+        else:  # inside a commit: as soon as its journal appears, plus 0-3 ms
+            label = _kill_at_journal(proc, root, rng.uniform(0.0, 0.003), rng.randrange(2))  # 2 commits
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         at_once = not root_errors(root)
@@ -368,12 +374,30 @@ def kill_campaign(runs: int, seed: int, workdir: str, *, progress: Callable[[str
         lost = [k for k, v in before.items() if k.startswith(("texture:", "buffer:")) and now.get(k) != v]
         problems += [f"resource changed or lost: {k}" for k in lost]
         state = "before" if now == before else "superset"
-        outcomes.append(Outcome("kill", f"{delay:.3f}s", at_once, not errors, state, problems))
+        outcomes.append(Outcome("kill" if n % 2 else "kill-in-commit", label, at_once, not errors, state, problems))
         if progress:
-            progress(f"kill {n + 1}/{runs} at {delay:.3f}s: {state}, valid at once {at_once}, "
+            progress(f"kill {n + 1}/{runs} at {label}: {state}, valid at once {at_once}, "
                      f"{len(problems)} problem(s)")
         shutil.rmtree(root)
     return outcomes
+
+
+def _kill_at_journal(proc: subprocess.Popen, root: str, extra: float, skip: int) -> str:
+    """Wait until the ``skip``-th commit's journal of ``root`` appears (polling), then
+    ``extra`` seconds more; the label of the moment (the caller sends the signal)."""
+    from oxy.formats.loose import JOURNAL_FILE_NAME
+
+    journal, seen, present = os.path.join(root, JOURNAL_FILE_NAME), 0, False
+    while proc.poll() is None:
+        now = os.path.exists(journal)
+        if now and not present:
+            if seen == skip:
+                time.sleep(extra)
+                return f"commit {seen + 1} +{extra * 1000:.1f}ms"
+            seen += 1
+        present = now
+        time.sleep(0.0002)
+    return f"finished before commit {skip + 1}"
 
 
 def summarize(outcomes: list[Outcome]) -> dict[str, object]:
