@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from oxy.validate.diagnostics import ValidationReport
 from oxy.validate.reader import FileReader
 from oxy.validate.resources import check_buffer_table, check_texture_table
 
+T = TypeVar("T")
 ENTRY_DTYPE = numpy_dtype(AssetEntryStruct)
 RECORD_DTYPE = numpy_dtype(FileRecordStruct)
 TABLE_ENTRY_SIZES: dict[int, int] = {FileKind.TEXTURES_TABLE: TEXTURE_DESC_SIZE, FileKind.BUFFERS_TABLE: BUFFER_DESC_SIZE}
@@ -242,36 +244,26 @@ class _Files:
         self.refused: set[str] = set()
 
     def size(self, rel: str, field: str) -> int | None:
-        try:
-            return size_inside(self.root, rel)
-        except RootEscapeError as exc:
-            self.refused.add(rel)
-            _escape(self.report, rel, exc, field)
-            return None
-        except OSError:
-            return None
+        """The regular file's size, or None (missing, not a file, or refused: reported)."""
+        return self._confined(rel, field, size_inside)
 
     def read(self, rel: str | None) -> bytes | None:
         """The file's bytes, or None when it cannot be read (already reported)."""
-        if rel is None or rel in self.refused:
-            return None
-        try:
-            return read_inside(self.root, rel)
-        except RootEscapeError as exc:
-            self.refused.add(rel)
-            _escape(self.report, rel, exc, "")
-            return None
-        except OSError:
-            return None
+        return self._confined(rel, "", read_inside)
 
     def reader(self, rel: str | None) -> FileReader | None:
+        return self._confined(rel, "", FileReader.open_in_root)
+
+    def _confined(self, rel: str | None, field: str, fn: Callable[[str, str], T]) -> T | None:
+        """``fn(root, rel)``; None for a refused or unreadable file (a root escape is
+        reported once, and the file is never touched again)."""
         if rel is None or rel in self.refused:
             return None
         try:
-            return FileReader.open_in_root(self.root, rel)
+            return fn(self.root, rel)
         except RootEscapeError as exc:
             self.refused.add(rel)
-            _escape(self.report, rel, exc, "")
+            _escape(self.report, rel, exc, field)
             return None
         except OSError:
             return None
@@ -289,8 +281,8 @@ def _check_on_disk(report: ValidationReport, files_: _Files, assets: list, files
         if rel in files_.refused:
             continue
         if actual is None:
-            report.add("mount.descriptor.missing", f"descriptor file {rel} does not exist (or is not a regular file)", rel, None,
-                       f"assets[{i}]")
+            report.add("mount.descriptor.missing",
+                       f"descriptor file {rel} does not exist (or is not a regular file)", rel, None, f"assets[{i}]")
         elif actual != size:
             report.add("mount.descriptor.size", f"descriptor is {actual} bytes, the index says {size}",
                        rel, None, f"assets[{i}].descriptor_size")
@@ -304,8 +296,8 @@ def _check_on_disk(report: ValidationReport, files_: _Files, assets: list, files
         if rel in files_.refused:
             continue
         if actual is None:
-            report.add("mount.file.missing", f"{FileKind(kind).name} file {rel} does not exist (or is not a regular file)", rel, None,
-                       "files")
+            report.add("mount.file.missing",
+                       f"{FileKind(kind).name} file {rel} does not exist (or is not a regular file)", rel, None, "files")
             continue
         if actual != size:
             report.add("mount.file.size", f"file is {actual} bytes, the index says {size}", rel, None, "files.size")
