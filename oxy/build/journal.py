@@ -64,6 +64,11 @@ class JournalError(OxyError):
     """A journal names a path that breaks the rules (names the journal and the field)."""
 
 
+class UnreadableJournalError(JournalError):
+    """A journal that does not parse (or has another version): its content is not
+    trusted, and recovery rolls back from the backups found by name instead."""
+
+
 class RootBusyError(OxyError):
     """Another process holds the root lock (a cook is running): recovery would race it."""
 
@@ -105,7 +110,8 @@ class Journal:
         try:
             raw = json.loads(data)
             if raw.get("version") != JOURNAL_VERSION:
-                raise JournalError(f"{path}: journal version {raw.get('version')!r}, oxy reads {JOURNAL_VERSION}")
+                raise UnreadableJournalError(f"{path}: journal version {raw.get('version')!r}, "
+                                             f"oxy reads {JOURNAL_VERSION}")
             journal = cls(str(raw["tag"]), str(raw["new_index_sha256"]),
                           tuple(JournalAppend(str(a["file"]), str(a["stage"]), int(a["base_size"]),
                                               bool(a["existed"]),
@@ -117,7 +123,7 @@ class Journal:
         except JournalError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise JournalError(f"{path}: not a readable journal ({type(exc).__name__}: {exc})") from None
+            raise UnreadableJournalError(f"{path}: not a readable journal ({type(exc).__name__}: {exc})") from None
         for name, rel in journal.relpaths():
             problem = relpath_problem(rel)
             if problem:
@@ -335,9 +341,7 @@ def recover_root_locked(root: str) -> RecoveryReport:
         return report
     try:
         journal = read_journal(root)
-    except JournalError as exc:
-        if "not a readable journal" not in str(exc) and "journal version" not in str(exc):
-            raise
+    except UnreadableJournalError:
         roll_back_by_names(root, report)
         journal = None
     if journal is not None:
@@ -366,6 +370,7 @@ def recover_root(root: str) -> RecoveryReport:
 
 
 __all__ = ["BACKUP_MARKER", "JOURNAL_FILE_NAME", "Journal", "JournalAppend", "JournalError", "JournalReplace",
+           "UnreadableJournalError",
            "RecoveryReport", "RootBusyError", "RootEscapeError", "STAGE_MARKER", "TEMPORARY_MARKERS",
            "TEMP_MARKER", "read_journal", "recover_root", "recover_root_locked",
            "remove_stale_temporaries", "roll_back", "roll_forward", "write_journal"]

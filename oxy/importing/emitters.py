@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Generic, TypeVar
 
-from oxy.build.journal import STAGE_MARKER, TEMP_MARKER
+from oxy.build.journal import TEMP_MARKER
 from oxy.cook.payload import CookedTexture, fallback_texture
 from oxy.errors import OxyError
 from oxy.formats.enums import AssetType, BufferUsage
@@ -50,15 +50,16 @@ class _DataEmitter(Generic[E]):
 
     ENTRY_SIZE = 0  # set by subclasses
 
-    def __init__(self, io: SessionIO, data_path: str, existing_table: bytes, data_size: int,
-                 on_error: Callable[[str], None], session_tag: str = "direct") -> None:
-        """``existing_table``: the root's table as it is (kept verbatim; new entries follow).
-        ``data_size``: the committed size of ``data_path``; payloads go to the stage file."""
+    def __init__(self, io: SessionIO, stage_path: str, existing_table: bytes, data_size: int,
+                 on_error: Callable[[str], None]) -> None:
+        """``stage_path``: where payloads wait for the commit (byte ``i`` of it becomes
+        byte ``data_size + i`` of the data file). ``existing_table``: the root's table
+        as it is (kept verbatim; new entries follow). ``data_size``: the data file's
+        committed size."""
         if len(existing_table) % self.ENTRY_SIZE:
             raise EmitError(f"existing table of {len(existing_table)} bytes is not whole {self.ENTRY_SIZE}-byte entries")
         self._io = io
-        self._path = data_path
-        self._stage = f"{data_path}{STAGE_MARKER}{session_tag}"
+        self._stage = stage_path
         self._base = data_size
         self._existing_table = existing_table
         self._existing = len(existing_table) // self.ENTRY_SIZE
@@ -89,10 +90,6 @@ class _DataEmitter(Generic[E]):
     def data_file_size(self) -> int:
         """The size the data file has once every queued write has landed."""
         return self._end
-
-    @property
-    def data_path(self) -> str:
-        return self._path
 
     @property
     def stage_path(self) -> str:

@@ -58,7 +58,6 @@ class ImportSession:
         self._assets: AssetEmitter | None = None
         self._io_errors = 0
         self._finished = False
-        self.committed_anything = False
 
     # -- lifecycle ----------------------------------------------------------------------
     def open(self) -> "ImportSession":
@@ -97,16 +96,16 @@ class ImportSession:
     def textures(self) -> TextureEmitter:
         if self._textures is None:
             s = self.state
-            self._textures = TextureEmitter(self._io, s.path(FileKind.TEXTURES_DATA), s.texture_table,
-                                            s.sizes[FileKind.TEXTURES_DATA], self._write_failed, self._tag)
+            self._textures = TextureEmitter(self._io, self._stage_path(FileKind.TEXTURES_DATA), s.texture_table,
+                                            s.sizes[FileKind.TEXTURES_DATA], self._write_failed)
         return self._textures
 
     @property
     def buffers(self) -> BufferEmitter:
         if self._buffers is None:
             s = self.state
-            self._buffers = BufferEmitter(self._io, s.path(FileKind.BUFFERS_DATA), s.buffer_table,
-                                          s.sizes[FileKind.BUFFERS_DATA], self._write_failed, self._tag)
+            self._buffers = BufferEmitter(self._io, self._stage_path(FileKind.BUFFERS_DATA), s.buffer_table,
+                                          s.sizes[FileKind.BUFFERS_DATA], self._write_failed)
         return self._buffers
 
     @property
@@ -178,8 +177,7 @@ class ImportSession:
             if emitter.base_size + stage_size != emitter.data_file_size:
                 raise SessionIOError(emitter.stage_path, f"{stage_size} bytes staged, "
                                      f"{emitter.data_file_size - emitter.base_size} expected")
-            relpath = state.relpaths[data_kind]
-            appends.append(DataAppend(relpath, f"{relpath}{STAGE_MARKER}{self._tag}", emitter.base_size))
+            appends.append(DataAppend(state.relpaths[data_kind], self._stage_relpath(data_kind), emitter.base_size))
         assets = {a.key: a for a in state.assets}
         for emitted in self._emitted():
             assets[emitted.key] = IndexAsset(emitted.key, emitted.asset_type, emitted.relpath,
@@ -192,7 +190,15 @@ class ImportSession:
         blob = self._io.compute(build_index, index)  # CPU work: off the hub thread in the hub form
         plan = CommitPlan(self.root, self._tag, tuple(appends), tuple(replaces), blob)
         self._io.blocking(execute_commit, plan)
-        self.committed_anything = True
+
+    def _stage_relpath(self, data_kind: int) -> str:
+        """Where this session stages a data file's payloads (one name, for the
+        emitter's writes and for the commit's append)."""
+        return f"{self.state.relpaths[data_kind]}{STAGE_MARKER}{self._tag}"
+
+    def _stage_path(self, data_kind: int) -> str:
+        self.state.path(data_kind)  # the data file itself must stay inside the root
+        return resolve_inside(self.root, self._stage_relpath(data_kind))
 
     def _emitted(self) -> list:
         return self._assets.assets() if self._assets is not None else []

@@ -106,6 +106,14 @@ def _call(path: str, fn: Callable, *args: object) -> object:
         raise SessionIOError(path, exc.strerror or str(exc)) from None
 
 
+def _call_naming_the_file(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` with an OSError turned into SessionIOError naming the file it hit."""
+    try:
+        return fn(*args)
+    except OSError as exc:
+        raise SessionIOError(exc.filename or "<root>", exc.strerror or str(exc)) from None
+
+
 # ---------------------------------------------------------------- direct form
 class DirectSessionIO:
     """Synchronous I/O in the calling thread. Not thread-safe: one session, one thread."""
@@ -171,7 +179,7 @@ class DirectSessionIO:
     def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """A blocking file-system procedure (a commit, a recovery), here in the calling
         thread. OSError becomes SessionIOError; OxyError passes through."""
-        return _call(getattr(args[0], "root", args[0]) if args else "<root>", fn, *args)  # type: ignore[return-value]
+        return _call_naming_the_file(fn, *args)
 
     def shielded(self, fn: Callable[[], T]) -> T:
         """Nothing interrupts the calling thread here: just call ``fn``."""
@@ -241,7 +249,7 @@ class HubSessionIO:
     def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """A blocking file-system procedure (a commit, a recovery) on the I/O pool,
         greenlet-blocking. OSError becomes SessionIOError; OxyError passes through."""
-        return self._io(getattr(args[0], "root", args[0]) if args else "<root>", fn, *args)  # type: ignore[return-value]
+        return run_io(_call_naming_the_file, fn, *args)
 
     def shielded(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` to completion in a greenlet of its own, even if the calling
