@@ -193,11 +193,36 @@ def _mutations(sample: bytes) -> list[tuple[str, bytes]]:
     ]
 
 
+#: Each mutation's verdict by the rule book (accepted: the engine tolerates it) and the
+#: rule that must report it, so agreement cannot come from both sides accepting
+#: (or refusing) everything.
+EXPECTED = {
+    "texture format": (True, "texture.format"), "texture type 0": (True, "texture.texture_type"),
+    "texture type 1D": (False, "texture.shape"), "texture alignment": (False, "texture.alignment"),
+    "texture offset unaligned": (False, "texture.data_offset.unaligned"), "texture width 0": (False, "texture.width"),
+    "texture mips": (False, "texture.mip_levels"), "payload magic": (False, "texture.payload.magic"),
+    "payload total size": (False, "texture.payload.total_payload_size"),
+    "payload layout size": (False, "texture.payload.layout_range"), "buffer typed with stride": (True, "buffer.kind"),
+    "buffer stride not dividing": (False, "buffer.size_bytes"), "buffer offset past data": (False, "buffer.data_range"),
+    "material texture index": (True, "material.texture_index"), "material version": (True, "asset.header.version"),
+    "material header type": (False, "asset.header.asset_type"), "geometry vertex buffer": (True, "geometry.buffer_index"),
+    "geometry lod count": (True, "geometry.lod_count"), "geometry view range": (True, "geometry.mesh_view_range"),
+    "geometry material key": (True, "geometry.material_key"), "scene node parent": (False, "asset.descriptor"),
+    "directory asset type": (False, "asset.type"), "region alignment": (False, "texture.data_range"),
+    "directory size": (True, "pak.directory.size"),
+}
+
+
 def test_validate_and_loader_agree_on_every_mutation(sample, tmp_path):
-    for name, data in _mutations(sample):
+    mutations = _mutations(sample)
+    assert {name for name, _data in mutations} == set(EXPECTED)
+    for name, data in mutations:
         path = tmp_path / "m.pak"
         path.write_bytes(data)
         report = validate_pak_bytes(data, name=str(path))
+        accepted, code = EXPECTED[name]
+        assert report.ok == accepted and code in {d.code for d in report.diagnostics}, \
+            (name, [str(d) for d in report.diagnostics])
         loader_error = _loader_verdict(path)
         assert report.ok == (loader_error is None), (name, [str(d) for d in report.errors], loader_error)
 

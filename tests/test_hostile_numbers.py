@@ -95,6 +95,7 @@ def test_asset_type_255_in_the_loose_index(sample_root):
     index = parse_index(data)
     at = index.header.asset_entries_offset + [a.key for a in index.assets].index(MATERIAL) * 76 + 24
     index_path.write_bytes(_put(data, at, 255, 1))
+    assert any(d.code == "asset.type" for d in validate_loose_root(sample_root).errors)
     with AssetLoader(LoaderConfig(cpu_threads=1)) as loader:
         loader.add_loose_cooked_root(str(sample_root))
         with pytest.raises(WrongAssetKind):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from oxy.formats import Format, MeshType
-from oxy.formats.resources import BufferResourceDesc
+from oxy.cook.texture import output_format, settings_for
 from oxy.importing import AsyncImportService, ImportRequest
 from oxy.importing.sync import AssetImporter
 from oxy.importing.types import OptionSpec, Severity, check_options
@@ -170,14 +170,10 @@ def _counts(message):
 
 
 def _one_geometry_vertices(root):
+    """The vertex buffer the root's one geometry names, read from buffers.data."""
     data = read_root(root)
     [geometry] = data.geometries.values()
-    vb = geometry.meshes[0].desc.info
-    table = (root / "Resources" / "buffers.table").read_bytes()
-    entry = BufferResourceDesc.parse(table[:32])
-    blob = (root / "Resources" / "buffers.data").read_bytes()[entry.data_offset:entry.data_offset + entry.size_bytes]
-    assert vb  # a standard mesh info
-    return np.frombuffer(blob, "<f4").reshape(-1, 18)
+    return data.vertices(geometry)
 
 
 @pytest.mark.parametrize("runner", sorted(RUNNERS))
@@ -192,6 +188,7 @@ def test_normal_repairs_are_counted(tmp_path, runner):
     [nonfinite] = _warnings(report, "scene.nonfinite_replaced")
     assert "1 normals" in nonfinite.message
     vertices = _one_geometry_vertices(root)  # the real bytes: every normal is unit +Z
+    assert len(vertices) == 4
     assert np.allclose(vertices[:, 3:6], [0, 0, 1], atol=1e-6)
 
 
@@ -252,6 +249,7 @@ def test_hdr_into_an_8_bit_format_is_a_counted_warning(tmp_path, runner):
     assert int(read_table(root)[1]["format"]) == Format.BC7_UNORM_SRGB  # what was written: 8-bit
     kept = RUNNERS[runner](ImportRequest(str(hdr), str(tmp_path / "hdr"), options={"preset": "hdr"}))
     assert kept.success and not _warnings(kept, "texture.hdr_to_ldr")
+    assert int(read_table(tmp_path / "hdr")[1]["format"]) == output_format(settings_for("hdr"))  # the float format
 
 
 def test_oxy_cook_prints_and_reports_the_warnings(tmp_path):

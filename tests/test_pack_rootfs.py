@@ -68,31 +68,43 @@ def test_symlinked_folder_of_a_root_is_refused(tmp_path):
 
 def test_links_that_stay_inside_the_root_are_followed(tmp_path):
     root = _root(tmp_path)
+    pack_paths([root], tmp_path / "plain.pak")
     (root / "store").mkdir()
     shutil.move(root / "Resources/textures.data", root / "store/textures.data")
     os.symlink(root / "store/textures.data", root / "Resources/textures.data")
     result = pack_paths([root], tmp_path / "out.pak")
     assert result.textures == 4
+    # The same bytes as without the link (the pack is deterministic), and a valid PAK.
+    assert (tmp_path / "out.pak").read_bytes() == (tmp_path / "plain.pak").read_bytes()
+    assert validate_pak_bytes((tmp_path / "out.pak").read_bytes(), verify_hashes=True).ok
 
 
-def test_output_never_writes_through_a_planted_link(tmp_path):
+def test_output_never_writes_through_a_planted_link(tmp_path, monkeypatch):
+    import secrets
+
+    from oxy.rootfs import ATOMIC_TEMP_MARKER
+
     root = _root(tmp_path)
     victim = tmp_path / "victim.txt"
     victim.write_bytes(SECRET)
     out = tmp_path / "out.pak"
-    # The old temporary name was predictable (out.pak.tmp-<pid>): plant links there and
-    # at a few other guesses.
-    planted = [tmp_path / f"out.pak.tmp-{os.getpid()}", tmp_path / ".out.pak.tmp"]
+    # The old temporary name was predictable (out.pak.tmp-<pid>); the writer's first
+    # random name is made predictable here too, and a link planted at each.
+    real_token_hex, tokens = secrets.token_hex, iter(["0" * 16])
+    monkeypatch.setattr(secrets, "token_hex", lambda n=None: next(tokens, None) or real_token_hex(n))
+    planted = [tmp_path / f"out.pak.tmp-{os.getpid()}", tmp_path / ".out.pak.tmp",
+               tmp_path / f"out.pak{ATOMIC_TEMP_MARKER}{'0' * 16}"]
     for link in planted:
         os.symlink(victim, link)
     pack_paths([root], out)
+    assert next(tokens, "used") == "used"  # the writer did try the planted name first
     assert victim.read_bytes() == SECRET
     assert all(os.path.islink(link) for link in planted)
     assert not out.is_symlink()
     data = out.read_bytes()
     assert validate_pak_bytes(data, name="out.pak", verify_hashes=True).ok
     assert len(parse_pak(data).directory) == len(rich_content().assets)
-    leftovers = sorted(p.name for p in tmp_path.iterdir() if ".tmp" in p.name and p not in planted)
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if "tmp" in p.name and p not in planted)
     assert leftovers == []
 
 
