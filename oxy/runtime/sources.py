@@ -20,7 +20,6 @@ offsets). Reading a closed source raises :class:`SourceReadError`.
 from __future__ import annotations
 
 import os
-import zlib
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from oxy.runtime.errors import MountError, SourceReadError
 from oxy.runtime.keys import ResourceKind, SourceId
 from oxy.rootfs import RootEscapeError, ShortReadError, open_inside, pread_exact, read_inside
 from oxy.validate import validate_loose_root
+from oxy.validate.reader import FileReader, stream_crc32
 
 __all__ = ["LooseSource", "PakSource", "Source", "open_loose_root", "open_pak"]
 
@@ -213,7 +213,8 @@ def _load_pak(src: PakSource, fd: int, verify: bool) -> None:
         except FormatError:
             src.virtual_paths = {}  # the runtime ignores a bad browse index
     if verify and footer.pak_crc32:
-        actual = _stream_crc(fd, size, foot_at + PAK_CRC_OFFSET_IN_FOOTER)
+        # The validator's streaming CRC over this source's descriptor (not closed here: the source owns it).
+        actual = stream_crc32(FileReader(fd, path), foot_at + PAK_CRC_OFFSET_IN_FOOTER)
         if actual != footer.pak_crc32:
             raise FormatError(f"pak_crc32 is {footer.pak_crc32:#010x}, the file's CRC-32 is {actual:#010x}",
                               path, foot_at + PAK_CRC_OFFSET_IN_FOOTER, "footer.pak_crc32")
@@ -233,18 +234,6 @@ def _load_directory(src: PakSource, fd: int, footer: Any, foot_at: int, within: 
                               f"directory[{i}].asset_key")
         src.assets[e.asset_key] = e.asset_type
         src._descs[e.asset_key] = (e.desc_offset, e.desc_size)
-
-
-def _stream_crc(fd: int, size: int, skip_at: int) -> int:
-    """IEEE CRC-32 of the file, skipping the 4-byte pak_crc32 field (FORMATS.md 2)."""
-    crc, pos = 0, 0
-    for start, end in ((0, skip_at), (skip_at + 4, size)):
-        pos = start
-        while pos < end:
-            chunk = pread_exact(fd, min(1 << 22, end - pos), pos, "<pak>")
-            crc = zlib.crc32(chunk, crc)
-            pos += len(chunk)
-    return crc & 0xFFFFFFFF
 
 
 class LooseSource(Source):
