@@ -367,3 +367,21 @@ def test_recovery_truncates_a_data_tail_past_the_index(tmp_path) -> None:
     report = recover_root(str(root))
     assert any("1000 bytes past the index removed" in a for a in report.actions)
     assert files_of(root) == before
+
+
+def test_cook_refuses_a_descriptor_that_links_outside(tmp_path) -> None:
+    root = tmp_path / "root"
+    assert cook(root, MODEL).success
+    [material] = sorted((root / "Materials").iterdir())
+    outside = tmp_path / "outside.omat"
+    original = material.read_bytes()
+    outside.write_bytes(original)
+    material.unlink()
+    os.symlink(outside, material)
+    report = cook(root, MODEL)  # re-import: the commit would replace that descriptor
+    assert not report.success
+    message = " ".join(d.message for d in report.diagnostics)
+    assert "outside the root" in message and material.name in message, message
+    assert outside.read_bytes() == original  # not one byte outside the root changed
+    assert material.is_symlink() and os.readlink(material) == str(outside)
+    assert not [p for p in root.rglob("*") if ".oxy-" in p.name and p.name != ".oxy-lock"]

@@ -149,6 +149,17 @@ def _copy_chunk(src: int, dst: int, count: int, src_at: int, dst_at: int) -> int
     return len(data)
 
 
+def _write_index_temp(root: str, path: str, blob: bytes) -> None:
+    fd = open_inside(root, path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        view, done = memoryview(blob), 0
+        while done < len(view):
+            done += os.write(fd, view[done:])
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _journal_for(plan: CommitPlan, index_sha: str) -> Journal:
     appends = []
     for a in plan.appends:
@@ -169,26 +180,24 @@ def _journal_for(plan: CommitPlan, index_sha: str) -> Journal:
 def execute_commit(plan: CommitPlan) -> None:
     """Commit ``plan`` as the module docstring describes. The caller holds the root lock."""
     root = plan.root
-    for r in plan.replaces:
-        _fsync_file(root, r.temp)
-    for a in plan.appends:
-        _fsync_file(root, a.stage)
+    # Every path is checked (confined to the root) before anything is written.
+    journal = _journal_for(plan, hashlib.sha256(plan.index_blob).hexdigest())
     index_temp = resolve_inside(root, f"{INDEX_FILE_NAME}{TEMP_MARKER}{plan.tag}")
-    fd = open_inside(root, index_temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    try:
-        view, done = memoryview(plan.index_blob), 0
-        while done < len(view):
-            done += os.write(fd, view[done:])
-        os.fsync(fd)
-    finally:
-        os.close(fd)
     folders = {os.path.dirname(resolve_inside(root, r.final)) for r in plan.replaces}
     folders.add(os.path.realpath(root))
-    for folder in folders:
-        fsync_dir(folder)
-    _step("staged")
-    journal = _journal_for(plan, hashlib.sha256(plan.index_blob).hexdigest())
-    write_journal(root, journal)
+    try:
+        for r in plan.replaces:
+            _fsync_file(root, r.temp)
+        for a in plan.appends:
+            _fsync_file(root, a.stage)
+        _write_index_temp(root, index_temp, plan.index_blob)
+        for folder in folders:
+            fsync_dir(folder)
+        _step("staged")
+        write_journal(root, journal)
+    except BaseException:
+        remove_if_present(index_temp)  # nothing committed yet: the caller removes its own temporaries
+        raise
     _step("journal")
     try:
         _apply(root, journal, folders)

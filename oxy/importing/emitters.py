@@ -211,6 +211,15 @@ class AssetEmitter:
         self._tag = session_tag
         self._assets: dict[AssetKey, EmittedAsset] = {}
         self._vpaths: set[str] = set()
+        self._folders: dict[str, str] = {}
+
+    def _folder(self, name: str) -> str:
+        """A descriptor folder, resolved once (on the I/O side) and refused when it
+        leads out of the root (RootEscapeError). The names in it are sanitised, and
+        the commit checks each final path again."""
+        if name not in self._folders:
+            self._folders[name] = self._io.blocking(resolve_inside, self._root, name)
+        return self._folders[name]
 
     @property
     def count(self) -> int:
@@ -240,8 +249,8 @@ class AssetEmitter:
         if vpath in self._vpaths:
             raise EmitError(f"asset {name!r}: {vpath} was already emitted in this session")
         key = AssetKey.from_virtual_path(vpath)
-        resolve_inside(self._root, relpath)  # the final name, too, must not lead out of the root
-        temp = resolve_inside(self._root, f"{relpath}{TEMP_SUFFIX}{self._tag}")
+        folder = self._folder(relpath.split("/", 1)[0])
+        temp = f"{folder}/{relpath.split('/', 1)[1]}{TEMP_SUFFIX}{self._tag}"
         self._io.write_file(temp, descriptor)
         self._vpaths.add(vpath)
         self._assets[key] = EmittedAsset(key, int(asset_type), relpath, vpath, len(descriptor),

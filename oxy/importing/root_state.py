@@ -12,7 +12,7 @@ Call only from the session's thread (the import hub or the sync facade's caller)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from oxy.errors import FormatError, OxyError
 from oxy.formats import FileKind, IndexAsset, LooseIndex, parse_index
@@ -35,14 +35,21 @@ class RootState:
     sizes: dict[int, int]                      # recorded (valid) sizes per FileKind
     texture_table: bytes = b""                 # the existing entries, raw (kept, never re-parsed)
     buffer_table: bytes = b""
+    resolved: dict[int, str] = field(default_factory=dict)  # per FileKind, checked inside the root
 
     @property
     def assets(self) -> tuple[IndexAsset, ...]:
         return self.index.assets if self.index else ()
 
     def path(self, kind: int) -> str:
-        """The absolute path of a file kind; RootEscapeError when it resolves outside the root."""
-        return resolve_inside(self.root, self.relpaths[kind])
+        """The absolute path of a file kind (resolved, and found inside the root, once
+        by :func:`load_root_state`: no file-system call here)."""
+        return self.resolved[kind]
+
+
+def _resolve_all(root: str, relpaths: dict[int, str]) -> dict[int, str]:
+    """Every file kind's resolved path; RootEscapeError when one leads out of the root."""
+    return {kind: resolve_inside(root, rel) for kind, rel in relpaths.items()}
 
 
 def load_root_state(io: SessionIO, root: str) -> RootState:
@@ -56,13 +63,12 @@ def load_root_state(io: SessionIO, root: str) -> RootState:
 
 
 def _load_root_state(io: SessionIO, root: str) -> RootState:
-    index_path = resolve_inside(root, INDEX_FILE_NAME)
+    index_path = io.blocking(resolve_inside, root, INDEX_FILE_NAME)  # path resolution: file-system calls
     raw = io.read(index_path)
     if raw is None:
-        empty = RootState(root, None, dict(DEFAULT_RELPATHS), {k: 0 for k in DEFAULT_RELPATHS})
-        for kind in empty.relpaths:
-            empty.path(kind)
-        return empty
+        relpaths = dict(DEFAULT_RELPATHS)
+        return RootState(root, None, relpaths, {k: 0 for k in DEFAULT_RELPATHS},
+                         resolved=io.blocking(_resolve_all, root, relpaths))
     try:
         index = parse_index(raw, path=index_path)
     except FormatError as exc:
@@ -70,9 +76,8 @@ def _load_root_state(io: SessionIO, root: str) -> RootState:
     relpaths, sizes = dict(DEFAULT_RELPATHS), {k: 0 for k in DEFAULT_RELPATHS}
     for record in index.files:
         relpaths[record.kind], sizes[record.kind] = record.relpath, record.size
-    state = RootState(root, index, relpaths, sizes)
-    for kind in relpaths:
-        state.path(kind)  # every file the session may touch must stay inside the root
+    # every file the session may touch must stay inside the root
+    state = RootState(root, index, relpaths, sizes, resolved=io.blocking(_resolve_all, root, relpaths))
     for kind, size, attr in ((FileKind.TEXTURES_TABLE, TEXTURE_DESC_SIZE, "texture_table"),
                              (FileKind.BUFFERS_TABLE, BUFFER_DESC_SIZE, "buffer_table")):
         if not sizes[kind]:

@@ -197,8 +197,7 @@ class ImportSession:
         return f"{self.state.relpaths[data_kind]}{STAGE_MARKER}{self._tag}"
 
     def _stage_path(self, data_kind: int) -> str:
-        self.state.path(data_kind)  # the data file itself must stay inside the root
-        return resolve_inside(self.root, self._stage_relpath(data_kind))
+        return self._io.blocking(resolve_inside, self.root, self._stage_relpath(data_kind))
 
     def _emitted(self) -> list:
         return self._assets.assets() if self._assets is not None else []
@@ -219,7 +218,7 @@ class ImportSession:
             table = emitter.table_bytes()
             relpath = state.relpaths[table_kind]
             temp = f"{relpath}{TEMP_SUFFIX}{self._tag}"
-            self._io.write_file(resolve_inside(self.root, temp), table)
+            self._io.write_file(self._io.blocking(resolve_inside, self.root, temp), table)
             replaces.append(FileReplace(temp, relpath))
             by_kind[table_kind] = IndexFile(table_kind, relpath, len(table))
             by_kind[data_kind] = IndexFile(data_kind, state.relpaths[data_kind], emitter.data_file_size)
