@@ -40,9 +40,8 @@ def _inputs() -> list[str]:
     return [p for p in chosen if os.path.exists(p)]
 
 
-def _probe(root: str, stop, counts, path: list[str]) -> None:  # type: ignore[no-untyped-def]
-    sys.path[:0] = path
-    from oxy.runtime.sources import open_loose_root
+def _probe(root: str, stop, counts) -> None:  # type: ignore[no-untyped-def]
+    from oxy.runtime.sources import open_loose_root  # the same oxy as the cook: spawn passes sys.path on
 
     ok = failed = 0
     while not stop.is_set():
@@ -77,8 +76,7 @@ def one_round(workdir: str) -> dict[str, float]:
         commit.STEP_HOOK = lambda step: marks.append((step, time.perf_counter()))
     ctx = multiprocessing.get_context("spawn")
     stop, counts = ctx.Event(), ctx.Queue()
-    oxy_path = os.path.dirname(os.path.dirname(sys.modules["oxy"].__file__ or ""))
-    prober = ctx.Process(target=_probe, args=(root, stop, counts, [oxy_path]))  # the same oxy as the cook
+    prober = ctx.Process(target=_probe, args=(root, stop, counts))
     prober.start()
     time.sleep(1.0)  # the prober imports oxy and starts mounting
     started = time.perf_counter()
