@@ -165,12 +165,16 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def write_file_atomically(path: str | os.PathLike[str], data: bytes) -> str:
+def write_file_atomically(path: str | os.PathLike[str], data: bytes, *, durable: bool = True) -> str:
     """Replace ``path`` with ``data`` atomically and durably; returns the path as a
     string. The temporary is ``<name>.oxy-tmp-<random>`` beside it, created with
     ``O_CREAT | O_EXCL | O_NOFOLLOW`` (never an existing file or link); if ``path``
     is itself a symlink, the link is replaced, not its target. Raises OSError (the
-    temporary is removed; the previous file stays as it was)."""
+    temporary is removed; the previous file stays as it was).
+
+    ``durable=False`` skips the fsync of the file and of its folder: still atomic
+    (readers see the old file or the new one, never a part), but after a power loss
+    the file may be missing or empty. For data that can be made again (the cook cache)."""
     out = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(out))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
@@ -186,12 +190,14 @@ def write_file_atomically(path: str | os.PathLike[str], data: bytes) -> str:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, out)
     except BaseException:
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
-    fsync_dir(folder)
+    if durable:
+        fsync_dir(folder)
     return out
