@@ -32,7 +32,8 @@ crosses ``/``):
   literal;
 - ``**`` as a whole segment: ``**/`` zero or more folders (``**/*.png`` matches
   ``a.png`` and ``x/y/a.png``), a trailing ``/**`` everything below the folder, ``**``
-  alone every path; ``**`` inside a segment (``a**b``) is the same as ``*``.
+  alone every path; ``**`` inside a segment (``a**b``) is the same as ``*``;
+- a glob ending in ``/`` is refused (it would match no file: write ``ui/**``).
 
 **What is read**: only the sidecar and the ``oxy.toml`` of each folder on the walk.
 Paths are made absolute with :func:`os.path.abspath` (symlinks of sources are not
@@ -231,6 +232,9 @@ def _parse_folder_file(path: str) -> _FolderFile | None:
         if not isinstance(glob, str) or not glob.strip("/"):
             problem = "has no 'glob'" if glob is None else "has a 'glob' that is not a non-empty string"
             raise SettingsFileError(f"rules[{index}] {problem}", path)
+        if glob.endswith("/"):
+            raise SettingsFileError(f"rules[{index}] glob {glob!r} ends with '/' and would match no file; "
+                                    f"write {glob + '**'!r}", path)
         rules.append(_Rule(glob, index, {k: v for k, v in item.items() if k != "glob"}))
     return _FolderFile(path, root, tuple(rules))
 
