@@ -6,7 +6,8 @@ bytes (by SHA-256) of every input it reads, the effective settings, the version
 constant of that stage's code (:data:`STAGE_VERSIONS`) and the target format
 (:data:`FORMAT_VERSION`). The **key** is the SHA-256 of the recipe's canonical
 encoding (:meth:`Recipe.canonical`: JSON with sorted keys, no spaces, ASCII only,
-under a ``oxy.recipe/1`` prefix), so equal recipes give equal keys on every machine.
+under a ``oxy.recipe/1`` prefix; inputs by hash only, not by name), so equal
+recipes give equal keys on every machine and for every folder the sources are in.
 
 A stage's version is bumped whenever its output bytes change for the same input
 (``tests/test_stage_versions.py`` holds the output hash of a fixed input per stage
@@ -78,7 +79,12 @@ class Recipe:
                    str(data.get("format_version", "")))
 
     def canonical(self) -> bytes:
-        return _PREFIX + canonical_json(self.to_json())
+        """What the key hashes: the recipe with its inputs reduced to their hashes
+        (names are where a file happens to live; the same bytes cooked from another
+        folder, root or machine have the same key)."""
+        keyed = self.to_json()
+        keyed["inputs"] = [digest for _name, digest in self.inputs]
+        return _PREFIX + canonical_json(keyed)
 
     @property
     def key(self) -> str:

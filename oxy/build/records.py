@@ -126,18 +126,22 @@ class SourceRecord:
     reason: dict[str, Any] = field(default_factory=lambda: {"code": "first_cook"})
     cooked_at: float = 0.0
     live: bool = True
+    stages: dict[str, int] = field(default_factory=dict)  # the stage versions it was cooked with
+    origins: dict[str, str] = field(default_factory=dict)  # setting -> the settings file that set it
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "kind": self.kind, "settings": self.settings, "fingerprint": self.fingerprint,
                 "deps": [d.to_json() for d in self.deps], "outputs": [o.to_json() for o in self.outputs],
-                "reason": self.reason, "cooked_at": self.cooked_at, "live": self.live}
+                "reason": self.reason, "cooked_at": self.cooked_at, "live": self.live, "stages": self.stages,
+                "origins": self.origins}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "SourceRecord":
         return cls(str(data["path"]), str(data["kind"]), dict(data.get("settings", {})),
                    str(data.get("fingerprint", "")), [FileSignature.from_json(d) for d in data.get("deps", ())],
                    [OutputRecord.from_json(o) for o in data.get("outputs", ())],
-                   dict(data.get("reason", {})), float(data.get("cooked_at", 0.0)), bool(data.get("live", True)))
+                   dict(data.get("reason", {})), float(data.get("cooked_at", 0.0)), bool(data.get("live", True)),
+                   dict(data.get("stages", {})), dict(data.get("origins", {})))
 
     def texture_indices(self) -> list[int]:
         return [o.index for o in self.outputs if o.kind == "texture" and o.index is not None]

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Mapping, TypeVar
+
+import numpy as np
 
 from oxy.build.journal import TEMP_MARKER
 from oxy.cook.payload import CookedTexture, fallback_texture
@@ -29,8 +31,8 @@ from oxy.formats.enums import AssetType, BufferUsage
 from oxy.formats.loose import relpath_problem, virtual_path_problem
 from oxy.formats.primitives import VIRTUAL_MOUNT_ROOT, AssetKey, align_up, sha256
 from oxy.formats.primitives import content_hash as truncated_sha256
-from oxy.formats.resources import (BUFFER_DESC_SIZE, DEFAULT_BUFFER_ALIGNMENT, TEXTURE_DATA_ALIGNMENT,
-                                   TEXTURE_DESC_SIZE, BufferResourceDesc, TextureResourceDesc)
+from oxy.formats.resources import (BUFFER_DESC_DTYPE, BUFFER_DESC_SIZE, DEFAULT_BUFFER_ALIGNMENT, TEXTURE_DATA_ALIGNMENT,
+                                   TEXTURE_DESC_DTYPE, TEXTURE_DESC_SIZE, BufferResourceDesc, TextureResourceDesc)
 from oxy.importing.session_io import SessionIO
 from oxy.rootfs import resolve_inside
 
@@ -65,7 +67,8 @@ class _DataEmitter(Generic[E]):
         self._existing = len(existing_table) // self.ENTRY_SIZE
         self._entries: list[E] = []            # this session's entries, indices from _existing on
         self._end = data_size
-        self._signatures: dict[tuple, int] = {}
+        self._signatures: dict[tuple, int] | None = None  # built on first use, from the existing table too
+        self._reused = 0
         self._pending = 0
         self._errors = 0
         self._on_error = on_error
@@ -108,9 +111,22 @@ class _DataEmitter(Generic[E]):
         """The whole table: the existing entries verbatim, then this session's."""
         return self._existing_table + b"".join(e.build() for e in self._entries)  # type: ignore[attr-defined]
 
+    @property
+    def reused_count(self) -> int:
+        """Emits answered by an entry the root already held (nothing appended)."""
+        return self._reused
+
+    def _existing_signatures(self) -> dict[tuple, int]:
+        """Signature -> index of the committed entries (subclasses; first index wins)."""
+        return {}
+
     def _append(self, signature: tuple, payload: bytes, alignment: int, make_entry: Callable[[int], E]) -> int:
+        if self._signatures is None:
+            self._signatures = self._existing_signatures()
         known = self._signatures.get(signature)
         if known is not None:
+            if known < self._existing:
+                self._reused += 1
             return known
         offset = align_up(self._end, max(alignment, 1))
         index = self.count
@@ -141,8 +157,21 @@ class TextureEmitter(_DataEmitter[TextureResourceDesc]):
         if not self.count:
             self.emit(fallback_texture())
 
+    def _existing_signatures(self) -> dict[tuple, int]:
+        """Committed entries with a content hash: an identical texture (same hash, size
+        and shape) emitted again reuses its index and appends nothing (early cut-off)."""
+        table = np.frombuffer(self._existing_table, dtype=TEXTURE_DESC_DTYPE)
+        out: dict[tuple, int] = {}
+        for i, e in enumerate(table.tolist()):
+            row = dict(zip(TEXTURE_DESC_DTYPE.names or (), e))
+            if row["content_hash"] and row["data_offset"] % TEXTURE_DATA_ALIGNMENT == 0:
+                out.setdefault((row["content_hash"], row["size_bytes"], row["width"], row["height"], row["depth"],
+                                row["array_layers"], row["mip_levels"], row["format"], row["texture_type"]), i)
+        return out
+
     def emit(self, texture: CookedTexture) -> int:
-        """The texture's stable index (at once); the payload is written asynchronously."""
+        """The texture's stable index (at once); the payload is written asynchronously.
+        A texture identical to a committed one gets that one's index."""
         if not self.count and texture.payload != fallback_texture().payload:
             self.ensure_fallback()
         s = texture.shape
@@ -164,6 +193,18 @@ class BufferEmitter(_DataEmitter[BufferResourceDesc]):
     """``buffers.table`` / ``buffers.data``: 32-byte entries with usage, stride, format and hash."""
 
     ENTRY_SIZE = BUFFER_DESC_SIZE
+
+    def _existing_signatures(self) -> dict[tuple, int]:
+        """Committed entries with a content hash (an identical buffer reuses its index)."""
+        table = np.frombuffer(self._existing_table, dtype=BUFFER_DESC_DTYPE)
+        out: dict[tuple, int] = {}
+        for i, e in enumerate(table.tolist()):
+            row = dict(zip(BUFFER_DESC_DTYPE.names or (), e))
+            aligned = row["data_offset"] % max(1, buffer_alignment(row["usage_flags"], row["element_stride"])) == 0
+            if row["content_hash"] and aligned:
+                out.setdefault((row["content_hash"], row["size_bytes"], row["usage_flags"], row["element_stride"],
+                                row["element_format"]), i)
+        return out
 
     def emit(self, data: bytes, *, usage: int, stride: int = 0, element_format: int = 0,
              alignment: int | None = None, content_hash: int | None = None) -> int:
@@ -205,10 +246,15 @@ class AssetEmitter:
     """Writes ``.omat`` / ``.ogeo`` / ``.oscene`` descriptors (to temporary names until
     ``finalize`` commits them) and remembers what the index must record."""
 
-    def __init__(self, io: SessionIO, root: str, session_tag: str) -> None:
+    def __init__(self, io: SessionIO, root: str, session_tag: str,
+                 committed: Mapping[AssetKey, tuple[int, str, bytes]] | None = None) -> None:
+        """``committed``: key -> (asset type, relpath, descriptor SHA-256) of the
+        root's index; a descriptor emitted again with the same bytes is not rewritten."""
         self._io = io
         self._root = root
         self._tag = session_tag
+        self._committed = dict(committed or {})
+        self._unchanged: set[AssetKey] = set()
         self._assets: dict[AssetKey, EmittedAsset] = {}
         self._vpaths: set[str] = set()
         self._folders: dict[str, str] = {}
@@ -223,7 +269,16 @@ class AssetEmitter:
 
     @property
     def count(self) -> int:
+        """Descriptors this session writes (unchanged ones aside)."""
         return len(self._assets)
+
+    @property
+    def unchanged_count(self) -> int:
+        """Descriptors emitted byte-identical to the committed ones (nothing written)."""
+        return len(self._unchanged)
+
+    def was_unchanged(self, key: AssetKey) -> bool:
+        return key in self._unchanged
 
     def assets(self) -> list[EmittedAsset]:
         return list(self._assets.values())
@@ -249,11 +304,16 @@ class AssetEmitter:
         if vpath in self._vpaths:
             raise EmitError(f"asset {name!r}: {vpath} was already emitted in this session")
         key = AssetKey.from_virtual_path(vpath)
+        digest = sha256(descriptor)
         folder = self._folder(relpath.split("/", 1)[0])
+        if self._committed.get(key) == (int(asset_type), relpath, digest) \
+                and self._io.size(f"{folder}/{relpath.split('/', 1)[1]}") == len(descriptor):
+            self._vpaths.add(vpath)  # early cut-off: the root already holds these bytes
+            self._unchanged.add(key)
+            return key
         temp = f"{folder}/{relpath.split('/', 1)[1]}{TEMP_SUFFIX}{self._tag}"
         self._io.write_file(temp, descriptor)
         self._vpaths.add(vpath)
-        self._assets[key] = EmittedAsset(key, int(asset_type), relpath, vpath, len(descriptor),
-                                         sha256(descriptor), temp)
+        self._assets[key] = EmittedAsset(key, int(asset_type), relpath, vpath, len(descriptor), digest, temp)
         return key
 

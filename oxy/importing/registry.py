@@ -39,6 +39,7 @@ import gevent
 from oxy.errors import OperationCancelled
 from oxy.hub import (AsyncFileReader, AsyncFileWriter, CancelToken, ImportLoop, WriteOptions, allocate_lock,
                      run_blocking)
+from oxy.importing.incremental import CookCounts
 from oxy.importing.types import ImportDiagnostic, ImportPhase, ImportProgress, ImportReport, ImportRequest, Severity
 
 __all__ = [
@@ -75,7 +76,8 @@ class JobContext:
     with :meth:`writer` are flushed and closed by the service when the job ends.
     """
 
-    __slots__ = ("job_id", "request", "token", "loop", "reader", "diagnostics", "_unsent", "_emit", "_writers")
+    __slots__ = ("job_id", "request", "token", "loop", "reader", "diagnostics", "_unsent", "_emit", "_writers",
+                 "cache", "counts", "inputs")
 
     def __init__(
         self,
@@ -84,6 +86,7 @@ class JobContext:
         token: CancelToken,
         loop: ImportLoop,
         emit_progress: Callable[[ImportProgress], None],
+        cache: Any = None,
     ) -> None:
         self.job_id = job_id
         self.request = request
@@ -94,6 +97,9 @@ class JobContext:
         self._unsent: list[ImportDiagnostic] = []
         self._emit = emit_progress
         self._writers: list[AsyncFileWriter] = []
+        self.cache = cache              # the service's CookCache (None: --no-cache); used on pool threads
+        self.counts = CookCounts()      # per unit kind: cooked / up_to_date / cache hits / failed
+        self.inputs: set[str] = set()   # every source file the job's outputs depend on (absolute)
 
     def diagnose(
         self, severity: Severity, code: str, message: str, *, field_path: str = "", source_path: str | None = None
@@ -159,6 +165,8 @@ class JobContext:
             success=success,
             job_id=self.job_id,
             source_path=self.request.source_path,
+            counts=self.counts.to_json(),
+            inputs=sorted(self.inputs),
         )
 
 

@@ -12,8 +12,10 @@ Call only from the session's thread (the import hub or the sync facade's caller)
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
+from oxy.build.records import NO_INDEX
 from oxy.errors import FormatError, OxyError
 from oxy.formats import FileKind, IndexAsset, LooseIndex, parse_index
 from oxy.formats.loose import DEFAULT_RELPATHS, INDEX_FILE_NAME
@@ -36,6 +38,7 @@ class RootState:
     texture_table: bytes = b""                 # the existing entries, raw (kept, never re-parsed)
     buffer_table: bytes = b""
     resolved: dict[int, str] = field(default_factory=dict)  # per FileKind, checked inside the root
+    index_sha256: str = NO_INDEX                # SHA-256 of the index bytes (names the build-records generation)
 
     @property
     def assets(self) -> tuple[IndexAsset, ...]:
@@ -77,7 +80,8 @@ def _load_root_state(io: SessionIO, root: str) -> RootState:
     for record in index.files:
         relpaths[record.kind], sizes[record.kind] = record.relpath, record.size
     # every file the session may touch must stay inside the root
-    state = RootState(root, index, relpaths, sizes, resolved=io.blocking(_resolve_all, root, relpaths))
+    state = RootState(root, index, relpaths, sizes, resolved=io.blocking(_resolve_all, root, relpaths),
+                      index_sha256=hashlib.sha256(raw).hexdigest())
     for kind, size, attr in ((FileKind.TEXTURES_TABLE, TEXTURE_DESC_SIZE, "texture_table"),
                              (FileKind.BUFFERS_TABLE, BUFFER_DESC_SIZE, "buffer_table")):
         if not sizes[kind]:

@@ -117,7 +117,10 @@ class AsyncImportService:
     ``os.cpu_count()``), ``io_threads`` (I/O pool size, default 2), ``registry``
     (default: the process-wide :data:`~oxy.importing.registry.default_registry`),
     ``callback_executor`` (where plain threads' callbacks run; default the import
-    thread), ``cpu_nice`` (nice increment of the CPU-pool threads, default 0).
+    thread), ``cpu_nice`` (nice increment of the CPU-pool threads, default 0),
+    ``cache`` (a :class:`~oxy.build.cache.CookCache` every job consults before it
+    cooks a unit and fills after; None: no cache. The root's own build records
+    are always used).
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class AsyncImportService:
         callback_executor: Executor | None = None,
         name: str = "oxy-import",
         cpu_nice: int = 0,
+        cache: Any = None,
     ) -> None:
         import os
 
@@ -152,6 +156,7 @@ class AsyncImportService:
                                 shutdown_hooks=[self._shutdown_on_hub], cpu_nice=cpu_nice)
         self._loop_executor = LoopExecutor(self._loop)
         self._callback_executor = callback_executor
+        self._cache = cache
 
     # -- submitting --------------------------------------------------------------------------
     def submit(self, request: ImportRequest, on_complete: OnComplete | None = None,
@@ -317,7 +322,7 @@ class AsyncImportService:
 
     def _run_job(self, job: _Job) -> None:
         ctx = job.ctx = JobContext(job.job_id, job.request, job.token, self._loop,
-                                   lambda event: self._emit(job, event))
+                                   lambda event: self._emit(job, event), cache=self._cache)
         try:
             report = self._execute(job, ctx)
         except (OperationCancelled, gevent.GreenletExit):

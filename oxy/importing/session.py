@@ -18,6 +18,7 @@ Thread rules: use a session from one thread (a greenlet on the import hub with
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import uuid
@@ -25,6 +26,7 @@ from typing import Callable
 
 from oxy.build.commit import CommitError, CommitPlan, DataAppend, FileReplace, execute_commit
 from oxy.build.journal import STAGE_MARKER, JournalError, recover_root_locked
+from oxy.build.records import BuildRecords, RecordSet, RecordsError, SourceRecord
 from oxy.errors import OxyError
 from oxy.formats import FileKind, IndexAsset, IndexFile, LooseIndex, build_index
 from oxy.importing.emitters import TEMP_SUFFIX, AssetEmitter, BufferEmitter, EmitError, TextureEmitter
@@ -58,6 +60,9 @@ class ImportSession:
         self._assets: AssetEmitter | None = None
         self._io_errors = 0
         self._finished = False
+        self.records = RecordSet(0, "")
+        self._record_changes: dict[str, SourceRecord | None] = {}
+        self._record_refreshes: dict[str, SourceRecord] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
     def open(self) -> "ImportSession":
@@ -73,6 +78,7 @@ class ImportSession:
                 self.diagnose(Severity.INFO, "session.recovered", action)
             self._state = load_root_state(self._io, self.root)
             check_data_sizes(self._io, self._state)
+            self.records = self._load_records(self._state)
         except BaseException:
             self._release()
             raise
@@ -111,8 +117,29 @@ class ImportSession:
     @property
     def assets(self) -> AssetEmitter:
         if self._assets is None:
-            self._assets = AssetEmitter(self._io, self.root, self._tag)
+            committed = {a.key: (a.asset_type, a.descriptor_relpath, a.descriptor_sha256) for a in self.state.assets}
+            self._assets = AssetEmitter(self._io, self.root, self._tag, committed)
         return self._assets
+
+    # -- build records ------------------------------------------------------------------------
+    def _load_records(self, state: RootState) -> RecordSet:
+        try:
+            return self._io.blocking(BuildRecords(self.root).load, state.index_sha256)
+        except RecordsError as exc:
+            self.diagnose(Severity.WARNING, "records.unreadable", f"{exc}; every source is checked from scratch")
+            return RecordSet(0, state.index_sha256)
+
+    def record_source(self, path: str, record: SourceRecord | None) -> None:
+        """Set what the build records will say of ``path`` once this session commits
+        (None: forget it). Written in the same commit as the index (:meth:`finalize`)."""
+        self._record_changes[path] = record
+        self._record_refreshes.pop(path, None)
+
+    def refresh_source(self, record: SourceRecord) -> None:
+        """A source found unchanged whose stat signatures moved (same hashes): its
+        record is rewritten with the new signatures (nothing cooked changes)."""
+        if record.path not in self._record_changes:
+            self._record_refreshes[record.path] = record
 
     # -- diagnostics ----------------------------------------------------------------------
     def diagnose(self, severity: Severity, code: str, message: str, field_path: str = "") -> None:
@@ -168,7 +195,10 @@ class ImportSession:
             self._io.flush()
         data = self._data_emitters()
         if not data and not self._emitted():
-            return  # nothing to commit: not one byte is written, and a fresh root gets no index
+            # nothing cooked to commit: not one byte of the root is written (a fresh root
+            # gets no index); only records that changed are written, for the same index
+            self._write_records_only(state)
+            return
         replaces, files = self._stage_tables(state, data)
         replaces += [FileReplace(f"{a.relpath}{TEMP_SUFFIX}{self._tag}", a.relpath) for a in self._emitted()]
         appends = []
@@ -189,7 +219,46 @@ class ImportSession:
                            tuple(assets.values()), tuple(files))
         blob = self._io.compute(build_index, index)  # CPU work: off the hub thread in the hub form
         plan = CommitPlan(self.root, self._tag, tuple(appends), tuple(replaces), blob)
-        self._io.blocking(execute_commit, plan)
+        gen = self._stage_records(hashlib.sha256(blob).hexdigest())
+        try:
+            self._io.blocking(execute_commit, plan)
+        except BaseException:
+            self._records_call("discard", gen)
+            raise
+        self._records_call("finish", gen)
+
+    def _stage_records(self, index_sha256: str) -> int:
+        """Stage the records generation of the index about to be committed (before the
+        index is renamed into place: see :mod:`oxy.build.records`). 0 when there are no
+        records to keep. A records failure is a warning: the cook itself stands."""
+        changes = {**self._record_refreshes, **self._record_changes}
+        if not changes and not self.records.gen:
+            return 0
+        try:
+            return self._io.blocking(BuildRecords(self.root).stage, index_sha256, self.records, changes)
+        except (RecordsError, RootEscapeError, OSError) as exc:
+            self.diagnose(Severity.WARNING, "records.write_failed", f"{exc}; the next cook checks every source")
+            return 0
+
+    def _records_call(self, name: str, gen: int) -> None:
+        if not gen:
+            return
+        try:
+            self._io.blocking(getattr(BuildRecords(self.root), name), gen)
+        except (RecordsError, RootEscapeError, OSError) as exc:
+            self.diagnose(Severity.WARNING, "records.write_failed", str(exc))
+
+    def _write_records_only(self, state: RootState) -> None:
+        if state.index is None:
+            return  # a root without an index gets no records either
+        if self._record_changes:
+            self._records_call("finish", self._stage_records(state.index_sha256))
+        elif self._record_refreshes and self.records.gen:
+            try:
+                self._io.blocking(BuildRecords(self.root).refresh, self.records.gen,
+                                  list(self._record_refreshes.values()))
+            except (RecordsError, RootEscapeError, OSError) as exc:
+                self.diagnose(Severity.WARNING, "records.write_failed", str(exc))
 
     def _stage_relpath(self, data_kind: int) -> str:
         """Where this session stages a data file's payloads (one name, for the

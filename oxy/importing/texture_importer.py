@@ -35,6 +35,12 @@ from oxy.importing.root_state import RootStateError
 from oxy.importing.texture_pipeline import TexturePipeline, TextureSource, TextureWorkItem
 from oxy.importing.types import (SOURCE_KEY_OPTION, ImportDiagnostic, ImportPhase, ImportReport, ImportRequest,
                                  OptionSpec, Severity, check_options)
+from oxy.importing.incremental import (SourceCheck, check_source, output_record, recorded_outputs, root_texture_keys,
+                                       source_record, stat_files, unit_reason)
+from oxy.importing.units import UnitStore
+from oxy.build.records import RecordSet
+from oxy.build.settings_files import SettingsFileCache
+from oxy.formats.resources import TEXTURE_DESC_SIZE
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tga", ".bmp", ".hdr"})
 SETTING_OPTIONS = ("quality", "output", "mips", "perceptual", "alpha_coverage", "mip_filter")
@@ -57,8 +63,13 @@ TEXTURE_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("mip_filter", (str,), "mip filter", choices=tuple(FILTERS)),
     OptionSpec("kind", (str,), "2d, cube or array", choices=TEXTURE_KINDS),
     OptionSpec("sources", (), "more source files after source_path", items=(str, os.PathLike)),
+    OptionSpec("force", (bool,), "cook even when the build records say the source is up to date"),
     SOURCE_KEY_OPTION,
 )
+#: The options an ``oxy.toml`` (sidecar or folder rule) may set for an image.
+SETTING_SPECS: tuple[OptionSpec, ...] = tuple(o for o in TEXTURE_OPTIONS if o.name in ("preset", *SETTING_OPTIONS)) \
+    + (OptionSpec("kind", (str,), "2d, cube or array", choices=("2d", "cube", "array")),)
+SETTINGS_FILE_KEYS = frozenset(o.name for o in SETTING_SPECS)
 
 
 def option_problems(request: ImportRequest) -> list[ImportDiagnostic]:
@@ -97,37 +108,92 @@ class TextureImporter:
             ctx.diagnose(d.severity, d.code, d.message, field_path=d.field_path)
         if problems:
             return ctx.make_report(success=False)
-        try:
-            items = work_items(self.request)
-        except TextureCookError as exc:
-            ctx.diagnose(Severity.ERROR, "texture.bad_options", str(exc))
-            return ctx.make_report(success=False)
+        options = {k: v for k, v in self.request.options.items() if v is not None}
+        kind = options.get("kind", "2d")
+        paths = [self.request.source_path, *(os.fspath(p) for p in options.get("sources", ()))]
         io = HubSessionIO(ctx.writer(WriteOptions(truncate=False)))
         session = ImportSession(self.request.cooked_root, io, source_path=self.request.source_path,
-                                source_key=self.request.options.get("source_key"))
+                                source_key=options.get("source_key"))
         try:
             session.open()
         except (RootStateError, SessionIOError) as exc:
             ctx.diagnose(Severity.ERROR, "session.open_failed", str(exc))
             return ctx.make_report(success=False)
+        try:
+            return self._run_open(ctx, session, io, options, kind, paths)
+        finally:
+            session.abort()  # no-op after a successful finalize
+
+    def _run_open(self, ctx: JobContext, session: ImportSession, io: HubSessionIO, options: dict,
+                  kind: str, paths: list[str]) -> ImportReport:
+        base = {k: options[k] for k in ("preset", *SETTING_OPTIONS) if k in options}
+        base.setdefault("preset", "albedo")
+        groups = [[p] for p in paths] if kind == "2d" else [paths]
+        checks = io.blocking(_check_all, groups, base, kind, session.records, bool(options.get("force")))
+        outputs: dict[str, int] = {}
+        items: list[TextureWorkItem] = []
+        pending: dict[str, SourceCheck] = {}
+        failed = 0
+        for group, check in zip(groups, checks):
+            ctx.inputs.update(os.path.abspath(p) for p in group)
+            item = self._item(ctx, group, check, kind)
+            if check.up_to_date and check.old is not None:
+                outputs.update(recorded_outputs(check.old))
+                ctx.counts.add("texture", "up_to_date")
+                if check.refreshed is not None:
+                    session.refresh_source(check.refreshed)
+            elif item is None:
+                failed += 1
+                ctx.counts.add("texture", "failed")
+            else:
+                items.append(item)
+                pending[item.source_id] = check
+        state = session.state
+        store = UnitStore(ctx.cache, root_texture_keys(session.records, len(state.texture_table) // TEXTURE_DESC_SIZE))
         pool = ctx.loop.pools
-        pipeline = TexturePipeline(reader=ctx.reader, token=ctx.token, workers=pool.cpu_size if pool else None)
+        pipeline = TexturePipeline(reader=ctx.reader, token=ctx.token, workers=pool.cpu_size if pool else None,
+                                   store=store)
         producer = gevent.spawn(self._produce, pipeline, items)
         try:
-            outputs = self._consume(ctx, pipeline, session, len(items))
+            cooked = self._consume(ctx, pipeline, session, pending, len(items))
             producer.get()
-            ctx.report_progress(ImportPhase.WRITING, 0.0, TEXTURE_PHASE_SHARE, len(items), len(items))
+            outputs.update(cooked)
+            total = len(groups)
+            ctx.report_progress(ImportPhase.WRITING, 0.0, TEXTURE_PHASE_SHARE, total, total)
             committed = session.finalize()
-            ctx.report_progress(ImportPhase.WRITING, 1.0, 1.0, len(items), len(items))
+            ctx.report_progress(ImportPhase.WRITING, 1.0, 1.0, total, total)
         finally:
             producer.kill(block=False)
             pipeline.cancel_all()
-            session.abort()  # no-op after a successful finalize
         for d in session.diagnostics:
             ctx.diagnose(d.severity, d.code, d.message, field_path=d.field_path)
         written = {"textures": session.textures.new_count} if committed else {}
-        return ctx.make_report(success=committed and len(outputs) == len(items), written=written,
+        return ctx.make_report(success=committed and not failed and len(cooked) == len(items), written=written,
                                outputs=outputs if committed else {})
+
+    def _item(self, ctx: JobContext, group: list[str], check: SourceCheck, kind: str) -> TextureWorkItem | None:
+        """The pipeline item of a stale source (None, with a diagnostic, when its
+        settings cannot be used; also built for up-to-date ones, then unused)."""
+        where = group[0]
+        if check.error:
+            ctx.diagnose(Severity.ERROR, "texture.bad_settings", check.error, source_path=where)
+            return None
+        settings_options = {k: v for k, v in check.settings.items()}
+        problems = check_options(settings_options, SETTING_SPECS, importer="texture", source_path=where)
+        for d in problems:
+            origin = check.origins.get(d.field_path.removeprefix("options."), "the request")
+            ctx.diagnose(d.severity, d.code, f"{d.message} (set in {origin})", source_path=where,
+                         field_path=d.field_path)
+        if problems:
+            return None
+        try:
+            settings = settings_for(settings_options.get("preset", "albedo"),
+                                    **{k: settings_options[k] for k in SETTING_OPTIONS if k in settings_options})
+        except TextureCookError as exc:
+            ctx.diagnose(Severity.ERROR, "texture.bad_options", str(exc), source_path=where)
+            return None
+        sources = tuple(TextureSource(p, path=p) for p in group)
+        return TextureWorkItem(group[0], sources, settings, kind)
 
     @staticmethod
     def _produce(pipeline: TexturePipeline, items: list[TextureWorkItem]) -> None:
@@ -136,17 +202,49 @@ class TextureImporter:
         pipeline.close_input()
 
     @staticmethod
-    def _consume(ctx: JobContext, pipeline: TexturePipeline, session: ImportSession, total: int) -> dict[str, int]:
+    def _consume(ctx: JobContext, pipeline: TexturePipeline, session: ImportSession,
+                 pending: dict[str, SourceCheck], total: int) -> dict[str, int]:
         outputs: dict[str, int] = {}
         done = 0
+        forced = bool(ctx.request.options.get("force"))
         while (result := pipeline.collect()) is not None:
             done += 1
-            if result.success and result.texture is not None:
-                outputs[result.source_id] = session.textures.emit(result.texture)
+            check = pending[result.source_id]
+            if result.success and result.outcome is not None:
+                if result.reused_index is not None:
+                    index = result.reused_index
+                else:
+                    assert result.texture is not None
+                    index = session.textures.emit(result.texture)
+                outputs[result.source_id] = index
+                outcome = result.outcome
+                ctx.counts.add_origin("texture", outcome.origin)
+                reason = unit_reason(check.old, result.source_id, outcome.recipe, forced=forced)
+                hashes = {os.path.abspath(name): digest for name, digest in outcome.recipe.inputs}
+                record = source_record(check, hashes=hashes, outputs=[
+                    output_record("texture", result.source_id, outcome, reason, index=index)])
+                session.record_source(check.path, record)
+            else:
+                ctx.counts.add("texture", "failed")
             for d in result.diagnostics:
                 ctx.diagnose(d.severity, d.code, d.message, source_path=d.source_path)
-            ctx.report_progress(ImportPhase.TEXTURES, done / total, TEXTURE_PHASE_SHARE * done / total, done, total)
+            ctx.report_progress(ImportPhase.TEXTURES, done / max(1, total),
+                                TEXTURE_PHASE_SHARE * done / max(1, total), done, total)
         return outputs
+
+
+def _check_all(groups: list[list[str]], base: dict, kind: str, records: RecordSet, force: bool) -> list[SourceCheck]:
+    """Blocking (the I/O pool): one :class:`SourceCheck` per texture; a cube or an
+    array is one source whose faces are all recorded as its inputs."""
+    cache = SettingsFileCache()
+    checks = []
+    for group in groups:
+        check = check_source(group[0], "texture", {**base, "kind": kind}, records, force=force,
+                             allowed=SETTINGS_FILE_KEYS, cache=cache)
+        if not check.up_to_date and len(group) > 1:
+            check.pre.update(stat_files(os.path.abspath(p) for p in group))
+        checks.append(check)
+    return checks
 
 
 register_importer(IMAGE_SUFFIXES, TextureImporter, name="texture")

@@ -1,7 +1,8 @@
 """TexturePipeline: cooks textures on the CPU pool; pure compute, never writes files.
 
 Each item is read (through the job's async reader, on the I/O pool) or taken from
-embedded bytes, then decoded, mip-mapped, encoded and packed in ONE
+embedded bytes, then keyed and looked up (the root, then the cook cache:
+:mod:`oxy.importing.units`) or decoded, mip-mapped, encoded and packed, in ONE
 ``run_blocking`` call, so a texture costs one crossing and the kernels run GIL-free
 on the pool. ``workers`` greenlets (default: the CPU pool's size) keep the pool busy.
 
@@ -25,10 +26,11 @@ import gevent
 
 from oxy.cook.image_decode import ImageDecodeError
 from oxy.cook.payload import CookedTexture
-from oxy.cook.texture import TextureCookError, TextureSettings, cook_texture_files
+from oxy.cook.texture import TextureCookError, TextureSettings
 from oxy.errors import OperationCancelled
 from oxy.hub import AsyncFileReader, CancelToken, Channel, ChannelClosed, run_blocking
 from oxy.importing.types import ImportDiagnostic, Severity
+from oxy.importing.units import UnitOutcome, UnitStore, cook_texture_unit
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class TextureResult:
     diagnostics: tuple[ImportDiagnostic, ...] = ()
     success: bool = False
     cook_seconds: float = 0.0
+    reused_index: int | None = None       # the root already holds this texture (nothing to emit)
+    outcome: UnitOutcome | None = None    # the unit's recipe and where its result came from
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,8 @@ class TexturePipeline:
     """See the module docstring."""
 
     def __init__(self, *, reader: AsyncFileReader, token: CancelToken, workers: int | None = None,
-                 queue_capacity: int | None = None) -> None:
+                 queue_capacity: int | None = None, store: UnitStore | None = None) -> None:
+        self._store = store or UnitStore()
         self._reader = reader
         self._token = token
         self._workers = max(1, workers or os.cpu_count() or 1)
@@ -176,20 +181,22 @@ class TexturePipeline:
             return TextureResult(item.source_id, None, tuple(problems), False)
         start = time.perf_counter()
         try:
-            texture = run_blocking(_cook_checked, sources, item.settings, item.kind, self._token)
+            texture, reused, outcome = run_blocking(_cook_checked, sources, item.settings, item.kind, self._token,
+                                                    self._store)
         except ImageDecodeError as exc:
             return TextureResult(item.source_id, None, (_error("texture.decode_failed", exc.reason, exc.source),))
         except TextureCookError as exc:
             return TextureResult(item.source_id, None, (_error("texture.cook_failed", str(exc), item.source_id),))
-        notes = tuple(ImportDiagnostic.from_note(n, item.source_id) for n in texture.notes)
-        return TextureResult(item.source_id, texture, notes, True, time.perf_counter() - start)
+        notes = tuple(ImportDiagnostic.from_note(n, item.source_id) for n in texture.notes) if texture else ()
+        return TextureResult(item.source_id, texture, notes, True, time.perf_counter() - start, reused, outcome)
 
 
 def _cook_checked(sources: list[tuple[str, bytes]], settings: TextureSettings, kind: str,
-                  token: CancelToken) -> CookedTexture:
-    """Runs on a CPU-pool thread: skip the work if the job was cancelled meanwhile."""
+                  token: CancelToken, store: UnitStore) -> tuple[CookedTexture | None, int | None, UnitOutcome]:
+    """Runs on a CPU-pool thread: skip the work if the job was cancelled meanwhile;
+    else the root's texture, the cache's, or a cook (:func:`cook_texture_unit`)."""
     token.raise_if_cancelled()
-    return cook_texture_files(sources, settings, kind=kind)
+    return cook_texture_unit(sources, settings, kind, store)
 
 
 def _error(code: str, message: str, source: str) -> ImportDiagnostic:

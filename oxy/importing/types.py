@@ -140,6 +140,11 @@ class ImportReport:
     cancelled: bool = False
     job_id: int = 0
     source_path: str = ""
+    #: Per unit kind (texture, scene_parse, geometry, material, scene): how many were
+    #: ``cooked``, ``up_to_date``, ``cache_hits_local``, ``cache_hits_remote``, ``failed``.
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Every source file (absolute) the job's outputs depend on: images, models, their files.
+    inputs: list[str] = field(default_factory=list)
 
     @property
     def errors(self) -> list[ImportDiagnostic]:

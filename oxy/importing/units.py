@@ -1,0 +1,202 @@
+"""Units of cook work with keys: texture cooks, scene parses and geometry packing.
+
+Each function here runs on a CPU-pool thread (inside ONE ``run_blocking`` call),
+computes its unit's :class:`~oxy.build.recipe.Recipe` from the bytes it reads (so
+the key always matches the bytes cooked), and then looks for a finished result
+before doing the work:
+
+1. the root itself (:attr:`UnitStore.root_textures`: a texture the root already
+   holds under this key, from its build records: nothing is cooked or written);
+2. the cook cache (:class:`~oxy.build.cache.CookCache`: local, then remote);
+3. otherwise it cooks, and stores the result in the cache.
+
+Cached results are encoded with :mod:`oxy.build.unit_codec` (never pickle); an
+entry that does not decode to the expected type is logged and cooked again.
+
+Thread rules: the functions are pure apart from the cache and the files they
+read; :class:`UnitStore` is safe from many threads (read-only mappings and the
+cache's own locking). Failure modes: the cook's own errors propagate
+(ImageDecodeError, TextureCookError, SceneParseError); cache trouble never does.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+import numpy as np
+
+from oxy.build import unit_codec
+from oxy.build.recipe import Recipe, sha256_hex
+from oxy.cook.materials import MaterialSource
+from oxy.cook.notes import CookNote
+from oxy.cook.payload import CookedTexture, TextureShape
+from oxy.cook.scene_build import CameraData, LightData, NodeData
+from oxy.cook.texture import TextureSettings, cook_texture_files
+from oxy.cook.vertices import MeshData, PackedGeometry, PackedSubmesh
+from oxy.importing.scene.backend import EmbeddedTexture, ParsedScene, SceneBackend
+from oxy.importing.scene.plan import PlanDiagnostic
+from oxy.importing.types import Severity
+
+log = logging.getLogger("oxy.importing.units")
+T = TypeVar("T")
+
+unit_codec.register(CookedTexture, TextureShape, CookNote, ParsedScene, MeshData, MaterialSource, NodeData,
+                    CameraData, LightData, EmbeddedTexture, PackedGeometry, PackedSubmesh, PlanDiagnostic,
+                    Severity)
+
+COOKED, ROOT, UNCHANGED = "cooked", "root", "unchanged"
+
+
+@dataclass(frozen=True)
+class UnitOutcome:
+    """How a unit's result was obtained: ``origin`` is "cooked", "cache:local",
+    "cache:remote" or "root" (the root already held it)."""
+
+    recipe: Recipe
+    origin: str
+
+    @property
+    def key(self) -> str:
+        return self.recipe.key
+
+    @property
+    def stage(self) -> str:
+        return self.recipe.stage
+
+
+class UnitStore:
+    """Where finished unit results are looked for (see the module docstring).
+    ``cache`` may be None (``--no-cache``); ``root_textures`` maps texture keys to
+    the root's texture indices (from its build records)."""
+
+    def __init__(self, cache: Any = None, root_textures: Mapping[str, int] | None = None) -> None:
+        self.cache = cache
+        self.root_textures = dict(root_textures or {})
+
+    def fetch(self, key: str, expected: type[T], what: str) -> tuple[T | None, str]:
+        if self.cache is None:
+            return None, COOKED
+        hit = self.cache.get(key)
+        if hit is None:
+            return None, COOKED
+        try:
+            value = unit_codec.decode(hit.data)
+        except unit_codec.UnitCodecError as exc:
+            log.warning("cook cache entry %s (%s) does not decode: %s; cooking again", key, what, exc)
+            return None, COOKED
+        if not isinstance(value, expected):
+            log.warning("cook cache entry %s (%s) holds a %s, not a %s; cooking again", key, what,
+                        type(value).__name__, expected.__name__)
+            return None, COOKED
+        return value, f"cache:{hit.origin}"
+
+    def store(self, key: str, value: Any) -> None:
+        if self.cache is not None:
+            self.cache.put(key, unit_codec.encode(value))
+
+
+def _settings_json(settings: Any) -> dict[str, Any]:
+    return {f.name: _plain(getattr(settings, f.name)) for f in dataclasses.fields(settings)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (bool, str)) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
+
+
+# -- textures ---------------------------------------------------------------------------------------
+
+def texture_recipe(sources: Sequence[tuple[str, bytes]], settings: TextureSettings, kind: str) -> Recipe:
+    return Recipe("texture", tuple((name, sha256_hex(data)) for name, data in sources),
+                  {**_settings_json(settings), "kind": kind})
+
+
+def cook_texture_unit(sources: Sequence[tuple[str, bytes]], settings: TextureSettings, kind: str,
+                      store: UnitStore) -> tuple[CookedTexture | None, int | None, UnitOutcome]:
+    """(texture, None, outcome) from the cache or a cook, or (None, index, outcome)
+    when the root already holds this exact texture at ``index``."""
+    recipe = texture_recipe(sources, settings, kind)
+    key = recipe.key
+    if key in store.root_textures:
+        return None, store.root_textures[key], UnitOutcome(recipe, ROOT)
+    texture, origin = store.fetch(key, CookedTexture, f"texture {sources[0][0] if sources else ''}")
+    if texture is None:
+        texture = cook_texture_files(sources, settings, kind=kind)
+        store.store(key, texture)
+    return texture, None, UnitOutcome(recipe, origin)
+
+
+# -- scene parse ------------------------------------------------------------------------------------
+
+def parse_recipe(path: str, model: bytes, deps: Mapping[str, bytes | None], backend: SceneBackend) -> Recipe:
+    inputs = [(path, sha256_hex(model))] + [(p, sha256_hex(b) if b is not None else "") for p, b in sorted(deps.items())]
+    return Recipe("scene_parse", tuple(inputs), {"backend": backend.name})
+
+
+def parse_unit(backend: SceneBackend, path: str, deps: Sequence[str], store: UnitStore,
+               cacheable: bool) -> tuple[ParsedScene, UnitOutcome, dict[str, str]]:
+    """Parse ``path`` (or take the parse from the cache). Returns the scene, the
+    outcome and the SHA-256 of every file hashed (the model and ``deps``; "" for a
+    dependency that could not be read)."""
+    with open(path, "rb") as f:
+        model = f.read()
+    dep_bytes: dict[str, bytes | None] = {}
+    for dep in deps:
+        try:
+            with open(dep, "rb") as f:
+                dep_bytes[dep] = f.read()
+        except OSError:
+            dep_bytes[dep] = None
+    recipe = parse_recipe(path, model, dep_bytes, backend)
+    hashes = dict(recipe.inputs)
+    parsed: ParsedScene | None = None
+    origin = COOKED
+    if cacheable:
+        parsed, origin = store.fetch(recipe.key, ParsedScene, f"scene {path}")
+    if parsed is not None:
+        parsed.source_path = path  # the cached parse may come from another folder or machine
+        return parsed, UnitOutcome(recipe, origin), hashes
+    parsed = backend.parse(path)
+    if cacheable:
+        store.store(recipe.key, parsed)
+    return parsed, UnitOutcome(recipe, COOKED), hashes
+
+
+# -- geometry ---------------------------------------------------------------------------------------
+
+def mesh_digest(meshes: Sequence[MeshData]) -> str:
+    """SHA-256 over everything packing reads from the meshes (arrays with dtype and shape)."""
+    h = hashlib.sha256()
+    for mesh in meshes:
+        h.update(f"{mesh.name}\0{mesh.material_index}\0{mesh.field_path}\0".encode("utf-8", "surrogatepass"))
+        for name in ("positions", "indices", "normals", "texcoords", "tangents", "bitangents", "colors"):
+            array = getattr(mesh, name)
+            if array is None:
+                h.update(b"-")
+                continue
+            array = np.ascontiguousarray(array)
+            h.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+            h.update(array.tobytes())
+    return h.hexdigest()
+
+
+def pack_unit(source_name: str, meshes: Sequence[MeshData], store: UnitStore,
+              pack: Callable[[], T]) -> tuple[T, UnitOutcome]:
+    """``pack()`` (the caller's checked packing, returning ``(packed | None, notes)``),
+    or its cached result. Only successful packings are cached."""
+    recipe = Recipe("geometry", ((source_name, mesh_digest(meshes)),), {})
+    cached, origin = store.fetch(recipe.key, tuple, f"geometry of {source_name}")
+    if cached is not None and len(cached) == 2 and (cached[0] is None or isinstance(cached[0], PackedGeometry)):
+        return cached, UnitOutcome(recipe, origin)  # type: ignore[return-value]
+    result = pack()
+    if isinstance(result, tuple) and result and result[0] is not None:
+        store.store(recipe.key, result)
+    return result, UnitOutcome(recipe, COOKED)
