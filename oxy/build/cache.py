@@ -12,7 +12,11 @@ or None, ``put`` stores. Two tiers:
   put), then kept by adding entry sizes, and recounted every :data:`RESCAN_EVERY`
   puts (other processes write too).
 - **remote** (optional): any fsspec URL (``s3://bucket/prefix``, a shared folder),
-  read-through and write-back behind the local tier (:mod:`oxy.build.cache_remote`).
+  behind the local tier (:mod:`oxy.build.cache_remote`). Read-through: a local miss
+  asks the remote, verifies, stores locally, returns origin ``"remote"``.
+  Write-back: ``put`` writes locally, then uploads before it returns. After a remote
+  failure the tier is skipped for a minute (``remote_skipped``). The remote is never
+  trimmed (use the store's expiry rules, e.g. an S3 lifecycle rule).
 
 Entries (local and remote) are an 84-byte header (magic ``OXYCACHE``, format
 version, the key, the data's SHA-256 and length; :mod:`oxy.build.cache_local`)
@@ -23,7 +27,8 @@ entry of another format version is a miss and is left for the oxy that wrote it.
 
 Thread rules: a :class:`CookCache` is safe from any number of threads (CPU-pool
 threads call it), and any number of processes may share one folder or URL. Plain
-blocking code: no gevent, no threads of its own. Writes are atomic (temporary and
+blocking code: no gevent, no threads of its own (fsspec's S3 client runs its requests
+on fsspec's own event-loop thread). Writes are atomic (temporary and
 rename: readers never see a part); concurrent writers of one key write the same
 bytes, the last rename wins; files vanishing under a reader (another process trims)
 are misses.
@@ -41,7 +46,7 @@ import logging
 import os
 import re
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -93,6 +98,7 @@ class CacheStats:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+@dataclass(eq=False)
 class CacheCounters:
     """This process's counts. ``add`` is thread-safe; reading one count is a plain read.
 
@@ -101,22 +107,16 @@ class CacheCounters:
     failures of either tier (a missing entry is a miss, not a failure);
     ``remote_skipped`` the calls that skipped a paused or read-only remote."""
 
-    NAMES = ("hits_local", "hits_remote", "misses", "corrupt", "writes", "remote_writes", "write_failures",
-             "read_failures", "remote_skipped")
-    hits_local: int
-    hits_remote: int
-    misses: int
-    corrupt: int
-    writes: int
-    remote_writes: int
-    write_failures: int
-    read_failures: int
-    remote_skipped: int
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        for name in self.NAMES:
-            setattr(self, name, 0)
+    hits_local: int = 0
+    hits_remote: int = 0
+    misses: int = 0
+    corrupt: int = 0
+    writes: int = 0
+    remote_writes: int = 0
+    write_failures: int = 0
+    read_failures: int = 0
+    remote_skipped: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -124,7 +124,7 @@ class CacheCounters:
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
-            return {name: getattr(self, name) for name in self.NAMES}
+            return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "_lock"}
 
 
 def check_key(key: str) -> str:
