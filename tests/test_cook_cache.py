@@ -307,6 +307,29 @@ def test_shared_folder_tier(tmp_path, caplog):
     assert b.clear(remote=True) == 1 and not os.path.exists(entry_path(shared, key))
 
 
+def test_refused_remote_writes_stop_writes_not_reads(tmp_path, monkeypatch, caplog):
+    import oxy.build.cache_remote as cache_remote
+
+    shared = tmp_path / "shared"
+    writer = open_cache(str(shared), local_dir=str(tmp_path / "w"))
+    writer.put(key_of("before"), b"shared before")
+    reader = open_cache(str(shared), local_dir=str(tmp_path / "r"))
+
+    def refuse(path, data, **kwargs):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(cache_remote, "write_file_atomically", refuse)
+    with caplog.at_level(logging.WARNING, logger="oxy.build.cache"):
+        reader.put(key_of("x"), b"one")  # refused: counted, logged, kept locally
+        reader.put(key_of("y"), b"two")  # not tried again
+    assert reader.counters.write_failures == 1 and reader.counters.remote_skipped == 1
+    assert reader.counters.writes == 2 and reader.remote is not None and reader.remote.read_only
+    assert "Permission denied" in caplog.text and "reads go on" in caplog.text
+    assert not os.path.exists(entry_path(shared, key_of("x")))
+    hit = reader.get(key_of("before"))
+    assert hit is not None and hit.origin == "remote" and hit.data == b"shared before"
+
+
 def test_url_forms(tmp_path, monkeypatch):
     monkeypatch.setenv("OXY_CACHE_DIR", str(tmp_path / "env"))
     monkeypatch.delenv("OXY_CACHE_SIZE", raising=False)
