@@ -95,13 +95,23 @@ def reordered(content: ContentSet, seed: int, stale: bool = False) -> ContentSet
     return out
 
 
+def write_stale_root(path, seed: int) -> None:
+    """A shuffled root with stale entries, and build records saying that no texture
+    is standalone (as oxy records a root whose unreferenced entries are re-import
+    leftovers; without records, oxy pack would keep the stale texture)."""
+    from test_pack_live import mark_no_standalone
+
+    write_loose_root(path, reordered(rich_content(), seed=seed, stale=True))
+    mark_no_standalone(path)
+
+
 #: Ways to produce a root holding the same content (a builder writes the root at
 #: the given path). Roots cooked by the real import pipeline with 1 and 2 threads,
 #: and re-imported roots, are compared in tests/test_pack_cooked.py.
 ROOT_BUILDERS = {
     "canonical": lambda path: write_loose_root(path, rich_content()),
     "shuffled": lambda path: write_loose_root(path, reordered(rich_content(), seed=1)),
-    "shuffled+stale": lambda path: write_loose_root(path, reordered(rich_content(), seed=7, stale=True)),
+    "shuffled+stale": lambda path: write_stale_root(path, seed=7),
 }
 
 

@@ -17,7 +17,7 @@ from oxy.pack.merge import PackConflictError
 from oxy.samples import ContentSet, buffer_entry, checker_texture, cube_buffers, write_loose_root
 
 from conftest import PROJECT
-from test_pack_compact import reordered, rich_content
+from test_pack_compact import rich_content, write_stale_root
 
 MATERIAL_VPATH = ContentSet.virtual_path(AssetType.MATERIAL, "M")
 MATERIAL_KEY = ContentSet.key(AssetType.MATERIAL, "M")
@@ -120,7 +120,7 @@ def test_identical_content_merges_whatever_its_numbering(tmp_path):
     """Same assets and resources under other table numbers (and stale entries): the old
     byte comparison called this a conflict; by meaning it is one asset set."""
     write_loose_root(tmp_path / "a", rich_content())
-    write_loose_root(tmp_path / "b", reordered(rich_content(), seed=3, stale=True))
+    write_stale_root(tmp_path / "b", seed=3)
     differing = [p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.o*")
                  if p.read_bytes() != (tmp_path / "b" / p.relative_to(tmp_path / "a")).read_bytes()]
     assert len(differing) >= 2, differing  # descriptors name their resources by other numbers

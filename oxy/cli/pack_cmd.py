@@ -1,5 +1,11 @@
 """``oxy pack ROOT... -o OUT.pak``: pack loose cooked roots (or PAKs) into one compacted PAK v4.
 
+Kept: every resource an asset references, plus the live standalone textures (images
+cooked on their own) that a root's build records name; for an input without records
+for its index (an older root, another tool's, a PAK) every texture, since nothing is
+known to be superseded. Superseded re-import data is dropped. One summary line on
+stderr says how many textures and buffers were kept and dropped, with bytes.
+
 Exit codes: 0 written; 1 usage; 2 an input or the output cannot be read or
 written; 3 invalid input: a validation error, a file of an input root that
 resolves outside that root (a symlink), or an asset key whose content differs
@@ -18,8 +24,9 @@ from oxy.cli.common import ExitCode
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pack", help="pack loose cooked roots into one compacted, deterministic .pak",
-                       description="Validate the inputs, copy only referenced data, renumber resources "
-                                   "canonically and write a PAK v4 (engine pack-tool layout, CRC-32). "
+                       description="Validate the inputs, copy referenced data and live standalone textures "
+                                   "(build records; every texture of an input without records), renumber "
+                                   "resources canonically and write a PAK v4 (engine pack-tool layout, CRC-32). "
                                    "Exit codes: 0 written, 1 usage, 2 I/O error, 3 invalid input "
                                    "(validation error, a path escaping its root, or an asset key with "
                                    "different content in two inputs without --prefer).")
@@ -60,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.INVALID
     for conflict in result.conflicts:
         print(f"oxy pack: --prefer {args.prefer}: {conflict}", file=sys.stderr)
+    print(f"oxy pack: {result.stats.summary()}", file=sys.stderr)
+    for path, why in result.stats.unknown:
+        print(f"oxy pack: note: {path}: {why}", file=sys.stderr)
     print(f"{result.path}: {result.size} bytes, {result.assets} assets, {result.textures} textures, "
-          f"{result.buffers} buffers (dropped {result.dropped_textures} unreferenced textures, "
-          f"{result.dropped_buffers} buffers)")
+          f"{result.buffers} buffers (dropped {result.dropped_textures} superseded textures, "
+          f"{result.dropped_buffers} unreferenced buffers)")
     return ExitCode.OK

@@ -11,18 +11,22 @@ a symlinked ``textures.data``, descriptor or ``Materials/`` folder pointing out 
 the root raises :class:`~oxy.rootfs.RootEscapeError` naming the file, and nothing
 from outside is ever copied into a PAK. Payloads are read per entry with
 :func:`~oxy.rootfs.pread_exact` (only referenced bytes, no whole-file copy, loops
-past 2 GiB). Plain functions over files: safe from any thread.
+past 2 GiB). A loose root's :class:`~oxy.pack.live.LiveSet` is read from its build
+records for the very index bytes read here (a PAK's is unknown). Plain functions over
+files: safe from any thread.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from oxy.errors import FormatError
-from oxy.formats import AssetKey, FileKind, parse_index, parse_pak
+from oxy.formats import AssetKey, FileKind, LooseIndex, parse_index, parse_pak
 from oxy.formats.loose import INDEX_FILE_NAME
+from oxy.pack.live import LiveSet, read_live_set
 from oxy.rootfs import open_inside, pread_exact, read_inside, resolve_inside
 from oxy.formats.resources import (BUFFER_DESC_DTYPE, TEXTURE_DESC_DTYPE, BufferResourceDesc,
                                    TextureResourceDesc)
@@ -61,6 +65,9 @@ class Content:
     assets: dict[AssetKey, ContentAsset] = field(default_factory=dict)
     textures: list[Resource] = field(default_factory=list)
     buffers: list[Resource] = field(default_factory=list)
+    live: LiveSet = field(default_factory=lambda: LiveSet.unknown("a PAK: no build records"))
+    index: LooseIndex | None = field(default=None, repr=False)  # a loose root's index, as read
+    index_sha256: str = ""                                       # ... and the SHA-256 of its bytes
 
 
 def read_content(path: str | os.PathLike[str], *, verify_hashes: bool = True) -> Content:
@@ -117,8 +124,10 @@ def _confine(root: str) -> None:
 def _read_loose(root: str, verify: bool) -> Content:
     _confine(root)
     _raise_first(validate_loose_root(root, verify_hashes=verify, deep=True), root)
-    index = parse_index(read_inside(root, INDEX_FILE_NAME), path=os.path.join(root, INDEX_FILE_NAME))
-    out = Content(root, "loose", index.guid, index.content_version)
+    index_blob = read_inside(root, INDEX_FILE_NAME)
+    index = parse_index(index_blob, path=os.path.join(root, INDEX_FILE_NAME))
+    out = Content(root, "loose", index.guid, index.content_version, live=read_live_set(root, index_blob),
+                  index=index, index_sha256=hashlib.sha256(index_blob).hexdigest())
     for a in index.assets:
         out.assets[a.key] = ContentAsset(a.key, a.asset_type, read_inside(root, a.descriptor_relpath), a.virtual_path)
     for table_kind, data_kind, dtype, view, target in (
@@ -136,4 +145,5 @@ def _read_loose(root: str, verify: bool) -> Content:
                 target.append(Resource(entry, bytes(payload)))
         finally:
             os.close(fd)
+    out.live.check(len(out.textures), root)
     return out
