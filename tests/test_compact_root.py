@@ -315,9 +315,13 @@ def test_a_killed_compaction_is_recovered_by_the_next(template, reference, tmp_p
     assert (root / JOURNAL_FILE_NAME).exists()
     if step == "journal":
         assert crash_campaign.snapshot(str(root)) == reference["old"]  # nothing the index names changed yet
+        untouched = files_and_times(root)
+        dry = _oxy("compact", root, "--dry-run")
+        assert dry.returncode == 0 and "a real run first finishes or undoes that commit" in dry.stderr
+        assert files_and_times(root) == untouched
     again = _oxy("compact", root)
     assert again.returncode == 0, again.stderr
-    assert "recovered first" in again.stderr
+    assert "oxy compact: recovery: " in again.stderr
     assert validate_loose_root(root, verify_hashes=True).ok and crash_campaign.leftovers(str(root)) == []
     assert crash_campaign.snapshot(str(root)) == reference["new"]
     assert packed(root, tmp_path / "after.pak") == reference["pak"]

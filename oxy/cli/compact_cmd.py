@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2))
         return ExitCode.OK
     for action in result.recovery:
-        print(f"oxy compact: recovered first: {action}", file=sys.stderr)
+        print(f"oxy compact: recovery: {action}", file=sys.stderr)
     if not result.live_known:
         print(f"oxy compact: {result.root}: {result.live_note}; only unreferenced buffers can be dropped",
               file=sys.stderr)

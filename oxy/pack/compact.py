@@ -60,27 +60,31 @@ def remap_indices(blob: bytes, offsets: Sequence[int], remap: Callable[[int], in
 
 
 class _Table:
-    """New resource order: first one added wins, identical resources share an index."""
+    """New resource order: first one added wins, identical resources share an index.
+    ``idents`` caches each resource's identity digest (by object: a payload is hashed once)."""
 
-    def __init__(self, first: Resource | None = None) -> None:
-        self.items: list[Resource] = [first] if first is not None else []
+    def __init__(self, first: Resource | None = None, idents: dict[int, bytes] | None = None) -> None:
+        self.items: list[Resource] = []
         self._index: dict[bytes, int] = {}
+        self._idents = idents if idents is not None else {}
         if first is not None:
-            self._index[_ident(first)] = 0
+            self.add(first)
+
+    def _ident(self, resource: Resource) -> bytes:
+        ident = self._idents.get(id(resource))
+        if ident is None:
+            ident = self._idents[id(resource)] = hashlib.sha256(resource.identity()).digest()
+        return ident
 
     def add(self, resource: Resource) -> int:
-        ident = _ident(resource)
+        ident = self._ident(resource)
         if ident not in self._index:
             self._index[ident] = len(self.items)
             self.items.append(resource)
         return self._index[ident]
 
     def find(self, resource: Resource) -> int | None:
-        return self._index.get(_ident(resource))
-
-
-def _ident(resource: Resource) -> bytes:
-    return hashlib.sha256(resource.identity()).digest()
+        return self._index.get(self._ident(resource))
 
 
 @dataclass(frozen=True)

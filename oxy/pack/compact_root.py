@@ -48,7 +48,7 @@ from oxy.build.records import BuildRecords, RecordSet, RecordsError, SourceRecor
 from oxy.build.rootlock import RootLock
 from oxy.formats import AssetKey, FileKind, IndexAsset, IndexFile, LooseIndex, build_index
 from oxy.formats.enums import BufferUsage
-from oxy.formats.loose import INDEX_FILE_NAME, LOCK_FILE_NAME
+from oxy.formats.loose import INDEX_FILE_NAME, JOURNAL_FILE_NAME, LOCK_FILE_NAME
 from oxy.formats.primitives import align_up
 from oxy.formats.resources import DEFAULT_BUFFER_ALIGNMENT, TEXTURE_DATA_ALIGNMENT
 from oxy.pack.compact import PackStats, renumber
@@ -77,7 +77,7 @@ class CompactResult:
     stats: PackStats
     live_known: bool
     live_note: str
-    recovery: tuple[str, ...] = ()
+    recovery: tuple[str, ...] = ()   # what recovery did first (a dry run: what it would do)
     records_note: str = ""
 
     def to_dict(self) -> dict[str, object]:
@@ -187,7 +187,12 @@ def compact_root(root: str | os.PathLike[str], *, dry_run: bool = False, verify_
         raise RootBusyError(f"{root}: another process holds {os.path.join(root, LOCK_FILE_NAME)} "
                             "(a cook is running); not compacting under it")
     try:
-        recovery = () if dry_run else tuple(recover_root_locked(root).actions)
+        if dry_run:  # recovery writes: a dry run only says that it would recover
+            pending = os.path.lexists(os.path.join(root, JOURNAL_FILE_NAME))
+            recovery: tuple[str, ...] = ((f"{JOURNAL_FILE_NAME} present: a real run first finishes or undoes that "
+                                          "commit; these figures are for the root as it is now",) if pending else ())
+        else:
+            recovery = tuple(recover_root_locked(root).actions)
         return _compact_locked(root, dry_run, verify_hashes, recovery)
     finally:
         lock.release()
