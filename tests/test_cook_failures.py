@@ -87,11 +87,14 @@ def test_reimport_appends_and_keeps_the_index_true(tmp_path):
     second = cook(root, [GOOD[1], GOOD[0]])
     assert first.success and second.success
     after = read_table(root)
-    assert len(after) == len(before) + 2 and (after[:len(before)] == before).all()
+    # the unchanged image is up to date (its record says so): only the new one appends
+    assert len(after) == len(before) + 1 and (after[:len(before)] == before).all()
     data = (root / "Resources" / "textures.data").read_bytes()
     assert len(data) > size_before and data[:size_before] == old_bytes  # old bytes untouched
     assert index_files(root)[FileKind.TEXTURES_DATA][1] == len(data)
-    assert min(second.outputs.values()) >= len(before)
+    assert second.outputs[str(GOOD[0])] == first.outputs[str(GOOD[0])]
+    assert second.outputs[str(GOOD[1])] == len(before)
+    assert second.counts["texture"]["up_to_date"] == 1 and second.counts["texture"]["cooked"] == 1
     assert validate_loose_root(root, verify_hashes=True).ok
 
 

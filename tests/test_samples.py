@@ -51,4 +51,6 @@ def test_the_readme_main_job_cooks_and_validates(tmp_path):
     model = json.loads(subprocess.run([sys.executable, "-m", "oxy", "inspect", str(root), "--json"],
                                       capture_output=True, text=True, cwd=PROJECT, timeout=120, check=True).stdout)
     assert sorted(a["type"] for a in model["assets"]) == ["geometry", "material", "scene"]
-    assert len(model["textures"]) == 5  # fallback, 3 sample images, the cube's brick texture
+    # fallback and the 3 sample images; the cube's brick texture is brick.png with the same
+    # (albedo) settings: the same cook key, cooked once and shared
+    assert len(model["textures"]) == 4

@@ -163,12 +163,15 @@ class Scenario:
     name: str
     prepare: tuple[str, ...]   # cooked (uncrashed) before the crashing cook
     crashing: tuple[str, ...]  # the cook whose commit crashes
+    #: Cook copies of the samples and change the model's texture between the two cooks,
+    #: so the crashing cook really re-commits (an unchanged source writes nothing).
+    variant: bool = False
 
 
 SCENARIOS = {
     "texture": Scenario("texture", (), tuple(TEXTURES)),
     "scene": Scenario("scene", (TEXTURES[0],), (MODEL,)),
-    "reimport": Scenario("reimport", (TEXTURES[0], MODEL), (TEXTURES[0], MODEL)),
+    "reimport": Scenario("reimport", (TEXTURES[0], MODEL), (TEXTURES[1], MODEL), variant=True),
 }
 
 
@@ -242,20 +245,39 @@ class Reference:
     after: Snapshot
     committed: list[Snapshot]   # the state after each commit of the cook
     steps: list[str]            # every commit step of the cook, in order
+    crashing: tuple[str, ...] = ()  # the sources of the crashing cook
 
     def classify(self, now: Snapshot) -> str:
         return ("before" if now == self.before else "after" if now == self.after
                 else "intermediate" if now in self.committed else "other")
 
 
+def _variant_sources(scenario: Scenario, workdir: str) -> tuple[list[str], tuple[str, ...], str]:
+    """(prepare, crashing, changed texture): the scenario's sources, copied into
+    ``workdir`` for a variant scenario."""
+    if not scenario.variant:
+        return list(scenario.prepare), scenario.crashing, ""
+    src = os.path.join(workdir, f"{scenario.name}-src")
+    for folder in ("models", "textures"):
+        shutil.copytree(os.path.join(SAMPLES, folder), os.path.join(src, folder))
+
+    def moved(path: str) -> str:
+        return os.path.join(src, os.path.relpath(path, SAMPLES))
+    return [moved(p) for p in scenario.prepare], tuple(moved(p) for p in scenario.crashing), \
+        os.path.join(src, "textures", "brick.png")
+
+
 def reference_run(scenario: Scenario, workdir: str) -> Reference:
     base = os.path.join(workdir, f"{scenario.name}-base")
     os.makedirs(base)
-    _cook(base, list(scenario.prepare))
+    prepare, crashing, changed = _variant_sources(scenario, workdir)
+    _cook(base, prepare)
+    if changed:  # the model's texture changes: its material is re-committed
+        shutil.copyfile(os.path.join(SAMPLES, "textures", "checker.png"), changed)
     reference = os.path.join(workdir, f"{scenario.name}-reference")
     shutil.copytree(base, reference)
     steps_file = os.path.join(workdir, f"{scenario.name}-steps")
-    code = _run_child(reference, scenario.crashing, 0, steps_file)
+    code = _run_child(reference, crashing, 0, steps_file)
     if code != 0:
         raise RuntimeError(f"{scenario.name}: the uncrashed cook exited {code}")
     with open(f"{steps_file}.states") as fh:
@@ -264,7 +286,7 @@ def reference_run(scenario: Scenario, workdir: str) -> Reference:
         steps = fh.read().split()
     after = snapshot(reference)
     shutil.rmtree(reference)
-    return Reference(base, snapshot(base), after, committed, steps)
+    return Reference(base, snapshot(base), after, committed, steps, crashing)
 
 
 def _check_recovered(ref: Reference, root: str, scenario: str, step: str, at_once: bool,
@@ -289,7 +311,7 @@ def step_campaign(scenario: Scenario, workdir: str, *, check_loader: bool = Fals
     for n, step in enumerate(ref.steps, start=1):
         root = os.path.join(workdir, f"{scenario.name}-{n}")
         shutil.copytree(ref.base, root)
-        code = _run_child(root, scenario.crashing, n, os.path.join(workdir, f"{scenario.name}-{n}-steps"))
+        code = _run_child(root, ref.crashing, n, os.path.join(workdir, f"{scenario.name}-{n}-steps"))
         problems = [] if code == CRASH_EXIT else [f"child exited {code}, not by the injected crash"]
         outcome = _check_recovered(ref, root, scenario.name, step, not root_errors(root), problems, check_loader)
         outcomes.append(outcome)
@@ -315,7 +337,7 @@ def recovery_campaign(workdir: str, *, crash_points: list[str] | None = None,
     for n, point in journaled:
         crashed = os.path.join(workdir, f"recovery-{n}")
         shutil.copytree(ref.base, crashed)
-        _run_child(crashed, scenario.crashing, n, os.path.join(workdir, f"recovery-{n}-steps"))
+        _run_child(crashed, ref.crashing, n, os.path.join(workdir, f"recovery-{n}-steps"))
         steps_file = os.path.join(workdir, f"recovery-{n}-rsteps")
         probe = f"{crashed}-probe"
         shutil.copytree(crashed, probe)

@@ -34,7 +34,7 @@ from oxy.formats.primitives import content_hash as truncated_sha256
 from oxy.formats.resources import (BUFFER_DESC_DTYPE, BUFFER_DESC_SIZE, DEFAULT_BUFFER_ALIGNMENT, TEXTURE_DATA_ALIGNMENT,
                                    TEXTURE_DESC_DTYPE, TEXTURE_DESC_SIZE, BufferResourceDesc, TextureResourceDesc)
 from oxy.importing.session_io import SessionIO
-from oxy.rootfs import resolve_inside
+from oxy.rootfs import RootEscapeError, resolve_inside, size_inside
 
 E = TypeVar("E")
 ASSET_FOLDERS = {AssetType.MATERIAL: ("Materials", ".omat"), AssetType.GEOMETRY: ("Geometry", ".ogeo"),
@@ -267,6 +267,15 @@ class AssetEmitter:
             self._folders[name] = self._io.blocking(resolve_inside, self._root, name)
         return self._folders[name]
 
+    def _committed_size(self, relpath: str) -> int | None:
+        """The committed descriptor's size, confined to the root (None when it is
+        missing, not a regular file, or a link out of the root: it is then rewritten,
+        and the commit refuses what must be refused)."""
+        try:
+            return self._io.blocking(size_inside, self._root, relpath)
+        except (RootEscapeError, OSError):
+            return None
+
     @property
     def count(self) -> int:
         """Descriptors this session writes (unchanged ones aside)."""
@@ -306,8 +315,7 @@ class AssetEmitter:
         key = AssetKey.from_virtual_path(vpath)
         digest = sha256(descriptor)
         folder = self._folder(relpath.split("/", 1)[0])
-        if self._committed.get(key) == (int(asset_type), relpath, digest) \
-                and self._io.size(f"{folder}/{relpath.split('/', 1)[1]}") == len(descriptor):
+        if self._committed.get(key) == (int(asset_type), relpath, digest) and self._committed_size(relpath) == len(descriptor):
             self._vpaths.add(vpath)  # early cut-off: the root already holds these bytes
             self._unchanged.add(key)
             return key

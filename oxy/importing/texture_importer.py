@@ -149,7 +149,8 @@ class TextureImporter:
                 items.append(item)
                 pending[item.source_id] = check
         state = session.state
-        store = UnitStore(ctx.cache, root_texture_keys(session.records, len(state.texture_table) // TEXTURE_DESC_SIZE))
+        store = UnitStore(ctx.cache, root_texture_keys(session.records, len(state.texture_table) // TEXTURE_DESC_SIZE),
+                          force=bool(options.get("force")))
         pool = ctx.loop.pools
         pipeline = TexturePipeline(reader=ctx.reader, token=ctx.token, workers=pool.cpu_size if pool else None,
                                    store=store)

@@ -72,12 +72,15 @@ class UnitStore:
     ``cache`` may be None (``--no-cache``); ``root_textures`` maps texture keys to
     the root's texture indices (from its build records)."""
 
-    def __init__(self, cache: Any = None, root_textures: Mapping[str, int] | None = None) -> None:
+    def __init__(self, cache: Any = None, root_textures: Mapping[str, int] | None = None, *,
+                 force: bool = False) -> None:
+        """``force``: cook every unit (results are still stored in the cache)."""
         self.cache = cache
-        self.root_textures = dict(root_textures or {})
+        self.force = force
+        self.root_textures = {} if force else dict(root_textures or {})
 
     def fetch(self, key: str, expected: type[T], what: str) -> tuple[T | None, str]:
-        if self.cache is None:
+        if self.cache is None or self.force:
             return None, COOKED
         hit = self.cache.get(key)
         if hit is None:

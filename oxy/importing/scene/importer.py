@@ -29,10 +29,23 @@ the streams, cancels the pipeline and rolls the session back: the previous index
 """
 from __future__ import annotations
 
+import os
+from functools import partial
+from typing import Any
+
 import gevent
 from gevent.pool import Pool
 
+from oxy.build.model_deps import model_dependencies
+from oxy.build.recipe import Recipe
+from oxy.build.records import OutputRecord, SourceRecord
+from oxy.cook.vertices import PackedGeometry
+from oxy.formats.enums import AssetType
 from oxy.formats.primitives import AssetKey
+from oxy.formats.resources import TEXTURE_DESC_SIZE
+from oxy.importing.incremental import (SourceCheck, check_source, output_record, recorded_outputs, root_texture_keys,
+                                       source_record, stat_files, unit_reason)
+from oxy.importing.units import COOKED, UNCHANGED, UnitOutcome, UnitStore, pack_unit, parse_unit
 from oxy.hub import Nursery, WriteOptions
 from oxy.importing.emitters import EmitError
 from oxy.importing.registry import JobContext, register_importer
@@ -41,12 +54,13 @@ from oxy.importing.scene.backend import SceneBackend, SceneParseError
 from oxy.importing.scene.backend_assimp import AssimpBackend
 from oxy.importing.scene.emit import (emit_geometry, emit_material, emit_scene, forward, pack_checked,
                                       texture_settings, written_counts)
-from oxy.importing.scene.plan import ScenePlan, make_plan, option_problems
+from oxy.importing.scene.plan import (SCENE_OPTIONS, SCENE_SETTINGS_FILE_KEYS, GeometryPlan, ScenePlan, make_plan,
+                                      option_problems)
 from oxy.importing.scene.readiness import MaterialReadinessTracker
 from oxy.importing.session import ImportSession
 from oxy.importing.session_io import HubSessionIO, SessionIOError
 from oxy.importing.texture_pipeline import TexturePipeline, TextureSource, TextureWorkItem
-from oxy.importing.types import ImportPhase, ImportReport, ImportRequest, Severity
+from oxy.importing.types import ImportPhase, ImportReport, ImportRequest, Severity, check_options
 
 SCENE_SUFFIXES = AssimpBackend.suffixes
 PARSE_SHARE, WORK_SHARE, SCENE_SHARE = 0.1, 0.8, 0.05  # of the overall progress; writing takes the rest
@@ -55,10 +69,12 @@ PARSE_SHARE, WORK_SHARE, SCENE_SHARE = 0.1, 0.8, 0.05  # of the overall progress
 class _Job:
     """The state of one import between parse and finalize (one job greenlet)."""
 
-    def __init__(self, ctx: JobContext, session: ImportSession, plan: ScenePlan, pipeline: TexturePipeline) -> None:
-        self.ctx, self.session, self.plan, self.pipeline = ctx, session, plan, pipeline
+    def __init__(self, ctx: JobContext, session: ImportSession, plan: ScenePlan, pipeline: TexturePipeline,
+                 unit: "_UnitBook") -> None:
+        self.ctx, self.session, self.plan, self.pipeline, self.unit = ctx, session, plan, pipeline, unit
         self.outputs: dict[str, int] = {}
         self.geometries: set[AssetKey] = set()
+        self.geometry_keys: dict[AssetKey, str] = {}
         self.materials = 0
         self.done = 0
         self.total = max(1, len(plan.textures) + len(plan.geometries))
@@ -86,11 +102,14 @@ class _Job:
         while (result := self.pipeline.collect()) is not None:
             collected += 1
             index = 0
-            if result.success and result.texture is not None:
-                index = session.textures.emit(result.texture)
+            if result.success and result.outcome is not None:
+                index = result.reused_index if result.reused_index is not None \
+                    else session.textures.emit(result.texture)  # type: ignore[arg-type]
+                self.unit.texture(result.source_id, result.outcome, index)
                 for d in result.diagnostics:  # the cook's warnings (repairs, losses)
                     session.diagnose(d.severity, d.code, d.message, result.source_id)
             else:
+                self.ctx.counts.add("texture", "failed")
                 reasons = "; ".join(d.message for d in result.diagnostics) or "cook failed"
                 session.diagnose(Severity.WARNING, "scene.texture_failed",
                                  f"{reasons}; using texture index 0", result.source_id)
@@ -102,7 +121,9 @@ class _Job:
             self._emit_material(by_index[material], tracker)
 
     def _emit_material(self, material, tracker: MaterialReadinessTracker) -> None:
-        emit_material(self.session, self.plan, material, tracker.index_of)
+        key = emit_material(self.session, self.plan, material, tracker.index_of)
+        self.unit.asset("material", key, self.plan.vpath_of(AssetType.MATERIAL, material.asset_name),
+                        [self.unit.texture_input(source) for _slot, source in sorted(material.slot_sources.items())])
         self.materials += 1
         self.ctx.report_progress(ImportPhase.MATERIALS, self.materials / max(1, len(self.plan.materials)),
                                  PARSE_SHARE + WORK_SHARE * self.done / self.total,
@@ -112,18 +133,72 @@ class _Job:
         """Stream B: pack each geometry on the CPU pool; emit buffers + descriptor in plan order."""
         plan, ctx = self.plan, self.ctx
         group = Pool(max(1, workers))
+        store, model = self.unit.store, self.unit.model_name
+
+        def pack(g: GeometryPlan) -> tuple[tuple[PackedGeometry | None, list], UnitOutcome]:
+            return ctx.run_blocking(pack_unit, model, plan.meshes_for(g), store, partial(pack_checked, plan, g))
         try:
-            packed_all = group.imap(lambda g: ctx.run_blocking(pack_checked, plan, g), plan.geometries)
-            for n, (geometry, (packed, notes)) in enumerate(zip(plan.geometries, packed_all), 1):
+            packed_all = group.imap(pack, plan.geometries)
+            for n, (geometry, ((packed, notes), outcome)) in enumerate(zip(plan.geometries, packed_all), 1):
                 forward(self.session, notes)
+                if packed is None:
+                    ctx.counts.add("geometry", "failed")
                 if packed is not None:
                     key, vb, ib = emit_geometry(self.session, plan, geometry, packed)
+                    self.unit.geometry(key, plan.vpath_of(AssetType.GEOMETRY, geometry.asset_name), outcome)
+                    self.geometry_keys[key] = outcome.key
                     self.geometries.add(key)
                     self.outputs[f"geometry:{geometry.asset_name}:vertices"] = vb
                     self.outputs[f"geometry:{geometry.asset_name}:indices"] = ib
                 self.progress(ImportPhase.GEOMETRY, n, len(plan.geometries))
         finally:
             group.kill(block=True)
+
+
+class _UnitBook:
+    """What the build records will say of one model's outputs, and the job's counts
+    per unit kind (one job greenlet)."""
+
+    def __init__(self, ctx: JobContext, session: ImportSession, check: SourceCheck, store: UnitStore,
+                 model_name: str, model_sha: str, display_paths: dict[str, str]) -> None:
+        self.ctx, self.session, self.check, self.store = ctx, session, check, store
+        self.model_name, self.model_sha = model_name, model_sha
+        self.forced = bool(ctx.request.options.get("force"))
+        self.display_paths = display_paths          # texture display name -> absolute file (not embedded)
+        self.outputs: list[OutputRecord] = []
+        self.texture_keys: dict[str, str] = {}      # texture source id -> unit key
+        self.hashes: dict[str, str] = {}            # absolute path -> SHA-256 of the bytes cooked
+
+    def _add(self, kind: str, name: str, outcome: UnitOutcome, **where: object) -> None:
+        reason = unit_reason(self.check.old, name, outcome.recipe, forced=self.forced)
+        self.outputs.append(output_record(kind, name, outcome, reason, **where))  # type: ignore[arg-type]
+
+    def parse(self, outcome: UnitOutcome) -> None:
+        self.ctx.counts.add_origin("scene_parse", outcome.origin)
+        self._add("unit", "parse", outcome)
+
+    def texture(self, source_id: str, outcome: UnitOutcome, index: int) -> None:
+        self.ctx.counts.add_origin("texture", outcome.origin)
+        self.texture_keys[source_id] = outcome.key
+        for name, digest in outcome.recipe.inputs:
+            if name in self.display_paths:
+                self.hashes[self.display_paths[name]] = digest
+        self._add("texture", f"texture:{source_id}", outcome, index=index)
+
+    def texture_input(self, source_id: str) -> tuple[str, str]:
+        return (f"texture:{source_id}", self.texture_keys.get(source_id, ""))
+
+    def geometry(self, key: AssetKey, vpath: str, outcome: UnitOutcome) -> None:
+        self.ctx.counts.add_origin("geometry", outcome.origin)
+        self._add("asset", vpath, outcome, asset=key.raw.hex(), vpath=vpath)
+
+    def asset(self, stage: str, key: AssetKey, vpath: str, inputs: list[tuple[str, str]]) -> None:
+        """A material or the scene: rebuilt every time the model is (cheap), recorded
+        as "unchanged" when its bytes equal the committed descriptor's."""
+        recipe = Recipe(stage, ((self.model_name, self.model_sha), *inputs), {})
+        origin = UNCHANGED if self.session.assets.was_unchanged(key) else COOKED
+        self.ctx.counts.add_origin(stage, origin)
+        self._add("asset", vpath, UnitOutcome(recipe, origin), asset=key.raw.hex(), vpath=vpath)
 
 
 class SceneImporter:
@@ -141,15 +216,9 @@ class SceneImporter:
         if problems:
             return ctx.make_report(success=False)
         self.backend = self._backend or self.request.options.get("backend") or AssimpBackend()
-        ctx.report_progress(ImportPhase.PARSING, 0.0, 0.0)
-        try:
-            parsed = self.backend.parse_async(ctx.run_blocking, path)
-        except SceneParseError as exc:
-            ctx.diagnose(Severity.ERROR, "scene.parse_failed", f"cannot import {exc.path}: {exc.reason}")
-            return ctx.make_report(success=False)
-        ctx.report_progress(ImportPhase.PARSING, 1.0, PARSE_SHARE)
-        session = ImportSession(self.request.cooked_root, HubSessionIO(ctx.writer(WriteOptions(truncate=False))),
-                                source_path=path, source_key=self.request.options.get("source_key"),
+        io = HubSessionIO(ctx.writer(WriteOptions(truncate=False)))
+        session = ImportSession(self.request.cooked_root, io, source_path=path,
+                                source_key=self.request.options.get("source_key"),
                                 diagnose=lambda s, c, m, f: ctx.diagnose(s, c, m, field_path=f))
         try:
             session.open()
@@ -157,18 +226,77 @@ class SceneImporter:
             ctx.diagnose(Severity.ERROR, "session.open_failed", str(exc))
             return ctx.make_report(success=False)
         try:
-            return self._import(ctx, session, ctx.run_blocking(make_plan, parsed, session.assets.key_for,
-                                                               dict(self.request.options)))
+            return self._run_open(ctx, session, io)
         finally:
             session.abort()  # no-op after a successful finalize
 
-    def _import(self, ctx: JobContext, session: ImportSession, plan: ScenePlan) -> ImportReport:
+    def _run_open(self, ctx: JobContext, session: ImportSession, io: HubSessionIO) -> ImportReport:
+        path = self.request.source_path
+        options = {k: v for k, v in self.request.options.items() if v is not None}
+        base: dict[str, Any] = {k: options[k] for k in ("quality", "preset", "roles", "name_prefix", "scene_name")
+                                if k in options}
+        check = io.blocking(partial(check_source, path, "scene", base, session.records,
+                                    force=bool(options.get("force")), allowed=SCENE_SETTINGS_FILE_KEYS))
+        if check.error or self._settings_problems(ctx, check):
+            if check.error:
+                ctx.diagnose(Severity.ERROR, "scene.bad_settings", check.error)
+            ctx.counts.add("scene", "failed")
+            return ctx.make_report(success=False)
+        if check.up_to_date and check.old is not None:
+            return self._up_to_date(ctx, session, check.old, check)
+        ctx.report_progress(ImportPhase.PARSING, 0.0, 0.0)
+        deps = io.blocking(model_dependencies, check.path)
+        check.pre.update(io.blocking(stat_files, [*deps.files, *deps.missing]))
+        store = UnitStore(ctx.cache, root_texture_keys(session.records,
+                                                       len(session.state.texture_table) // TEXTURE_DESC_SIZE),
+                          force=bool(options.get("force")))
+        cacheable = isinstance(self.backend, AssimpBackend) \
+            and type(self.backend).parse_async is SceneBackend.parse_async
+        try:
+            parsed, outcome, hashes = ctx.run_blocking(parse_unit, self.backend, path, list(deps.files), store,
+                                                       cacheable)
+        except SceneParseError as exc:
+            ctx.diagnose(Severity.ERROR, "scene.parse_failed", f"cannot import {exc.path}: {exc.reason}")
+            ctx.counts.add("scene_parse", "failed")
+            return ctx.make_report(success=False)
+        ctx.report_progress(ImportPhase.PARSING, 1.0, PARSE_SHARE)
+        plan = ctx.run_blocking(make_plan, parsed, session.assets.key_for, {**options, **check.settings})
+        display_paths = {job.display: os.path.abspath(job.path) for job in plan.textures if job.path}
+        check.pre.update(io.blocking(stat_files, sorted(set(display_paths.values()))))
+        model_sha = hashes.get(path, "")
+        book = _UnitBook(ctx, session, check, store, check.path, model_sha, display_paths)
+        book.hashes.update({os.path.abspath(p): h for p, h in hashes.items()})
+        book.parse(outcome)
+        ctx.inputs.update(p for p, sig in check.pre.items() if not sig.missing)
+        return self._import(ctx, session, plan, book)
+
+    def _settings_problems(self, ctx: JobContext, check: SourceCheck) -> bool:
+        settings = {k: v for k, v in check.settings.items() if k in ("quality", "preset", "roles")}
+        problems = check_options(settings, SCENE_OPTIONS, importer="scene", source_path=self.request.source_path)
+        for d in problems:
+            origin = check.origins.get(d.field_path.removeprefix("options."), "the request")
+            ctx.diagnose(d.severity, d.code, f"{d.message} (set in {origin})", field_path=d.field_path)
+        return bool(problems)
+
+    def _up_to_date(self, ctx: JobContext, session: ImportSession, record: SourceRecord,
+                    check: SourceCheck) -> ImportReport:
+        """Nothing the model's cook read has changed: nothing is parsed or cooked."""
+        ctx.counts.add("scene", "up_to_date")
+        ctx.inputs.update(d.path for d in record.deps if not d.missing and d.path != check.path)
+        ctx.inputs.add(check.path)
+        if check.refreshed is not None:
+            session.refresh_source(check.refreshed)
+        committed = session.finalize()
+        return ctx.make_report(success=committed, written={}, outputs=recorded_outputs(record) if committed else {})
+
+    def _import(self, ctx: JobContext, session: ImportSession, plan: ScenePlan, book: _UnitBook) -> ImportReport:
         forward(session, plan.diagnostics)
         if plan.failed:
             return ctx.make_report(success=False)
         pools = ctx.loop.pools
         workers = pools.cpu_size if pools else None
-        job = _Job(ctx, session, plan, TexturePipeline(reader=ctx.reader, token=ctx.token, workers=workers))
+        pipeline = TexturePipeline(reader=ctx.reader, token=ctx.token, workers=workers, store=book.store)
+        job = _Job(ctx, session, plan, pipeline, book)
         producer = gevent.spawn(job.produce)
         try:
             with Nursery(ctx.token) as nursery:
@@ -176,7 +304,13 @@ class SceneImporter:
                 nursery.start(job.stream_geometry, workers or 1)
             producer.get()
             ctx.report_progress(ImportPhase.SCENE, 0.0, PARSE_SHARE + WORK_SHARE)
-            emit_scene(session, plan, job.geometries)
+            scene_key = emit_scene(session, plan, job.geometries)
+            book.asset("scene", scene_key, plan.scene_vpath,
+                       sorted((plan_vpath, job.geometry_keys[key]) for key, plan_vpath in
+                              ((g.key, plan.vpath_of(AssetType.GEOMETRY, g.asset_name)) for g in plan.geometries)
+                              if key in job.geometry_keys))
+            hashes = {**book.hashes}
+            session.record_source(book.check.path, source_record(book.check, hashes=hashes, outputs=book.outputs))
             ctx.report_progress(ImportPhase.WRITING, 0.0, PARSE_SHARE + WORK_SHARE + SCENE_SHARE)
             committed = session.finalize()
         except EmitError as exc:

@@ -41,8 +41,40 @@ SCENE_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("scene_name", (str,), "scene asset name (default: the file's stem)"),
     OptionSpec("quality", (str,), "BC7 effort of the scene's textures", choices=bc7.QUALITIES),
     OptionSpec("backend", (SceneBackend,), "the parser (default: assimp)"),
+    OptionSpec("preset", (str,), "texture preset of the colour roles (base colour, emissive); "
+               "normal and data maps keep theirs", choices=("albedo", "ui", "data")),
+    OptionSpec("roles", (dict,), "texture preset per material role, e.g. {'normal': 'normal', 'base_color': 'ui'}",
+               check=lambda roles: _roles_problem(roles)),
+    OptionSpec("force", (bool,), "cook even when the build records say the model is up to date"),
     SOURCE_KEY_OPTION,
 )
+#: Material texture roles and their default presets (colour sRGB, normals, linear data).
+ROLE_PRESETS = dict(PRESET_FOR_SLOT)
+COLOUR_ROLES = ("base_color", "emissive")
+#: The options an ``oxy.toml`` (sidecar or folder rule) may set for a model.
+SCENE_SETTINGS_FILE_KEYS = frozenset({"quality", "preset", "roles"})
+
+
+def _roles_problem(roles: dict) -> str | None:
+    from oxy.cook.texture import PRESETS
+    for role, preset in roles.items():
+        if role not in ROLE_PRESETS:
+            return f"unknown role {role!r} (roles: {', '.join(ROLE_PRESETS)})"
+        if preset not in PRESETS:
+            return f"role {role!r}: unknown preset {preset!r} (presets: {', '.join(PRESETS)})"
+    return None
+
+
+def role_presets(options: Mapping[str, object]) -> dict[str, str]:
+    """Each role's preset: the defaults, then ``preset`` for the colour roles, then ``roles``."""
+    presets = dict(ROLE_PRESETS)
+    preset = options.get("preset")
+    if isinstance(preset, str):
+        presets.update({role: preset for role in COLOUR_ROLES})
+    roles = options.get("roles")
+    if isinstance(roles, Mapping):
+        presets.update({str(k): str(v) for k, v in roles.items()})
+    return presets
 
 
 def option_problems(request: ImportRequest) -> list[ImportDiagnostic]:
@@ -105,9 +137,10 @@ class ScenePlan:
     """See the module docstring. Build with :func:`make_plan`."""
 
     def __init__(self, parsed: ParsedScene, key_for: KeyFor, prefix: str, scene_name: str,
-                 quality: str = "normal") -> None:
+                 quality: str = "normal", presets: Mapping[str, str] | None = None) -> None:
         self.parsed = parsed
         self.quality = quality
+        self.presets = dict(presets or ROLE_PRESETS)
         self.key_for = key_for
         self.names = _Names(prefix)
         self.scene_name = safe_asset_name(scene_name)
@@ -127,6 +160,10 @@ class ScenePlan:
 
     def note(self, severity: Severity, code: str, message: str, field_path: str = "") -> None:
         self.diagnostics.append(PlanDiagnostic(severity, code, message, field_path))
+
+    def vpath_of(self, asset_type: int, name: str) -> str:
+        folder, suffix = ASSET_FOLDERS[AssetType(asset_type)]
+        return f"{VIRTUAL_MOUNT_ROOT}/{folder}/{name}{suffix}"
 
     def material_key(self, material_index: int) -> AssetKey:
         return self._material_by_index[material_index].key
@@ -176,7 +213,7 @@ def make_plan(parsed: ParsedScene, key_for: KeyFor, options: Mapping[str, object
     options = {k: v for k, v in (options or {}).items() if v is not None}
     stem = parsed.stem
     plan = ScenePlan(parsed, key_for, str(options.get("name_prefix", stem)), str(options.get("scene_name", stem)),
-                     str(options.get("quality", "normal")))
+                     str(options.get("quality", "normal")), role_presets(options))
     for code, message, where in parsed.warnings:
         if DROPPED_FACES in message:
             plan.note(Severity.ERROR, "scene.mesh_index_range", f"assimp: {message}", where)
@@ -238,7 +275,7 @@ def _plan_materials(plan: ScenePlan, usable: list[int]) -> None:
         name = plan.names.take(AssetType.MATERIAL, source.name or f"material{index}")
         material = MaterialPlan(index, name, plan.key_for(AssetType.MATERIAL, name), map_material(source, name))
         for slot, ref in material.spec.slots.items():
-            job = _texture_job(plan, resolver, ref.path, PRESET_FOR_SLOT.get(slot, ref.preset), source.name,
+            job = _texture_job(plan, resolver, ref.path, plan.presets.get(slot, ref.preset), source.name,
                                f"materials[{index}].{slot}")
             if job is not None:
                 jobs.setdefault(job.source_id, job)
