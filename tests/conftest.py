@@ -1,10 +1,19 @@
 """Shared test fixtures: locations of ../shared (corpus, golden PAK) and sample content."""
 from __future__ import annotations
 
+import atexit
+import os
 import pathlib
 import shutil
+import tempfile
 
 import pytest
+
+# The cook cache of every test run (and of the commands the tests start) is a fresh
+# folder, never the user's: tests that need a cold or a shared cache make their own.
+_TEST_CACHE = tempfile.mkdtemp(prefix="oxy-test-cache-")
+os.environ["OXY_CACHE_DIR"] = _TEST_CACHE
+atexit.register(shutil.rmtree, _TEST_CACHE, True)
 
 PROJECT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = PROJECT.parent / "shared"

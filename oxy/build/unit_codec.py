@@ -86,6 +86,8 @@ def _pack(value: Any, blobs: list[bytes]) -> Any:
     if isinstance(value, enum.Enum):
         name = _name(type(value))
         if name not in _registry:
+            if isinstance(value, int):  # IntEnum / IntFlag: stored as the plain number
+                return int(value)
             raise UnitCodecError(f"enum {name} is not registered")
         return {"$e": name, "v": value.value}
     if isinstance(value, int):

@@ -28,14 +28,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cook", help="cook images (and later scenes) into a loose cooked root")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="source files, or folders of images")
     p.add_argument("-o", "--output", required=True, metavar="ROOT", help="the loose cooked root to write")
-    p.add_argument("--preset", default="albedo", choices=("albedo", "normal", "data", "hdr", "ui"),
-                   help="texture preset of image inputs (a model's textures take theirs from the material slot)")
+    p.add_argument("--preset", default=None, choices=("albedo", "normal", "data", "hdr", "ui"),
+                   help="texture preset of image inputs (default albedo); for models, the preset of their colour "
+                        "textures (base colour, emissive: albedo, ui or data), normal and data maps keep theirs")
     p.add_argument("--quality", default="normal", choices=("fast", "normal", "high"),
                    help="BC7 effort (images and models' textures)")
     p.add_argument("--kind", default="2d", choices=("2d", "cube", "array"),
                    help="2d: one texture per image; cube: six faces or one cross; array: layers")
     p.add_argument("--threads", type=int, default=None, help="CPU pool size (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the job reports as JSON on stdout")
+    p.add_argument("--force", action="store_true",
+                   help="cook every input and unit again, even when the build records say it is up to date")
+    p.add_argument("--cache", metavar="URL", default=None,
+                   help="cook cache: a folder or any fsspec URL (s3://bucket/prefix) used behind the local cache "
+                        "(default: $OXY_CACHE_DIR or the user cache folder)")
+    p.add_argument("--cache-size", metavar="SIZE", default=None, help="bound of the local cook cache (e.g. 5G)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the cook cache")
     p.set_defaults(run=run)
 
 
@@ -102,33 +110,94 @@ def run(args: argparse.Namespace) -> int:
         print(f"oxy cook: cannot read {path}: no such file or folder", file=sys.stderr)
     if missing:
         return ExitCode.IO_ERROR
-    image_options = {"preset": args.preset, "quality": args.quality, "kind": args.kind, "sources": images[1:]}
-    requests = [ImportRequest(images[0], args.output, options=image_options)] if images else []
-    names = unique_names(others)  # models: --quality applies to their textures; presets come from material slots
-    requests += [ImportRequest(path, args.output, options={"quality": args.quality, "name_prefix": names[path],
-                                                           "scene_name": names[path]}) for path in others]
-    if not requests:
+    explicit = {os.path.abspath(p) for p in args.inputs if os.path.isfile(p)}
+    names = unique_names(others)  # models: --quality and --preset reach their textures (role-aware)
+    model_options = {"quality": args.quality, "preset": args.preset if args.preset in ("albedo", "ui", "data") else None,
+                     "force": args.force or None}
+    requests = [ImportRequest(path, args.output, options={**model_options, "name_prefix": names[path],
+                                                          "scene_name": names[path]}) for path in others]
+    if not requests and not images:
         print("oxy cook: no inputs to cook", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        cache = _open_cache(args)
+    except ValueError as exc:
+        print(f"oxy cook: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     printer = ProgressPrinter()
     started = time.perf_counter()
-    reports, interrupted = [], False
-    with AsyncImportService(cpu_threads=args.threads, max_concurrent_jobs=1) as service:
-        handles = [service.submit(r, on_progress=printer) for r in requests]
-        try:
-            reports = [h.wait() for h in handles]
-        except KeyboardInterrupt:
-            interrupted = True
-            service.cancel_all()
-            reports = [h.wait() for h in handles]
+    with AsyncImportService(cpu_threads=args.threads, max_concurrent_jobs=1, cache=cache) as service:
+        reports, interrupted = _run_jobs(service, requests, printer)
+        # Models first: an image found in a folder that a model of this command already
+        # cooked (as its texture, with its role's preset) is not cooked a second time.
+        used = {p for r in reports for p in r.inputs}
+        images = [p for p in images if os.path.abspath(p) in explicit or os.path.abspath(p) not in used]
+        if images and not interrupted:
+            image_options = {"preset": args.preset or "albedo", "quality": args.quality, "kind": args.kind,
+                             "sources": images[1:], "force": args.force or None}
+            more, interrupted = _run_jobs(service, [ImportRequest(images[0], args.output, options=image_options)],
+                                          printer)
+            reports = more + reports
     printer.close()
-    return _summarise(args, reports, time.perf_counter() - started, interrupted)
+    return _summarise(args, reports, time.perf_counter() - started, interrupted, cache)
 
 
-def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrupted: bool) -> int:
+def _run_jobs(service, requests: list, printer) -> tuple[list, bool]:
+    """(reports, interrupted): Ctrl+C cancels the jobs and still collects their reports."""
+    handles = [service.submit(r, on_progress=printer) for r in requests]
+    try:
+        return [h.wait() for h in handles], False
+    except KeyboardInterrupt:
+        service.cancel_all()
+        return [h.wait() for h in handles], True
+
+
+def _open_cache(args: argparse.Namespace):
+    """The cook cache the command uses (None with --no-cache). ValueError: bad size or URL."""
+    if args.no_cache:
+        return None
+    from oxy.build.cache import open_cache, parse_size
+
+    size = parse_size(args.cache_size) if args.cache_size else None
+    return open_cache(args.cache, size_limit=size)
+
+
+def total_counts(reports: list) -> dict[str, dict[str, int]]:
+    """Per unit kind, the counts of every job added up."""
+    out: dict[str, dict[str, int]] = {}
+    for report in reports:
+        for kind, counts in report.counts.items():
+            into = out.setdefault(kind, {})
+            for what, n in counts.items():
+                into[what] = into.get(what, 0) + n
+    return dict(sorted(out.items()))
+
+
+def counts_line(counts: dict[str, dict[str, int]]) -> str:
+    """``texture: 2 cooked, 5 up to date, 1 cache hit (local); ...``"""
+    parts = []
+    for kind, c in counts.items():
+        bits = [f"{c['cooked']} cooked"] if c.get("cooked") else []
+        if c.get("up_to_date"):
+            bits.append(f"{c['up_to_date']} up to date")
+        hits = c.get("cache_hits_local", 0) + c.get("cache_hits_remote", 0)
+        if hits:
+            bits.append(f"{hits} from the cache ({c.get('cache_hits_local', 0)} local, "
+                        f"{c.get('cache_hits_remote', 0)} remote)")
+        if c.get("failed"):
+            bits.append(f"{c['failed']} failed")
+        if bits:
+            parts.append(f"{kind}: {', '.join(bits)}")
+    return "; ".join(parts)
+
+
+def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrupted: bool, cache=None) -> int:
+    counts = total_counts(reports)
     if args.json:
-        print(json.dumps({"root": args.output, "seconds": round(seconds, 3), "interrupted": interrupted,
-                          "jobs": [_report_dict(r) for r in reports]}, indent=2))
+        doc = {"root": args.output, "seconds": round(seconds, 3), "interrupted": interrupted, "counts": counts,
+               "cache": (cache.counters.snapshot() if cache is not None else None),
+               "jobs": [_report_dict(r) for r in reports]}
+        print(json.dumps(doc, indent=2))
     for report in reports:
         for d in report.diagnostics:
             if d.severity.value != "info":
@@ -149,6 +218,8 @@ def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrup
     print(f"oxy cook: {len(reports)} job(s), wrote {summary} to {args.output} in {seconds:.2f} s"
           + (f", {failed} error(s)" if failed else "") + (f", {warned} warning(s)" if warned else ""),
           file=sys.stderr)
+    if counts:
+        print(f"oxy cook: {counts_line(counts)}", file=sys.stderr)
     if all(r.success for r in reports):
         return ExitCode.OK
     if any(d.code in IO_CODES for r in reports for d in r.errors):

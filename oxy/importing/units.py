@@ -97,8 +97,15 @@ class UnitStore:
         return value, f"cache:{hit.origin}"
 
     def store(self, key: str, value: Any) -> None:
-        if self.cache is not None:
-            self.cache.put(key, unit_codec.encode(value))
+        """Put a result in the cache; a result that cannot be encoded is logged, never raised."""
+        if self.cache is None:
+            return
+        try:
+            data = unit_codec.encode(value)
+        except unit_codec.UnitCodecError as exc:
+            log.warning("cook result %s not cached: %s", key, exc)
+            return
+        self.cache.put(key, data)
 
 
 def _settings_json(settings: Any) -> dict[str, Any]:

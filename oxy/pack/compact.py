@@ -199,11 +199,29 @@ def renumber(contents: Sequence[Content], *, prefer: Prefer | None = None) -> Re
                 return buffers.add(resolve_reference(c, a, "buffer", i))
             blob = remap_indices(blob, buffer_index_offsets(blob, path=content.path), buffer)
         assets.append((content, asset, blob))
+    fallback_live, unknown = _keep_unreferenced(contents, textures, why)
+    texture_maps = [_index_map(c.textures, textures, fallback=True) for c in contents]
+    buffer_maps = [_index_map(c.buffers, buffers, fallback=False) for c in contents]
+    for content, mapping in zip(contents, texture_maps):
+        lost = sorted(i for i in content.live.textures if i not in mapping)
+        if lost:  # by construction never; a live texture must not vanish silently
+            raise FormatError(f"live texture {lost[0]} of {content.path} was not kept", content.path, None, "live")
+    stats = _stats(contents, textures, buffers, why, texture_maps, buffer_maps, unknown)
+    return Renumbering(assets, textures.items, buffers.items, texture_maps, buffer_maps, stats, fallback_live,
+                       tuple(conflicts))
+
+
+def _keep_unreferenced(contents: Sequence[Content], textures: _Table, why: dict[int, str]
+                       ) -> tuple[bool, tuple[tuple[str, str], ...]]:
+    """Add the live standalone textures (by source path, input, index), then every
+    texture that no asset of an input with an unknown live set names. Returns whether
+    one of them is the fallback itself, and the inputs whose live set is unknown."""
     fallback_live = False
+    for content in contents:
+        content.live.check(len(content.textures), content.path)
     live = sorted((path, pos, index) for pos, c in enumerate(contents) if c.live.known
                   for index, path in c.live.textures.items())
-    for path, pos, index in live:
-        contents[pos].live.check(len(contents[pos].textures), contents[pos].path)
+    for _path, pos, index in live:
         new = textures.add(contents[pos].textures[index])
         why.setdefault(new, "live")
         fallback_live |= new == 0
@@ -218,15 +236,7 @@ def renumber(contents: Sequence[Content], *, prefer: Prefer | None = None) -> Re
                 new = textures.add(content.textures[index])
                 why.setdefault(new, "unreferenced")
                 fallback_live |= new == 0
-    texture_maps = [_index_map(c.textures, textures, fallback=True) for c in contents]
-    buffer_maps = [_index_map(c.buffers, buffers, fallback=False) for c in contents]
-    for content, mapping in zip(contents, texture_maps):
-        lost = sorted(i for i in content.live.textures if i not in mapping)
-        if lost:  # by construction never; a live texture must not vanish silently
-            raise FormatError(f"live texture {lost[0]} of {content.path} was not kept", content.path, None, "live")
-    stats = _stats(contents, textures, buffers, why, texture_maps, buffer_maps, tuple(unknown))
-    return Renumbering(assets, textures.items, buffers.items, texture_maps, buffer_maps, stats, fallback_live,
-                       tuple(conflicts))
+    return fallback_live, tuple(unknown)
 
 
 def _textures_named(content: Content) -> set[int]:
