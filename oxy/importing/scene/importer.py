@@ -54,6 +54,7 @@ from oxy.importing.scene.backend import SceneBackend, SceneParseError
 from oxy.importing.scene.backend_assimp import AssimpBackend
 from oxy.importing.scene.emit import (emit_geometry, emit_material, emit_scene, forward, pack_checked,
                                       texture_settings, written_counts)
+from oxy.importing.scene.resolver import IMAGE_EXTENSIONS
 from oxy.importing.scene.plan import (SCENE_OPTIONS, SCENE_SETTINGS_FILE_KEYS, GeometryPlan, ScenePlan, make_plan,
                                       option_problems)
 from oxy.importing.scene.readiness import MaterialReadinessTracker
@@ -253,7 +254,9 @@ class SceneImporter:
         cacheable = isinstance(self.backend, AssimpBackend) \
             and type(self.backend).parse_async is SceneBackend.parse_async
         try:
-            parsed, outcome, hashes = ctx.run_blocking(parse_unit, self.backend, path, list(deps.files), store,
+            # the parse reads the model and its buffers/.mtl; images are the texture units' inputs
+            parse_inputs = [p for p in deps.files if not p.lower().endswith(IMAGE_EXTENSIONS)]
+            parsed, outcome, hashes = ctx.run_blocking(parse_unit, self.backend, path, parse_inputs, store,
                                                        cacheable)
         except SceneParseError as exc:
             ctx.diagnose(Severity.ERROR, "scene.parse_failed", f"cannot import {exc.path}: {exc.reason}")
