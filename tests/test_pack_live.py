@@ -1,8 +1,8 @@
 """oxy pack keeps live standalone textures (build records), drops superseded ones, and
 keeps every texture of a root whose live set is unknown (no records for its index).
 
-Roots are cooked by the real importer from small generated images; the records are
-the importer's when it wrote them for the current index, else written here with
+Roots are cooked by the import service from small generated images; the records are
+the ones it wrote for the current index (checked), else written here with
 :func:`ensure_records` (the same API the importer uses). Results are checked on the
 PAK bytes on disk (``oxy.formats.parse_pak``, ``oxy.validate``).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -18,12 +19,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from oxy import AssetImporter
 from oxy.build.records import BuildRecords, OutputRecord, SourceRecord, live_texture_indices
 from oxy.cook.descriptors import build_material
 from oxy.errors import FormatError
 from oxy.formats import AssetType, parse_material, parse_pak
-from oxy.importing import ImportRequest
+from oxy.importing import AsyncImportService, ImportRequest
 from oxy.importing.session import ImportSession
 from oxy.importing.session_io import DirectSessionIO
 from oxy.pack.compact import pack_paths
@@ -86,10 +86,12 @@ def make_image(path: pathlib.Path, seed: int, size: int = 16) -> str:
 
 
 def cook(root: pathlib.Path, sources: list[str]) -> dict[str, int]:
+    """Cook ``sources`` as one job through the import service (which writes build records)."""
     options: dict[str, object] = {"quality": "fast"}
     if len(sources) > 1:
         options["sources"] = sources[1:]
-    report = AssetImporter().import_to_loose_cooked(ImportRequest(sources[0], str(root), options=options))
+    with AsyncImportService() as service:
+        report = service.submit(ImportRequest(sources[0], str(root), options=options)).wait(120)
     assert report.success, [str(d) for d in report.diagnostics]
     return dict(report.outputs)
 
@@ -118,6 +120,8 @@ def standalone_root(tmp_path: pathlib.Path, order: list[int] | None = None, *, r
     make_image(images / "img2.png", seed=2)  # the next test's root starts from the same images
     if records:
         ensure_records(root, {s: [i] for s, i in outputs.items()})
+    else:  # a root cooked by an oxy without records, or whose records were lost
+        shutil.rmtree(root / ".oxy", ignore_errors=True)
     assert validate_loose_root(root, verify_hashes=True).ok
     return root, outputs, superseded
 
@@ -240,3 +244,34 @@ def test_cli_pack_prints_one_summary_line_of_what_it_kept_and_dropped(tmp_path):
     assert unknown.returncode == 0, unknown.stderr
     assert f"no build records for {bare}: every texture kept" in unknown.stderr
     assert f"{IMAGES} unreferenced of inputs without build records" in unknown.stderr
+
+
+def test_records_written_by_oxy_cook_keep_standalone_textures_through_pack_and_compact(tmp_path):
+    """End to end with the records ``oxy cook`` itself writes: many standalone images,
+    some changed and cooked again; the PAK holds every live one, none superseded, and
+    ``oxy compact`` changes nothing that ``oxy pack`` produces."""
+    from oxy.cli.main import main
+    from oxy.pack.compact_root import compact_root
+
+    images = [make_image(tmp_path / f"img{i:02d}.png", seed=i, size=8) for i in range(12)]
+    root = tmp_path / "root"
+    assert main(["cook", *images, "-o", str(root), "--quality", "fast"]) == 0
+    changed = images[::4]
+    for n, path in enumerate(changed):
+        make_image(pathlib.Path(path), seed=50 + n, size=8)
+    assert main(["cook", *changed, "-o", str(root), "--quality", "fast"]) == 0
+    records = BuildRecords(str(root)).load(index_sha256(root))
+    assert records.gen, "oxy cook wrote no build records"
+    live = live_texture_indices(records)
+    assert sorted(live.values()) == sorted(images) and len(read_table(root)) == 1 + len(images) + len(changed)
+    result = pack_paths([root], tmp_path / "a.pak")
+    data = (tmp_path / "a.pak").read_bytes()
+    assert validate_pak_bytes(data, name="a.pak", verify_hashes=True).ok
+    source_payloads = root_payloads(root)
+    assert pak_payloads(data)[1:] == [source_payloads[i] for _p, i in sorted((p, i) for i, p in live.items())]
+    assert (result.stats.live_textures.count, result.stats.dropped_textures.count) == (len(images), len(changed))
+    compacted = compact_root(root)
+    assert compacted.changed and compacted.stats.dropped_textures.count == len(changed)
+    assert len(read_table(root)) == 1 + len(images)
+    pack_paths([root], tmp_path / "b.pak")
+    assert (tmp_path / "b.pak").read_bytes() == data
