@@ -353,3 +353,27 @@ def test_an_unreadable_journal_after_the_data_rename_rolls_back_by_name(template
     assert os.path.getsize(root / "Resources" / "textures.data") == \
         {f.relpath: f.size for f in parse_index((root / "container.index.bin").read_bytes()).files}[
             "Resources/textures.data"]
+
+
+def test_the_next_cook_after_compaction_finds_its_sources_up_to_date(tmp_path, capsys):
+    """The remapped records are what the incremental cook reads: unchanged sources
+    stay up to date after compaction, and a changed one is cooked and appended."""
+    from oxy.cli.main import main
+
+    images = [make_image(tmp_path / f"i{i}.png", seed=i, size=8) for i in range(4)]
+    root = tmp_path / "root"
+    cook_args = ["cook", *images, "-o", str(root), "--quality", "fast"]
+    assert main(cook_args) == 0
+    make_image(pathlib.Path(images[1]), seed=77, size=8)
+    assert main(["cook", images[1], "-o", str(root), "--quality", "fast"]) == 0
+    assert compact_root(root).stats.dropped_textures.count == 1
+    capsys.readouterr()
+    assert main(cook_args) == 0
+    assert "4 up to date" in capsys.readouterr().err
+    assert not compact_root(root).changed
+    make_image(pathlib.Path(images[2]), seed=78, size=8)
+    assert main(cook_args) == 0
+    assert "1 cooked, 3 up to date" in capsys.readouterr().err
+    assert validate_loose_root(root, verify_hashes=True).ok
+    result = compact_root(root)
+    assert result.changed and result.stats.dropped_textures.count == 1 and result.stats.live_textures.count == 4
