@@ -107,6 +107,20 @@ def meaning(root: pathlib.Path) -> dict[str, object]:
     return out
 
 
+def recorded_payloads(root: pathlib.Path) -> dict[tuple[str, str], object]:
+    """Each recorded output's resource payloads (texture index, geometry buffers), by
+    source and output name: the incremental cook reuses root entries by these indices."""
+    _content, textures, buffers = _payloads(root)
+    out: dict[tuple[str, str], object] = {}
+    for path, record in BuildRecords(str(root)).load(index_sha256(root)).sources.items():
+        for o in record.outputs:
+            if o.kind == "texture" and o.index is not None:
+                out[(path, o.name)] = textures[o.index]
+            if getattr(o, "buffers", ()):
+                out[(path, o.name, "buffers")] = [buffers[b] for b in o.buffers]  # type: ignore[index]
+    return out
+
+
 def packed(root: pathlib.Path, out: pathlib.Path) -> bytes:
     pack_paths([root], out)
     return out.read_bytes()
@@ -133,6 +147,7 @@ def loaded(root: pathlib.Path) -> list:
 # ------------------------------------------------------------------------- tests
 def test_compaction_drops_superseded_data_and_keeps_live_data(root, tmp_path):
     before, pak_before, objects_before = meaning(root), packed(root, tmp_path / "a.pak"), loaded(root)
+    outputs_before = recorded_payloads(root)
     table_before = (root / "Resources" / "textures.table").read_bytes()
     old = read_content(root)
     result = compact_root(root)
@@ -150,6 +165,7 @@ def test_compaction_drops_superseded_data_and_keeps_live_data(root, tmp_path):
     report = validate_loose_root(root, verify_hashes=True)
     assert report.ok and not report.diagnostics, [str(d) for d in report.diagnostics]
     assert meaning(root) == before                      # every reference points at the same bytes
+    assert recorded_payloads(root) == outputs_before    # and every recorded output index too
     assert packed(root, tmp_path / "b.pak") == pak_before
     assert loaded(root) == objects_before
     index = parse_index((root / "container.index.bin").read_bytes())

@@ -19,7 +19,8 @@ without waiting: a running cook makes this fail with RootBusyError):
    is written at all (not one byte or mtime);
 4. write each changed file to ``<relpath>.oxy-tmp-<tag>``, build the new index (same
    GUID and content_version, new file sizes and descriptor digests), stage a build
-   records generation for it whose texture outputs carry the new indices;
+   records generation for it whose outputs carry the new texture (and geometry
+   buffer) indices, or none for an entry that was dropped;
 5. :func:`~oxy.build.commit.execute_commit` replaces the files whole (hard-link
    backups, renames, the index last), then the records' other generations are
    dropped (:meth:`~oxy.build.records.BuildRecords.finish`), or the staged one is
@@ -40,11 +41,11 @@ import hashlib
 import os
 import secrets
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from oxy.build.commit import CommitPlan, FileReplace, execute_commit
 from oxy.build.journal import TEMP_MARKER, RootBusyError, file_sha256, recover_root_locked, remove_if_present
-from oxy.build.records import BuildRecords, RecordSet, RecordsError, SourceRecord
+from oxy.build.records import BuildRecords, OutputRecord, RecordSet, RecordsError, SourceRecord
 from oxy.build.rootlock import RootLock
 from oxy.formats import AssetKey, FileKind, IndexAsset, IndexFile, LooseIndex, build_index
 from oxy.formats.enums import BufferUsage
@@ -161,12 +162,27 @@ def _pwrite_all(fd: int, blob: bytes, at: int) -> None:
         done += os.pwrite(fd, view[done:], at + done)
 
 
-def _remap_records(records: RecordSet, texture_map: dict[int, int]) -> dict[str, SourceRecord | None]:
-    """Every source whose texture outputs move: the new index, or None once dropped."""
+def _remap_output(o: OutputRecord, texture_map: dict[int, int], buffer_map: dict[int, int]) -> OutputRecord:
+    """``o`` with its texture index (None once dropped) and, when records carry them,
+    its geometry's buffer indices (none once any was dropped) renumbered."""
+    if o.kind == "texture" and o.index is not None:
+        o = dataclasses.replace(o, index=texture_map.get(o.index))
+    buffers = getattr(o, "buffers", ())  # a geometry's buffers (records of scene cooks)
+    if buffers:
+        moved = [buffer_map.get(b) for b in buffers]
+        kept = () if None in moved else tuple(b for b in moved if b is not None)
+        changes: dict[str, Any] = {"buffers": kept}
+        o = dataclasses.replace(o, **changes)
+    return o
+
+
+def _remap_records(records: RecordSet, texture_map: dict[int, int],
+                   buffer_map: dict[int, int]) -> dict[str, SourceRecord | None]:
+    """Every source whose outputs move (the incremental cook reuses root entries by
+    these indices, so none may be left pointing at another entry)."""
     changed: dict[str, SourceRecord | None] = {}
     for path, record in records.sources.items():
-        outputs = [dataclasses.replace(o, index=texture_map.get(o.index))
-                   if o.kind == "texture" and o.index is not None else o for o in record.outputs]
+        outputs = [_remap_output(o, texture_map, buffer_map) for o in record.outputs]
         if outputs != record.outputs:
             changed[path] = dataclasses.replace(record, outputs=outputs)
     return changed
@@ -240,11 +256,11 @@ def _compact_locked(root: str, dry_run: bool, verify: bool, recovery: tuple[str,
             return dataclasses.replace(result, records_note=_finish_quietly(BuildRecords(root),
                                                                             content.live.records.gen))
         return result
-    note = _commit(root, content, r.texture_maps[0], kinds, descriptors, blob)
+    note = _commit(root, content, (r.texture_maps[0], r.buffer_maps[0]), kinds, descriptors, blob)
     return dataclasses.replace(result, records_note=note)
 
 
-def _commit(root: str, content: Content, texture_map: dict[int, int], kinds: list[_Kind],
+def _commit(root: str, content: Content, maps: tuple[dict[int, int], dict[int, int]], kinds: list[_Kind],
             descriptors: dict[AssetKey, bytes], blob: bytes) -> str:
     """Write the temporaries, stage the records, commit; the records note (empty when fine)."""
     index = content.index
@@ -271,7 +287,7 @@ def _commit(root: str, content: Content, texture_map: dict[int, int], kinds: lis
                 _write_new(root, temp(a.descriptor_relpath), [(0, descriptors[a.key])])
         if content.live.known and content.live.records is not None:
             base = content.live.records
-            gen = records.stage(new_sha, base, _remap_records(base, texture_map))
+            gen = records.stage(new_sha, base, _remap_records(base, *maps))
         execute_commit(CommitPlan(root, tag, (), tuple(replaces), blob))
     except BaseException:
         for rep in replaces:
