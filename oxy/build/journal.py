@@ -350,9 +350,27 @@ def recover_root_locked(root: str) -> RecoveryReport:
             roll_forward(root, journal, report)
         else:
             roll_back(root, journal, report)
+        _prune_records(root, report)
     truncate_tails(root, report)
     remove_stale_temporaries(root, report)
     return report
+
+
+def _prune_records(root: str, report: RecoveryReport) -> None:
+    """Drop build-records generations that do not describe the index now in place
+    (one staged for the commit just rolled back). Readers already ignore them; a
+    failure here is reported, never raised (the records are not the root)."""
+    from oxy.build.records import NO_INDEX, BuildRecords, RecordsError
+
+    try:
+        path = resolve_inside(root, INDEX_FILE_NAME)
+        index = file_sha256(path) or NO_INDEX
+        dropped = BuildRecords(root).prune(index)
+    except (RecordsError, OSError, RootEscapeError) as exc:
+        report.actions.append(f"build records not pruned: {exc}")
+        return
+    if dropped:
+        report.actions.append(f"build records: dropped {dropped} generation(s) that do not describe the index")
 
 
 def recover_root(root: str) -> RecoveryReport:

@@ -100,17 +100,19 @@ class OutputRecord:
     index: int | None = None
     asset: str | None = None
     vpath: str | None = None
+    buffers: tuple[int, ...] = ()    # a geometry's vertex and index buffer indices
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "stage": self.stage, "key": self.key,
                 "recipe": dict(self.recipe), "reason": dict(self.reason), "origin": self.origin,
-                "index": self.index, "asset": self.asset, "vpath": self.vpath}
+                "index": self.index, "asset": self.asset, "vpath": self.vpath, "buffers": list(self.buffers)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "OutputRecord":
         return cls(str(data["kind"]), str(data["name"]), str(data["stage"]), str(data["key"]),
                    dict(data.get("recipe", {})), dict(data.get("reason", {})), str(data.get("origin", "cooked")),
-                   data.get("index"), data.get("asset"), data.get("vpath"))
+                   data.get("index"), data.get("asset"), data.get("vpath"),
+                   tuple(int(b) for b in data.get("buffers", ())))
 
 
 @dataclass
@@ -318,6 +320,25 @@ class BuildRecords:
     def discard(self, gen: int) -> None:
         """After a failed commit: drop the generation staged for it."""
         self._execute(("DELETE FROM sources WHERE gen=?", (gen,)), ("DELETE FROM generations WHERE gen=?", (gen,)))
+
+    def prune(self, index_sha256: str) -> int:
+        """Keep only the newest generation describing this index (after a crash
+        recovery: a generation staged for a commit that was rolled back goes).
+        Returns how many generations were dropped; nothing is written when none is."""
+        db = self._connect(create=False)
+        if db is None:
+            return 0
+        try:
+            row = db.execute("SELECT MAX(gen) FROM generations WHERE index_sha256=?", (index_sha256,)).fetchone()
+            keep = int(row[0]) if row and row[0] is not None else 0
+            stale = int(db.execute("SELECT COUNT(*) FROM generations WHERE gen<>?", (keep,)).fetchone()[0])
+        except sqlite3.Error as exc:
+            raise RecordsError(f"{self.path}: cannot read the build records: {exc}") from None
+        finally:
+            db.close()
+        if stale:
+            self._execute(("DELETE FROM sources WHERE gen<>?", (keep,)), ("DELETE FROM generations WHERE gen<>?", (keep,)))
+        return stale
 
     def refresh(self, gen: int, records: Iterable[SourceRecord]) -> None:
         """Rewrite sources of generation ``gen`` in place (refreshed stat signatures:

@@ -167,9 +167,10 @@ def source_record(check: SourceCheck, *, hashes: Mapping[str, str], extra: Mappi
 
 
 def output_record(kind: str, name: str, outcome: Any, reason: Reason, *, index: int | None = None,
-                  asset: str | None = None, vpath: str | None = None, origin: str | None = None) -> OutputRecord:
+                  asset: str | None = None, vpath: str | None = None, origin: str | None = None,
+                  buffers: tuple[int, ...] = ()) -> OutputRecord:
     return OutputRecord(kind, name, outcome.stage, outcome.key, outcome.recipe.to_json(), reason.to_json(),
-                        origin or outcome.origin, index, asset, vpath)
+                        origin or outcome.origin, index, asset, vpath, tuple(buffers))
 
 
 def root_texture_keys(records: RecordSet, texture_count: int) -> dict[str, int]:
@@ -183,9 +184,21 @@ def root_texture_keys(records: RecordSet, texture_count: int) -> dict[str, int]:
     return out
 
 
-def recorded_outputs(record: SourceRecord) -> dict[str, int]:
-    """The report's ``outputs`` of an up-to-date source, from its record."""
-    return {o.name: o.index for o in record.outputs if o.index is not None}
+def recorded_outputs(record: SourceRecord, source_id: str | None = None) -> dict[str, int]:
+    """The report's ``outputs`` of an up-to-date source, from its record, named as a
+    cook would name them: a standalone texture by ``source_id`` (the path as given
+    now), a model's textures ``texture:<image>[<preset>]`` and geometries
+    ``geometry:<name>:vertices|indices``."""
+    out: dict[str, int] = {}
+    for o in record.outputs:
+        if record.kind == "texture" and o.kind == "texture" and o.index is not None:
+            out[source_id or o.name] = o.index
+        elif o.kind == "texture" and o.index is not None:
+            out[o.name] = o.index
+        elif o.stage == "geometry" and len(o.buffers) == 2 and o.vpath:
+            name = o.vpath.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+            out[f"geometry:{name}:vertices"], out[f"geometry:{name}:indices"] = o.buffers
+    return out
 
 
 __all__ = ["COUNT_FIELDS", "CookCounts", "SourceCheck", "check_source", "output_record", "recorded_outputs",

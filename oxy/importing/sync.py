@@ -13,17 +13,29 @@ Failure modes: as the async path, returned in the report, never raised.
 """
 from __future__ import annotations
 
+import os
+from typing import Any
+
 from oxy.cook.image_decode import ImageDecodeError
-from oxy.cook.texture import TextureCookError, cook_texture_files
+from oxy.cook.texture import TextureCookError
+from oxy.formats.resources import TEXTURE_DESC_SIZE
+from oxy.importing.incremental import COUNT_FIELDS, root_texture_keys
 from oxy.importing.scene.importer import SCENE_SUFFIXES
 from oxy.importing.scene.sync_import import import_scene_sync
-from oxy.importing.session import open_direct_session
-from oxy.importing.texture_importer import IMAGE_SUFFIXES, option_problems, work_items
+from oxy.importing.session import ImportSession, open_direct_session
+from oxy.importing.texture_importer import (IMAGE_SUFFIXES, check_textures, option_problems, plan_textures,
+                                            source_groups, texture_base_settings, texture_record)
+from oxy.importing.units import UnitStore, cook_texture_unit
 from oxy.importing.types import ImportDiagnostic, ImportReport, ImportRequest, Severity
 
 
 class AssetImporter:
-    """Synchronous imports into a loose cooked root (see the module docstring)."""
+    """Synchronous imports into a loose cooked root (see the module docstring).
+    ``cache``: a :class:`~oxy.build.cache.CookCache` for texture units (None: none);
+    the root's build records are always used (an up-to-date image is not cooked)."""
+
+    def __init__(self, cache: Any = None) -> None:
+        self.cache = cache
 
     def import_to_loose_cooked(self, request: ImportRequest) -> ImportReport:
         if request.suffix in SCENE_SUFFIXES:
@@ -38,42 +50,62 @@ class AssetImporter:
         report.diagnostics.extend(option_problems(request))
         if report.diagnostics:
             return report
-        try:
-            items = work_items(request)
-        except TextureCookError as exc:
-            report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "texture.bad_options", str(exc),
-                                                       request.source_path))
-            return report
         session = open_direct_session(request, report)
         if session is None:
             return report
-        outputs: dict[str, int] = {}
         with session:
-            for item in items:
-                try:
-                    sources = [(s.name, _read(s.path or s.name)) for s in item.sources]
-                    texture = cook_texture_files(sources, item.settings, kind=item.kind)
-                except OSError as exc:
-                    report.diagnostics.append(ImportDiagnostic(
-                        Severity.ERROR, "texture.read_failed", f"cannot read {exc.filename}: {exc.strerror}",
-                        str(exc.filename)))
-                    continue
-                except ImageDecodeError as exc:
-                    report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "texture.decode_failed",
-                                                               exc.reason, exc.source))
-                    continue
-                except TextureCookError as exc:
-                    report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "texture.cook_failed", str(exc),
-                                                               item.source_id))
-                    continue
-                report.diagnostics.extend(ImportDiagnostic.from_note(n, item.source_id) for n in texture.notes)
-                outputs[item.source_id] = session.textures.emit(texture)
-            committed = session.finalize()
+            committed, outputs, complete = self._textures(request, session, report)
         report.diagnostics.extend(session.diagnostics)
         report.written = {"textures": session.textures.new_count} if committed else {}
         report.outputs = outputs if committed else {}
-        report.success = committed and len(outputs) == len(items)
+        report.success = committed and complete
         return report
+
+    def _textures(self, request: ImportRequest, session: ImportSession,
+                  report: ImportReport) -> tuple[bool, dict[str, int], bool]:
+        options = {k: v for k, v in request.options.items() if v is not None}
+        kind, force = options.get("kind", "2d"), bool(options.get("force"))
+        groups = source_groups([request.source_path, *(os.fspath(p) for p in options.get("sources", ()))], kind)
+        checks = check_textures(groups, texture_base_settings(options), kind, session.records, force)
+        work = plan_textures(groups, checks, kind, session)
+        report.diagnostics.extend(work.problems)
+        for kind_name, what, n in work.count_updates():
+            _count(report, kind_name, what, n)
+        report.inputs = sorted(work.inputs)
+        outputs = dict(work.outputs)
+        count = len(session.state.texture_table) // TEXTURE_DESC_SIZE
+        store = UnitStore(self.cache, root_texture_keys(session.records, count), force=force)
+        for item in work.items:
+            try:
+                sources = [(s.name, _read(s.path or s.name)) for s in item.sources]
+                texture, reused, outcome = cook_texture_unit(sources, item.settings, item.kind, store)
+            except OSError as exc:
+                problem = ImportDiagnostic(Severity.ERROR, "texture.read_failed",
+                                           f"cannot read {exc.filename}: {exc.strerror}", str(exc.filename))
+            except ImageDecodeError as exc:
+                problem = ImportDiagnostic(Severity.ERROR, "texture.decode_failed", exc.reason, exc.source)
+            except TextureCookError as exc:
+                problem = ImportDiagnostic(Severity.ERROR, "texture.cook_failed", str(exc), item.source_id)
+            else:
+                if texture is not None:
+                    report.diagnostics.extend(ImportDiagnostic.from_note(n, item.source_id) for n in texture.notes)
+                index = reused if reused is not None else session.textures.emit(texture)  # type: ignore[arg-type]
+                outputs[item.source_id] = index
+                _count(report, "texture", {"cooked": "cooked", "cache:local": "cache_hits_local",
+                                           "cache:remote": "cache_hits_remote"}.get(outcome.origin, "up_to_date"), 1)
+                session.record_source(work.pending[item.source_id].path,
+                                      texture_record(work.pending[item.source_id], item.source_id, outcome, index,
+                                                     force))
+                continue
+            report.diagnostics.append(problem)
+            _count(report, "texture", "failed", 1)
+        committed = session.finalize()
+        return committed, outputs, not work.failed and len(outputs) == len(groups)
+
+
+def _count(report: ImportReport, kind: str, what: str, n: int) -> None:
+    counts = report.counts.setdefault(kind, dict.fromkeys(COUNT_FIELDS, 0))
+    counts[what] += n
 
 
 def _read(path: str) -> bytes:

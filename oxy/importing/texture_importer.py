@@ -21,6 +21,7 @@ Runs as an importer on the import hub (see ``oxy.importing.registry``).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 
 import gevent
 
@@ -37,8 +38,8 @@ from oxy.importing.types import (SOURCE_KEY_OPTION, ImportDiagnostic, ImportPhas
                                  OptionSpec, Severity, check_options)
 from oxy.importing.incremental import (SourceCheck, check_source, output_record, recorded_outputs, root_texture_keys,
                                        source_record, stat_files, unit_reason)
-from oxy.importing.units import UnitStore
-from oxy.build.records import RecordSet
+from oxy.importing.units import UnitOutcome, UnitStore
+from oxy.build.records import RecordSet, SourceRecord
 from oxy.build.settings_files import SettingsFileCache
 from oxy.formats.resources import TEXTURE_DESC_SIZE
 
@@ -80,22 +81,6 @@ def option_problems(request: ImportRequest) -> list[ImportDiagnostic]:
 TEXTURE_PHASE_SHARE = 0.9  # of the overall progress; writing takes the rest
 
 
-def work_items(request: ImportRequest) -> list[TextureWorkItem]:
-    """The pipeline items of a request whose options passed :func:`option_problems`
-    (None values mean the default). Raises TextureCookError for bad settings."""
-    options = {k: v for k, v in request.options.items() if v is not None}
-    settings = settings_for(options.get("preset", "albedo"),
-                            **{k: options[k] for k in SETTING_OPTIONS if k in options})
-    paths = [request.source_path, *(os.fspath(p) for p in options.get("sources", ()))]
-    kind = options.get("kind", "2d")
-    sources = [TextureSource(p, path=p) for p in paths]
-    if kind == "2d":
-        return [TextureWorkItem(p, (s,), settings, "2d") for p, s in zip(paths, sources)]
-    if kind in ("cube", "array"):
-        return [TextureWorkItem(request.source_path, tuple(sources), settings, kind)]
-    raise TextureCookError(f"unknown texture kind {kind!r} (2d, cube, array)")
-
-
 class TextureImporter:
     """Importer for image files (see the module docstring)."""
 
@@ -126,28 +111,17 @@ class TextureImporter:
 
     def _run_open(self, ctx: JobContext, session: ImportSession, io: HubSessionIO, options: dict,
                   kind: str, paths: list[str]) -> ImportReport:
-        base = {k: options[k] for k in ("preset", *SETTING_OPTIONS) if k in options}
-        base.setdefault("preset", "albedo")
-        groups = [[p] for p in paths] if kind == "2d" else [paths]
-        checks = io.blocking(_check_all, groups, base, kind, session.records, bool(options.get("force")))
-        outputs: dict[str, int] = {}
-        items: list[TextureWorkItem] = []
-        pending: dict[str, SourceCheck] = {}
-        failed = 0
-        for group, check in zip(groups, checks):
-            ctx.inputs.update(os.path.abspath(p) for p in group)
-            item = self._item(ctx, group, check, kind)
-            if check.up_to_date and check.old is not None:
-                outputs.update(recorded_outputs(check.old))
-                ctx.counts.add("texture", "up_to_date")
-                if check.refreshed is not None:
-                    session.refresh_source(check.refreshed)
-            elif item is None:
-                failed += 1
-                ctx.counts.add("texture", "failed")
-            else:
-                items.append(item)
-                pending[item.source_id] = check
+        groups = source_groups(paths, kind)
+        checks = io.blocking(check_textures, groups, texture_base_settings(options), kind, session.records,
+                             bool(options.get("force")))
+        work = plan_textures(groups, checks, kind, session)
+        for d in work.problems:
+            ctx.diagnose(d.severity, d.code, d.message, source_path=d.source_path, field_path=d.field_path)
+        for kind_name, what, n in work.count_updates():
+            ctx.counts.add(kind_name, what, n)
+        ctx.inputs.update(work.inputs)
+        outputs = dict(work.outputs)
+        items, pending = work.items, work.pending
         state = session.state
         store = UnitStore(ctx.cache, root_texture_keys(session.records, len(state.texture_table) // TEXTURE_DESC_SIZE),
                           force=bool(options.get("force")))
@@ -169,32 +143,8 @@ class TextureImporter:
         for d in session.diagnostics:
             ctx.diagnose(d.severity, d.code, d.message, field_path=d.field_path)
         written = {"textures": session.textures.new_count} if committed else {}
-        return ctx.make_report(success=committed and not failed and len(cooked) == len(items), written=written,
+        return ctx.make_report(success=committed and not work.failed and len(cooked) == len(items), written=written,
                                outputs=outputs if committed else {})
-
-    def _item(self, ctx: JobContext, group: list[str], check: SourceCheck, kind: str) -> TextureWorkItem | None:
-        """The pipeline item of a stale source (None, with a diagnostic, when its
-        settings cannot be used; also built for up-to-date ones, then unused)."""
-        where = group[0]
-        if check.error:
-            ctx.diagnose(Severity.ERROR, "texture.bad_settings", check.error, source_path=where)
-            return None
-        settings_options = {k: v for k, v in check.settings.items()}
-        problems = check_options(settings_options, SETTING_SPECS, importer="texture", source_path=where)
-        for d in problems:
-            origin = check.origins.get(d.field_path.removeprefix("options."), "the request")
-            ctx.diagnose(d.severity, d.code, f"{d.message} (set in {origin})", source_path=where,
-                         field_path=d.field_path)
-        if problems:
-            return None
-        try:
-            settings = settings_for(settings_options.get("preset", "albedo"),
-                                    **{k: settings_options[k] for k in SETTING_OPTIONS if k in settings_options})
-        except TextureCookError as exc:
-            ctx.diagnose(Severity.ERROR, "texture.bad_options", str(exc), source_path=where)
-            return None
-        sources = tuple(TextureSource(p, path=p) for p in group)
-        return TextureWorkItem(group[0], sources, settings, kind)
 
     @staticmethod
     def _produce(pipeline: TexturePipeline, items: list[TextureWorkItem]) -> None:
@@ -220,11 +170,7 @@ class TextureImporter:
                 outputs[result.source_id] = index
                 outcome = result.outcome
                 ctx.counts.add_origin("texture", outcome.origin)
-                reason = unit_reason(check.old, result.source_id, outcome.recipe, forced=forced)
-                hashes = {os.path.abspath(name): digest for name, digest in outcome.recipe.inputs}
-                record = source_record(check, hashes=hashes, outputs=[
-                    output_record("texture", result.source_id, outcome, reason, index=index)])
-                session.record_source(check.path, record)
+                session.record_source(check.path, texture_record(check, result.source_id, outcome, index, forced))
             else:
                 ctx.counts.add("texture", "failed")
             for d in result.diagnostics:
@@ -234,8 +180,21 @@ class TextureImporter:
         return outputs
 
 
-def _check_all(groups: list[list[str]], base: dict, kind: str, records: RecordSet, force: bool) -> list[SourceCheck]:
-    """Blocking (the I/O pool): one :class:`SourceCheck` per texture; a cube or an
+def texture_base_settings(options: dict) -> dict:
+    """The request's texture settings (the base that ``oxy.toml`` files override)."""
+    base = {k: options[k] for k in ("preset", *SETTING_OPTIONS) if k in options and options[k] is not None}
+    base.setdefault("preset", "albedo")
+    return base
+
+
+def source_groups(paths: list[str], kind: str) -> list[list[str]]:
+    """One group per texture: each image for "2d"; all of them for a cube or an array."""
+    return [[p] for p in paths] if kind == "2d" else [paths]
+
+
+def check_textures(groups: list[list[str]], base: dict, kind: str, records: RecordSet,
+                   force: bool) -> list[SourceCheck]:
+    """Blocking (stats, small reads): one :class:`SourceCheck` per texture; a cube or an
     array is one source whose faces are all recorded as its inputs."""
     cache = SettingsFileCache()
     checks = []
@@ -247,5 +206,75 @@ def _check_all(groups: list[list[str]], base: dict, kind: str, records: RecordSe
         checks.append(check)
     return checks
 
+
+@dataclass
+class TextureWork:
+    """What a texture job must do after its sources were checked (shared by the async
+    importer and the synchronous facade)."""
+
+    items: list[TextureWorkItem] = field(default_factory=list)
+    pending: dict[str, SourceCheck] = field(default_factory=dict)   # source id -> its check
+    outputs: dict[str, int] = field(default_factory=dict)           # up-to-date sources, from their records
+    problems: list[ImportDiagnostic] = field(default_factory=list)
+    inputs: set[str] = field(default_factory=set)
+    up_to_date: int = 0
+    failed: int = 0
+
+    def count_updates(self) -> list[tuple[str, str, int]]:
+        return [(k, w, n) for k, w, n in (("texture", "up_to_date", self.up_to_date),
+                                          ("texture", "failed", self.failed)) if n]
+
+
+def plan_textures(groups: list[list[str]], checks: list[SourceCheck], kind: str,
+                  session: ImportSession) -> TextureWork:
+    """Split checked sources into up to date (outputs from the records; moved stat
+    signatures refreshed through ``session``), unusable (a diagnostic) and work items."""
+    work = TextureWork()
+    for group, check in zip(groups, checks):
+        work.inputs.update(os.path.abspath(p) for p in group)
+        if check.up_to_date and check.old is not None:
+            work.outputs.update(recorded_outputs(check.old, group[0]))
+            work.up_to_date += 1
+            if check.refreshed is not None:
+                session.refresh_source(check.refreshed)
+            continue
+        item, problems = _work_item(group, check, kind)
+        work.problems += problems
+        if item is None:
+            work.failed += 1
+        else:
+            work.items.append(item)
+            work.pending[item.source_id] = check
+    return work
+
+
+def _work_item(group: list[str], check: SourceCheck, kind: str) -> tuple[TextureWorkItem | None,
+                                                                         list[ImportDiagnostic]]:
+    """The pipeline item of a stale source, or None and why (its effective settings,
+    from the request and the ``oxy.toml`` files, cannot be used)."""
+    where = group[0]
+    if check.error:
+        return None, [ImportDiagnostic(Severity.ERROR, "texture.bad_settings", check.error, where)]
+    problems = check_options(check.settings, SETTING_SPECS, importer="texture", source_path=where)
+    if problems:
+        return None, [ImportDiagnostic(d.severity, d.code, f"{d.message} (set in "
+                                       f"{check.origins.get(d.field_path.removeprefix('options.'), 'the request')})",
+                                       where, d.field_path) for d in problems]
+    settings = check.settings
+    try:
+        cooked_settings = settings_for(settings.get("preset", "albedo"),
+                                       **{k: settings[k] for k in SETTING_OPTIONS if k in settings})
+    except TextureCookError as exc:
+        return None, [ImportDiagnostic(Severity.ERROR, "texture.bad_options", str(exc), where)]
+    return TextureWorkItem(group[0], tuple(TextureSource(p, path=p) for p in group), cooked_settings, kind), []
+
+
+def texture_record(check: SourceCheck, source_id: str, outcome: UnitOutcome, index: int,
+                   forced: bool) -> SourceRecord:
+    """What the build records say of a cooked texture source."""
+    reason = unit_reason(check.old, source_id, outcome.recipe, forced=forced)
+    hashes = {os.path.abspath(name): digest for name, digest in outcome.recipe.inputs}
+    return source_record(check, hashes=hashes, outputs=[output_record("texture", source_id, outcome, reason,
+                                                                      index=index)])
 
 register_importer(IMAGE_SUFFIXES, TextureImporter, name="texture")

@@ -146,7 +146,7 @@ class _Job:
                     ctx.counts.add("geometry", "failed")
                 if packed is not None:
                     key, vb, ib = emit_geometry(self.session, plan, geometry, packed)
-                    self.unit.geometry(key, plan.vpath_of(AssetType.GEOMETRY, geometry.asset_name), outcome)
+                    self.unit.geometry(key, plan.vpath_of(AssetType.GEOMETRY, geometry.asset_name), outcome, (vb, ib))
                     self.geometry_keys[key] = outcome.key
                     self.geometries.add(key)
                     self.outputs[f"geometry:{geometry.asset_name}:vertices"] = vb
@@ -189,9 +189,9 @@ class _UnitBook:
     def texture_input(self, source_id: str) -> tuple[str, str]:
         return (f"texture:{source_id}", self.texture_keys.get(source_id, ""))
 
-    def geometry(self, key: AssetKey, vpath: str, outcome: UnitOutcome) -> None:
+    def geometry(self, key: AssetKey, vpath: str, outcome: UnitOutcome, buffers: tuple[int, int]) -> None:
         self.ctx.counts.add_origin("geometry", outcome.origin)
-        self._add("asset", vpath, outcome, asset=key.raw.hex(), vpath=vpath)
+        self._add("asset", vpath, outcome, asset=key.raw.hex(), vpath=vpath, buffers=buffers)
 
     def asset(self, stage: str, key: AssetKey, vpath: str, inputs: list[tuple[str, str]]) -> None:
         """A material or the scene: rebuilt every time the model is (cheap), recorded

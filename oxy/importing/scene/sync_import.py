@@ -7,11 +7,15 @@ Descriptors, buffers and texture payloads equal the async path's; texture indice
 (and so material bytes) can differ only by emission order.
 
 Thread rules: blocks the calling thread; never call it on a gevent hub that must
-stay responsive. Failure modes: returned in the report, never raised (parse errors
+stay responsive. It keeps no build records (an incremental ``oxy cook`` of the
+model afterwards checks it from scratch; see :mod:`oxy.importing.incremental`).
+Failure modes: returned in the report, never raised (parse errors
 name the file and assimp's reason; a missing or undecodable texture is a warning
 and index 0; invalid mesh data fails the import and leaves the root as it was).
 """
 from __future__ import annotations
+
+import os
 
 from oxy.cook.image_decode import ImageDecodeError
 from oxy.cook.texture import TextureCookError, cook_texture_files
@@ -54,6 +58,12 @@ def import_scene_sync(request: ImportRequest, backend: SceneBackend | None = Non
         if not plan.failed:
             try:
                 outputs, geometries = _run(session, plan)
+                # This path keeps no build records of its own: the model's record (if the
+                # root has one) no longer describes what it cooked, so it is dropped and the
+                # next incremental cook checks the model from scratch (its outputs are assets
+                # the index names: pack keeps them whatever the records say).
+                if os.path.abspath(request.source_path) in session.records.sources:
+                    session.record_source(os.path.abspath(request.source_path), None)
                 committed = session.finalize()
                 counts = written_counts(session, len(plan.materials), geometries, 1)
             except EmitError as exc:
