@@ -47,7 +47,9 @@ class RemoteTier:
         from fsspec.core import url_to_fs
 
         self.url = url
-        self.fs, root = url_to_fs(url, **(storage_options or {}))
+        # Own instance: fsspec's instance cache would hand back a client made earlier in
+        # the process with another endpoint or credentials from the environment.
+        self.fs, root = url_to_fs(url, **{"skip_instance_cache": True, **(storage_options or {})})
         self.root = root.rstrip("/")
         protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
         self.is_local = bool(_LOCAL.intersection(protocols))
