@@ -108,11 +108,16 @@ def _backup(path: str, backup: str) -> None:
     try:
         os.link(path, backup, follow_symlinks=False)
     except OSError:
-        with open(path, "rb") as src, open(backup, "wb") as dst:
+        # A copy is written under a temporary name and renamed: a crash mid-copy leaves
+        # a stale temporary (removed by recovery), never a partial backup that a
+        # rollback would rename over the intact file.
+        partial = f"{backup}{TEMP_MARKER}copy"
+        with open(path, "rb") as src, open(partial, "wb") as dst:
             while chunk := src.read(1 << 24):
                 dst.write(chunk)
             dst.flush()
             os.fsync(dst.fileno())
+        os.replace(partial, backup)
 
 
 def _append(root: str, a: DataAppend) -> None:
@@ -225,10 +230,12 @@ def _apply(root: str, journal: Journal, folders: set[str]) -> None:
         _append(root, DataAppend(a.file, a.stage, a.base_size))
         _step(f"append:{a.file}")
     for r in journal.replaces:
-        os.replace(resolve_inside(root, r.temp), resolve_inside(root, r.final))
-        if r.final == INDEX_FILE_NAME:
+        if r.final == INDEX_FILE_NAME:  # every earlier rename is durable before the index names it
             for folder in folders:
                 fsync_dir(folder)
+        os.replace(resolve_inside(root, r.temp), resolve_inside(root, r.final))
+        if r.final == INDEX_FILE_NAME:
+            fsync_dir(os.path.realpath(root))
         _step(f"rename:{r.final}")
     problems = mount_problems(root)
     if problems:

@@ -121,8 +121,8 @@ class _DataEmitter(Generic[E]):
         return {}
 
     def _append(self, signature: tuple, payload: bytes, alignment: int, make_entry: Callable[[int], E]) -> int:
-        if self._signatures is None:
-            self._signatures = self._existing_signatures()
+        if self._signatures is None:  # a table of 100,000 entries: CPU work, off the hub thread
+            self._signatures = self._io.compute(self._existing_signatures) if self._existing else {}
         known = self._signatures.get(signature)
         if known is not None:
             if known < self._existing:
