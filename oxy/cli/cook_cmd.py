@@ -121,8 +121,9 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     try:
         cache = _open_cache(args)
-    except ValueError as exc:
-        print(f"oxy cook: {exc}", file=sys.stderr)
+    except (ValueError, ImportError) as exc:
+        what = f"--cache {args.cache}" if args.cache else "--cache-size" if args.cache_size else "the cook cache"
+        print(f"oxy cook: {what}: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     printer = ProgressPrinter()
     started = time.perf_counter()
