@@ -15,11 +15,24 @@ import hub run them on the I/O pool; the CLI and the loader call them directly.
 """
 from __future__ import annotations
 
-from oxy.build.commit import CommitPlan, CommitError, DataAppend, FileReplace, execute_commit
-from oxy.build.journal import (JOURNAL_FILE_NAME, JournalError, RecoveryReport, RootBusyError,
-                               recover_root, recover_root_locked)
-from oxy.build.rootlock import LOCK_FILE_NAME, RootLock
+import importlib
+from typing import Any
 
-__all__ = ["CommitError", "CommitPlan", "DataAppend", "FileReplace", "JOURNAL_FILE_NAME", "JournalError",
-           "LOCK_FILE_NAME", "RecoveryReport", "RootBusyError", "RootLock", "execute_commit",
-           "recover_root", "recover_root_locked"]
+#: Public names, imported on first use: ``import oxy.build.recipe`` (the importers'
+#: hot path, and ``oxy --help``) must not pull in the formats through the journal.
+_EXPORTS = {
+    "CommitError": "oxy.build.commit", "CommitPlan": "oxy.build.commit", "DataAppend": "oxy.build.commit",
+    "FileReplace": "oxy.build.commit", "execute_commit": "oxy.build.commit",
+    "JOURNAL_FILE_NAME": "oxy.build.journal", "JournalError": "oxy.build.journal",
+    "RecoveryReport": "oxy.build.journal", "RootBusyError": "oxy.build.journal", "recover_root": "oxy.build.journal",
+    "recover_root_locked": "oxy.build.journal",
+    "LOCK_FILE_NAME": "oxy.build.rootlock", "RootLock": "oxy.build.rootlock",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'oxy.build' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

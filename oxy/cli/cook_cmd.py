@@ -18,7 +18,6 @@ import time
 from dataclasses import asdict
 
 from oxy.cli.common import ExitCode
-from oxy.cli.progress import ProgressPrinter
 
 IO_CODES = ("session.open_failed", "session.write_failed", "session.finalize_failed",
             "import.source_not_found", "import.source_unreadable", "texture.read_failed")
@@ -100,6 +99,7 @@ def unique_names(paths: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from oxy.cli.progress import ProgressPrinter  # the importing layer: loaded only when cooking
     from oxy.importing import AsyncImportService, ImportRequest
 
     if args.threads is not None and args.threads < 1:
