@@ -376,3 +376,27 @@ def test_unit_codec_refuses_what_it_does_not_know():
             unit_codec.decode(b"OXYUNIT1" + len(blob).to_bytes(4, "little") + blob + bytes(8))
     with pytest.raises(unit_codec.UnitCodecError):
         unit_codec.decode(good[:20])
+
+
+def test_damaged_records_are_set_aside_and_the_next_cook_starts_afresh(src, tmp_path, capsys):
+    root = tmp_path / "root"
+    cook(capsys, src / "textures" / "badge.png", "-o", root)
+    (root / ".oxy" / "build.sqlite").write_bytes(b"not a database" * 100)
+    doc = cook(capsys, src / "textures" / "badge.png", src / "textures" / "checker.png", "-o", root)
+    assert doc["exit"] == 0
+    codes = {d["code"] for job in doc["jobs"] for d in job["diagnostics"]}
+    assert {"records.unreadable", "records.set_aside"} <= codes
+    assert (root / ".oxy" / "build.sqlite.damaged-1").read_bytes() == b"not a database" * 100  # kept for a look
+    again = cook(capsys, src / "textures" / "badge.png", src / "textures" / "checker.png", "-o", root)
+    assert counts(again, "texture")["up_to_date"] == 2
+    assert not [d for job in again["jobs"] for d in job["diagnostics"]]
+
+
+def test_a_records_folder_linked_out_of_the_root_is_refused(src, tmp_path, capsys):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    cook(capsys, src / "textures" / "badge.png", "-o", root)
+    shutil.rmtree(root / ".oxy")
+    outside.mkdir()
+    (root / ".oxy").symlink_to(outside)
+    doc = cook(capsys, src / "textures" / "checker.png", "-o", root)
+    assert doc["exit"] == 2 and not list(outside.iterdir())

@@ -60,6 +60,11 @@ class RecordsError(OxyError):
     """The build records cannot be read or written (names the file and the reason)."""
 
 
+class DamagedRecordsError(RecordsError):
+    """The records file is not an SQLite database of this schema (damaged, truncated,
+    or something else under its name): :meth:`BuildRecords.set_aside` moves it away."""
+
+
 @dataclass(frozen=True)
 class FileSignature:
     """A file as it was when a cook read it. ``size == -1``: the file did not exist."""
@@ -258,9 +263,29 @@ class BuildRecords:
                     db.execute(statement)
                 db.execute("INSERT OR IGNORE INTO meta VALUES('schema', ?)", (str(SCHEMA_VERSION),))
             db.execute("PRAGMA synchronous=FULL")
+            db.execute("SELECT COUNT(*) FROM generations").fetchone()
             return db
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise RecordsError(f"{path}: cannot open the build records: {exc}") from None
+            raise DamagedRecordsError(f"{path}: cannot open the build records: {exc}") from None
         except sqlite3.Error as exc:
             raise RecordsError(f"{path}: cannot open the build records: {exc}") from None
+
+    def set_aside(self) -> str:
+        """Move a damaged records file (and its WAL files) to ``build.sqlite.damaged-<n>``
+        beside it, so the next write starts afresh; returns the new name. The caller
+        holds the root lock."""
+        path = self.path
+        n = 1
+        while os.path.exists(f"{path}.damaged-{n}"):
+            n += 1
+        target = f"{path}.damaged-{n}"
+        os.replace(path, target)
+        for suffix in ("-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.replace(path + suffix, target + suffix)
+        return target
 
     def load(self, index_sha256: str) -> RecordSet:
         """The newest generation describing the index whose SHA-256 is given (empty

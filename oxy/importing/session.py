@@ -26,7 +26,7 @@ from typing import Callable
 
 from oxy.build.commit import CommitError, CommitPlan, DataAppend, FileReplace, execute_commit
 from oxy.build.journal import STAGE_MARKER, JournalError, recover_root_locked
-from oxy.build.records import BuildRecords, RecordSet, RecordsError, SourceRecord
+from oxy.build.records import BuildRecords, DamagedRecordsError, RecordSet, RecordsError, SourceRecord
 from oxy.errors import OxyError
 from oxy.formats import FileKind, IndexAsset, IndexFile, LooseIndex, build_index
 from oxy.importing.emitters import TEMP_SUFFIX, AssetEmitter, BufferEmitter, EmitError, TextureEmitter
@@ -234,8 +234,16 @@ class ImportSession:
         changes = {**self._record_refreshes, **self._record_changes}
         if not changes and not self.records.gen:
             return 0
+        records = BuildRecords(self.root)
         try:
-            return self._io.blocking(BuildRecords(self.root).stage, index_sha256, self.records, changes)
+            try:
+                return self._io.blocking(records.stage, index_sha256, self.records, changes)
+            except DamagedRecordsError as exc:
+                moved = self._io.blocking(records.set_aside)
+                self.diagnose(Severity.WARNING, "records.set_aside",
+                              f"{exc}; moved to {moved}, new records start with this cook")
+                return self._io.blocking(records.stage, index_sha256, RecordSet(0, self.records.index_sha256),
+                                         changes)
         except (RecordsError, RootEscapeError, OSError) as exc:
             self.diagnose(Severity.WARNING, "records.write_failed", f"{exc}; the next cook checks every source")
             return 0
