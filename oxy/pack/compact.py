@@ -279,15 +279,10 @@ def _stats(contents: Sequence[Content], textures: _Table, buffers: _Table, why: 
                      unknown)
 
 
-@dataclass(frozen=True)
-class PackPlan:
-    assets: list[PakAsset]
-    textures: list[PakResource]
-    buffers: list[PakResource]
-    guid: bytes
-    content_version: int
+class _DroppedCounts:
+    """``dropped_textures`` / ``dropped_buffers`` of a plan or result, from its ``stats``."""
+
     stats: PackStats
-    conflicts: tuple[Conflict, ...] = ()  # resolved by ``prefer``
 
     @property
     def dropped_textures(self) -> int:
@@ -296,6 +291,17 @@ class PackPlan:
     @property
     def dropped_buffers(self) -> int:
         return self.stats.dropped_buffers.count
+
+
+@dataclass(frozen=True)
+class PackPlan(_DroppedCounts):
+    assets: list[PakAsset]
+    textures: list[PakResource]
+    buffers: list[PakResource]
+    guid: bytes
+    content_version: int
+    stats: PackStats
+    conflicts: tuple[Conflict, ...] = ()  # resolved by ``prefer``
 
 
 def plan_pack(contents: Sequence[Content], *, guid: bytes | None = None,
@@ -328,7 +334,7 @@ def _content_guid(plan: PackPlan) -> bytes:
 
 
 @dataclass(frozen=True)
-class PackResult:
+class PackResult(_DroppedCounts):
     path: str
     size: int
     assets: int
@@ -336,14 +342,6 @@ class PackResult:
     buffers: int
     stats: PackStats
     conflicts: tuple[Conflict, ...] = ()  # keys that differed, resolved by ``prefer``
-
-    @property
-    def dropped_textures(self) -> int:
-        return self.stats.dropped_textures.count
-
-    @property
-    def dropped_buffers(self) -> int:
-        return self.stats.dropped_buffers.count
 
 
 def pack_paths(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
