@@ -26,10 +26,13 @@ gevent; callers on a hub run them on their I/O pool.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import secrets
 import stat
+import threading
+from typing import Iterator
 
 from oxy.errors import OxyError
 
@@ -74,13 +77,50 @@ def is_inside(real_root: str, real_path: str) -> bool:
     return real_path == real_root or real_path.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
+_memo = threading.local()
+
+
+@contextlib.contextmanager
+def cached_resolution() -> Iterator[None]:
+    """Within the block, on this thread, :func:`resolve_inside` resolves each folder
+    once (the root's and every parent's real path are remembered; a file costs one
+    ``lstat`` to see whether it is a link, which is then resolved in full). For one
+    operation over many files of a root: a validation, a commit, a recovery. A folder
+    replaced by a link during the block is not seen again (the same window as
+    between any check and use). Nested blocks share the outer one's memory."""
+    outer = getattr(_memo, "folders", None)
+    if outer is None:
+        _memo.folders = {}
+    try:
+        yield
+    finally:
+        if outer is None:
+            _memo.folders = None
+
+
+def _realpath(path: str) -> str:
+    folders: dict[str, str] | None = getattr(_memo, "folders", None)
+    if folders is None or ".." in path.split(os.sep):  # ".." after a link: only realpath gets it right
+        return os.path.realpath(path)
+    path = os.path.abspath(path)
+    parent, leaf = os.path.split(path)
+    if not leaf:
+        return os.path.realpath(path)
+    real_parent = folders.get(parent)
+    if real_parent is None:
+        real_parent = folders[parent] = os.path.realpath(parent)
+    candidate = os.path.join(real_parent, leaf)
+    return os.path.realpath(path) if os.path.islink(candidate) else candidate
+
+
 def resolve_inside(root: str, relpath: str = "") -> str:
     """The resolved absolute path of ``root/relpath``; raises RootEscapeError when it
     lies outside the resolved root. ``relpath`` may also be an absolute path below
-    ``root`` (as sessions pass them). A missing file is fine: its parents are resolved."""
-    real_root = os.path.realpath(root)
+    ``root`` (as sessions pass them). A missing file is fine: its parents are resolved.
+    Inside :func:`cached_resolution`, folders are resolved once."""
+    real_root = _realpath(root)
     named = relpath if os.path.isabs(relpath) else os.path.join(root, relpath)
-    real = os.path.realpath(named)
+    real = _realpath(named)
     if not is_inside(real_root, real):
         raise RootEscapeError(named, real, real_root)
     return real

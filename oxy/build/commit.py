@@ -40,7 +40,7 @@ from oxy.build.journal import (BACKUP_MARKER, TEMP_MARKER, Journal, JournalAppen
                                write_journal)
 from oxy.errors import OxyError
 from oxy.formats.loose import INDEX_FILE_NAME
-from oxy.rootfs import fsync_dir, open_inside, resolve_inside
+from oxy.rootfs import cached_resolution, fsync_dir, open_inside, resolve_inside
 
 #: Called with each step's name after the step (crash injection in tests); None normally.
 STEP_HOOK: Callable[[str], None] | None = None
@@ -184,6 +184,11 @@ def _journal_for(plan: CommitPlan, index_sha: str) -> Journal:
 
 def execute_commit(plan: CommitPlan) -> None:
     """Commit ``plan`` as the module docstring describes. The caller holds the root lock."""
+    with cached_resolution():  # every folder of the root resolved once for the whole commit
+        _execute_commit(plan)
+
+
+def _execute_commit(plan: CommitPlan) -> None:
     root = plan.root
     # Every path is checked (confined to the root) before anything is written.
     journal = _journal_for(plan, hashlib.sha256(plan.index_blob).hexdigest())

@@ -43,7 +43,8 @@ from typing import Callable
 
 from oxy.errors import OxyError
 from oxy.formats.loose import INDEX_FILE_NAME, JOURNAL_FILE_NAME, relpath_problem
-from oxy.rootfs import ATOMIC_TEMP_MARKER, RootEscapeError, fsync_dir, resolve_inside, write_file_atomically
+from oxy.rootfs import (ATOMIC_TEMP_MARKER, RootEscapeError, cached_resolution, fsync_dir, resolve_inside,
+                        write_file_atomically)
 
 JOURNAL_VERSION = 1
 TEMP_MARKER = ATOMIC_TEMP_MARKER  # tables, descriptors and the index before their rename
@@ -334,6 +335,11 @@ def recover_root_locked(root: str) -> RecoveryReport:
     """Finish or undo an unfinished commit and remove stale temporaries. The caller
     holds the root lock. Raises JournalError only for a journal naming paths outside
     the rules, RootEscapeError for one whose paths leave the root, OSError on I/O."""
+    with cached_resolution():  # each folder resolved once for the whole recovery
+        return _recover_root_locked(root)
+
+
+def _recover_root_locked(root: str) -> RecoveryReport:
     from oxy.build.commit import mount_problems  # the commit module imports this one
 
     report = RecoveryReport(root)

@@ -19,6 +19,9 @@ from dataclasses import asdict
 
 from oxy.cli.common import ExitCode
 
+#: Models cooked in one job share one session and one commit (a failed model is rolled
+#: back alone); an interrupted cook keeps every batch committed before it.
+MODELS_PER_JOB = 32
 IO_CODES = ("session.open_failed", "session.write_failed", "session.finalize_failed",
             "import.source_not_found", "import.source_unreadable", "texture.read_failed")
 
@@ -114,8 +117,10 @@ def run(args: argparse.Namespace) -> int:
     names = unique_names(others)  # models: --quality and --preset reach their textures (role-aware)
     model_options = {"quality": args.quality, "preset": args.preset if args.preset in ("albedo", "ui", "data") else None,
                      "force": args.force or None}
-    requests = [ImportRequest(path, args.output, options={**model_options, "name_prefix": names[path],
-                                                          "scene_name": names[path]}) for path in others]
+    requests = [ImportRequest(batch[0], args.output, options={
+        **model_options, "name_prefix": names[batch[0]], "scene_name": names[batch[0]],
+        "models": [{"path": p, "name_prefix": names[p], "scene_name": names[p]} for p in batch[1:]] or None})
+        for batch in _batches(others, MODELS_PER_JOB)]
     if not requests and not images:
         print("oxy cook: no inputs to cook", file=sys.stderr)
         return ExitCode.USAGE
@@ -141,6 +146,10 @@ def run(args: argparse.Namespace) -> int:
             reports = more + reports
     printer.close()
     return _summarise(args, reports, time.perf_counter() - started, interrupted, cache)
+
+
+def _batches(items: list[str], size: int) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _run_jobs(service, requests: list, printer) -> tuple[list, bool]:

@@ -18,6 +18,7 @@ cannot be written and RootEscapeError when its folder leads out of the root.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Callable, Generic, Mapping, TypeVar
@@ -236,6 +237,18 @@ class EmittedAsset:
     temp_path: str
 
 
+def _write_all(files: list[tuple[str, bytes]]) -> None:
+    """Write each (path, bytes), creating each folder once (a blocking procedure)."""
+    made: set[str] = set()
+    for path, data in files:
+        folder = os.path.dirname(path)
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        with open(path, "wb") as fh:
+            fh.write(data)
+
+
 def safe_asset_name(name: str) -> str:
     """A file-system and virtual-path safe form of ``name`` (never empty, no separators)."""
     cleaned = _UNSAFE_NAME.sub("_", name).strip().strip(".")
@@ -257,6 +270,8 @@ class AssetEmitter:
         self._unchanged: set[AssetKey] = set()
         self._assets: dict[AssetKey, EmittedAsset] = {}
         self._vpaths: set[str] = set()
+        self._order: list[tuple[AssetKey, str]] = []  # (key, vpath) in emission order, for savepoints
+        self._unwritten: dict[AssetKey, bytes] = {}    # descriptors waiting for write_pending()
         self._folders: dict[str, str] = {}
 
     def _folder(self, name: str) -> str:
@@ -289,6 +304,24 @@ class AssetEmitter:
     def was_unchanged(self, key: AssetKey) -> bool:
         return key in self._unchanged
 
+    @property
+    def emitted_count(self) -> int:
+        """Every emit so far, written or unchanged (a savepoint's position)."""
+        return len(self._order)
+
+    def forget_after(self, position: int) -> list[str]:
+        """Undo every emit after ``position`` (a failed model of a batch): they will not
+        be committed. Returns the temporary files written for them (to remove)."""
+        temps = []
+        for key, vpath in self._order[position:]:
+            self._vpaths.discard(vpath)
+            self._unchanged.discard(key)
+            emitted = self._assets.pop(key, None)
+            if emitted is not None and self._unwritten.pop(key, None) is None:
+                temps.append(emitted.temp_path)  # already written: its temporary goes
+        del self._order[position:]
+        return temps
+
     def assets(self) -> list[EmittedAsset]:
         return list(self._assets.values())
 
@@ -300,9 +333,19 @@ class AssetEmitter:
         """The deterministic key (from the virtual path) an asset of this name will get."""
         return AssetKey.from_virtual_path(f"{VIRTUAL_MOUNT_ROOT}/{self.relpath_for(asset_type, name)}")
 
+    def write_pending(self) -> None:
+        """Write every descriptor emitted since the last call to its temporary name, in
+        ONE blocking call (one crossing to the I/O pool, not one per file).
+        Greenlet-blocking; SessionIOError names the file that could not be written."""
+        pending = [(self._assets[key].temp_path, data) for key, data in self._unwritten.items()]
+        if pending:
+            self._io.blocking(_write_all, pending)
+        self._unwritten.clear()
+
     def emit(self, asset_type: int, name: str, descriptor: bytes) -> AssetKey:
-        """Write ``descriptor`` (greenlet-blocking) and return its key. Raises EmitError
-        for an unknown type, a path that breaks the rules, or a repeated asset."""
+        """Record ``descriptor`` (written by :meth:`write_pending`, before the commit)
+        and return its key. Raises EmitError for an unknown type, a path that breaks the
+        rules, or a repeated asset; RootEscapeError when its folder leads out of the root."""
         if asset_type not in ASSET_FOLDERS:
             raise EmitError(f"asset type {asset_type} has no descriptor folder")
         relpath = self.relpath_for(asset_type, name)
@@ -318,10 +361,12 @@ class AssetEmitter:
         if self._committed.get(key) == (int(asset_type), relpath, digest) and self._committed_size(relpath) == len(descriptor):
             self._vpaths.add(vpath)  # early cut-off: the root already holds these bytes
             self._unchanged.add(key)
+            self._order.append((key, vpath))
             return key
         temp = f"{folder}/{relpath.split('/', 1)[1]}{TEMP_SUFFIX}{self._tag}"
-        self._io.write_file(temp, descriptor)
+        self._unwritten[key] = descriptor
         self._vpaths.add(vpath)
+        self._order.append((key, vpath))
         self._assets[key] = EmittedAsset(key, int(asset_type), relpath, vpath, len(descriptor), digest, temp)
         return key
 

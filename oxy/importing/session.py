@@ -22,6 +22,7 @@ import hashlib
 import itertools
 import os
 import uuid
+from dataclasses import dataclass
 from typing import Callable
 
 from oxy.build.commit import CommitError, CommitPlan, DataAppend, FileReplace, execute_commit
@@ -36,6 +37,16 @@ from oxy.importing.types import ImportDiagnostic, ImportReport, ImportRequest, S
 from oxy.rootfs import RootEscapeError, resolve_inside
 
 _session_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Savepoint:
+    """A position in a session (:meth:`ImportSession.savepoint`)."""
+
+    diagnostics: int
+    emitted: int
+    record_changes: dict
+    record_refreshes: dict
 Diagnose = Callable[[Severity, str, str, str], object]
 
 
@@ -61,6 +72,7 @@ class ImportSession:
         self._io_errors = 0
         self._finished = False
         self.records = RecordSet(0, "")
+        self.isolated_diagnostics: list[ImportDiagnostic] = []  # of work undone by roll_back_to
         self._record_changes: dict[str, SourceRecord | None] = {}
         self._record_refreshes: dict[str, SourceRecord] = {}
 
@@ -121,6 +133,30 @@ class ImportSession:
             self._assets = AssetEmitter(self._io, self.root, self._tag, committed)
         return self._assets
 
+    # -- savepoints (one model of a batch fails alone) ------------------------------------------
+    def savepoint(self) -> "Savepoint":
+        """Where the session is now: :meth:`roll_back_to` undoes what came after."""
+        emitted = self._assets.emitted_count if self._assets is not None else 0
+        return Savepoint(len(self.diagnostics), emitted, dict(self._record_changes), dict(self._record_refreshes))
+
+    def roll_back_to(self, point: "Savepoint") -> None:
+        """Forget the descriptors emitted and the records set since ``point`` (their
+        temporary files are removed), and set its diagnostics apart in
+        :attr:`isolated_diagnostics` so they no longer stop the commit. Table entries
+        appended since then stay: payloads no descriptor or record names (dropped by
+        ``oxy pack`` and ``oxy compact``). An I/O failure is not undone: it still fails
+        the session."""
+        self.isolated_diagnostics += self.diagnostics[point.diagnostics:]
+        del self.diagnostics[point.diagnostics:]
+        if self._assets is not None:
+            for temp in self._assets.forget_after(point.emitted):
+                try:
+                    self._io.remove(temp)
+                except SessionIOError:
+                    pass  # a stale temporary: the next session removes it
+        self._record_changes = dict(point.record_changes)
+        self._record_refreshes = dict(point.record_refreshes)
+
     # -- build records ------------------------------------------------------------------------
     def _load_records(self, state: RootState) -> RecordSet:
         try:
@@ -165,6 +201,8 @@ class ImportSession:
             raise RuntimeError("session already finished")
         try:
             self._io.flush()
+            if self._assets is not None:
+                self._assets.write_pending()  # every descriptor in one crossing to the I/O pool
         except SessionIOError as exc:
             self.diagnose(Severity.ERROR, "session.write_failed", str(exc))
         if self.has_errors:

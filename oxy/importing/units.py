@@ -21,12 +21,9 @@ cache's own locking). Failure modes: the cook's own errors propagate
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, TypeVar
-
-import numpy as np
 
 from oxy.build import unit_codec
 from oxy.build.recipe import Recipe, sha256_hex
@@ -182,27 +179,13 @@ def parse_unit(backend: SceneBackend, path: str, deps: Sequence[str], store: Uni
 
 # -- geometry ---------------------------------------------------------------------------------------
 
-def mesh_digest(meshes: Sequence[MeshData]) -> str:
-    """SHA-256 over everything packing reads from the meshes (arrays with dtype and shape)."""
-    h = hashlib.sha256()
-    for mesh in meshes:
-        h.update(f"{mesh.name}\0{mesh.material_index}\0{mesh.field_path}\0".encode("utf-8", "surrogatepass"))
-        for name in ("positions", "indices", "normals", "texcoords", "tangents", "bitangents", "colors"):
-            array = getattr(mesh, name)
-            if array is None:
-                h.update(b"-")
-                continue
-            array = np.ascontiguousarray(array)
-            h.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
-            h.update(array.tobytes())
-    return h.hexdigest()
-
-
-def pack_unit(source_name: str, meshes: Sequence[MeshData], store: UnitStore,
+def pack_unit(source_name: str, parse_key: str, mesh_indices: Sequence[int], store: UnitStore,
               pack: Callable[[], T]) -> tuple[T, UnitOutcome]:
     """``pack()`` (the caller's checked packing, returning ``(packed | None, notes)``),
-    or its cached result. Only successful packings are cached."""
-    recipe = Recipe("geometry", ((source_name, mesh_digest(meshes)),), {})
+    or its cached result. The geometry's input is the parse it packs from: a parse is
+    a pure function of its key, so (parse key, mesh indices) names the meshes exactly,
+    without hashing their arrays. Only successful packings are cached."""
+    recipe = Recipe("geometry", ((source_name, parse_key),), {"meshes": [int(i) for i in mesh_indices]})
     cached, origin = store.fetch(recipe.key, tuple, f"geometry of {source_name}")
     if cached is not None and len(cached) == 2 and (cached[0] is None or isinstance(cached[0], PackedGeometry)):
         return cached, UnitOutcome(recipe, origin)  # type: ignore[return-value]

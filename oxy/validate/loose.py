@@ -29,7 +29,7 @@ from oxy.formats.primitives import AssetKey, sha256
 from oxy.formats.resources import (BUFFER_DESC_DTYPE, BUFFER_DESC_SIZE, TEXTURE_DESC_DTYPE,
                                    TEXTURE_DESC_SIZE)
 from oxy.formats.views import numpy_dtype
-from oxy.rootfs import RootEscapeError, read_inside, size_inside
+from oxy.rootfs import RootEscapeError, cached_resolution, read_inside, size_inside
 from oxy.validate.descriptors import ResourceCounts, check_descriptor, check_references
 from oxy.validate.diagnostics import ValidationReport
 from oxy.validate.reader import FileReader
@@ -54,7 +54,11 @@ def validate_loose_root(root: str | os.PathLike[str], *, verify_hashes: bool = F
     CLI). ``deep=False`` stops after what the runtime checks at mount time;
     ``strict`` turns warnings into errors.
     """
-    root = os.fspath(root)
+    with cached_resolution():  # each folder of the root resolved once, not once per file
+        return _validate_loose_root(os.fspath(root), verify_hashes, deep, strict)
+
+
+def _validate_loose_root(root: str, verify_hashes: bool, deep: bool, strict: bool) -> ValidationReport:
     report = ValidationReport(root, "loose", strict=strict)
     name = INDEX_FILE_NAME
     if os.path.lexists(os.path.join(root, JOURNAL_FILE_NAME)):

@@ -30,6 +30,7 @@ the streams, cancels the pipeline and rolls the session back: the previous index
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -53,7 +54,7 @@ from oxy.importing.root_state import RootStateError
 from oxy.importing.scene.backend import SceneBackend, SceneParseError
 from oxy.importing.scene.backend_assimp import AssimpBackend
 from oxy.importing.scene.emit import (emit_geometry, emit_material, emit_scene, forward, pack_checked,
-                                      texture_settings, written_counts)
+                                      texture_settings)
 from oxy.importing.scene.resolver import IMAGE_EXTENSIONS
 from oxy.importing.scene.plan import (SCENE_OPTIONS, SCENE_SETTINGS_FILE_KEYS, GeometryPlan, ScenePlan, make_plan,
                                       option_problems)
@@ -134,10 +135,11 @@ class _Job:
         """Stream B: pack each geometry on the CPU pool; emit buffers + descriptor in plan order."""
         plan, ctx = self.plan, self.ctx
         group = Pool(max(1, workers))
-        store, model = self.unit.store, self.unit.model_name
+        store, model, parse_key = self.unit.store, self.unit.model_name, self.unit.parse_key
 
         def pack(g: GeometryPlan) -> tuple[tuple[PackedGeometry | None, list], UnitOutcome]:
-            return ctx.run_blocking(pack_unit, model, plan.meshes_for(g), store, partial(pack_checked, plan, g))
+            return ctx.run_blocking(pack_unit, model, parse_key, g.mesh_indices, store,
+                                    partial(pack_checked, plan, g))
         try:
             packed_all = group.imap(pack, plan.geometries)
             for n, (geometry, ((packed, notes), outcome)) in enumerate(zip(plan.geometries, packed_all), 1):
@@ -169,12 +171,14 @@ class _UnitBook:
         self.outputs: list[OutputRecord] = []
         self.texture_keys: dict[str, str] = {}      # texture source id -> unit key
         self.hashes: dict[str, str] = {}            # absolute path -> SHA-256 of the bytes cooked
+        self.parse_key = ""                         # the parse unit's key: the geometries' input
 
     def _add(self, kind: str, name: str, outcome: UnitOutcome, **where: object) -> None:
         reason = unit_reason(self.check.old, name, outcome.recipe, forced=self.forced)
         self.outputs.append(output_record(kind, name, outcome, reason, **where))  # type: ignore[arg-type]
 
     def parse(self, outcome: UnitOutcome) -> None:
+        self.parse_key = outcome.key
         self.ctx.counts.add_origin("scene_parse", outcome.origin)
         self._add("unit", "parse", outcome)
 
@@ -202,8 +206,18 @@ class _UnitBook:
         self._add("asset", vpath, UnitOutcome(recipe, origin), asset=key.raw.hex(), vpath=vpath)
 
 
+@dataclass
+class _ModelResult:
+    """What one model of a job produced (before the commit)."""
+
+    ok: bool
+    outputs: dict[str, int] = field(default_factory=dict)
+
+
 class SceneImporter:
-    """Importer for scene files (see the module docstring)."""
+    """Importer for scene files (see the module docstring). A request may carry more
+    models in its ``models`` option: they share one session, so the job commits once;
+    a model that fails is rolled back to a savepoint and fails alone."""
 
     def __init__(self, request: ImportRequest, backend: SceneBackend | None = None) -> None:
         self.request = request
@@ -227,22 +241,58 @@ class SceneImporter:
             ctx.diagnose(Severity.ERROR, "session.open_failed", str(exc))
             return ctx.make_report(success=False)
         try:
-            return self._run_open(ctx, session, io)
+            return self._run_models(ctx, session, io)
         finally:
             session.abort()  # no-op after a successful finalize
 
-    def _run_open(self, ctx: JobContext, session: ImportSession, io: HubSessionIO) -> ImportReport:
-        path = self.request.source_path
-        options = {k: v for k, v in self.request.options.items() if v is not None}
+    def _models(self) -> list[tuple[str, dict[str, Any]]]:
+        """(path, options) of every model of the request: its source, then ``models``."""
+        options = {k: v for k, v in self.request.options.items() if v is not None and k != "models"}
+        models = [(self.request.source_path, options)]
+        for extra in self.request.options.get("models") or ():
+            models.append((os.fspath(extra["path"]), {**options, **{k: v for k, v in extra.items()
+                                                                    if k != "path" and v is not None}}))
+        return models
+
+    def _run_models(self, ctx: JobContext, session: ImportSession, io: HubSessionIO) -> ImportReport:
+        models = self._models()
+        results = []
+        for path, options in models:
+            point = session.savepoint()
+            try:
+                result = self._run_model(ctx, session, io, path, options)
+            except EmitError as exc:
+                session.diagnose(Severity.ERROR, "scene.emit_failed", str(exc))
+                result = _ModelResult(False)
+            if not result.ok or session.has_errors:
+                result.ok = False
+                session.roll_back_to(point)  # this model fails alone
+            results.append(result)
+        if not any(r.ok for r in results):
+            return ctx.make_report(success=False)
+        ctx.report_progress(ImportPhase.WRITING, 0.0, PARSE_SHARE + WORK_SHARE + SCENE_SHARE)
+        committed = session.finalize()
+        ctx.report_progress(ImportPhase.WRITING, 1.0, 1.0)
+        outputs: dict[str, int] = {}
+        for (path, _options), result in zip(models, results):
+            prefix = f"{path}:" if len(models) > 1 else ""
+            outputs.update({prefix + k: v for k, v in result.outputs.items()})
+        written = _written(session) if committed else {}
+        return ctx.make_report(success=committed and all(r.ok for r in results), written=written,
+                               outputs=outputs if committed else {})
+
+    def _run_model(self, ctx: JobContext, session: ImportSession, io: HubSessionIO, path: str,
+                   options: dict[str, Any]) -> _ModelResult:
+        """Check, and cook if stale, one model into the open session (no commit)."""
         base: dict[str, Any] = {k: options[k] for k in ("quality", "preset", "roles", "name_prefix", "scene_name")
                                 if k in options}
         check = io.blocking(partial(check_source, path, "scene", base, session.records,
                                     force=bool(options.get("force")), allowed=SCENE_SETTINGS_FILE_KEYS))
-        if check.error or self._settings_problems(ctx, check):
+        if check.error or self._settings_problems(ctx, check, path):
             if check.error:
-                ctx.diagnose(Severity.ERROR, "scene.bad_settings", check.error)
+                ctx.diagnose(Severity.ERROR, "scene.bad_settings", check.error, source_path=path)
             ctx.counts.add("scene", "failed")
-            return ctx.make_report(success=False)
+            return _ModelResult(False)
         if check.up_to_date and check.old is not None:
             return self._up_to_date(ctx, session, check.old, check)
         ctx.report_progress(ImportPhase.PARSING, 0.0, 0.0)
@@ -259,43 +309,45 @@ class SceneImporter:
             parsed, outcome, hashes = ctx.run_blocking(parse_unit, self.backend, path, parse_inputs, store,
                                                        cacheable)
         except SceneParseError as exc:
-            ctx.diagnose(Severity.ERROR, "scene.parse_failed", f"cannot import {exc.path}: {exc.reason}")
+            ctx.diagnose(Severity.ERROR, "scene.parse_failed", f"cannot import {exc.path}: {exc.reason}",
+                         source_path=path)
             ctx.counts.add("scene_parse", "failed")
-            return ctx.make_report(success=False)
+            return _ModelResult(False)
         ctx.report_progress(ImportPhase.PARSING, 1.0, PARSE_SHARE)
         plan = ctx.run_blocking(make_plan, parsed, session.assets.key_for, {**options, **check.settings})
         display_paths = {job.display: os.path.abspath(job.path) for job in plan.textures if job.path}
         check.pre.update(io.blocking(stat_files, sorted(set(display_paths.values()))))
-        model_sha = hashes.get(path, "")
-        book = _UnitBook(ctx, session, check, store, check.path, model_sha, display_paths)
+        book = _UnitBook(ctx, session, check, store, check.path, hashes.get(path, ""), display_paths)
         book.hashes.update({os.path.abspath(p): h for p, h in hashes.items()})
         book.parse(outcome)
         ctx.inputs.update(p for p, sig in check.pre.items() if not sig.missing)
         return self._import(ctx, session, plan, book)
 
-    def _settings_problems(self, ctx: JobContext, check: SourceCheck) -> bool:
+    def _settings_problems(self, ctx: JobContext, check: SourceCheck, path: str) -> bool:
         settings = {k: v for k, v in check.settings.items() if k in ("quality", "preset", "roles")}
-        problems = check_options(settings, SCENE_OPTIONS, importer="scene", source_path=self.request.source_path)
+        problems = check_options(settings, SCENE_OPTIONS, importer="scene", source_path=path)
         for d in problems:
             origin = check.origins.get(d.field_path.removeprefix("options."), "the request")
-            ctx.diagnose(d.severity, d.code, f"{d.message} (set in {origin})", field_path=d.field_path)
+            ctx.diagnose(d.severity, d.code, f"{d.message} (set in {origin})", field_path=d.field_path,
+                         source_path=path)
         return bool(problems)
 
-    def _up_to_date(self, ctx: JobContext, session: ImportSession, record: SourceRecord,
-                    check: SourceCheck) -> ImportReport:
+    @staticmethod
+    def _up_to_date(ctx: JobContext, session: ImportSession, record: SourceRecord,
+                    check: SourceCheck) -> _ModelResult:
         """Nothing the model's cook read has changed: nothing is parsed or cooked."""
         ctx.counts.add("scene", "up_to_date")
         ctx.inputs.update(d.path for d in record.deps if not d.missing and d.path != check.path)
         ctx.inputs.add(check.path)
         if check.refreshed is not None:
             session.refresh_source(check.refreshed)
-        committed = session.finalize()
-        return ctx.make_report(success=committed, written={}, outputs=recorded_outputs(record) if committed else {})
+        return _ModelResult(True, recorded_outputs(record))
 
-    def _import(self, ctx: JobContext, session: ImportSession, plan: ScenePlan, book: _UnitBook) -> ImportReport:
+    @staticmethod
+    def _import(ctx: JobContext, session: ImportSession, plan: ScenePlan, book: _UnitBook) -> _ModelResult:
         forward(session, plan.diagnostics)
         if plan.failed:
-            return ctx.make_report(success=False)
+            return _ModelResult(False)
         pools = ctx.loop.pools
         workers = pools.cpu_size if pools else None
         pipeline = TexturePipeline(reader=ctx.reader, token=ctx.token, workers=workers, store=book.store)
@@ -312,19 +364,22 @@ class SceneImporter:
                        sorted((plan_vpath, job.geometry_keys[key]) for key, plan_vpath in
                               ((g.key, plan.vpath_of(AssetType.GEOMETRY, g.asset_name)) for g in plan.geometries)
                               if key in job.geometry_keys))
-            hashes = {**book.hashes}
-            session.record_source(book.check.path, source_record(book.check, hashes=hashes, outputs=book.outputs))
-            ctx.report_progress(ImportPhase.WRITING, 0.0, PARSE_SHARE + WORK_SHARE + SCENE_SHARE)
-            committed = session.finalize()
-        except EmitError as exc:
-            session.diagnose(Severity.ERROR, "scene.emit_failed", str(exc))
-            return ctx.make_report(success=False)
+            session.record_source(book.check.path, source_record(book.check, hashes=dict(book.hashes),
+                                                                 outputs=book.outputs))
         finally:
             producer.kill(block=False)
             job.pipeline.cancel_all()
-        ctx.report_progress(ImportPhase.WRITING, 1.0, 1.0)
-        written = written_counts(session, job.materials, len(job.geometries), 1) if committed else {}
-        return ctx.make_report(success=committed, written=written, outputs=job.outputs if committed else {})
+        return _ModelResult(True, job.outputs)
+
+
+def _written(session: ImportSession) -> dict[str, int]:
+    """What the commit wrote: new table entries, and descriptors by type (unchanged ones aside)."""
+    by_type = {AssetType.MATERIAL: "materials", AssetType.GEOMETRY: "geometries", AssetType.SCENE: "scenes"}
+    written = {"textures": session.textures.new_count, "buffers": session.buffers.new_count,
+               "materials": 0, "geometries": 0, "scenes": 0}
+    for asset in session.assets.assets():
+        written[by_type[AssetType(asset.asset_type)]] += 1
+    return written
 
 
 register_importer(SCENE_SUFFIXES, SceneImporter, name="scene")

@@ -46,6 +46,8 @@ SCENE_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("roles", (dict,), "texture preset per material role, e.g. {'normal': 'normal', 'base_color': 'ui'}",
                check=lambda roles: _roles_problem(roles)),
     OptionSpec("force", (bool,), "cook even when the build records say the model is up to date"),
+    OptionSpec("models", (), "more models for the same job (one commit): {'path', 'name_prefix', 'scene_name'}",
+               items=(dict,), check=lambda models: _models_problem(models)),
     SOURCE_KEY_OPTION,
 )
 #: Material texture roles and their default presets (colour sRGB, normals, linear data).
@@ -53,6 +55,18 @@ ROLE_PRESETS = dict(PRESET_FOR_SLOT)
 COLOUR_ROLES = ("base_color", "emissive")
 #: The options an ``oxy.toml`` (sidecar or folder rule) may set for a model.
 SCENE_SETTINGS_FILE_KEYS = frozenset({"quality", "preset", "roles"})
+
+
+def _models_problem(models: list) -> str | None:
+    for n, model in enumerate(models):
+        if not isinstance(model.get("path"), (str, os.PathLike)):
+            return f"item {n} needs a 'path' (a model file)"
+        unknown = set(model) - {"path", "name_prefix", "scene_name"}
+        if unknown:
+            return f"item {n}: unknown key(s) {', '.join(sorted(map(str, unknown)))} (path, name_prefix, scene_name)"
+        if any(not isinstance(model.get(k, ""), str) for k in ("name_prefix", "scene_name")):
+            return f"item {n}: name_prefix and scene_name must be strings"
+    return None
 
 
 def _roles_problem(roles: dict) -> str | None:
