@@ -400,3 +400,44 @@ def test_a_records_folder_linked_out_of_the_root_is_refused(src, tmp_path, capsy
     (root / ".oxy").symlink_to(outside)
     doc = cook(capsys, src / "textures" / "checker.png", "-o", root)
     assert doc["exit"] == 2 and not list(outside.iterdir())
+
+
+def test_a_model_failing_mid_batch_fails_alone(tmp_path):
+    """Models of one job share one commit; one whose geometry turns out invalid after its
+    textures and materials were emitted is rolled back alone: the others commit."""
+    from oxy.build.records import BuildRecords
+    from oxy.formats import parse_index
+    from oxy.importing import AsyncImportService, ImportRequest
+    from oxy.importing.scene.backend_assimp import AssimpBackend
+
+    class NaNInBad(AssimpBackend):
+        def parse(self, path):
+            parsed = super().parse(path)
+            if "bad" in path:
+                parsed.meshes[0].positions[0, 0] = float("nan")
+            return parsed
+
+    box = CORPUS / "models" / "gltf_BoxTextured"
+    models = []
+    for name in ("good1", "bad", "good2"):
+        folder = tmp_path / name
+        shutil.copytree(box, folder)
+        models.append(folder / "BoxTextured.gltf")
+    root = tmp_path / "root"
+    request = ImportRequest(str(models[0]), str(root), options={
+        "backend": NaNInBad(), "name_prefix": "good1", "scene_name": "good1",
+        "models": [{"path": str(models[1]), "name_prefix": "bad", "scene_name": "bad"},
+                   {"path": str(models[2]), "name_prefix": "good2", "scene_name": "good2"}]})
+    with AsyncImportService() as service:
+        report = service.submit(request).wait(300)
+    assert not report.success and [d.code for d in report.errors] == ["scene.mesh_nonfinite"]
+    index = parse_index((root / "container.index.bin").read_bytes())
+    names = sorted(a.virtual_path.rsplit("/", 1)[1] for a in index.assets)
+    assert names and all(n.startswith(("good1", "good2")) for n in names), names
+    assert len([n for n in names if n.startswith("good1")]) == len([n for n in names if n.startswith("good2")]) == 3
+    assert not [p for p in root.rglob("*") if p.name.startswith("bad") or ".oxy-tmp-" in p.name]
+    assert validate_loose_root(root, verify_hashes=True).ok
+    sha = hashlib.sha256((root / "container.index.bin").read_bytes()).hexdigest()
+    recorded = BuildRecords(str(root)).load(sha).sources
+    assert sorted(os.path.basename(os.path.dirname(p)) for p in recorded) == ["good1", "good2"]
+    assert any(k.startswith(str(models[2])) for k in report.outputs)
