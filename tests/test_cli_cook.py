@@ -30,9 +30,11 @@ def test_models_with_the_same_stem_keep_their_own_assets(tmp_path):
     result = subprocess.run([sys.executable, "-m", "oxy", "cook", *map(str, inputs), "-o", str(root), "--json"],
                             capture_output=True, text=True, cwd=PROJECT, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "4 job(s), wrote" in result.stderr and "4 scenes" in result.stderr
+    # the four models are one job (one commit): oxy cook batches models
+    assert "4 source(s) in 1 job(s), wrote" in result.stderr and "4 scenes" in result.stderr
     jobs = json.loads(result.stdout)["jobs"]
-    assert [j["success"] for j in jobs] == [True] * 4
+    assert [j["success"] for j in jobs] == [True]
+    assert len({k.split(":", 1)[0] for k in jobs[0]["outputs"]}) == 4  # outputs named per model
     described = subprocess.run([sys.executable, "-m", "oxy", "inspect", str(root), "--json"], capture_output=True,
                                text=True, cwd=PROJECT, timeout=120, check=True)
     scenes = sorted(a["name"] for a in json.loads(described.stdout)["assets"] if a["type"] == "scene")

@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         print("oxy cook: --threads must be at least 1", file=sys.stderr)
         return ExitCode.USAGE
     images, others, missing = expand_inputs(args.inputs)
+    others, images = _unique(others), _unique(images)  # a file named twice (and via its folder): once
     for path in missing:
         print(f"oxy cook: cannot read {path}: no such file or folder", file=sys.stderr)
     if missing:
@@ -145,7 +146,18 @@ def run(args: argparse.Namespace) -> int:
                                           printer)
             reports = more + reports
     printer.close()
-    return _summarise(args, reports, time.perf_counter() - started, interrupted, cache)
+    return _summarise(args, reports, time.perf_counter() - started, interrupted, cache, len(others) + len(images))
+
+
+def _unique(paths: list[str]) -> list[str]:
+    """``paths`` without repeats of the same file (compared by absolute path), in order."""
+    seen: set[str] = set()
+    out = []
+    for path in paths:
+        if os.path.abspath(path) not in seen:
+            seen.add(os.path.abspath(path))
+            out.append(path)
+    return out
 
 
 def _batches(items: list[str], size: int) -> list[list[str]]:
@@ -201,7 +213,8 @@ def counts_line(counts: dict[str, dict[str, int]]) -> str:
     return "; ".join(parts)
 
 
-def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrupted: bool, cache=None) -> int:
+def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrupted: bool, cache=None,
+               sources: int = 0) -> int:
     counts = total_counts(reports)
     if args.json:
         doc = {"root": args.output, "seconds": round(seconds, 3), "interrupted": interrupted, "counts": counts,
@@ -225,7 +238,7 @@ def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrup
         print(f"oxy cook: interrupted after the cook had committed; {args.output} holds the new index",
               file=sys.stderr)
     summary = ", ".join(f"{count} {kind}" for kind, count in written.items() if count) or "nothing"
-    print(f"oxy cook: {len(reports)} job(s), wrote {summary} to {args.output} in {seconds:.2f} s"
+    print(f"oxy cook: {sources} source(s) in {len(reports)} job(s), wrote {summary} to {args.output} in {seconds:.2f} s"
           + (f", {failed} error(s)" if failed else "") + (f", {warned} warning(s)" if warned else ""),
           file=sys.stderr)
     if counts:
