@@ -245,6 +245,20 @@ class _Crash(Exception):
     pass
 
 
+def _compact_crashing_at(root, step: str) -> None:
+    """Compact ``root`` with a crash (an exception out of the commit) at ``step``."""
+    def hook(name: str) -> None:
+        if name == step:
+            commit.STEP_HOOK = None
+            raise _Crash(name)
+    commit.STEP_HOOK = hook
+    try:
+        with pytest.raises(_Crash):
+            compact_root(root)
+    finally:
+        commit.STEP_HOOK = None
+
+
 @pytest.fixture(scope="module")
 def reference(template, tmp_path_factory) -> dict[str, object]:
     """An uncrashed compaction of the template: its commit steps, the root before and
@@ -289,17 +303,7 @@ def test_a_crash_after_every_commit_step_leaves_the_old_or_the_new_root(template
     for n, step in enumerate(steps):
         root = tmp_path / f"crash-{n}"
         shutil.copytree(template, root)
-
-        def hook(name: str, at: str = step) -> None:
-            if name == at:
-                commit.STEP_HOOK = None
-                raise _Crash(name)
-        commit.STEP_HOOK = hook
-        try:
-            with pytest.raises(_Crash):
-                compact_root(root)
-        finally:
-            commit.STEP_HOOK = None
+        _compact_crashing_at(root, step)
         states[step] = _check_recovered(root, reference["old"], reference["new"], reference["pak"],
                                         tmp_path / f"crash-{n}.pak")
     assert states["rename:Resources/textures.data"] == "old"  # the data file already shorter: rolled back
@@ -351,17 +355,7 @@ def test_an_unreadable_journal_after_the_data_rename_rolls_back_by_name(template
     root = tmp_path / "root"
     shutil.copytree(template, root)
     monkeypatch.setattr(commit, "_roll_back_quietly", lambda root, journal: None)
-
-    def hook(name: str) -> None:
-        if name == "rename:Resources/textures.data":
-            commit.STEP_HOOK = None
-            raise _Crash(name)
-    commit.STEP_HOOK = hook
-    try:
-        with pytest.raises(_Crash):
-            compact_root(root)
-    finally:
-        commit.STEP_HOOK = None
+    _compact_crashing_at(root, "rename:Resources/textures.data")
     (root / JOURNAL_FILE_NAME).write_bytes(b"{not json")
     recover_root(str(root))
     assert validate_loose_root(root, verify_hashes=True).ok
