@@ -398,3 +398,45 @@ def test_cook_refuses_a_descriptor_that_links_outside(tmp_path) -> None:
     assert outside.read_bytes() == original  # not one byte outside the root changed
     assert material.is_symlink() and os.readlink(material) == str(outside)
     assert not [p for p in root.rglob("*") if ".oxy-" in p.name and p.name != ".oxy-lock"]
+
+
+def test_a_rollback_restores_the_index_before_anything_else(tmp_path, no_rollback, monkeypatch) -> None:
+    """Once a rollback has begun, the root must no longer hold the new index: otherwise a
+    crash mid-rollback could be taken by the next recovery for a finished commit."""
+    import oxy.build.journal as journal
+
+    root = tmp_path / "root"
+    assert cook(root, MODEL).success
+    commit.STEP_HOOK = crash_at("rename:Materials/")  # the table and the material renamed, not the index
+    variant = tmp_path / "src"
+    shutil.copytree(PROJECT / "samples", variant)
+    (variant / "textures" / "brick.png").write_bytes((variant / "textures" / "checker.png").read_bytes())
+    with pytest.raises(_Crash):
+        cook(root, str(variant / "models" / "brick_cube.gltf"))
+    steps: list[str] = []
+    monkeypatch.setattr(journal, "RECOVERY_HOOK", steps.append)
+    report = recover_root(str(root))
+    assert report.rolled_back
+    restores = [s for s in steps if s.startswith(("restore:", "remove:"))]
+    assert len(restores) > 1 and restores[0] == "restore:container.index.bin", restores
+    assert not validate_loose_root(root, verify_hashes=True).errors
+
+
+def test_a_commit_that_leaves_the_index_as_it_is_is_refused(tmp_path) -> None:
+    """Recovery tells a finished commit from an unfinished one by the index: a plan that
+    replaces files under the same index bytes could not be recovered, so it is refused."""
+    from oxy.build.commit import CommitError, CommitPlan, FileReplace, execute_commit
+
+    root = tmp_path / "root"
+    assert cook(root, MODEL).success
+    before = files_of(root)
+    table = root / "Resources" / "textures.table"
+    temp = table.with_name(table.name + ".oxy-tmp-test")
+    temp.write_bytes(bytes(len(table.read_bytes())))
+    plan = CommitPlan(str(root), "test", (), (FileReplace(str(temp.relative_to(root)),
+                                                          str(table.relative_to(root))),),
+                      (root / "container.index.bin").read_bytes())
+    with pytest.raises(CommitError, match="leaves container.index.bin"):
+        execute_commit(plan)
+    temp.unlink()
+    assert files_of(root) == before and not (root / JOURNAL_FILE_NAME).exists()

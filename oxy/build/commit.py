@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from oxy.build.journal import (BACKUP_MARKER, TEMP_MARKER, Journal, JournalAppend, JournalReplace,
-                               RecoveryReport, remove_if_present, remove_journal, roll_back,
+                               RecoveryReport, file_sha256, remove_if_present, remove_journal, roll_back,
                                write_journal)
 from oxy.errors import OxyError
 from oxy.formats.loose import INDEX_FILE_NAME
@@ -192,6 +192,7 @@ def _execute_commit(plan: CommitPlan) -> None:
     root = plan.root
     # Every path is checked (confined to the root) before anything is written.
     journal = _journal_for(plan, hashlib.sha256(plan.index_blob).hexdigest())
+    _refuse_unrecoverable(plan, journal.new_index_sha256)
     index_temp = resolve_inside(root, f"{INDEX_FILE_NAME}{TEMP_MARKER}{plan.tag}")
     folders = {os.path.dirname(resolve_inside(root, r.final)) for r in plan.replaces}
     folders.add(os.path.realpath(root))
@@ -222,6 +223,23 @@ def _execute_commit(plan: CommitPlan) -> None:
     for appended in journal.appends:
         remove_if_present(resolve_inside(root, appended.stage))
     _step("cleaned")
+
+
+#: Descriptors: the index holds each one's SHA-256, so the index pins their bytes.
+_PINNED_BY_INDEX = (".omat", ".ogeo", ".oscene")
+
+
+def _refuse_unrecoverable(plan: CommitPlan, new_index_sha256: str) -> None:
+    """Recovery tells a finished commit from an unfinished one by the index. A plan that
+    appends data or replaces a table or data file while the index bytes stay the same
+    could not be told apart after a crash: it is refused. (Rewriting descriptors under
+    the same index is fine: the index pins their bytes, so old and new are the same.)"""
+    if not plan.appends and all(r.final == INDEX_FILE_NAME or r.final.endswith(_PINNED_BY_INDEX)
+                                for r in plan.replaces):
+        return
+    if file_sha256(resolve_inside(plan.root, INDEX_FILE_NAME)) == new_index_sha256:
+        raise CommitError(f"{plan.root}: the commit changes data or tables but leaves container.index.bin as it "
+                          "is; refused (a crash could not be recovered)")
 
 
 def _apply(root: str, journal: Journal, folders: set[str]) -> None:

@@ -204,7 +204,10 @@ def roll_back(root: str, journal: Journal, report: RecoveryReport) -> None:
     """Put the root back to the index it had before the journal's commit. Idempotent."""
     folders: set[str] = set()
     restored = removed = 0
-    for r in journal.replaces:
+    # The index first: once a rollback has begun, the root no longer holds the new
+    # index, so a crash mid-rollback is rolled back again by the next recovery (never
+    # mistaken for a finished commit whose other files merely have the same sizes).
+    for r in sorted(journal.replaces, key=lambda r: r.final != INDEX_FILE_NAME):
         final = resolve_inside(root, r.final)
         folders.add(os.path.dirname(final))
         if r.backup is not None:
