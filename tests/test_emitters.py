@@ -8,7 +8,8 @@ from oxy.cook.payload import TextureShape, pack_texture_payload
 from oxy.formats import AssetType, BufferUsage, Format
 from oxy.formats.primitives import content_hash
 from oxy.formats.resources import BUFFER_DESC_DTYPE
-from oxy.importing.emitters import EmitError, buffer_alignment
+from oxy.formats.resources import buffer_alignment
+from oxy.importing.emitters import EmitError
 from oxy.importing.session import ImportSession
 from oxy.importing.session_io import DirectSessionIO
 from oxy.samples import cube_buffers

@@ -93,3 +93,16 @@ TEXTURE_DESC_DTYPE = numpy_dtype(TextureResourceDescStruct)
 BUFFER_DESC_DTYPE = numpy_dtype(BufferResourceDescStruct)
 AUDIO_DESC_DTYPE = numpy_dtype(AudioResourceDescStruct)
 SUBRESOURCE_LAYOUT_DTYPE = numpy_dtype(SubresourceLayoutStruct)
+
+
+def buffer_alignment(usage: int, stride: int) -> int:
+    """Where a buffer's payload is placed in ``buffers.data``: vertex buffers at a
+    multiple of their stride, index buffers of 4, anything else of
+    :data:`DEFAULT_BUFFER_ALIGNMENT` (the one rule, for the emitters and compaction)."""
+    from oxy.formats.enums import BufferUsage
+
+    if usage & BufferUsage.VERTEX and stride > 0:
+        return stride
+    if usage & BufferUsage.INDEX:
+        return 4
+    return DEFAULT_BUFFER_ALIGNMENT

@@ -28,12 +28,12 @@ import numpy as np
 from oxy.build.journal import TEMP_MARKER
 from oxy.cook.payload import CookedTexture, fallback_texture
 from oxy.errors import OxyError
-from oxy.formats.enums import AssetType, BufferUsage
+from oxy.formats.enums import AssetType
 from oxy.formats.loose import relpath_problem, virtual_path_problem
 from oxy.formats.primitives import VIRTUAL_MOUNT_ROOT, AssetKey, align_up, sha256
 from oxy.formats.primitives import content_hash as truncated_sha256
-from oxy.formats.resources import (BUFFER_DESC_DTYPE, BUFFER_DESC_SIZE, DEFAULT_BUFFER_ALIGNMENT, TEXTURE_DATA_ALIGNMENT,
-                                   TEXTURE_DESC_DTYPE, TEXTURE_DESC_SIZE, BufferResourceDesc, TextureResourceDesc)
+from oxy.formats.resources import (BUFFER_DESC_DTYPE, BUFFER_DESC_SIZE, TEXTURE_DATA_ALIGNMENT, TEXTURE_DESC_DTYPE,
+                                   TEXTURE_DESC_SIZE, BufferResourceDesc, TextureResourceDesc, buffer_alignment)
 from oxy.importing.session_io import SessionIO
 from oxy.rootfs import RootEscapeError, resolve_inside, size_inside
 
@@ -179,15 +179,6 @@ class TextureEmitter(_DataEmitter[TextureResourceDesc]):
         signature = (texture.content_hash, len(texture.payload), s.width, s.height, s.depth, s.array_layers,
                      s.mip_levels, int(s.format), int(s.texture_type))
         return self._append(signature, texture.payload, TEXTURE_DATA_ALIGNMENT, texture.table_entry)
-
-
-def buffer_alignment(usage: int, stride: int) -> int:
-    """Vertex buffers align to their stride, index buffers to 4, anything else to 16."""
-    if usage & BufferUsage.VERTEX and stride > 0:
-        return stride
-    if usage & BufferUsage.INDEX:
-        return 4
-    return DEFAULT_BUFFER_ALIGNMENT
 
 
 class BufferEmitter(_DataEmitter[BufferResourceDesc]):

@@ -48,10 +48,9 @@ from oxy.build.journal import TEMP_MARKER, RootBusyError, file_sha256, recover_r
 from oxy.build.records import BuildRecords, OutputRecord, RecordSet, RecordsError, SourceRecord
 from oxy.build.rootlock import RootLock
 from oxy.formats import AssetKey, FileKind, IndexAsset, IndexFile, LooseIndex, build_index
-from oxy.formats.enums import BufferUsage
 from oxy.formats.loose import INDEX_FILE_NAME, JOURNAL_FILE_NAME, LOCK_FILE_NAME
 from oxy.formats.primitives import align_up
-from oxy.formats.resources import DEFAULT_BUFFER_ALIGNMENT, TEXTURE_DATA_ALIGNMENT
+from oxy.formats.resources import TEXTURE_DATA_ALIGNMENT, buffer_alignment
 from oxy.pack.compact import PackStats, renumber
 from oxy.pack.content import Content, Resource, read_content
 from oxy.rootfs import open_inside, read_inside, resolve_inside, size_inside
@@ -105,17 +104,6 @@ class _Kind:
     old_data_size: int
     table_changed: bool
     data_changed: bool
-
-
-def buffer_alignment(usage: int, stride: int) -> int:
-    """Where the buffer emitter places a buffer (``oxy.importing.emitters.buffer_alignment``,
-    which this layer cannot import): vertex buffers at a multiple of their stride,
-    index buffers of 4, anything else of 16."""
-    if usage & BufferUsage.VERTEX and stride > 0:
-        return stride
-    if usage & BufferUsage.INDEX:
-        return 4
-    return DEFAULT_BUFFER_ALIGNMENT
 
 
 def _layout(resources: Sequence[Resource], align: Callable[[Resource], int]) -> tuple[bytes, list[int], int]:
