@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import struct as _struct
 import types
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import construct as c
 import numpy as np
@@ -102,7 +102,15 @@ class StructView:
                 object.__setattr__(self, fname, tuple(view(**v) if isinstance(v, dict) else v for v in value))
 
     def build(self) -> bytes:
-        """Serialise to exactly ``SIZE`` bytes."""
+        """Serialise to exactly ``SIZE`` bytes (through the struct-module fast path when
+        the declaration allows one; anything it does not accept, such as an out-of-range
+        value or a name too long, is built by construct, which names the field)."""
+        fast = self._FAST_BUILD
+        if fast is not None:
+            try:
+                return fast.pack(self)
+            except Exception:  # noqa: BLE001 - construct below reports it precisely
+                pass
         try:
             return self.STRUCT.build(self._to_build_dict())
         except c.ConstructError as exc:
@@ -125,6 +133,7 @@ class StructView:
 
     _SUBVIEWS: ClassVar[dict[str, type["StructView"]]] = {}
     _FAST: ClassVar["_FastCodec | None"] = None
+    _FAST_BUILD: ClassVar["_FastBuilder | None"] = None
 
 
 def struct_view(name: str, struct: c.Struct, doc: str = "") -> type[StructView]:
@@ -163,6 +172,7 @@ def _make_view(cls: type[StructView], struct: c.Struct) -> None:
         cls.__doc__ = f"View of the {struct.sizeof()}-byte {cls.__name__} struct."
     _VIEW_OF_STRUCT[id(struct)] = cls
     cls._FAST = _FastCodec.for_struct(struct, cls)
+    cls._FAST_BUILD = _FastBuilder.for_struct(struct) if cls._FAST is not None else None
 
 
 _NO = object()
@@ -343,6 +353,104 @@ def _gen_field(con: c.Construct, at: int, ns: dict[str, Any]) -> tuple[str, list
     if isinstance(con, c.Struct):
         return _gen_struct(con, _VIEW_OF_STRUCT.get(id(con)), at, ns)
     raise _Unsupported(type(con).__name__)
+
+
+# ------------------------------------------------------------- fast build path
+_Flatten = Callable[[Any, list], None]
+
+
+class _FastBuilder:
+    """The inverse of :class:`_FastCodec`: flattens a view's values in declaration order
+    (adapters encode through their own ``_encode``; constants are their value) and packs
+    them with one ``struct.Struct``. Raises (struct.error, ValueError, TypeError,
+    construct errors) for anything construct must judge; the caller then builds with
+    construct."""
+
+    __slots__ = ("_struct", "_flatten")
+
+    def __init__(self, fmt: str, flatten: _Flatten) -> None:
+        self._struct = _struct.Struct("<" + fmt)
+        self._flatten = flatten
+
+    @classmethod
+    def for_struct(cls, struct: c.Struct) -> "_FastBuilder | None":
+        try:
+            fmt, flatten = _pack_struct(struct)
+        except _Unsupported:
+            return None
+        return cls(fmt, flatten)
+
+    def pack(self, view: Any) -> bytes:
+        values: list = []
+        self._flatten(view, values)
+        return self._struct.pack(*values)
+
+
+def _pack_struct(struct: c.Struct) -> tuple[str, _Flatten]:
+    parts = []
+    for sub in struct.subcons:
+        code, field_flatten = _pack_field(sub)
+        if sub.name and not _is_const(sub):
+            parts.append((code, _from_attr(sub.name, field_flatten)))
+        else:
+            parts.append((code, field_flatten))
+    fmt = "".join(code for code, _ in parts)
+    flatteners = [f for _, f in parts]
+
+    def flatten(value: Any, out: list) -> None:
+        for f in flatteners:
+            f(value, out)
+    return fmt, flatten
+
+
+def _from_attr(name: str, flatten: _Flatten) -> _Flatten:
+    def get(view: Any, out: list) -> None:
+        flatten(view[name] if isinstance(view, dict) else getattr(view, name), out)
+    return get
+
+
+def _pack_field(con: c.Construct) -> tuple[str, _Flatten]:
+    from oxy.formats import primitives as p
+
+    while isinstance(con, (c.Renamed, c.Default)):
+        con = con.subcon
+    if isinstance(con, c.Const):
+        code, flatten = _pack_field(con.subcon)
+        constant = con.value
+        return code, lambda _value, out: flatten(constant, out)
+    if isinstance(con, c.FormatField):
+        return con.fmtstr.lstrip("<>=!"), _append
+    if type(con) is c.Bytes:
+        size = con.sizeof()
+        return f"{size}s", lambda value, out: out.append(_exact_bytes(value, size))
+    if isinstance(con, (p._CNameAdapter, p._AssetKeyAdapter, p._Unorm16Adapter, p._HalfAdapter)):
+        code, flatten = _pack_field(con.subcon)
+        adapter = con
+        return code, lambda value, out: flatten(adapter._encode(value, None, ""), out)
+    if isinstance(con, c.Array) and isinstance(con.count, int):
+        code, item_flatten = _pack_field(con.subcon)
+        count = con.count
+
+        def each(value: Any, out: list) -> None:
+            if len(value) != count:
+                raise ValueError(f"{len(value)} items for an array of {count}")
+            for item in value:
+                item_flatten(item, out)
+        return code * count, each
+    if isinstance(con, c.Struct):
+        return _pack_struct(con)
+    raise _Unsupported(type(con).__name__)
+
+
+def _append(value: Any, out: list) -> None:
+    out.append(value)
+
+
+def _exact_bytes(value: Any, size: int) -> bytes:
+    data = bytes(value)
+    if len(data) != size:  # struct would pad or cut silently; construct refuses
+        raise ValueError(f"{len(data)} bytes for a field of {size}")
+    return data
 
 
 def _new_view(view: type[StructView], values: dict[str, Any]) -> StructView:
