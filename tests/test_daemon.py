@@ -1,0 +1,396 @@
+"""``oxy serve``: a real daemon process, spoken to over HTTP (urllib), its root checked on disk."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import CORPUS, PROJECT
+
+START_TIMEOUT = 30.0
+
+
+def _png(path: pathlib.Path, size: int = 16, seed: int = 0) -> pathlib.Path:
+    pixels = (np.random.RandomState(seed).rand(size, size, 4) * 255).astype("uint8")
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def _wait(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Daemon:
+    """``python -m oxy serve`` in a subprocess; stderr (JSON log lines) goes to a file."""
+
+    def __init__(self, tmp: pathlib.Path, root: pathlib.Path, watch: list[pathlib.Path], *extra: str,
+                 token: str | None = None) -> None:
+        self.root, self.token = root, token
+        self.log_path = tmp / f"daemon-{time.monotonic_ns()}.log"
+        env = {**os.environ, "OXY_CACHE_DIR": str(tmp / "cache"), "PYTHONPATH": str(PROJECT)}
+        args = [sys.executable, "-m", "oxy", "serve", "--root", str(root), "--port", "0", "--debounce", "100",
+                "--log-json", *[a for w in watch for a in ("--watch", str(w))], *extra]
+        if token:
+            args += ["--token", token]
+        self.log_file = open(self.log_path, "w")
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log_file, env=env, cwd=PROJECT)
+        self.port = 0
+
+    def started(self) -> "Daemon":
+        line = _wait(lambda: self._first("listening") or self.proc.poll() is not None, START_TIMEOUT, "listening")
+        assert isinstance(line, dict), f"daemon exited {self.proc.returncode}: {self.log_text()}"
+        self.port = int(line["port"])
+        return self
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        out = []
+        for text in self.log_path.read_text().splitlines():
+            try:
+                out.append(json.loads(text))
+            except ValueError:
+                pass
+        return out
+
+    def log_text(self) -> str:
+        return self.log_path.read_text()
+
+    def _first(self, event: str) -> dict[str, Any] | None:
+        return next((line for line in self.log_lines() if line.get("event") == event), None)
+
+    def request(self, method: str, path: str, body: Any = None, *, token: str | None = "default",
+                raw: bytes | None = None) -> tuple[int, Any]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method)
+        token = self.token if token == "default" else token
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                status, payload, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as exc:
+            status, payload, ctype = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+        return status, (json.loads(payload) if "json" in ctype else payload.decode())
+
+    def get(self, path: str, **kw: Any) -> Any:
+        status, doc = self.request("GET", path, **kw)
+        assert status == 200, (status, doc)
+        return doc
+
+    def jobs(self) -> list[dict[str, Any]]:
+        return self.get("/api/jobs")["jobs"]
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        return self.get(f"/api/jobs/{job_id}")
+
+    def wait_job(self, job_id: int, timeout: float = 20.0) -> dict[str, Any]:
+        return _wait(lambda: (j := self.job(job_id))["state"] in ("committed", "failed", "cancelled") and j,
+                     timeout, f"job {job_id}")
+
+    def wait_idle(self, after: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Every job with an id above ``after`` once one exists and none is queued or running."""
+        def idle() -> Any:
+            jobs = [j for j in self.jobs() if j["id"] > after]
+            return jobs if jobs and all(j["state"] in ("committed", "failed", "cancelled") for j in jobs) else None
+        return _wait(idle, timeout, "the daemon to go idle")
+
+    def last_id(self) -> int:
+        return max((j["id"] for j in self.jobs()), default=0)
+
+    def assets(self) -> dict[str, dict[str, Any]]:
+        return {s["path"]: s for s in self.get("/api/assets")["sources"]}
+
+    def stop(self, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log_file.close()
+
+
+def _valid(root: pathlib.Path) -> None:
+    from oxy.validate import validate_loose_root
+
+    report = validate_loose_root(root, verify_hashes=True)
+    assert report.ok, report
+
+
+class SseReader(threading.Thread):
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.connected = threading.Event()
+
+    def run(self) -> None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/events", timeout=60) as resp:
+                event = ""
+                for raw in resp:
+                    line = raw.decode().rstrip("\n")
+                    self.connected.set()
+                    if line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        self.events.append((event, json.loads(line[6:])))
+        except Exception:  # noqa: BLE001 - the daemon went away: the test checks what arrived
+            pass
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("daemon")
+    src, root = tmp / "src", tmp / "root"
+    src.mkdir()
+    _png(src / "before.png", seed=1)
+    daemon = Daemon(tmp, root, [src])
+    try:
+        yield daemon.started(), src, tmp
+    finally:
+        daemon.kill()
+
+
+def test_catch_up_cooks_sources_present_at_start(served) -> None:
+    daemon, src, _tmp = served
+    jobs = _wait(lambda: [j for j in daemon.jobs() if j["trigger"] == "catch-up" and j["state"] == "committed"],
+                 20, "the catch-up job")
+    assert str(src / "before.png") in jobs[0]["sources"]
+    assert str(src / "before.png") in daemon.assets()
+    status = daemon.get("/api/status")
+    assert status["root"] == str(daemon.root) and status["watch"] == [str(src)]
+    assert status["counts"]["texture"]["cooked"] >= 1
+    _valid(daemon.root)
+
+
+def test_new_modified_renamed_and_deleted_sources(served) -> None:
+    daemon, src, tmp = served
+    sse = SseReader(daemon.port)
+    sse.start()
+    assert sse.connected.wait(10)
+    last = daemon.last_id()
+    _png(src / "new.png", seed=2)  # a new image: cooked
+    jobs = daemon.wait_idle(last)
+    assert any(str(src / "new.png") in j["sources"] and j["state"] == "committed" for j in jobs)
+    assert str(src / "new.png") in daemon.assets()
+    _valid(daemon.root)
+    _wait(lambda: any(e == "committed" for e, _d in sse.events), 10, "an SSE committed event")
+    assert any(e == "queued" for e, _d in sse.events) and any(e == "started" for e, _d in sse.events)
+
+    before = daemon.assets()[str(src / "new.png")]["cooked_at"]
+    last = daemon.last_id()
+    _png(src / "new.png", seed=3)  # modified: cooked again
+    jobs = daemon.wait_idle(last)
+    assert jobs[-1]["counts"]["texture"]["cooked"] == 1
+    assert daemon.assets()[str(src / "new.png")]["cooked_at"] > before
+
+    last = daemon.last_id()
+    _png(tmp / "scratch.png", seed=4)  # an editor's save: a temp name, then a rename to the final name
+    shutil.copy(tmp / "scratch.png", src / "saved.png.tmp")
+    os.replace(src / "saved.png.tmp", src / "saved.png")
+    jobs = daemon.wait_idle(last)
+    assert all(not s.endswith(".tmp") for j in jobs for s in j["sources"])
+    assert str(src / "saved.png") in daemon.assets()
+
+    last = daemon.last_id()
+    os.remove(src / "new.png")  # deleted: no longer live, gone from the assets
+    daemon.wait_idle(last)
+    assets = daemon.assets()
+    assert str(src / "new.png") not in assets and str(src / "saved.png") in assets
+    _valid(daemon.root)
+    status, _doc = daemon.request("POST", "/api/compact")  # the deleted texture is dropped
+    assert status == 202
+    compacted = daemon.wait_job(_doc["id"])
+    assert compacted["state"] == "committed", compacted
+    _valid(daemon.root)
+
+
+def test_api_refuses_paths_outside_and_bad_requests(served) -> None:
+    daemon, src, tmp = served
+    outside = _png(tmp / "outside.png", seed=5)
+    status, doc = daemon.request("POST", "/api/cook", {"paths": [str(outside)]})
+    assert status == 403 and doc["error"]["code"] == "outside_watch"
+    (src / "link.png").symlink_to(outside)  # inside the folder, pointing out of it
+    status, doc = daemon.request("POST", "/api/cook", {"paths": [str(src / "link.png")]})
+    assert status == 403, doc
+    (src / "link.png").unlink()
+    assert daemon.request("POST", "/api/cook", raw=b"{not json")[0] == 400
+    assert daemon.request("POST", "/api/cook", {"paths": "x"})[0] == 400
+    status, doc = daemon.request("POST", "/api/cook", raw=b"{" + b" " * (1 << 20) + b"}")
+    assert status == 413 and doc["error"]["code"] == "body_too_large"
+    status, doc = daemon.request("GET", "/api/jobs/999999")
+    assert status == 404 and set(doc["error"]) == {"code", "message"}
+    assert daemon.request("DELETE", "/api/jobs/999999")[0] == 404
+    assert daemon.request("GET", "/api/nothing")[0] == 404
+    status, doc = daemon.request("POST", "/api/cook", {"paths": [str(src / "before.png")], "force": True})
+    assert status == 202 and doc["state"] in ("queued", "running")
+    done = daemon.wait_job(doc["id"])
+    assert done["state"] == "committed" and done["counts"]["texture"]["cooked"] == 1
+    status, doc = daemon.request("DELETE", f"/api/jobs/{done['id']}")
+    assert status == 409 and doc["error"]["code"] == "job_finished"
+
+
+def test_metrics_parse_and_count_jobs(served) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    daemon, _src, _tmp = served
+    text = daemon.get("/metrics")
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    committed = [s.value for s in families["oxy_daemon_jobs"].samples
+                 if s.name == "oxy_daemon_jobs_total" and s.labels.get("outcome") == "committed"]
+    assert committed and committed[0] >= 1
+    for name in ("oxy_daemon_cook_seconds", "oxy_daemon_queue_depth", "oxy_daemon_watched_files",
+                 "oxy_daemon_cache_hits", "oxy_daemon_cache_misses", "process_resident_memory_bytes"):
+        assert name in families, name
+
+
+def test_malformed_corpus_fails_jobs_not_the_daemon(served) -> None:
+    daemon, src, _tmp = served
+    last = daemon.last_id()
+    bad = src / "bad"
+    bad.mkdir()
+    names = []
+    for item in sorted((CORPUS / "malformed").iterdir()):
+        if item.is_dir():
+            shutil.copytree(item, bad / item.name)
+            names += [p.name for p in (bad / item.name).iterdir() if p.suffix in (".gltf", ".glb")]
+        else:
+            shutil.copy(item, bad / item.name)
+            names.append(item.name)
+    # Known limit of the importers (not the daemon's): in a batch of models, a parse
+    # that *succeeds with errors* (IndexOutOfRange.gltf: faces dropped) reports them
+    # under the batch's first model, so that one file is counted, not named.
+    misattributed = {"IndexOutOfRange.gltf"}
+
+    def errors() -> list[dict[str, Any]]:
+        jobs = daemon.wait_idle(last, timeout=30)
+        return [d for j in jobs for d in j["diagnostics"] if d["severity"] == "error"]
+
+    def covered() -> bool:
+        found = errors()
+        named = {os.path.basename(d["source_path"]) for d in found}
+        return len(found) >= len(names) and set(names) - misattributed <= named
+
+    _wait(covered, 30, "an error for every malformed file")
+    jobs = daemon.wait_idle(last)
+    assert any(j["state"] == "failed" for j in jobs)
+    assert daemon.proc.poll() is None
+    assert daemon.get("/api/status")["accepting"] is True
+    _valid(daemon.root)
+    shutil.rmtree(bad)
+    daemon.wait_idle(daemon.last_id() - 1)
+
+
+def test_sigterm_stops_cleanly(served) -> None:
+    daemon, _src, _tmp = served
+    assert daemon.stop() == 0
+    events = [line["event"] for line in daemon.log_lines()]
+    assert "shutdown.done" in events
+    _valid(daemon.root)
+
+
+def test_cancel_and_sigterm_mid_cook(tmp_path: pathlib.Path) -> None:
+    src, root = tmp_path / "src", tmp_path / "root"
+    src.mkdir()
+    _png(src / "small.png")
+    daemon = Daemon(tmp_path, root, [src], "--quality", "high", "--no-cache", "--grace", "0.5")
+    try:
+        daemon.started()
+        daemon.wait_idle(0)
+        _png(tmp_path / "big.png", size=1024, seed=7)
+        os.replace(tmp_path / "big.png", src / "big.png")
+        running = _wait(lambda: next((j for j in daemon.jobs() if j["state"] == "running"), None), 10, "a running job")
+        status, queued = daemon.request("POST", "/api/cook", {"paths": [str(src / "big.png")], "force": True})
+        assert status == 202 and queued["state"] == "queued"
+        status, doc = daemon.request("DELETE", f"/api/jobs/{queued['id']}")  # a queued job: cancelled at once
+        assert status == 200 and doc["state"] == "cancelled"
+        status, doc = daemon.request("DELETE", f"/api/jobs/{running['id']}")  # a running one: requested
+        if status == 202:
+            assert doc["cancel_requested"] is True
+            assert daemon.wait_job(running["id"])["state"] in ("cancelled", "committed")
+        else:  # it had already finished: the documented conflict
+            assert status == 409
+        _valid(root)
+        status, doc = daemon.request("POST", "/api/cook", {"paths": [str(src / "big.png")], "force": True})
+        assert status == 202
+        _wait(lambda: daemon.job(doc["id"])["state"] == "running", 10, "the forced cook to run")
+        started = time.monotonic()
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.proc.wait(0.5 + 15) == 0
+        assert time.monotonic() - started < 0.5 + 15
+        _valid(root)
+        assert any(line["event"] == "shutdown.cancelling" for line in daemon.log_lines())
+    finally:
+        daemon.kill()
+
+
+def test_token_second_daemon_and_refusals(tmp_path: pathlib.Path) -> None:
+    src, root = tmp_path / "src", tmp_path / "root"
+    src.mkdir()
+    daemon = Daemon(tmp_path, root, [src], token="s3cret")
+    try:
+        daemon.started()
+        status, doc = daemon.request("GET", "/api/status", token=None)
+        assert status == 401 and doc["error"]["code"] == "unauthorized"
+        assert daemon.request("GET", "/metrics", token="wrong")[0] == 401
+        assert daemon.request("GET", "/api/status")[0] == 200
+        second = Daemon(tmp_path, root, [src])  # the same root: refused at start
+        try:
+            assert second.proc.wait(START_TIMEOUT) == 2
+            assert "already serves" in second.log_text()
+        finally:
+            second.kill()
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    refused = Daemon(tmp_path, tmp_path / "r2", [src], "--host", "0.0.0.0")
+    try:
+        assert refused.proc.wait(START_TIMEOUT) == 1
+        assert "--token is required" in refused.log_text()
+    finally:
+        refused.kill()
+    inside = Daemon(tmp_path, src, [src])  # a watched folder that is the root
+    try:
+        assert inside.proc.wait(START_TIMEOUT) == 1
+    finally:
+        inside.kill()
+
+
+def test_port_in_use_is_refused(tmp_path: pathlib.Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        env = {**os.environ, "OXY_CACHE_DIR": str(tmp_path / "cache")}
+        proc = subprocess.run([sys.executable, "-m", "oxy", "serve", "--root", str(tmp_path / "root"), "--watch",
+                               str(src), "--port", str(port)], capture_output=True, text=True, timeout=START_TIMEOUT,
+                              env=env, cwd=PROJECT)
+    assert proc.returncode == 2
+    assert "already in use" in proc.stderr
