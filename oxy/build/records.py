@@ -11,8 +11,10 @@ the reason for its last cook.
 **Records describe one committed index.** Rows belong to a *generation* tagged
 with the SHA-256 of the ``container.index.bin`` they describe. A commit stages a
 new generation (the old one copied, the changed sources replaced) *before* the
-new index is renamed into place, and drops the older generations after; a reader
-takes the newest generation whose tag equals the SHA-256 of the index on disk. So
+new index is renamed into place, in one transaction that also drops every
+generation but the base and the new one; a reader takes the newest generation
+whose tag equals the SHA-256 of the index on disk (crash recovery prunes the one
+that lost). So
 whatever a crash leaves (old index or new, see :mod:`oxy.build.commit`), the
 records read back are the ones of that index; when none match (records lost, or
 a root cooked by another tool) the root has no records and everything is checked
@@ -250,14 +252,15 @@ class BuildRecords:
 
     def _connect(self, create: bool) -> sqlite3.Connection | None:
         path = self.path
-        if not create and not os.path.isfile(path):
+        exists = os.path.isfile(path)
+        if not create and not exists:
             return None
-        if create:
+        if create and not exists:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             resolve_inside(self.root, RECORDS_FILE)  # the folder just made must still be inside
         try:
             db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            if create:
+            if create and not exists:  # a new file: WAL mode and the schema (both persist in the file)
                 db.execute("PRAGMA journal_mode=WAL")
                 for statement in _SCHEMA:
                     db.execute(statement)
@@ -318,6 +321,11 @@ class BuildRecords:
             db.execute("BEGIN IMMEDIATE")
             gen = int(db.execute("SELECT COALESCE(MAX(gen), 0) + 1 FROM generations").fetchone()[0])
             db.execute("INSERT INTO generations VALUES(?, ?, ?)", (gen, index_sha256, time.time()))
+            # Generations other than the base (the index in place) and this one describe no
+            # index that can still be on disk: drop them now (so a commit needs no second
+            # transaction; :meth:`finish` drops the base once the new index is in place).
+            db.execute("DELETE FROM sources WHERE gen NOT IN (?, ?)", (base.gen, gen))
+            db.execute("DELETE FROM generations WHERE gen NOT IN (?, ?)", (base.gen, gen))
             if base.gen:
                 db.execute("INSERT INTO sources(gen, path, data) SELECT ?, path, data FROM sources WHERE gen=?",
                            (gen, base.gen))

@@ -257,13 +257,12 @@ class ImportSession:
                            tuple(assets.values()), tuple(files))
         blob = self._io.compute(build_index, index)  # CPU work: off the hub thread in the hub form
         plan = CommitPlan(self.root, self._tag, tuple(appends), tuple(replaces), blob)
-        gen = self._stage_records(hashlib.sha256(blob).hexdigest())
-        try:
-            self._io.blocking(execute_commit, plan)
-        except BaseException:
-            self._records_call("discard", gen)
-            raise
-        self._records_call("finish", gen)
+        # The records generation for the new index is staged first. Whatever happens to
+        # the commit, readers take the generation matching the index on disk, and the
+        # next stage (or a recovery) drops the one that no longer matches: no second
+        # records transaction here.
+        self._stage_records(hashlib.sha256(blob).hexdigest())
+        self._io.blocking(execute_commit, plan)
 
     def _stage_records(self, index_sha256: str) -> int:
         """Stage the records generation of the index about to be committed (before the
@@ -286,19 +285,11 @@ class ImportSession:
             self.diagnose(Severity.WARNING, "records.write_failed", f"{exc}; the next cook checks every source")
             return 0
 
-    def _records_call(self, name: str, gen: int) -> None:
-        if not gen:
-            return
-        try:
-            self._io.blocking(getattr(BuildRecords(self.root), name), gen)
-        except (RecordsError, RootEscapeError, OSError) as exc:
-            self.diagnose(Severity.WARNING, "records.write_failed", str(exc))
-
     def _write_records_only(self, state: RootState) -> None:
         if state.index is None:
             return  # a root without an index gets no records either
         if self._record_changes:
-            self._records_call("finish", self._stage_records(state.index_sha256))
+            self._stage_records(state.index_sha256)
         elif self._record_refreshes and self.records.gen:
             try:
                 self._io.blocking(BuildRecords(self.root).refresh, self.records.gen,
