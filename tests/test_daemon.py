@@ -235,9 +235,12 @@ def test_api_refuses_paths_outside_and_bad_requests(served) -> None:
     outside = _png(tmp / "outside.png", seed=5)
     status, doc = daemon.request("POST", "/api/cook", {"paths": [str(outside)]})
     assert status == 403 and doc["error"]["code"] == "outside_watch"
+    last = daemon.last_id()
     (src / "link.png").symlink_to(outside)  # inside the folder, pointing out of it
     status, doc = daemon.request("POST", "/api/cook", {"paths": [str(src / "link.png")]})
     assert status == 403, doc
+    daemon.wait_idle(last)  # the watcher saw it, and did not cook it either
+    assert str(src / "link.png") not in daemon.assets() and str(outside) not in daemon.assets()
     (src / "link.png").unlink()
     assert daemon.request("POST", "/api/cook", raw=b"{not json")[0] == 400
     assert daemon.request("POST", "/api/cook", {"paths": "x"})[0] == 400

@@ -95,8 +95,8 @@ def make_plan(cfg: DaemonConfig, paths: list[str], deleted: list[str] | None = N
         elif os.path.isdir(p) or (os.path.isfile(p) and source_kind(p) is not None):
             wanted.append(p)
     images, models, _missing = expand_inputs(sorted(set(wanted))) if wanted else ([], [], [])
-    images = [p for p in _unique(images) if not cfg.excluded(p) and not is_temp(p)]
-    models = [p for p in _unique(models) if not cfg.excluded(p) and not is_temp(p)]
+    images = [p for p in _unique(images) if _allowed(cfg, p)]
+    models = [p for p in _unique(models) if _allowed(cfg, p)]
     plan = Plan(models=models, images=images, explicit={p for p in paths if os.path.isfile(p)})
     records = load_records(cfg.root)
     touched = set(images) | set(models) | set(deleted or ())
@@ -108,6 +108,13 @@ def make_plan(cfg: DaemonConfig, paths: list[str], deleted: list[str] | None = N
         if path in records.sources and not os.path.exists(path):
             plan.forget.append(path)
     return plan
+
+
+def _allowed(cfg: DaemonConfig, path: str) -> bool:
+    """Not a temp name, and really inside a watched folder and outside the root (a
+    symlink in a watched folder that points elsewhere is not cooked, as the API refuses it)."""
+    real = os.path.realpath(path)
+    return not is_temp(path) and cfg.watched_folder(real) is not None and not cfg.excluded(real)
 
 
 def _unique(paths: list[str]) -> list[str]:
