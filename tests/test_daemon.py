@@ -309,6 +309,42 @@ def test_malformed_corpus_fails_jobs_not_the_daemon(served) -> None:
     daemon.wait_idle(daemon.last_id() - 1)
 
 
+def test_many_saves_cook_as_one_job(served) -> None:
+    daemon, src, tmp = served
+    staging = tmp / "staging"
+    staging.mkdir()
+    files = [_png(staging / f"many{n:02}.png", seed=100 + n) for n in range(20)]
+    last = daemon.last_id()
+    for f in files:
+        os.replace(f, src / f.name)
+    jobs = daemon.wait_idle(last)
+    assert len(jobs) == 1, [j["sources"] for j in jobs]
+    assert {str(src / f.name) for f in files} <= set(jobs[0]["sources"])
+    assert jobs[0]["state"] == "committed" and jobs[0]["counts"]["texture"]["cooked"] == 20
+
+
+def test_settings_change_recooks_what_it_affects(served) -> None:
+    daemon, src, _tmp = served
+    last = daemon.last_id()
+    (src / "before.png.oxy.toml").write_text("mips = false\n")
+    jobs = daemon.wait_idle(last)
+    assert sum(j["counts"].get("texture", {}).get("cooked", 0) for j in jobs) == 1  # only before.png
+    record = daemon.assets()[str(src / "before.png")]
+    assert "setting" in record["reason_text"], record["reason_text"]
+
+
+def test_event_hub_drops_a_client_that_falls_behind() -> None:
+    from oxy.daemon.events import CLIENT_QUEUE, EventHub
+
+    hub = EventHub()
+    slow = hub.stream()
+    assert next(slow).startswith(b": connected")  # registered, then never read again
+    for n in range(CLIENT_QUEUE + 10):
+        hub.publish("progress", {"job": 1, "n": n})
+    assert len(hub) == 0 and hub.dropped == 1
+    assert list(slow) == []  # its stream ends at once
+
+
 def test_sigterm_stops_cleanly(served) -> None:
     daemon, _src, _tmp = served
     assert daemon.stop() == 0
@@ -344,6 +380,12 @@ def test_cancel_and_sigterm_mid_cook(tmp_path: pathlib.Path) -> None:
         _wait(lambda: daemon.job(doc["id"])["state"] == "running", 10, "the forced cook to run")
         started = time.monotonic()
         daemon.proc.send_signal(signal.SIGTERM)
+        _wait(lambda: any(line["event"] == "signal" for line in daemon.log_lines()), 5, "the signal")
+        try:  # new work is refused while the running job gets its grace
+            status, doc = daemon.request("POST", "/api/cook", {"paths": [str(src / "small.png")]})
+            assert status == 503 and doc["error"]["code"] == "shutting_down"
+        except urllib.error.URLError:
+            pass  # already closed: also a refusal
         assert daemon.proc.wait(0.5 + 15) == 0
         assert time.monotonic() - started < 0.5 + 15
         _valid(root)
