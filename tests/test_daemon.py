@@ -426,6 +426,26 @@ def test_token_second_daemon_and_refusals(tmp_path: pathlib.Path) -> None:
         inside.kill()
 
 
+def test_root_inside_a_watched_folder_is_never_a_source(tmp_path: pathlib.Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    _png(src / "a.png")
+    root = src / "cooked"
+    daemon = Daemon(tmp_path, root, [src])
+    try:
+        daemon.started()
+        jobs = daemon.wait_idle(0)
+        assert daemon.get("/api/status")["watching"] is True
+        _png(root / "stray.png", seed=9)  # a file inside the root: ignored
+        time.sleep(0.6)  # several debounce periods: a commit's own writes must not start a loop of jobs
+        assert len(daemon.jobs()) == len(jobs) == 1
+        assert list(daemon.assets()) == [str(src / "a.png")]
+        assert daemon.stop() == 0
+        _valid(root)
+    finally:
+        daemon.kill()
+
+
 def test_port_in_use_is_refused(tmp_path: pathlib.Path) -> None:
     src = tmp_path / "src"
     src.mkdir()

@@ -46,6 +46,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(default: $OXY_CACHE_DIR or the user cache folder)")
     p.add_argument("--cache-size", metavar="SIZE", default=None, help="bound of the local cook cache (e.g. 5G)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cook cache")
+    p.add_argument("--isolate-parsers", action="store_true",
+                   help="parse models with libassimp in worker processes: a crash or hang fails that model alone")
+    p.add_argument("--parse-timeout", type=float, default=120.0, metavar="S",
+                   help="with --isolate-parsers: seconds one model's parse may take (default 120)")
     p.set_defaults(run=run)
 
 
@@ -108,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         print("oxy cook: --threads must be at least 1", file=sys.stderr)
         return ExitCode.USAGE
+    if args.parse_timeout <= 0:
+        print("oxy cook: --parse-timeout must be positive", file=sys.stderr)
+        return ExitCode.USAGE
     images, others, missing = expand_inputs(args.inputs)
     others, images = _unique(others), _unique(images)  # a file named twice (and via its folder): once
     for path in missing:
@@ -133,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     printer = ProgressPrinter()
     started = time.perf_counter()
-    with AsyncImportService(cpu_threads=args.threads, max_concurrent_jobs=1, cache=cache) as service:
+    with AsyncImportService(cpu_threads=args.threads, max_concurrent_jobs=1, cache=cache,
+                            isolate_parsers=args.isolate_parsers, parse_timeout=args.parse_timeout) as service:
         reports, interrupted = _run_jobs(service, requests, printer)
         # Models first: an image found in a folder that a model of this command already
         # cooked (as its texture, with its role's preset) is not cooked a second time.

@@ -103,6 +103,7 @@ class Api:
                      "uptime": round(time.time() - self.d.started, 3), "accepting": t.accepting,
                      "queue_depth": t.depth, "running": t.running.to_json() if t.running else None,
                      "jobs": dict(t.outcomes), "counts": t.totals, "watched_files": len(self.d.watcher.files),
+                     "watching": self.d.watcher.alive,
                      "event_clients": len(self.d.events),
                      "cache": cache.counters.snapshot() if cache is not None else None}
 

@@ -50,6 +50,11 @@ class Watcher:
         self.files.update(known)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """The watcher thread is running (False before start, after stop, or after it failed)."""
+        return self._thread.is_alive()
+
     def stop(self) -> None:
         """Stop the thread (greenlet-blocking wait, at most a few seconds) and drop pending changes."""
         self._stop.set()

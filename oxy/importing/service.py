@@ -22,6 +22,7 @@ import thread has delivered every callback it owes, cleaned up and ended.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 from collections import deque
@@ -120,7 +121,11 @@ class AsyncImportService:
     thread), ``cpu_nice`` (nice increment of the CPU-pool threads, default 0),
     ``cache`` (a :class:`~oxy.build.cache.CookCache` every job consults before it
     cooks a unit and fills after; None: no cache. The root's own build records
-    are always used).
+    are always used), ``isolate_parsers`` (scene jobs parse through one shared
+    :class:`~oxy.importing.scene.isolated.IsolatedAssimpBackend`: libassimp runs in
+    worker processes, so a crash or hang fails that model alone; started on first
+    use, stopped by :meth:`close`), ``parse_timeout`` (seconds one isolated parse
+    may take, default 120).
     """
 
     def __init__(
@@ -134,6 +139,8 @@ class AsyncImportService:
         name: str = "oxy-import",
         cpu_nice: int = 0,
         cache: Any = None,
+        isolate_parsers: bool = False,
+        parse_timeout: float = 120.0,
     ) -> None:
         import os
 
@@ -157,6 +164,13 @@ class AsyncImportService:
         self._loop_executor = LoopExecutor(self._loop)
         self._callback_executor = callback_executor
         self._cache = cache
+        # parser isolation: the shared backend is made on the hub thread, on first use
+        if parse_timeout <= 0:
+            raise ValueError("parse_timeout must be positive")
+        self._isolate_parsers = bool(isolate_parsers)
+        self._parse_timeout = float(parse_timeout)
+        self._cpu_threads = cpu_threads
+        self._isolated_backend: Any = None
 
     # -- submitting --------------------------------------------------------------------------
     def submit(self, request: ImportRequest, on_complete: OnComplete | None = None,
@@ -247,6 +261,8 @@ class AsyncImportService:
             raise RuntimeError(f"{self._loop.name}: close() called from its own hub thread")
         self.request_shutdown()
         self._loop.close(timeout)
+        if self._isolated_backend is not None:  # parser isolation: no job uses it any more
+            self._isolated_backend.close()
 
     def __enter__(self) -> AsyncImportService:
         return self
@@ -356,12 +372,26 @@ class AsyncImportService:
             ctx.diagnose(Severity.ERROR, "import.unsupported_format",
                          f"no importer for '{suffix}' files: {request.source_path} (known: {known})")
             return ctx.make_report(success=False)
-        report = entry.factory(request).run(ctx)
+        report = entry.factory(self._with_isolated_parser(request, entry)).run(ctx)
         if not isinstance(report, ImportReport):
             ctx.diagnose(Severity.ERROR, "import.internal_error",
                          f"importer {entry.name} returned {type(report).__name__}, not ImportReport")
             return ctx.make_report(success=False)
         return report
+
+    def _with_isolated_parser(self, request: ImportRequest, entry: Any) -> ImportRequest:
+        """Parser isolation: a scene request without its own ``backend`` gets the shared
+        isolated one (made here on first use). Hub thread only."""
+        from oxy.importing.scene.importer import SceneImporter
+
+        if not (self._isolate_parsers and isinstance(entry.factory, type) and issubclass(entry.factory, SceneImporter)
+                and request.options.get("backend") is None):
+            return request
+        if self._isolated_backend is None:
+            from oxy.importing.scene.isolated import IsolatedAssimpBackend
+
+            self._isolated_backend = IsolatedAssimpBackend(self._cpu_threads, self._parse_timeout)
+        return dataclasses.replace(request, options={**request.options, "backend": self._isolated_backend})
 
     def _finish(self, job: _Job, report: ImportReport | None) -> None:
         """Decide the job's outcome once and queue its callbacks. Hub thread only."""
