@@ -92,6 +92,10 @@ def make_config(root: str, watch: list[str], **kw: Any) -> DaemonConfig:
         raise ConfigError("--grace must be >= 0")
     if kw.get("debounce_ms") is not None and kw["debounce_ms"] < 0:
         raise ConfigError("--debounce must be >= 0")
+    if kw.get("threads") is not None and kw["threads"] < 1:
+        raise ConfigError("--threads must be at least 1")
+    if kw.get("port") is not None and not 0 <= kw["port"] <= 65535:
+        raise ConfigError(f"--port {kw['port']}: not a port number (0-65535)")
     values = {k: v for k, v in kw.items() if v is not None}
     values["host"] = host
     return DaemonConfig(root=real_root, watch=tuple(folders), **values)
