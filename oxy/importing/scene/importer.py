@@ -234,7 +234,8 @@ class SceneImporter:
         io = HubSessionIO(ctx.writer(WriteOptions(truncate=False)))
         session = ImportSession(self.request.cooked_root, io, source_path=path,
                                 source_key=self.request.options.get("source_key"),
-                                diagnose=lambda s, c, m, f: ctx.diagnose(s, c, m, field_path=f))
+                                diagnose=lambda s, c, m, f: ctx.diagnose(s, c, m, field_path=f,
+                                                                         source_path=session.source_path))
         try:
             session.open()
         except (RootStateError, SessionIOError) as exc:
@@ -258,6 +259,7 @@ class SceneImporter:
         models = self._models()
         results = []
         for path, options in models:
+            session.source_path = path  # the model each diagnostic is about, in a batch
             point = session.savepoint()
             try:
                 result = self._run_model(ctx, session, io, path, options)
