@@ -166,6 +166,26 @@ def test_workers_of_a_killed_parent_exit_by_themselves(tmp_path):
     assert _wait_gone(pids, 10.0), [open(f"/proc/{p}/stat").read() for p in pids if not _gone(p)]
 
 
+def test_service_with_isolated_parsers_after_monkey_patching(tmp_path):
+    """An embedder that called ``gevent.monkey.patch_all()``: spawning, waiting and reaping
+    use the unpatched originals (gevent's posix_spawn wants child watchers)."""
+    script = textwrap.dedent(f"""
+        from gevent import monkey; monkey.patch_all()
+        from oxy.importing import AsyncImportService, ImportRequest
+        with AsyncImportService(isolate_parsers=True, parse_timeout=60) as service:
+            for source, root in (({str(DUCK)!r}, "a"), ({str(BOX)!r}, "b")):
+                report = service.submit(ImportRequest(source, {str(tmp_path)!r} + "/" + root)).wait(120)
+                print(report.success, *[d.message for d in report.errors], sep="|")
+    """)
+    env = {**os.environ, CRASH_ENV: "gltf_Duck"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT, env=env,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    crashed, ok = result.stdout.splitlines()
+    assert crashed == f"False|cannot import {DUCK}: parser crashed: killed by signal SIGSEGV (worker replaced)"
+    assert ok == "True"
+
+
 def test_close_stops_the_workers_and_refuses_further_parses():
     backend = IsolatedAssimpBackend(workers=2)
     backend.parse(str(BOX))

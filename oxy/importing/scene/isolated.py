@@ -26,9 +26,10 @@ Failures, each for that parse alone (a :class:`SceneParseError` naming the file)
   worker is reused.
 
 Workers are started with ``posix_spawn`` (never fork: the parent has threads and
-gevent hubs), a clean interpreter that imports pyassimp once. Pipes, ``poll`` and
-``waitpid`` are the unpatched originals, so the backend works the same after
-``gevent.monkey.patch_all()``. A worker exits by itself when its request pipe
+gevent hubs), a clean interpreter that imports pyassimp once. ``posix_spawn``,
+``close``, ``poll``, ``waitpid``, ``sleep`` and the locks are the unpatched originals,
+so the backend works the same after ``gevent.monkey.patch_all()`` and never makes a
+hub in the calling thread. A worker exits by itself when its request pipe
 reaches EOF (the parent closed it or died) or when its parent process changes
 (a watchdog thread, for a parent killed while the worker is busy). :meth:`close`
 stops the workers; a finalizer does the same at interpreter exit.
@@ -66,7 +67,8 @@ from oxy.importing.scene.backend_assimp import AssimpBackend
 
 _allocate_lock = monkey.get_original("_thread", "allocate_lock")
 _poll = monkey.get_original("select", "poll")
-_waitpid = monkey.get_original("os", "waitpid")
+_waitpid, _posix_spawn, _close = monkey.get_original("os", ["waitpid", "posix_spawn", "close"])
+_sleep = monkey.get_original("time", "sleep")  # gevent's would make a hub in the calling pool thread
 
 CRASH_ENV, HANG_ENV = "OXY_TEST_PARSER_CRASH", "OXY_TEST_PARSER_HANG"
 DEFAULT_TIMEOUT = 120.0
@@ -111,15 +113,15 @@ class _Worker:
         self.status: int | None = None
         code = "from oxy.importing.scene.isolated import worker_main; worker_main()"
         try:
-            self.pid = os.posix_spawn(sys.executable, [sys.executable, "-c", code], env, file_actions=[
+            self.pid = _posix_spawn(sys.executable, [sys.executable, "-c", code], env, file_actions=[
                 (os.POSIX_SPAWN_DUP2, child_in, 0), (os.POSIX_SPAWN_DUP2, child_out, 1)])
         except BaseException:
             for fd in (self.to_worker, self.from_worker):
-                os.close(fd)
+                _close(fd)
             raise
         finally:
-            os.close(child_in)
-            os.close(child_out)
+            _close(child_in)
+            _close(child_out)
 
     def wait_ready(self, timeout: float) -> None:
         status, _body = self.read_reply(time.monotonic() + timeout)
@@ -154,7 +156,7 @@ class _Worker:
             if time.monotonic() >= deadline:
                 self.kill()
                 grace, deadline = 0.0, float("inf")  # a SIGKILLed process ends: wait for it
-            time.sleep(0.005)
+            _sleep(0.005)
         return self.status
 
     def kill(self) -> None:
@@ -167,7 +169,7 @@ class _Worker:
     def close_pipes(self) -> None:
         for fd in (self.to_worker, self.from_worker):
             try:
-                os.close(fd)
+                _close(fd)
             except OSError:
                 pass
         self.to_worker = self.from_worker = -1
@@ -175,7 +177,7 @@ class _Worker:
     def stop(self, grace: float) -> int | None:
         """Close the request pipe (the worker exits on EOF), reap; SIGKILL after ``grace``."""
         try:
-            os.close(self.to_worker)
+            _close(self.to_worker)
         except OSError:
             pass
         self.to_worker = -1
@@ -228,7 +230,7 @@ def _stop_all(workers: set[_Worker], lock: Any) -> None:
 def _stop_many(workers: list[_Worker]) -> None:
     for worker in workers:
         try:
-            os.close(worker.to_worker)
+            _close(worker.to_worker)
         except OSError:
             pass
         worker.to_worker = -1
@@ -403,7 +405,7 @@ def _read_exact_eof(fd: int, size: int) -> bytes | None:
 
 def _watch_parent(parent: int) -> None:
     while os.getppid() == parent:
-        time.sleep(0.5)
+        _sleep(0.5)
     os._exit(3)
 
 
@@ -413,7 +415,7 @@ def _test_hooks(path: str) -> None:
         os.kill(os.getpid(), signal.SIGSEGV)
     if hang and hang in path:
         while True:
-            time.sleep(3600)
+            _sleep(3600)
 
 
 def worker_main() -> None:
