@@ -35,6 +35,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quality", default="normal", choices=("fast", "normal", "high"), help="BC7 effort")
     p.add_argument("--threads", type=int, default=None, help="CPU pool size (default: all cores)")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line on stderr")
+    p.add_argument("--parse-timeout", type=float, default=120.0, metavar="S",
+                   help="seconds one model's parse may take in its worker process (default 120)")
+    p.add_argument("--in-process-parsers", action="store_true",
+                   help="parse models in the daemon's own process (default: isolated worker processes)")
     p.set_defaults(run=run)
 
 
@@ -46,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = make_config(args.root, args.watch, host=args.host, port=args.port, cache=args.cache,
                           no_cache=args.no_cache, token=args.token, grace=args.grace, debounce_ms=args.debounce,
-                          log_json=args.log_json, threads=args.threads, quality=args.quality)
+                          log_json=args.log_json, threads=args.threads, quality=args.quality,
+                          isolate_parsers=not args.in_process_parsers, parse_timeout=args.parse_timeout)
     except ConfigError as exc:
         log("refused", level="error", error=str(exc))
         return ExitCode.USAGE

@@ -40,6 +40,8 @@ class DaemonConfig:
     log_json: bool = False
     threads: int | None = None
     quality: str = "normal"
+    isolate_parsers: bool = True     # libassimp in worker processes: a crash or hang fails that model alone
+    parse_timeout: float = 120.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def excluded(self, path: str) -> bool:
@@ -92,6 +94,8 @@ def make_config(root: str, watch: list[str], **kw: Any) -> DaemonConfig:
         raise ConfigError("--grace must be >= 0")
     if kw.get("debounce_ms") is not None and kw["debounce_ms"] < 0:
         raise ConfigError("--debounce must be >= 0")
+    if kw.get("parse_timeout") is not None and kw["parse_timeout"] <= 0:
+        raise ConfigError("--parse-timeout must be positive")
     if kw.get("threads") is not None and kw["threads"] < 1:
         raise ConfigError("--threads must be at least 1")
     if kw.get("port") is not None and not 0 <= kw["port"] <= 65535:

@@ -113,7 +113,8 @@ class Daemon:
         executor = HubExecutor(gevent.get_hub())
         self.events = EventHub()
         self.service = AsyncImportService(cpu_threads=self.cfg.threads, max_concurrent_jobs=1, cache=self.cache,
-                                          name="oxy-serve-import")
+                                          name="oxy-serve-import", isolate_parsers=self.cfg.isolate_parsers,
+                                          parse_timeout=self.cfg.parse_timeout)
         self.watcher = Watcher(self.cfg, executor, self._on_batch, self.log)
         self.jobs = JobTable(self.cfg, self.service, executor, self.events, self.log, lock.path,
                              lambda t: DaemonMetrics(self.cache, lambda: t.depth, lambda: len(self.watcher.files)))
