@@ -22,19 +22,11 @@ class ForgetImporter:
         self.request = request
 
     def run(self, ctx: Any) -> Any:
-        from oxy.hub import WriteOptions
-        from oxy.importing.root_state import RootStateError
-        from oxy.importing.session import ImportSession
-        from oxy.importing.session_io import HubSessionIO, SessionIOError
         from oxy.importing.types import Severity
 
         paths = [str(p) for p in self.request.options.get("forget", ())]
-        io = HubSessionIO(ctx.writer(WriteOptions(truncate=False)))
-        session = ImportSession(self.request.cooked_root, io, source_path=self.request.source_path)
-        try:
-            session.open()
-        except (RootStateError, SessionIOError) as exc:
-            ctx.diagnose(Severity.ERROR, "session.open_failed", str(exc))
+        session = ctx.open_session()
+        if session is None:
             return ctx.make_report(success=False)
         try:
             forgotten = [p for p in paths if p in session.records.sources]

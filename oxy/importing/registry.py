@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Protocol, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, TypeVar, Union
 
 import gevent
 
@@ -41,6 +41,9 @@ from oxy.hub import (AsyncFileReader, AsyncFileWriter, CancelToken, ImportLoop, 
                      run_blocking)
 from oxy.importing.incremental import CookCounts
 from oxy.importing.types import ImportDiagnostic, ImportPhase, ImportProgress, ImportReport, ImportRequest, Severity
+
+if TYPE_CHECKING:
+    from oxy.importing.session import ImportSession
 
 __all__ = [
     "Importer",
@@ -144,6 +147,23 @@ class JobContext:
         writer = AsyncFileWriter(options, self.token)
         self._writers.append(writer)
         return writer
+
+    def open_session(self, *, source_key: bytes | None = None, diagnose: Any = None) -> "ImportSession | None":
+        """An opened :class:`~oxy.importing.session.ImportSession` on the request's root
+        (hub I/O bound to this job), or None after a ``session.open_failed`` diagnostic
+        (the root is untouched). Greenlet-blocking."""
+        from oxy.hub import WriteOptions
+        from oxy.importing.root_state import RootStateError
+        from oxy.importing.session import ImportSession
+        from oxy.importing.session_io import HubSessionIO, SessionIOError
+
+        session = ImportSession(self.request.cooked_root, HubSessionIO(self.writer(WriteOptions(truncate=False))),
+                                source_path=self.request.source_path, source_key=source_key, diagnose=diagnose)
+        try:
+            return session.open()
+        except (RootStateError, SessionIOError) as exc:
+            self.diagnose(Severity.ERROR, "session.open_failed", str(exc))
+            return None
 
     def close_writers(self) -> None:
         """Close every writer of this job (called by the service; greenlet-blocking)."""

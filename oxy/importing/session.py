@@ -104,6 +104,11 @@ class ImportSession:
             self.abort()
 
     @property
+    def io(self) -> SessionIO:
+        """The I/O this session does its file work through."""
+        return self._io
+
+    @property
     def state(self) -> RootState:
         if self._state is None:
             raise RuntimeError("ImportSession.open() was not called")

@@ -28,11 +28,9 @@ import gevent
 from oxy.cook import bc7
 from oxy.cook.mips import FILTERS
 from oxy.cook.texture import OUTPUT_FORMATS, PRESETS, TextureCookError, settings_for
-from oxy.hub import WriteOptions
 from oxy.importing.registry import JobContext, register_importer
 from oxy.importing.session import ImportSession
-from oxy.importing.session_io import HubSessionIO, SessionIOError
-from oxy.importing.root_state import RootStateError
+from oxy.importing.session_io import SessionIO
 from oxy.importing.texture_pipeline import TexturePipeline, TextureSource, TextureWorkItem
 from oxy.importing.types import (SOURCE_KEY_OPTION, ImportDiagnostic, ImportPhase, ImportReport, ImportRequest,
                                  OptionSpec, Severity, check_options)
@@ -96,20 +94,15 @@ class TextureImporter:
         options = {k: v for k, v in self.request.options.items() if v is not None}
         kind = options.get("kind", "2d")
         paths = [self.request.source_path, *(os.fspath(p) for p in options.get("sources", ()))]
-        io = HubSessionIO(ctx.writer(WriteOptions(truncate=False)))
-        session = ImportSession(self.request.cooked_root, io, source_path=self.request.source_path,
-                                source_key=options.get("source_key"))
-        try:
-            session.open()
-        except (RootStateError, SessionIOError) as exc:
-            ctx.diagnose(Severity.ERROR, "session.open_failed", str(exc))
+        session = ctx.open_session(source_key=options.get("source_key"))
+        if session is None:
             return ctx.make_report(success=False)
         try:
-            return self._run_open(ctx, session, io, options, kind, paths)
+            return self._run_open(ctx, session, session.io, options, kind, paths)
         finally:
             session.abort()  # no-op after a successful finalize
 
-    def _run_open(self, ctx: JobContext, session: ImportSession, io: HubSessionIO, options: dict,
+    def _run_open(self, ctx: JobContext, session: ImportSession, io: SessionIO, options: dict,
                   kind: str, paths: list[str]) -> ImportReport:
         groups = source_groups(paths, kind)
         checks = io.blocking(check_textures, groups, texture_base_settings(options), kind, session.records,

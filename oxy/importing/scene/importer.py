@@ -47,10 +47,9 @@ from oxy.formats.resources import TEXTURE_DESC_SIZE
 from oxy.importing.incremental import (SourceCheck, check_source, output_record, recorded_outputs, root_texture_keys,
                                        source_record, stat_files, unit_reason)
 from oxy.importing.units import COOKED, UNCHANGED, UnitOutcome, UnitStore, pack_unit, parse_unit
-from oxy.hub import Nursery, WriteOptions
+from oxy.hub import Nursery
 from oxy.importing.emitters import EmitError
 from oxy.importing.registry import JobContext, register_importer
-from oxy.importing.root_state import RootStateError
 from oxy.importing.scene.backend import SceneBackend, SceneParseError
 from oxy.importing.scene.backend_assimp import AssimpBackend
 from oxy.importing.scene.emit import (emit_geometry, emit_material, emit_scene, forward, pack_checked,
@@ -60,7 +59,7 @@ from oxy.importing.scene.plan import (SCENE_OPTIONS, SCENE_SETTINGS_FILE_KEYS, G
                                       option_problems)
 from oxy.importing.scene.readiness import MaterialReadinessTracker
 from oxy.importing.session import ImportSession
-from oxy.importing.session_io import HubSessionIO, SessionIOError
+from oxy.importing.session_io import SessionIO
 from oxy.importing.texture_pipeline import TexturePipeline, TextureSource, TextureWorkItem
 from oxy.importing.types import ImportPhase, ImportReport, ImportRequest, Severity, check_options
 
@@ -231,18 +230,15 @@ class SceneImporter:
         if problems:
             return ctx.make_report(success=False)
         self.backend = self._backend or self.request.options.get("backend") or AssimpBackend()
-        io = HubSessionIO(ctx.writer(WriteOptions(truncate=False)))
-        session = ImportSession(self.request.cooked_root, io, source_path=path,
-                                source_key=self.request.options.get("source_key"),
-                                diagnose=lambda s, c, m, f: ctx.diagnose(s, c, m, field_path=f,
-                                                                         source_path=session.source_path))
-        try:
-            session.open()
-        except (RootStateError, SessionIOError) as exc:
-            ctx.diagnose(Severity.ERROR, "session.open_failed", str(exc))
+        current = [path]  # the model each diagnostic is about (a batch moves it on)
+        session = ctx.open_session(source_key=self.request.options.get("source_key"),
+                                   diagnose=lambda s, c, m, f: ctx.diagnose(s, c, m, field_path=f,
+                                                                            source_path=current[0]))
+        if session is None:
             return ctx.make_report(success=False)
+        self._current = current
         try:
-            return self._run_models(ctx, session, io)
+            return self._run_models(ctx, session, session.io)
         finally:
             session.abort()  # no-op after a successful finalize
 
@@ -255,11 +251,11 @@ class SceneImporter:
                                                                     if k != "path" and v is not None}}))
         return models
 
-    def _run_models(self, ctx: JobContext, session: ImportSession, io: HubSessionIO) -> ImportReport:
+    def _run_models(self, ctx: JobContext, session: ImportSession, io: SessionIO) -> ImportReport:
         models = self._models()
         results = []
         for path, options in models:
-            session.source_path = path  # the model each diagnostic is about, in a batch
+            session.source_path = self._current[0] = path  # the model each diagnostic is about
             point = session.savepoint()
             try:
                 result = self._run_model(ctx, session, io, path, options)
@@ -283,7 +279,7 @@ class SceneImporter:
         return ctx.make_report(success=committed and all(r.ok for r in results), written=written,
                                outputs=outputs if committed else {})
 
-    def _run_model(self, ctx: JobContext, session: ImportSession, io: HubSessionIO, path: str,
+    def _run_model(self, ctx: JobContext, session: ImportSession, io: SessionIO, path: str,
                    options: dict[str, Any]) -> _ModelResult:
         """Check, and cook if stale, one model into the open session (no commit)."""
         base: dict[str, Any] = {k: options[k] for k in ("quality", "preset", "roles", "name_prefix", "scene_name")
