@@ -480,6 +480,8 @@ def test_a_parser_crash_fails_that_model_and_the_daemon_goes_on(tmp_path: pathli
     src.mkdir()
     daemon = Daemon(tmp_path, root, [src], env_extra={"OXY_TEST_PARSER_CRASH": "crashme"}).started()
     try:
+        _wait(lambda: daemon.jobs() and daemon.get("/api/status")["watching"], 30, "the catch-up and the watcher")
+        daemon.wait_idle(0, timeout=60)
         last = daemon.last_id()
         shutil.copytree(CORPUS / "models" / "gltf_BoxTextured", src / "crashme")
         jobs = daemon.wait_idle(last, timeout=60)

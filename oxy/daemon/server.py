@@ -30,6 +30,10 @@ from oxy.daemon.config import DaemonConfig, Log
 LOCK_NAME = os.path.join(".oxy", "daemon.lock")
 
 
+#: How long the catch-up waits after starting the watcher thread (its watches are registered
+#: as the thread begins watching).
+WATCH_SETTLE_SECONDS = 0.3
+
 class StartError(Exception):
     """The daemon cannot start (message for the user; ``exit_code``)."""
 
@@ -124,6 +128,10 @@ class Daemon:
         server.start()
         known, gone = gevent.get_hub().threadpool.apply(_catch_up_inputs, (self.cfg,))
         self.watcher.start(known)
+        # The catch-up's plan walks the folders when its job starts: give the watcher
+        # thread a moment to register its inotify watches first, so a file created
+        # meanwhile is seen by one or the other, never by neither.
+        gevent.sleep(WATCH_SETTLE_SECONDS)
         self.jobs.cook(list(self.cfg.watch), gone, trigger="catch-up")
         self._stop.wait()
         self._shutdown(server)
