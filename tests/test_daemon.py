@@ -497,3 +497,20 @@ def test_a_parser_crash_fails_that_model_and_the_daemon_goes_on(tmp_path: pathli
         assert daemon.stop() == 0
     finally:
         daemon.kill()
+
+
+def test_a_source_reported_changed_but_gone_is_forgotten(tmp_path: pathlib.Path) -> None:
+    """The watcher's change set is unordered: a file rewritten and deleted within one
+    batch may arrive as "modified" alone. The plan still forgets it (the soak tool found
+    such sources staying live)."""
+    from oxy.cli.main import main
+    from oxy.daemon.config import make_config
+    from oxy.daemon.plan import make_plan
+
+    src, root = tmp_path / "src", tmp_path / "root"
+    src.mkdir()
+    image = _png(src / "gone.png", seed=4)
+    assert main(["cook", str(src), "-o", str(root), "--no-cache"]) == 0
+    image.unlink()
+    plan = make_plan(make_config(str(root), [str(src)]), [os.path.realpath(image)], [])
+    assert plan.forget == [os.path.realpath(image)] and not plan.images and not plan.models

@@ -104,8 +104,11 @@ def make_plan(cfg: DaemonConfig, paths: list[str], deleted: list[str] | None = N
         if record.kind == "scene" and path not in plan.models and os.path.isfile(path) \
                 and any(d.path in touched for d in record.deps):
             plan.models.append(path)  # a model whose texture or buffer changed: cooked again
-    for path in deleted or ():
-        if path in records.sources and not os.path.exists(path):
+    # A path reported changed that no longer exists was deleted too: the watcher's change
+    # set is unordered, so a file rewritten and deleted within one batch can arrive as
+    # "modified" alone (found by tools/soak_daemon.py: such sources stayed live).
+    for path in dict.fromkeys([*(deleted or ()), *paths]):
+        if path in records.sources and not os.path.exists(path) and path not in plan.forget:
             plan.forget.append(path)
     return plan
 
