@@ -182,16 +182,16 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def signature(path: str, sha256: str | None = None, *, now: float | None = None) -> FileSignature:
+def signature(path: str, sha256: str | None = None, *, now: float | None = None,
+              hash_file: bool = True) -> FileSignature:
     """The signature of ``path`` as it is now (``sha256``: the hash of the bytes the
-    cook read, when known; the file is hashed otherwise). A missing file gets size -1."""
+    cook read, when known; else the file is hashed, or with ``hash_file=False`` left
+    ""). A missing file gets size -1. The one place a stat becomes a signature."""
     try:
         st = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return FileSignature(path, -1, 0, 0, "")
-    except NotADirectoryError:
-        return FileSignature(path, -1, 0, 0, "")
-    digest = sha256 if sha256 is not None else file_sha256(path)
+    digest = sha256 if sha256 is not None else (file_sha256(path) if hash_file else "")
     racy = (now if now is not None else time.time()) - st.st_mtime_ns / 1e9 < RACY_SECONDS
     return FileSignature(path, st.st_size, st.st_mtime_ns, st.st_ino, digest, racy)
 

@@ -85,12 +85,9 @@ def stat_files(paths: Iterable[str]) -> dict[str, FileSignature]:
     out = {}
     for path in paths:
         try:
-            st = os.stat(path)
-        except OSError:
+            out[path] = signature(path, now=now, hash_file=False)
+        except OSError:  # unreadable metadata: recorded as absent (the cook then reports the file)
             out[path] = FileSignature(path, -1, 0, 0, "")
-            continue
-        out[path] = FileSignature(path, st.st_size, st.st_mtime_ns, st.st_ino, "",
-                                  now - st.st_mtime_ns / 1e9 < 2.0)
     return out
 
 
@@ -151,13 +148,12 @@ def unit_reason(old: SourceRecord | None, name: str, recipe: Any, *, forced: boo
     return explain(previous, recipe, forced=forced)
 
 
-def source_record(check: SourceCheck, *, hashes: Mapping[str, str], extra: Mapping[str, FileSignature] = {},
-                  outputs: list[OutputRecord]) -> SourceRecord:
+def source_record(check: SourceCheck, *, hashes: Mapping[str, str], outputs: list[OutputRecord]) -> SourceRecord:
     """The record of a cooked source: ``hashes`` are the SHA-256 of the files the cook
-    read (by path), matched with the signatures taken before it; ``extra`` holds
-    further files' signatures (a model's dependencies and textures)."""
+    read (by path), matched with the signatures taken before it (a model's
+    dependencies and textures are in ``check.pre`` too)."""
     deps: dict[str, FileSignature] = {}
-    for path, sig in {**check.pre, **extra}.items():
+    for path, sig in check.pre.items():
         digest = hashes.get(path, sig.sha256)
         deps[path] = replace(sig, sha256=digest if not sig.missing else "")
     for sig in check.settings_files:
