@@ -70,6 +70,8 @@ class Api:
             "/api/cook": {"POST": self.cook}, "/api/compact": {"POST": self.compact},
             "/api/assets": {"GET": self.assets},
         }
+        if path == "/" or path.startswith("/ui/"):
+            return self.d.page(environ, start_response)
         if path == "/api/events" and method == "GET":
             start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
                                       ("X-Accel-Buffering", "no")])

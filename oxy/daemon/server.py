@@ -117,10 +117,12 @@ class Daemon:
         from oxy.daemon.forget import register
         from oxy.daemon.jobs import JobTable
         from oxy.daemon.metrics import DaemonMetrics
+        from oxy.daemon.status_page import StatusPage
         from oxy.daemon.watcher import Watcher
         from oxy.hub.delivery import HubExecutor
         from oxy.importing import AsyncImportService
 
+        self.page = StatusPage(self)
         server = self._bind(Api(self))
         self.log("listening", host=self.cfg.host, port=server.server_port, root=self.cfg.root,
                  watch=list(self.cfg.watch), pid=os.getpid(), auth=bool(self.cfg.token))
