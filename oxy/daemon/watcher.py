@@ -14,6 +14,14 @@ files (``oxy.toml``, ``*.oxy.toml``), never temporary names (``*.tmp``, ``*~``,
 name being added or modified) and never anything inside the cooked root. A name
 reported deleted that exists again when the batch is taken was replaced: it is
 cooked, not forgotten.
+
+Start-up handshake: :meth:`Watcher.start` returns once the watcher thread has
+registered its watches (``RustNotify`` adds the inotify watches of every folder
+below the watched ones when it is built), so a file created after ``start``
+returns is always reported, and the catch-up cook that follows sees anything
+created before. If inotify cannot be used (the per-user watch limit
+``fs.inotify.max_user_watches`` is reached, say), the watcher falls back to
+polling every :data:`POLL_DELAY_MS` and logs ``watch.polling`` with the reason.
 """
 from __future__ import annotations
 
@@ -27,6 +35,9 @@ from oxy.daemon.config import DaemonConfig, Log
 from oxy.daemon.plan import interesting, is_settings, source_kind
 
 MAX_WAIT = 5.0
+#: How long :meth:`Watcher.start` waits for the thread's watches at most (a huge tree takes a while).
+READY_TIMEOUT = 30.0
+POLL_DELAY_MS = 500
 
 
 class Watcher:
@@ -43,12 +54,20 @@ class Watcher:
         self._timer: Any = None
         self._first = 0.0
         self._stop = threading.Event()
+        self._ready = threading.Event()
+        self.polling = False
         self._thread = threading.Thread(target=self._watch, name="oxy-serve-watcher", daemon=True)
 
     # -- main hub ----------------------------------------------------------------------------
-    def start(self, known: list[str]) -> None:
+    def start(self, known: list[str]) -> bool:
+        """Start the thread and wait (greenlet-blocking) until its watches are registered.
+        False if they were not within :data:`READY_TIMEOUT` (logged; the thread goes on)."""
         self.files.update(known)
         self._thread.start()
+        ready = bool(gevent.get_hub().threadpool.apply(self._ready.wait, (READY_TIMEOUT,)))
+        if not ready:
+            self.log("watch.slow_start", level="warning", waited=READY_TIMEOUT)
+        return ready
 
     @property
     def alive(self) -> bool:
@@ -104,18 +123,46 @@ class Watcher:
             return False
         return interesting(path) or os.path.isdir(path)
 
+    def _notifier(self) -> Any:
+        """A ``RustNotify`` over the watched folders (its watches are registered when this returns):
+        inotify, or polling when inotify is refused."""
+        from watchfiles._rust_notify import RustNotify
+
+        folders = list(self.cfg.watch)
+        try:
+            return RustNotify(folders, False, False, POLL_DELAY_MS, True, True)
+        except OSError as exc:
+            self.polling = True
+            self.log("watch.polling", level="warning", reason=f"{type(exc).__name__}: {exc}",
+                     poll_ms=POLL_DELAY_MS)
+            return RustNotify(folders, False, True, POLL_DELAY_MS, True, True)
+
     def _watch(self) -> None:
-        import watchfiles
+        from watchfiles import Change
 
         try:
-            for changes in watchfiles.watch(*self.cfg.watch, watch_filter=self._filter, stop_event=self._stop,
-                                            debounce=max(50, self.cfg.debounce_ms), step=20,
-                                            yield_on_timeout=False, raise_interrupt=False):
-                if self._stop.is_set():
-                    break
-                try:
-                    self.executor.submit(self._on_changes, changes)
-                except Exception:  # noqa: BLE001 - the main hub is gone: nothing left to tell
-                    return
+            notifier = self._notifier()
+        except Exception as exc:  # noqa: BLE001 - a watcher failure is logged, the API keeps serving
+            self.log("watch.failed", level="error", error=f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            self._ready.set()
+        debounce = max(50, self.cfg.debounce_ms)
+        try:
+            with notifier:
+                while not self._stop.is_set():
+                    raw = notifier.watch(debounce, 20, 0, self._stop)
+                    if raw in ("stop", "signal") or self._stop.is_set():
+                        return
+                    if raw == "timeout":
+                        continue
+                    changes = {(Change(c), path) for c, path in raw}
+                    changes = {(c, path) for c, path in changes if self._filter(c, path)}
+                    if not changes:
+                        continue
+                    try:
+                        self.executor.submit(self._on_changes, changes)
+                    except Exception:  # noqa: BLE001 - the main hub is gone: nothing left to tell
+                        return
         except Exception as exc:  # noqa: BLE001 - a watcher failure is logged, the API keeps serving
             self.log("watch.failed", level="error", error=f"{type(exc).__name__}: {exc}")
