@@ -269,3 +269,98 @@ def test_oxy_cook_isolate_parsers(tmp_path):
     assert "killed by signal SIGSEGV" in crashed.stderr
     parses = json.loads(crashed.stdout)["counts"]["scene_parse"]
     assert (parses["cooked"], parses["failed"]) == (2, 1)
+
+
+# -- recycling: a worker is replaced after max_parses parses or above max_rss -------------------------
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_worker_is_replaced_after_max_parses_and_nothing_leaks():
+    fds = _fds()
+    reference = unit_codec.encode(AssimpBackend().parse(str(BOX)))
+    seen: list[int] = []
+    with IsolatedAssimpBackend(workers=1, max_parses=3, max_rss=0) as backend:
+        for n in range(1, 8):
+            parsed = backend.parse(str(BOX))
+            assert unit_codec.encode(parsed) == reference  # parses keep working across replacements
+            pids = backend.worker_pids()
+            assert len(_worker_children()) == len(pids) <= 1
+            if n % 3 == 0:
+                assert pids == [] and _gone(seen[-1])  # retired after its 3rd parse: exited and reaped
+            else:
+                assert len(pids) == 1
+                if not seen or seen[-1] != pids[0]:
+                    seen.append(pids[0])
+        assert len(seen) == 3 and len(set(seen)) == 3
+        assert backend.recycled == {"parses": 2, "rss": 0}
+        live = backend.worker_pids()
+    assert _wait_gone(live) and not _worker_children()
+    assert _fds() == fds  # every worker's two pipe ends were closed
+
+
+def test_a_worker_above_max_rss_is_replaced_after_its_parse():
+    with IsolatedAssimpBackend(workers=1, max_parses=0, max_rss=0) as backend:
+        backend.parse(str(DUCK))
+        [pid] = backend.worker_pids()
+        with open(f"/proc/{pid}/status") as f:
+            rss = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+    # a limit above what the worker holds keeps it; one below replaces it after every parse
+    with IsolatedAssimpBackend(workers=1, max_parses=0, max_rss=4 * rss) as backend:
+        backend.parse(str(DUCK))
+        first = backend.worker_pids()
+        assert backend.parse(str(DUCK)).meshes and backend.worker_pids() == first
+        assert backend.recycled == {"parses": 0, "rss": 0}
+    with IsolatedAssimpBackend(workers=1, max_parses=0, max_rss=rss // 2) as backend:
+        for _ in range(3):
+            assert backend.parse(str(DUCK)).meshes
+            assert backend.worker_pids() == [] and not _worker_children()  # retired and reaped
+        assert backend.recycled == {"parses": 0, "rss": 3}
+    assert not _worker_children()
+
+
+def test_recycling_under_concurrent_parses_keeps_within_the_pool_size():
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    fds = _fds()
+    most, stop = [0], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            most[0] = max(most[0], len(_worker_children()))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with IsolatedAssimpBackend(workers=2, max_parses=2, max_rss=0) as backend:
+            with ThreadPoolExecutor(4) as pool:
+                results = list(pool.map(lambda p: backend.parse(p).source_path, [str(BOX), str(DUCK)] * 6))
+            assert results == [str(BOX), str(DUCK)] * 6
+            assert backend.recycled["parses"] >= 5  # 12 parses, 2 per worker
+            live = backend.worker_pids()
+    finally:
+        stop.set()
+        watcher.join()
+    assert 1 <= most[0] <= 2
+    assert _wait_gone(live) and not _worker_children()
+    assert _fds() == fds
+
+
+def test_recycling_limits_from_the_environment(monkeypatch):
+    from oxy.importing.scene.isolated import DEFAULT_MAX_PARSES, DEFAULT_MAX_RSS, MAX_PARSES_ENV, MAX_RSS_ENV
+
+    backend = IsolatedAssimpBackend(workers=1)
+    assert (backend.max_parses, backend.max_rss) == (DEFAULT_MAX_PARSES, DEFAULT_MAX_RSS) == (200, 1 << 30)
+    monkeypatch.setenv(MAX_PARSES_ENV, "7")
+    monkeypatch.setenv(MAX_RSS_ENV, "512")
+    backend = IsolatedAssimpBackend(workers=1)
+    assert (backend.max_parses, backend.max_rss) == (7, 512 << 20)
+    assert IsolatedAssimpBackend(workers=1, max_parses=0).max_parses == 0  # an argument wins
+    monkeypatch.setenv(MAX_RSS_ENV, "lots")
+    with pytest.raises(ValueError, match="OXY_PARSER_MAX_RSS_MIB='lots': not a whole number"):
+        IsolatedAssimpBackend(workers=1)
+    with pytest.raises(ValueError, match="max_parses must be 0"):
+        IsolatedAssimpBackend(workers=1, max_parses=-1)

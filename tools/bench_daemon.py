@@ -64,11 +64,14 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, step: floa
 class Daemon:
     """``python -m oxy serve`` as a child process; its JSON log lines go to a file."""
 
-    def __init__(self, tmp: pathlib.Path, root: pathlib.Path, watch: pathlib.Path, *extra: str) -> None:
+    def __init__(self, tmp: pathlib.Path, root: pathlib.Path, watch: pathlib.Path, *extra: str,
+                 module: str = "oxy", env: dict[str, str] | None = None) -> None:
+        """``module``: what ``python -m`` runs (``oxy.daemon.memdebug`` for a traced daemon);
+        ``env``: more environment variables for the daemon."""
         self.root = root
         self.log_path = tmp / f"daemon-{time.monotonic_ns()}.log"
-        env = {**os.environ, "OXY_CACHE_DIR": str(tmp / "cache"), "PYTHONPATH": str(PROJECT)}
-        args = [sys.executable, "-m", "oxy", "serve", "--root", str(root), "--watch", str(watch),
+        env = {**os.environ, "OXY_CACHE_DIR": str(tmp / "cache"), "PYTHONPATH": str(PROJECT), **(env or {})}
+        args = [sys.executable, "-m", module, "serve", "--root", str(root), "--watch", str(watch),
                 "--port", "0", "--log-json", "--debounce", str(DEBOUNCE_MS), *extra]
         self.log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self.log_file, env=env, cwd=PROJECT)
@@ -122,8 +125,14 @@ class Daemon:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
     def proc_status(self) -> dict[str, int]:
-        """RSS (bytes), threads and open fds of the daemon process."""
+        """RSS (bytes), anonymous memory (``anon``, from smaps_rollup), threads and open fds of the daemon process."""
         out = {"fds": len(os.listdir(f"/proc/{self.pid}/fd"))}
+        rollup = pathlib.Path(f"/proc/{self.pid}/smaps_rollup")
+        if rollup.exists():  # anonymous (heaps, Python objects) apart from file-backed (code, libraries)
+            for line in rollup.read_text().splitlines():
+                key, _, value = line.partition(":")
+                if key in ("Anonymous", "Rss") and value.strip().endswith("kB"):
+                    out["anon" if key == "Anonymous" else "rss_rollup"] = int(value.split()[0]) * 1024
         for line in pathlib.Path(f"/proc/{self.pid}/status").read_text().splitlines():
             key, _, value = line.partition(":")
             if key == "VmRSS":

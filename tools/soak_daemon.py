@@ -28,6 +28,7 @@ import os
 import pathlib
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,15 +54,29 @@ def small_png(rng: random.Random) -> bytes:
     return buf.getvalue()
 
 
-def sample(daemon: Daemon) -> dict[str, int]:
-    """RSS, fds and threads; fds and threads as the minimum of 5 reads 50 ms apart (this tool's own
-    just-closed HTTP connection can still hold a daemon fd for a moment)."""
+def sample(daemon: Daemon, memdir: pathlib.Path | None = None) -> dict[str, int]:
+    """RSS, anonymous memory, fds and threads; fds and threads as the minimum of 5 reads 50 ms
+    apart (this tool's own just-closed HTTP connection can still hold a daemon fd for a moment).
+    With ``memdir`` (a daemon under oxy.daemon.memdebug): first one report from the daemon there."""
+    if memdir is not None:
+        before = len(list(memdir.glob("memdebug-*.json")))
+        os.kill(daemon.pid, signal.SIGUSR2)
+        wait_for(lambda: len(list(memdir.glob("memdebug-*.json"))) > before, 120, "the memdebug report", 0.1)
     reads = []
     for _ in range(5):
         reads.append(daemon.proc_status())
         time.sleep(0.05)
-    return {"rss": reads[-1]["rss"], "fds": min(r["fds"] for r in reads),
+    return {"rss": reads[-1]["rss"], "anon": reads[-1].get("anon", 0), "fds": min(r["fds"] for r in reads),
             "threads": min(r["threads"] for r in reads)}
+
+
+def compact(daemon: Daemon) -> dict[str, Any]:
+    """POST /api/compact and wait for the job's end; the job."""
+    code, job = daemon.request("POST", "/api/compact", {})
+    if code != 202:
+        raise RuntimeError(f"POST /api/compact: {code} {job}")
+    return wait_for(lambda: (j := daemon.get(f"/api/jobs/{job['id']}"))["state"] in
+                    ("committed", "failed", "cancelled") and j, 300, "the compaction", 0.1)
 
 
 def tree_bytes(root: pathlib.Path) -> tuple[int, int, int]:
@@ -84,6 +99,11 @@ def main() -> int:
     parser.add_argument("--max-live", type=int, default=0,
                         help="above N live sources, each batch deletes at least as many as it creates "
                              "(a steady live set; default 0: unbounded, it grows ~0.5 a batch)")
+    parser.add_argument("--memdebug", metavar="DIR",
+                        help="run the daemon under oxy.daemon.memdebug (tracemalloc; slower) and have it write a "
+                             "report into DIR at every sample (SIGUSR2)")
+    parser.add_argument("--compact-every", type=int, default=0, metavar="N",
+                        help="POST /api/compact after every N batches (default 0: only at the end)")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     batches = 120 if args.quick else args.batches
@@ -100,17 +120,25 @@ def main() -> int:
         path.write_bytes(small_png(rng))
         live.append(path)
 
-    daemon = Daemon(tmp, root, src, "--quality", "fast").start()
+    memdir: pathlib.Path | None = None
+    if args.memdebug:
+        memdir = pathlib.Path(args.memdebug).resolve()
+        memdir.mkdir(parents=True, exist_ok=True)
+        daemon = Daemon(tmp, root, src, "--quality", "fast", module="oxy.daemon.memdebug",
+                        env={"OXY_MEMDEBUG": str(memdir)}).start()
+    else:
+        daemon = Daemon(tmp, root, src, "--quality", "fast").start()
     samples: dict[int, dict[str, int]] = {}
     ops = {"created": 0, "modified": 0, "deleted": 0}
     batch_seconds: list[float] = []
     slow: list[tuple[int, float]] = []
     report: dict[str, Any] = {}
+    compactions: list[str] = []
     started = time.monotonic()
     try:
         wait_for(lambda: daemon.finished_total() >= 1, 60, "the catch-up cook")
         daemon.wait_settled()
-        samples[0] = sample(daemon)
+        samples[0] = sample(daemon, memdir)
         for batch in range(1, batches + 1):
             before = daemon.finished_total()
             t0 = time.monotonic()
@@ -137,14 +165,16 @@ def main() -> int:
             batch_seconds.append(seconds)
             if seconds > 5:
                 slow.append((batch, round(seconds, 2)))
+            if args.compact_every and batch % args.compact_every == 0:
+                compactions.append(compact(daemon)["state"])
             if batch == MARK or batch % 50 == 0 or batch == batches:
-                samples[batch] = sample(daemon)
+                samples[batch] = sample(daemon, memdir)
                 s = samples[batch]
-                print(f"batch {batch:5d}: rss {s['rss'] / 2**20:6.1f} MiB  fds {s['fds']:3d}  threads "
-                      f"{s['threads']:3d}  live sources {len(live):4d}  {time.monotonic() - started:6.0f} s",
-                      flush=True)
+                print(f"batch {batch:5d}: rss {s['rss'] / 2**20:6.1f} MiB  anon {s['anon'] / 2**20:6.1f} MiB  fds "
+                      f"{s['fds']:3d}  threads {s['threads']:3d}  live sources {len(live):4d}  "
+                      f"{time.monotonic() - started:6.0f} s", flush=True)
         time.sleep(1.0)
-        end_sample = sample(daemon)
+        end_sample = sample(daemon, memdir)
         status = daemon.status()
         jobs_doc = daemon.get("/api/jobs")["jobs"]
         not_committed = [{"id": j["id"], "state": j["state"], "diagnostics": j["diagnostics"][:3]}
@@ -154,14 +184,10 @@ def main() -> int:
         on_disk = {str(p) for p in live}
         extra_live, missing_live = sorted(live_records - on_disk), sorted(on_disk - live_records)
         size_before = tree_bytes(root)
-        code, job = daemon.request("POST", "/api/compact", {})
-        if code != 202:
-            raise RuntimeError(f"POST /api/compact: {code} {job}")
-        compact = wait_for(lambda: (j := daemon.get(f"/api/jobs/{job['id']}"))["state"] in
-                           ("committed", "failed", "cancelled") and j, 300, "the compaction", 0.1)
+        compacted = compact(daemon)
         size_after = tree_bytes(root)
         time.sleep(1.0)
-        after_compact = sample(daemon)
+        after_compact = sample(daemon, memdir)
         report["daemon_exit"] = daemon.stop()
     finally:
         if daemon.proc.poll() is None:
@@ -189,7 +215,7 @@ def main() -> int:
         "fds_flat": end_sample["fds"] == mark["fds"],
         "threads_flat": end_sample["threads"] == mark["threads"],
         "no_failed_jobs": jobs.get("failed", 0) == 0 and jobs.get("cancelled", 0) == 0,
-        "compaction_committed": compact["state"] == "committed",
+        "compaction_committed": compacted["state"] == "committed",
         "validates": validate.returncode == 0,
         "live_set_matches_disk": not extra_live and not missing_live,
         "root_within_1.5x_of_fresh": ratio <= 1.5,
@@ -210,7 +236,7 @@ def main() -> int:
     print(f"fds  {mark['fds']} -> {end_sample['fds']};  threads {mark['threads']} -> {end_sample['threads']}")
     print(f"root before compact {size_before[0]:,} B ({size_before[1]} files, .oxy {size_before[2]:,} B); after "
           f"{size_after[0]:,} B ({size_after[1]} files, .oxy {size_after[2]:,} B); compaction: "
-          f"{compact['state']} {compact.get('result')}")
+          f"{compacted['state']} {compacted.get('result')}")
     print(f"fresh cold cook of the final sources: {fresh_size[0]:,} B ({fresh_size[1]} files, .oxy "
           f"{fresh_size[2]:,} B); compacted / fresh = {ratio:.2f}x ({ratio_data:.2f}x without .oxy)")
     print(f"oxy validate ROOT --json: exit {validate.returncode}"
@@ -221,7 +247,7 @@ def main() -> int:
         doc = {"batches": batches, "seconds": soak_seconds, "ops": ops, "live": len(live), "samples": samples,
                "end": end_sample, "after_compact": after_compact, "rss_growth": rss_growth, "jobs": jobs, "not_committed": not_committed,
                "size_before_compact": size_before, "size_after_compact": size_after, "fresh_size": fresh_size,
-               "ratio": ratio, "extra_live": extra_live, "missing_live": missing_live, "ratio_without_meta": ratio_data, "compact": compact,
+               "ratio": ratio, "extra_live": extra_live, "missing_live": missing_live, "ratio_without_meta": ratio_data, "compact": compacted,
                "validate_exit": validate.returncode, "checks": checks, "slow_batches": slow,
                "batch_seconds": batch_seconds, **report}
         pathlib.Path(args.json).write_text(json.dumps(doc, indent=2, default=str))

@@ -25,6 +25,16 @@ Failures, each for that parse alone (a :class:`SceneParseError` naming the file)
 * a parse error inside the worker: assimp's own reason, as in-process; the
   worker is reused.
 
+Recycling: a worker that has done ``max_parses`` parses (default 200), or whose
+resident memory (``VmRSS``, read from ``/proc`` once it has replied) exceeds
+``max_rss`` bytes (default 1 GiB), is retired after that parse: its request pipe is
+closed, it exits on the EOF and is reaped before its slot frees up (so there are
+never more than ``workers`` processes), and the next parse starts a new one. So
+whatever libassimp leaks cannot pile up over the weeks a daemon runs. The
+defaults can be changed per process with ``OXY_PARSER_MAX_PARSES`` and
+``OXY_PARSER_MAX_RSS_MIB``; 0 turns that limit off. :attr:`IsolatedAssimpBackend.recycled`
+counts retirements by reason.
+
 Workers are started with ``posix_spawn`` (never fork: the parent has threads and
 gevent hubs), a clean interpreter that imports pyassimp once. ``posix_spawn``,
 ``close``, ``poll``, ``waitpid``, ``sleep`` and the locks are the unpatched originals,
@@ -71,7 +81,10 @@ _waitpid, _posix_spawn, _close = monkey.get_original("os", ["waitpid", "posix_sp
 _sleep = monkey.get_original("time", "sleep")  # gevent's would make a hub in the calling pool thread
 
 CRASH_ENV, HANG_ENV = "OXY_TEST_PARSER_CRASH", "OXY_TEST_PARSER_HANG"
+MAX_PARSES_ENV, MAX_RSS_ENV = "OXY_PARSER_MAX_PARSES", "OXY_PARSER_MAX_RSS_MIB"
 DEFAULT_TIMEOUT = 120.0
+DEFAULT_MAX_PARSES = 200      # parses before a worker is replaced (0: never)
+DEFAULT_MAX_RSS = 1 << 30     # a worker resident above this many bytes after a parse is replaced (0: never)
 STARTUP_TIMEOUT = 60.0        # a worker's interpreter start and imports (not the parse timeout)
 MAX_REPLY = 1 << 36           # a reply claiming more is a protocol error, never an allocation
 _REQUEST = struct.Struct("<I")
@@ -104,13 +117,14 @@ def describe_status(status: int | None) -> str:
 class _Worker:
     """One worker process and its two pipe ends. Used by one thread at a time."""
 
-    __slots__ = ("pid", "to_worker", "from_worker", "status")
+    __slots__ = ("pid", "to_worker", "from_worker", "status", "parses")
 
     def __init__(self, env: dict[str, str]) -> None:
         child_in, self.to_worker = os.pipe()
         self.from_worker, child_out = os.pipe()
         _grow_pipe(self.from_worker)
         self.status: int | None = None
+        self.parses = 0
         code = "from oxy.importing.scene.isolated import worker_main; worker_main()"
         try:
             self.pid = _posix_spawn(sys.executable, [sys.executable, "-c", code], env, file_actions=[
@@ -159,6 +173,17 @@ class _Worker:
             _sleep(0.005)
         return self.status
 
+    def rss(self) -> int | None:
+        """The process's resident memory in bytes (``VmRSS``); None where /proc cannot tell."""
+        try:
+            with open(f"/proc/{self.pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
+
     def kill(self) -> None:
         if self.status is None:
             try:
@@ -184,6 +209,22 @@ class _Worker:
         status = self.reap(grace)
         self.close_pipes()
         return status
+
+
+def _limit(name: str, value: int | None, env: str, unit: int, default: int) -> int:
+    """A recycling limit: ``value``, else the environment variable ``env`` (in ``unit``s), else ``default``."""
+    if value is None:
+        text = os.environ.get(env, "").strip()
+        if not text:
+            return default
+        try:
+            value = int(text) * unit
+        except ValueError:
+            raise ValueError(f"{env}={text!r}: not a whole number") from None
+        name = env
+    if value < 0:
+        raise ValueError(f"{name} must be 0 (off) or positive, not {value}")
+    return int(value)
 
 
 def _grow_pipe(fd: int) -> None:
@@ -242,13 +283,23 @@ class IsolatedAssimpBackend(AssimpBackend):
     """Scene parsing through pyassimp in worker processes (see the module docstring).
 
     ``workers``: the most processes at once (default ``os.cpu_count()``, the CPU
-    pool's size); ``timeout``: seconds one parse may take (default 120)."""
+    pool's size); ``timeout``: seconds one parse may take (default 120);
+    ``max_parses`` / ``max_rss``: a worker is replaced after that many parses / once
+    resident above that many bytes (defaults: ``OXY_PARSER_MAX_PARSES`` or 200,
+    ``OXY_PARSER_MAX_RSS_MIB`` or 1 GiB; 0 turns a limit off). ValueError for a
+    non-positive timeout, a negative limit or an environment value that is not a
+    whole number."""
 
-    def __init__(self, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT, *,
+                 max_parses: int | None = None, max_rss: int | None = None) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self.workers = max(1, int(workers or os.cpu_count() or 2))
         self.timeout = float(timeout)
+        self.max_parses = _limit("max_parses", max_parses, MAX_PARSES_ENV, 1, DEFAULT_MAX_PARSES)
+        self.max_rss = _limit("max_rss", max_rss, MAX_RSS_ENV, 1 << 20, DEFAULT_MAX_RSS)
+        #: workers retired so far, by reason (``parses``: max_parses reached; ``rss``: above max_rss)
+        self.recycled = {"parses": 0, "rss": 0}
         self._lock = _allocate_lock()
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()        # every live worker, idle or busy (for close/exit)
@@ -302,6 +353,25 @@ class IsolatedAssimpBackend(AssimpBackend):
         if worker is not None and self._closed:
             self._stop(worker)
 
+    def _give_back(self, worker: _Worker) -> None:
+        """After a parse the worker answered: reuse it, or retire it when it is worn out
+        (stopped and reaped before its slot frees up)."""
+        worker.parses += 1
+        reason = None
+        if self.max_parses and worker.parses >= self.max_parses:
+            reason = "parses"
+        elif self.max_rss and (rss := worker.rss()) is not None and rss > self.max_rss:
+            reason = "rss"
+        if reason is None:
+            self._release(worker)
+            return
+        with self._lock:
+            self.recycled[reason] += 1
+        try:
+            self._stop(worker)  # EOF on its request pipe: it exits; SIGKILL if it has not after 2 s
+        finally:
+            self._release(None)
+
     def _discard(self, worker: _Worker) -> None:
         """Kill and reap a worker that must not be reused; its slot frees up."""
         worker.kill()
@@ -354,7 +424,7 @@ class IsolatedAssimpBackend(AssimpBackend):
             return parsed
         finally:
             if healthy:
-                self._release(worker)
+                self._give_back(worker)
             else:
                 self._discard(worker)
 
