@@ -10,14 +10,17 @@ from oxy.errors import OperationCancelled
 from oxy.runtime.config import LoaderConfig
 from oxy.runtime.errors import (AssetNotFound, LoaderNotRunning, MountError, ResourceNotFound,
                                 SourceReadError, WrongAssetKind)
+from oxy.runtime.handles import LoadHandle
 from oxy.runtime.keys import ResourceKey, ResourceKind, SourceId
-from oxy.runtime.loader import AssetLoader, LoaderStats
+from oxy.runtime.loader import AssetLoader
+from oxy.runtime.progress import LoaderStats, LoadProgress
+from oxy.runtime.retry import RetryPolicy
 from oxy.runtime.scheduling import Priority
 from oxy.runtime.types import (BufferResource, GeometryAsset, MaterialAsset, MeshAsset, SceneAsset,
                                SceneNode, SubMeshAsset, TextureResource)
 
 __all__ = ["AssetLoader", "AssetNotFound", "BufferResource", "GeometryAsset", "LoaderConfig",
-           "LoaderNotRunning", "LoaderStats", "MaterialAsset", "MeshAsset", "MountError",
-           "OperationCancelled", "Priority", "ResourceKey", "ResourceKind", "ResourceNotFound",
+           "LoaderNotRunning", "LoaderStats", "LoadHandle", "LoadProgress", "MaterialAsset", "MeshAsset", "MountError",
+           "OperationCancelled", "Priority", "ResourceKey", "ResourceKind", "ResourceNotFound", "RetryPolicy",
            "SceneAsset", "SceneNode", "SourceId", "SourceReadError", "SubMeshAsset",
            "TextureResource", "WrongAssetKind"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from oxy.runtime.retry import RetryPolicy
+
 if TYPE_CHECKING:
     from oxy.hub import ImportLoop
 
@@ -36,6 +38,18 @@ class LoaderConfig:
     ``decode_slots``: how many loads may be in their read + decode stage at once
     (default: 4 x the CPU pool size, enough to keep both pools busy while the hub
     turns results around); the others wait and are admitted by priority.
+
+    ``retry``: how transient read errors (EIO, EAGAIN, a file missing or short while a
+    cook swaps it) are retried, with exponential backoff (:class:`RetryPolicy`;
+    ``RetryPolicy(max_attempts=1)`` never retries). Format errors fail at once.
+
+    ``fallback``: the default of ``load_*(..., fallback=)``: a load that still fails
+    after its retries completes with a placeholder (checker texture, ``ERROR``
+    cube, default material) and carries the error (:mod:`oxy.runtime.placeholders`).
+
+    ``watch``: watch every mounted loose root (its ``container.index.bin``) and PAK
+    file and hot-reload what changed (:mod:`oxy.runtime.reload`), ``reload_debounce``
+    seconds after the last change (default 0.3).
     """
 
     loop: "ImportLoop | None" = None
@@ -46,9 +60,15 @@ class LoaderConfig:
     memory_budget: int = DEFAULT_MEMORY_BUDGET
     decode_slots: int | None = None
     name: str = "oxy-asset-loader"
+    retry: RetryPolicy = RetryPolicy()
+    fallback: bool = False
+    watch: bool = False
+    reload_debounce: float = 0.3
 
     def __post_init__(self) -> None:
         if self.memory_budget < 0:
             raise ValueError(f"memory_budget must be >= 0, got {self.memory_budget}")
         if self.decode_slots is not None and self.decode_slots < 1:
             raise ValueError(f"decode_slots must be >= 1, got {self.decode_slots}")
+        if self.reload_debounce < 0:
+            raise ValueError(f"reload_debounce must be >= 0, got {self.reload_debounce}")

@@ -39,4 +39,10 @@ class WrongAssetKind(OxyError, TypeError):
 
 
 class SourceReadError(OxyError, OSError):
-    """Reading a mounted file failed at load time (removed, truncated, closed mount)."""
+    """Reading a mounted file failed at load time (removed, truncated, closed mount).
+
+    ``transient``: whether a retry may succeed (a file missing or short while a cook
+    swaps it, EIO, EAGAIN; see :mod:`oxy.runtime.retry`). False for a path that
+    escapes its root. ``errno`` is the OS error number when there was one."""
+
+    transient = True

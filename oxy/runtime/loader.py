@@ -29,9 +29,10 @@ warnings too. :meth:`stop` fails in-flight loads with
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
-from dataclasses import dataclass
+import time
 from typing import Any, Callable, Mapping
 
 import gevent
@@ -47,8 +48,12 @@ from oxy.runtime.cache import ContentCache
 from oxy.runtime.config import LoaderConfig
 from oxy.runtime.decoders import Tolerated, Where, decode_asset, decode_resource
 from oxy.runtime.errors import AssetNotFound, LoaderNotRunning, ResourceNotFound, WrongAssetKind
+from oxy.runtime.handles import LoadHandle
 from oxy.runtime.keys import BUFFER_SOURCE, ResourceKey, ResourceKind, SourceId
 from oxy.runtime.mounts import MountTable
+from oxy.runtime.placeholders import placeholder_for
+from oxy.runtime.progress import LoaderStats, ProgressCounter
+from oxy.runtime.retry import call_with_retry
 from oxy.runtime.scheduling import Priority, PriorityGate
 from oxy.runtime.sources import open_loose_root, open_pak
 from oxy.validate.diagnostics import Diagnostic
@@ -63,25 +68,18 @@ Key = AssetKey | ResourceKey
 Callback = Callable[[Any, BaseException | None], object]
 
 
-@dataclass
-class LoaderStats:
-    """Counters (owning hub). ``decodes``: loads actually run; ``joined``: requests
-    that joined an in-flight load; ``cache_hits``: requests served from the cache."""
-
-    requests: int = 0
-    decodes: int = 0
-    joined: int = 0
-    cache_hits: int = 0
-    failures: int = 0
-
-
 class _Job:
-    __slots__ = ("key", "priority", "result", "waiters")
+    """One in-flight load (owning hub): the requests waiting for it, its greenlet and progress."""
+
+    __slots__ = ("key", "priority", "result", "waiters", "started", "progress", "greenlet")
 
     def __init__(self, key: Key, priority: int) -> None:
         self.key, self.priority = key, priority
         self.result: AsyncResult = AsyncResult()
         self.waiters = 0
+        self.started = False      # holds (or held) a decode slot
+        self.progress = 0.0
+        self.greenlet: Any = None
 
 
 class AssetLoader:
@@ -102,6 +100,8 @@ class AssetLoader:
         self._buffer_serial = itertools.count()
         self._remove_hook: Callable[[], None] | None = None
         self.stats = LoaderStats()
+        self._progress = ProgressCounter()
+        self._fingerprints: dict[Key, tuple[SourceId, bytes]] = {}  # asset -> (source, descriptor SHA-256)
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -251,28 +251,31 @@ class AssetLoader:
         return self._mounts.find_virtual_path(vpath)
 
     # ------------------------------------------------------------------ loads
-    def load_asset(self, key: AssetKey | str, kind: Any = None, *,
-                   priority: Priority = Priority.NORMAL) -> CrossFuture:
+    def load_asset(self, key: AssetKey | str, kind: Any = None, *, priority: Priority = Priority.NORMAL,
+                   fallback: bool | None = None) -> LoadHandle:
         """Load an asset (``kind``: MaterialAsset/GeometryAsset/SceneAsset, an
-        AssetType, or None for any). Returns a CrossFuture of the asset."""
-        return self._request(as_asset_key(key), asset_type(kind), priority, None)
+        AssetType, or None for any). Returns this request's :class:`LoadHandle` (a
+        CrossFuture of the asset). ``fallback`` (default: the config's): on failure
+        complete with a placeholder and keep the error in ``handle.error``."""
+        return self._request(as_asset_key(key), asset_type(kind), priority, None, fallback)
 
-    def load_resource(self, key: ResourceKey, kind: Any = None, *,
-                      priority: Priority = Priority.NORMAL) -> CrossFuture:
-        """Load a texture or buffer by resource key; CrossFuture of the resource."""
+    def load_resource(self, key: ResourceKey, kind: Any = None, *, priority: Priority = Priority.NORMAL,
+                      fallback: bool | None = None) -> LoadHandle:
+        """Load a texture or buffer by resource key; the request's LoadHandle."""
         check_resource_kind(key, kind)
-        return self._request(key, None, priority, None)
+        return self._request(key, None, priority, None, fallback)
 
     def start_load_asset(self, key: AssetKey | str, kind: Any, callback: Callback, *,
-                         priority: Priority = Priority.NORMAL) -> None:
-        """Like :meth:`load_asset`; ``callback(asset, error)`` runs on the owning hub."""
-        self._request(as_asset_key(key), asset_type(kind), priority, callback)
+                         priority: Priority = Priority.NORMAL, fallback: bool | None = None) -> LoadHandle:
+        """Like :meth:`load_asset`; ``callback(asset, error)`` runs on the owning hub
+        (with a fallback: ``callback(placeholder, error)``; cancelled: ``(None, OperationCancelled)``)."""
+        return self._request(as_asset_key(key), asset_type(kind), priority, callback, fallback)
 
     def start_load_resource(self, key: ResourceKey, kind: Any, callback: Callback, *,
-                            priority: Priority = Priority.NORMAL) -> None:
+                            priority: Priority = Priority.NORMAL, fallback: bool | None = None) -> LoadHandle:
         """Like :meth:`load_resource`; ``callback(resource, error)`` on the owning hub."""
         check_resource_kind(key, kind)
-        self._request(key, None, priority, callback)
+        return self._request(key, None, priority, callback, fallback)
 
     def start_load_resource_from_buffer(self, kind: Any, data: bytes, callback: Callback, *,
                                         priority: Priority = Priority.NORMAL) -> ResourceKey:
@@ -280,19 +283,44 @@ class AssetLoader:
         TextureResourceDesc or 32-byte BufferResourceDesc; ``data_offset`` ignored)
         followed by its payload. Cached under the returned loader-minted key (one
         reference, as any load); ``callback(resource, error)`` runs on the owning hub."""
+        key: ResourceKey = self._request_buffer(kind, data, priority, callback).key
+        return key
+
+    def load_resource_from_buffer(self, kind: Any, data: bytes, *,
+                                  priority: Priority = Priority.NORMAL) -> LoadHandle:
+        """The awaitable form of :meth:`start_load_resource_from_buffer`: a LoadHandle
+        whose ``key`` is the minted key and whose result is the resource."""
+        return self._request_buffer(kind, data, priority, None)
+
+    def _request_buffer(self, kind: Any, data: bytes, priority: int, callback: Callback | None) -> LoadHandle:
         rkind = resource_kind(kind)
         key = ResourceKey(BUFFER_SOURCE, rkind, next(self._buffer_serial))
         loop = self._require_running()
-        blob = bytes(data)
-        loop.post(self._spawn, self._serve_buffer, key, blob, int(priority), callback)
-        return key
-
-    def _request(self, key: Key, expect: int | None, priority: int, callback: Callback | None) -> CrossFuture:
-        loop = self._require_running()
-        future: CrossFuture = CrossFuture()
-        if not loop.post(self._spawn, self._serve, key, expect, int(priority), future, callback):
+        handle = LoadHandle(key, self._cancel_handle)
+        if not loop.post(self._spawn, self._serve_buffer, key, bytes(data), int(priority), handle, callback):
             raise LoaderNotRunning(f"{self.config.name}: the owning loop is shut down")
-        return future
+        return handle
+
+    def _request(self, key: Key, expect: int | None, priority: int, callback: Callback | None,
+                 fallback: bool | None) -> LoadHandle:
+        loop = self._require_running()
+        handle = LoadHandle(key, self._cancel_handle)
+        use_fallback = self.config.fallback if fallback is None else fallback
+        if not loop.post(self._spawn, self._serve, key, expect, int(priority), handle, callback, use_fallback):
+            raise LoaderNotRunning(f"{self.config.name}: the owning loop is shut down")
+        return handle
+
+    def _cancel_handle(self, handle: LoadHandle) -> None:
+        """``handle.cancel()`` (any thread, after the handle got OperationCancelled):
+        stop its request greenlet on the owning hub."""
+        loop = self._loop
+        if loop is not None and self._state == "running":
+            loop.post(self._kill_request, handle)
+
+    def _kill_request(self, handle: LoadHandle) -> None:
+        greenlet = handle._greenlet
+        if greenlet is not None and not greenlet.dead:
+            greenlet.kill(block=False)
 
     def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         """Hub callback: start a load greenlet in the loader's group (or refuse)."""
@@ -301,28 +329,62 @@ class AssetLoader:
             return
         self._group.spawn(fn, *args)
 
-    def _serve(self, key: Key, expect: int | None, priority: int, future: CrossFuture,
-               callback: Callback | None, refused: bool = False) -> None:
+    def _serve(self, key: Key, expect: int | None, priority: int, handle: LoadHandle,
+               callback: Callback | None, fallback: bool, refused: bool = False) -> None:
         """One request (owning hub greenlet): obtain a reference, hand over the value."""
+        handle._greenlet = gevent.getcurrent()
+        epoch = self._progress.started()
         value: Any = None
         error: BaseException | None = None
         try:
             if refused:
                 raise OperationCancelled(f"load of {key} cancelled: loader stopped")
-            value = self._obtain(key, expect, priority)
+            if handle.done():  # cancelled before its greenlet ran
+                raise OperationCancelled(f"load of {key} cancelled by its requester")
+            value = self._obtain(key, expect, priority, handle)
         except gevent.GreenletExit:
             error = OperationCancelled(f"load of {key} cancelled: loader stopped")
         except Exception as exc:  # noqa: BLE001 - handed to the requester
             error = exc
-            self.stats.failures += 1
-        if error is None:
-            future.set_result(value)
-        else:
-            future.set_exception(error)
+        if error is None and not handle.set_result(value):  # cancelled while the value came in
+            self._cache.release(key)
+            value, error = None, handle.exception()
+        if error is not None:
+            value = self._fail(handle, key, expect, error, fallback)
+            error = handle.error or error
+        self._progress.finished(handle.status, epoch)
         if callback is not None:
             _call_back(callback, value, error)
 
-    def _obtain(self, key: Key, expect: int | None, priority: int) -> Any:
+    def _fail(self, handle: LoadHandle, key: Key, expect: int | None, error: BaseException, fallback: bool) -> Any:
+        """Settle a failed request: a placeholder when asked for (and one exists),
+        else the error. Returns what the callback gets as its value."""
+        if isinstance(error, OperationCancelled) or handle.done():
+            handle.set_exception(error)  # no effect when the requester cancelled it first
+            if isinstance(handle.exception(), OperationCancelled):
+                self.stats.cancelled += 1
+            return None
+        self.stats.failures += 1
+        placeholder = self._placeholder(key, expect) if fallback else None
+        if placeholder is None:
+            handle.set_exception(error)
+            return None
+        handle.load_error, handle.fallback = error, True
+        self.stats.fallbacks += 1
+        handle.set_result(placeholder)
+        return placeholder
+
+    def _placeholder(self, key: Key, expect: int | None) -> Any:
+        if isinstance(key, ResourceKey):
+            return placeholder_for(key.kind)
+        if expect is None:
+            try:
+                expect = self._mounts.resolve(key)[1]
+            except AssetNotFound:
+                return None
+        return placeholder_for(expect)
+
+    def _obtain(self, key: Key, expect: int | None, priority: int, handle: LoadHandle | None = None) -> Any:
         """Greenlet on the owning hub: the value of ``key`` with one reference taken."""
         self.stats.requests += 1
         value = self._cache.acquire(key)
@@ -344,54 +406,129 @@ class AssetLoader:
             job = self._inflight[key] = _Job(key, priority)
             self.stats.decodes += 1
             assert self._group is not None
-            self._group.spawn(self._produce, job)
+            job.greenlet = self._group.spawn(self._produce, job)
         else:
             self.stats.joined += 1
+        if handle is not None:
+            handle._job = job
         job.waiters += 1
-        return job.result.get()
+        try:
+            return job.result.get()
+        except gevent.GreenletExit:
+            self._leave(job)
+            raise
+
+    def _leave(self, job: _Job) -> None:
+        """A waiter of ``job`` was killed (cancelled): give back what it held, and
+        stop the load when nobody waits for it any more."""
+        if job.result.ready():
+            if job.result.successful():
+                self._cache.release(job.key)  # the reference published for this waiter
+            return
+        job.waiters -= 1
+        if job.waiters > 0:
+            return
+        if self._inflight.get(job.key) is job:
+            del self._inflight[job.key]
+        job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: no request waits for it"))
+        if job.greenlet is not None and job.greenlet is not gevent.getcurrent():
+            job.greenlet.kill(block=False)
+
+    def _forget(self, job: _Job) -> None:
+        if self._inflight.get(job.key) is job:
+            del self._inflight[job.key]
 
     def _produce(self, job: _Job) -> None:
         """The one load of ``job.key`` (owning hub greenlet); publishes or fails it."""
         try:
-            value, size, deps = self._build(job.key, job.priority)
+            value, size, deps, fingerprint = self._build(job.key, job.priority, job)
         except gevent.GreenletExit:
-            job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
-            self._inflight.pop(job.key, None)
+            self._forget(job)
+            if not job.result.ready():
+                job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
             raise
         except Exception as exc:  # noqa: BLE001 - every waiter gets it
-            self._inflight.pop(job.key, None)
-            job.result.set_exception(exc)
+            self._forget(job)
+            if not job.result.ready():
+                job.result.set_exception(exc)
             return
-        self._inflight.pop(job.key, None)
-        if self._token.cancelled:
-            job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
+        self._forget(job)
+        if self._token.cancelled or job.result.ready():
+            self._cache.release_all(deps)
+            if not job.result.ready():
+                job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
             return
         self._cache.publish(job.key, value, size, deps, job.waiters)
+        if fingerprint is not None:
+            self._fingerprints[job.key] = fingerprint
+        job.progress = 1.0
         job.result.set(value)
 
-    def _build(self, key: Key, priority: int) -> tuple[Any, int, tuple[Key, ...]]:
+    def _build(self, key: Key, priority: int, job: _Job | None) -> tuple[Any, int, tuple[Key, ...], Any]:
+        """Read, decode (retrying transient read errors) and load the dependencies of
+        ``key``: (value, size, dependency keys, fingerprint). Owning-hub greenlet."""
+        policy = self.config.retry
         if isinstance(key, ResourceKey):
-            value = self._build_resource(key, priority)
-            return value, value.size_bytes, ()
-        source, asset_type = self._mounts.resolve(key)
-        cfg = self.config
-        assert self._gate is not None
-        with self._gate.slot(priority):
-            self._token.raise_if_cancelled()
-            blob, where = run_io(source.read_descriptor, key)
-            decoded = run_blocking(decode_asset, asset_type, key, blob, source=source.id,
-                                   tables=(source.tables[ResourceKind.TEXTURE], source.tables[ResourceKind.BUFFER]),
-                                   where=where, verify=cfg.verify_content_hashes, strict=cfg.strict)
-        loaded, warnings = self._load_deps(key, asset_type, decoded.deps, priority, decoded.tolerated)
+            value = call_with_retry(policy, lambda: self._read_resource(key, priority, job), self._on_retry)
+            return value, value.size_bytes, (), None
+        asset_type_, fingerprint, decoded = call_with_retry(policy, lambda: self._read_asset(key, priority, job),
+                                                            self._on_retry)
+        loaded, warnings = self._load_deps(key, asset_type_, decoded.deps, priority, decoded.tolerated, job)
         try:
             value = decoded.finish(loaded, warnings)
         except BaseException:
             self._cache.release_all(loaded)
             raise
-        return value, decoded.size, tuple(loaded)
+        return value, decoded.size, tuple(loaded), fingerprint
+
+    def _on_retry(self, attempt: int, error: BaseException, delay: float) -> None:
+        self.stats.retries += 1
+        log.info("%s: transient read error (attempt %d), retrying in %.2f s: %s", self.config.name, attempt,
+                 delay, error)
+
+    def _read_asset(self, key: AssetKey, priority: int, job: _Job | None) -> tuple[int, Any, Any]:
+        """One attempt: resolve, read and decode an asset descriptor (in a decode slot)."""
+        source, asset_type_ = self._mounts.resolve(key)
+        cfg = self.config
+        assert self._gate is not None
+        with self._gate.slot(priority):
+            self._token.raise_if_cancelled()
+            if job is not None:
+                job.started = True
+            blob, where = run_io(source.read_descriptor, key)
+            self.stats.bytes_read += len(blob)
+            decoded, seconds = run_blocking(_timed, decode_asset, asset_type_, key, blob, source=source.id,
+                                            tables=(source.tables[ResourceKind.TEXTURE],
+                                                    source.tables[ResourceKind.BUFFER]),
+                                            where=where, verify=cfg.verify_content_hashes, strict=cfg.strict)
+            self.stats.decode_seconds += seconds
+        if job is not None:
+            job.progress = 0.5
+        return asset_type_, (source.id, hashlib.sha256(blob).digest()), decoded
+
+    def _read_resource(self, key: ResourceKey, priority: int, job: _Job | None) -> Any:
+        """One attempt: read and decode a texture or buffer (in a decode slot)."""
+        source = self._mounts.source(key.source)
+        count = source.count(key.kind)
+        if not 0 <= key.index < count:
+            raise ResourceNotFound(f"{key.kind.value} index {key.index} outside the {count}-entry table "
+                                   f"of {source.path}")
+        cfg = self.config
+        assert self._gate is not None
+        with self._gate.slot(priority):
+            self._token.raise_if_cancelled()
+            if job is not None:
+                job.started = True
+            entry, ewhere, payload, pwhere = run_io(source.read_resource, key.kind, key.index)
+            self.stats.bytes_read += len(entry) + len(payload)
+            value, seconds = run_blocking(_timed, decode_resource, key, entry, ewhere, payload, pwhere,
+                                          cfg.verify_content_hashes, cfg.strict)
+            self.stats.decode_seconds += seconds
+            return value
 
     def _load_deps(self, parent: Key, parent_type: int, deps: tuple[Key, ...], priority: int,
-                   tolerated: Mapping[Key, Tolerated]) -> tuple[dict[Key, Any], tuple[Diagnostic, ...]]:
+                   tolerated: Mapping[Key, Tolerated],
+                   job: _Job | None = None) -> tuple[dict[Key, Any], tuple[Diagnostic, ...]]:
         """Load every dependency concurrently, one reference each (the edges).
 
         A dependency in ``tolerated`` that is missing or of another asset type is left
@@ -403,6 +540,14 @@ class AssetLoader:
         assert self._group is not None
         greenlets = [self._group.spawn(self._try_obtain, dep, dep_type(parent_type, dep), priority)
                      for dep in deps]
+        if job is not None:
+            finished = [0]
+
+            def step(_g: Any) -> None:
+                finished[0] += 1
+                job.progress = 0.5 + 0.5 * finished[0] / (len(deps) + 1)
+            for g in greenlets:
+                g.link(step)
         try:
             gevent.joinall(greenlets)
         except BaseException:
@@ -437,22 +582,10 @@ class AssetLoader:
         except Exception as exc:  # noqa: BLE001 - handed to the parent load
             return False, exc
 
-    def _build_resource(self, key: ResourceKey, priority: int) -> Any:
-        source = self._mounts.source(key.source)
-        count = source.count(key.kind)
-        if not 0 <= key.index < count:
-            raise ResourceNotFound(f"{key.kind.value} index {key.index} outside the {count}-entry table "
-                                   f"of {source.path}")
-        cfg = self.config
-        assert self._gate is not None
-        with self._gate.slot(priority):
-            self._token.raise_if_cancelled()
-            entry, ewhere, payload, pwhere = run_io(source.read_resource, key.kind, key.index)
-            return run_blocking(decode_resource, key, entry, ewhere, payload, pwhere, cfg.verify_content_hashes,
-                                cfg.strict)
-
-    def _serve_buffer(self, key: ResourceKey, blob: bytes, priority: int, callback: Callback,
-                      refused: bool = False) -> None:
+    def _serve_buffer(self, key: ResourceKey, blob: bytes, priority: int, handle: LoadHandle,
+                      callback: Callback | None, refused: bool = False) -> None:
+        handle._greenlet = gevent.getcurrent()
+        epoch = self._progress.started()
         value: Any = None
         error: BaseException | None = None
         try:
@@ -463,16 +596,25 @@ class AssetLoader:
             assert self._gate is not None
             with self._gate.slot(priority):
                 self._token.raise_if_cancelled()
-                value = run_blocking(decode_resource, key, blob[:view.SIZE], where,
-                                     blob[view.SIZE:], Where(where.path, view.SIZE), self.config.verify_content_hashes,
-                                     self.config.strict)
+                handle._phase = "loading"
+                value, seconds = run_blocking(_timed, decode_resource, key, blob[:view.SIZE], where,
+                                              blob[view.SIZE:], Where(where.path, view.SIZE),
+                                              self.config.verify_content_hashes, self.config.strict)
             self.stats.decodes += 1
+            self.stats.decode_seconds += seconds
             self._cache.publish(key, value, value.size_bytes, (), 1)
         except gevent.GreenletExit:
             value, error = None, OperationCancelled("load from buffer cancelled: loader stopped")
         except Exception as exc:  # noqa: BLE001 - handed to the callback
             value, error = None, exc
-        _call_back(callback, value, error)
+        if error is None and not handle.set_result(value):
+            self._cache.release(key)
+            value, error = None, handle.exception()
+        if error is not None:
+            value = self._fail(handle, key, None, error, False)
+        self._progress.finished(handle.status, epoch)
+        if callback is not None:
+            _call_back(callback, value, error)
 
     # ------------------------------------------------------------------ cache API
     def release(self, key: Key) -> bool:
@@ -486,6 +628,44 @@ class AssetLoader:
 
     def has_cached(self, key: Key) -> bool:
         return bool(self._on_hub(self._cache.__contains__, key)) if self.running else False
+
+    def is_loading(self, key: Key) -> bool:
+        """True while a load of ``key`` is in flight (requested and not yet settled). Any thread."""
+        return bool(self._on_hub(self._inflight.__contains__, _norm(key))) if self.running else False
+
+    def is_loaded(self, key: Key) -> bool:
+        """True when ``key`` is in the cache (loaded and not evicted). Any thread."""
+        return self.has_cached(_norm(key))
+
+    def get_or_placeholder(self, key: AssetKey | str | ResourceKey, kind: Any = None, *,
+                           priority: Priority = Priority.NORMAL) -> Any:
+        """The cached object if there is one, else a placeholder (the kind's:
+        checker texture, ``ERROR`` cube, default material; ``kind`` or the mounted
+        type decides) while a load of ``key`` starts in the background. Takes no
+        reference: the background load releases its own once done, so the object
+        stays cached while the memory budget allows; hold it with ``load_*``.
+        None when the key is cached nowhere and has no placeholder (scenes,
+        buffers, unknown keys). Any thread."""
+        norm = _norm(key)
+        expect = None if isinstance(norm, ResourceKey) else asset_type(kind)
+        if isinstance(norm, ResourceKey):
+            check_resource_kind(norm, kind)
+
+        def here() -> Any:
+            value = self._cache.peek(norm)
+            if value is not None:
+                return value
+            if norm not in self._inflight:
+                handle = self._request(norm, expect, priority, None, False)
+                handle.add_done_callback(self._release_background)
+            return self._placeholder(norm, expect)
+        return self._on_hub(here)
+
+    def _release_background(self, handle: CrossFuture[Any]) -> None:
+        assert isinstance(handle, LoadHandle)
+        if handle.exception() is None and not handle.fallback and self._state == "running":
+            assert self._loop is not None
+            self._loop.post(self._cache.release, handle.key)
 
     def ref_count(self, key: Key) -> int:
         """References held on ``key`` (loads not yet released plus referenced dependents)."""
@@ -507,6 +687,17 @@ class AssetLoader:
 
 
 # ---------------------------------------------------------------------- helpers
+def _norm(key: Any) -> Key:
+    return key if isinstance(key, ResourceKey) else as_asset_key(key)
+
+
+def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """``fn(*args, **kwargs)`` and the seconds it took (run on the CPU pool)."""
+    t0 = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return value, time.perf_counter() - t0
+
+
 def _call_back(callback: Callback, value: Any, error: BaseException | None) -> None:
     try:
         callback(value, error)

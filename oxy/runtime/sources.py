@@ -80,7 +80,10 @@ class Source:
                                   "(the file shrank after mounting)") from None
         except (OSError, OverflowError) as exc:
             reason = getattr(exc, "strerror", None) or exc
-            raise SourceReadError(f"{name}: cannot read {size} bytes at {offset}: {reason}") from None
+            error = SourceReadError(f"{name}: cannot read {size} bytes at {offset}: {reason}")
+            error.errno = getattr(exc, "errno", None)
+            error.transient = isinstance(exc, OSError)
+            raise error from None
 
     def close(self) -> None:
         fds, self._fds = self._fds, {}
@@ -253,9 +256,13 @@ class LooseSource(Source):
         try:
             data = read_inside(self.path, rel)
         except RootEscapeError as exc:
-            raise SourceReadError(f"{exc} [root.escape]") from None
+            error = SourceReadError(f"{exc} [root.escape]")
+            error.transient = False
+            raise error from None
         except OSError as exc:
-            raise SourceReadError(f"{full}: {exc.strerror}") from None
+            error = SourceReadError(f"{full}: {exc.strerror}")
+            error.errno = exc.errno
+            raise error from None
         if len(data) != size:
             raise SourceReadError(f"{full}: {len(data)} bytes, the index says {size} (changed after mounting)")
         return data, Where(full, 0)
