@@ -385,13 +385,13 @@ def _prune_records(root: str, report: RecoveryReport) -> None:
 def recover_root(root: str) -> RecoveryReport:
     """:func:`recover_root_locked` under the root lock, taken without waiting. Raises
     RootBusyError when a live process holds it (its commit is not a crash)."""
-    from oxy.build.rootlock import RootLock
+    from oxy.build.rootlock import RootLock, holder_of
 
     if not os.path.isdir(root):
         return RecoveryReport(root)
     with RootLock(root) as lock:
         if not lock.held:
-            raise RootBusyError(f"{root}: another process holds {os.path.join(root, '.oxy-lock')} "
+            raise RootBusyError(f"{root}: {holder_of(root) or 'another process'} holds {os.path.join(root, '.oxy-lock')} "
                                 "(a cook is running); not recovering under it")
         return recover_root_locked(root)
 

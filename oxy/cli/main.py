@@ -9,9 +9,11 @@ never a traceback for bad input.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from oxy import __version__
 from oxy.cli.common import ExitCode, Parser
@@ -28,17 +30,53 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="oxy", description="Content pipeline for the Oxygen engine.",
                     epilog="exit codes: 0 ok, 1 usage, 2 I/O error, 3 invalid content, 4 failed, "
                            "130 interrupted")
-    parser.add_argument("--version", action="version", version=f"oxy {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"oxy {__version__}")
+    parser.add_argument("--print-completion", choices=("bash", "zsh", "tcsh"), action=_Completion,
+                        help="print a shell completion script (e.g. oxy --print-completion bash > "
+                             "/etc/bash_completion.d/oxy) and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for name in COMMANDS:
         importlib.import_module(name).add_parser(sub)
     return parser
 
 
+class _Completion(argparse.Action):
+    """``--print-completion SHELL``: the completion script generated from this parser by shtab."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        import shtab
+
+        sys.stdout.write(shtab.complete(parser, shell=str(values)))
+        parser.exit(ExitCode.OK)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. A closed stdout (``oxy inspect x | head -1``) ends the command
+    quietly with :attr:`ExitCode.BROKEN_PIPE`, like a C tool killed by SIGPIPE."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        _silence_stdout()
+        return ExitCode.BROKEN_PIPE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not complain again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except BrokenPipeError:
+        raise
     except FormatError as exc:
         print(f"oxy {args.command}: invalid: {exc}", file=sys.stderr)
         return ExitCode.INVALID
@@ -56,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return ExitCode.IO_ERROR
     except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            raise BrokenPipeError(*exc.args) from None
         target = exc.filename or getattr(args, "path", "")
         print(f"oxy {args.command}: cannot read {target}: {exc.strerror or exc}", file=sys.stderr)
         return ExitCode.IO_ERROR

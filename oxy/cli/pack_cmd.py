@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from oxy.cli.common import ExitCode
+from oxy.cli.common import ExitCode, prepare_output_file
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,11 +52,15 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             guid = b""
         if len(guid) != 16 or not any(guid):
-            print(f"oxy pack: --guid must be 32 hex digits, not all zero: {args.guid!r}")
+            print(f"oxy pack: --guid must be 32 hex digits, not all zero: {args.guid!r}", file=sys.stderr)
             return ExitCode.USAGE
     if args.content_version is not None and not 0 <= args.content_version < 1 << 16:
-        print("oxy pack: --content-version must be 0..65535")
+        print("oxy pack: --content-version must be 0..65535", file=sys.stderr)
         return ExitCode.USAGE
+    problem = prepare_output_file(args.output)
+    if problem:
+        print(f"oxy pack: -o {args.output}: {problem}", file=sys.stderr)
+        return ExitCode.IO_ERROR
     try:
         result = pack_paths(args.roots, args.output, guid=guid, content_version=args.content_version,
                             verify_hashes=not args.no_verify, prefer=args.prefer)

@@ -46,7 +46,7 @@ from typing import Any, Callable, Sequence
 from oxy.build.commit import CommitPlan, FileReplace, execute_commit
 from oxy.build.journal import TEMP_MARKER, RootBusyError, file_sha256, recover_root_locked, remove_if_present
 from oxy.build.records import BuildRecords, OutputRecord, RecordSet, RecordsError, SourceRecord
-from oxy.build.rootlock import RootLock
+from oxy.build.rootlock import RootLock, holder_of
 from oxy.formats import AssetKey, FileKind, IndexAsset, IndexFile, LooseIndex, build_index
 from oxy.formats.loose import INDEX_FILE_NAME, JOURNAL_FILE_NAME, LOCK_FILE_NAME
 from oxy.formats.primitives import align_up
@@ -188,7 +188,7 @@ def compact_root(root: str | os.PathLike[str], *, dry_run: bool = False, verify_
         raise FileNotFoundError(2, "not a loose cooked root (no container.index.bin)", root)
     lock = RootLock(root)
     if not lock.try_acquire():
-        raise RootBusyError(f"{root}: another process holds {os.path.join(root, LOCK_FILE_NAME)} "
+        raise RootBusyError(f"{root}: {holder_of(root) or 'another process'} holds {os.path.join(root, LOCK_FILE_NAME)} "
                             "(a cook is running); not compacting under it")
     try:
         if dry_run:  # recovery writes: a dry run only says that it would recover
