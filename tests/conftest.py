@@ -22,6 +22,15 @@ GOLDEN_PAK = SHARED / "reference" / "minimal_ref.pak"
 SAMPLE_PAK = PROJECT / "samples" / "sample.pak"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Without ``../shared`` (the corpus and the engine's reference PAK), stop with one message
+    instead of a collection error per test module."""
+    missing = [p for p in (CORPUS, GOLDEN_PAK) if not p.exists()]
+    if missing:
+        pytest.exit(f"the tests read the shared corpus beside the project: {', '.join(map(str, missing))} "
+                    f"not found (put the shared folder at {SHARED}; see the README's set-up)", returncode=4)
+
+
 @pytest.fixture(scope="session")
 def golden_bytes() -> bytes:
     return GOLDEN_PAK.read_bytes()
