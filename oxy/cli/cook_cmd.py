@@ -1,10 +1,14 @@
 """``oxy cook INPUT... -o ROOT``: cook source files into a loose cooked root.
 
 Image inputs (files, or folders searched for images) are cooked as one job into the
-root's texture table; each other file is its own job. Every warning and error is
-printed on stderr (``warning <code>: <source>: <message>``, repairs with their
-counts) and the summary counts them; ``--json`` reports carry them too. Warnings
-do not change the exit code. Ctrl+C cancels cleanly: the
+root's texture table; models are cooked first, up to :data:`MODELS_PER_JOB` per job.
+Progress and diagnostics go to stderr as the jobs report them (:mod:`oxy.cli.progress`):
+a live display on a terminal, one plain line per job event on a pipe or a file or
+with ``--no-progress``; every warning and error as ``warning <code>: <source>:
+<message>`` (assimp's own warnings: the first three per source file, all with
+``-v``; ``-q`` shows errors only), then a summary that counts them. ``--json``
+prints the job reports (with every diagnostic) on stdout. Warnings do not change
+the exit code. Ctrl+C cancels cleanly: the
 root keeps its previous, valid index. Exit codes: 0 all cooked, 1 usage, 2 an
 input or the root could not be read or written, 4 some input failed, 130 cancelled.
 """
@@ -39,6 +43,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="2d: one texture per image; cube: six faces or one cross; array: layers")
     p.add_argument("--threads", type=int, default=None, help="CPU pool size (default: all cores)")
     p.add_argument("--json", action="store_true", help="print the job reports as JSON on stdout")
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="print errors and the summary only")
+    talk.add_argument("-v", "--verbose", action="store_true",
+                      help="print every diagnostic, including every warning of third-party parsers (assimp)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no live display on a terminal: one plain line per job event, as on a pipe")
     p.add_argument("--force", action="store_true",
                    help="cook every input and unit again, even when the build records say it is up to date")
     p.add_argument("--cache", metavar="URL", default=None,
@@ -106,7 +116,8 @@ def unique_names(paths: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from oxy.cli.progress import ProgressPrinter  # the importing layer: loaded only when cooking
+    from oxy.cli.console import Verbosity
+    from oxy.cli.progress import make_reporter  # the importing layer: loaded only when cooking
     from oxy.importing import AsyncImportService, ImportRequest
 
     if args.threads is not None and args.threads < 1:
@@ -138,23 +149,30 @@ def run(args: argparse.Namespace) -> int:
         what = f"--cache {args.cache}" if args.cache else "--cache-size" if args.cache_size else "the cook cache"
         print(f"oxy cook: {what}: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    printer = ProgressPrinter()
+    verbosity = Verbosity.QUIET if args.quiet else Verbosity.VERBOSE if args.verbose else Verbosity.NORMAL
+    reporter = make_reporter(verbosity, progress=not args.no_progress)
+    reporter.plan(len(requests) + (1 if images else 0))
     started = time.perf_counter()
-    with AsyncImportService(cpu_threads=args.threads, max_concurrent_jobs=1, cache=cache,
-                            isolate_parsers=args.isolate_parsers, parse_timeout=args.parse_timeout) as service:
-        reports, interrupted = _run_jobs(service, requests, printer)
-        # Models first: an image found in a folder that a model of this command already
-        # cooked (as its texture, with its role's preset) is not cooked a second time.
-        used = {p for r in reports for p in r.inputs}
-        images = [p for p in images if os.path.abspath(p) in explicit or os.path.abspath(p) not in used]
-        if images and not interrupted:
-            image_options = {"preset": args.preset or "albedo", "quality": args.quality, "kind": args.kind,
-                             "sources": images[1:], "force": args.force or None}
-            more, interrupted = _run_jobs(service, [ImportRequest(images[0], args.output, options=image_options)],
-                                          printer)
-            reports = more + reports
-    printer.close()
-    return _summarise(args, reports, time.perf_counter() - started, interrupted, cache, len(others) + len(images))
+    try:
+        with AsyncImportService(cpu_threads=args.threads, max_concurrent_jobs=1, cache=cache,
+                                isolate_parsers=args.isolate_parsers, parse_timeout=args.parse_timeout) as service:
+            batches = [[r.source_path, *(m["path"] for m in r.options.get("models") or ())] for r in requests]
+            reports, interrupted = _run_jobs(service, requests, batches, reporter, 1)
+            # Models first: an image found in a folder that a model of this command already
+            # cooked (as its texture, with its role's preset) is not cooked a second time.
+            used = {p for r in reports for p in r.inputs}
+            images = [p for p in images if os.path.abspath(p) in explicit or os.path.abspath(p) not in used]
+            reporter.plan(len(requests) + (1 if images else 0))
+            if images and not interrupted:
+                image_options = {"preset": args.preset or "albedo", "quality": args.quality, "kind": args.kind,
+                                 "sources": images[1:], "force": args.force or None}
+                more, interrupted = _run_jobs(service, [ImportRequest(images[0], args.output, options=image_options)],
+                                              [images], reporter, len(requests) + 1)
+                reports = more + reports
+    finally:
+        reporter.close()
+    return _summarise(args, reports, time.perf_counter() - started, interrupted, cache, len(others) + len(images),
+                      reporter)
 
 
 def _unique(paths: list[str]) -> list[str]:
@@ -172,9 +190,13 @@ def _batches(items: list[str], size: int) -> list[list[str]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _run_jobs(service, requests: list, printer) -> tuple[list, bool]:
-    """(reports, interrupted): Ctrl+C cancels the jobs and still collects their reports."""
-    handles = [service.submit(r, on_progress=printer) for r in requests]
+def _run_jobs(service, requests: list, sources: list[list[str]], reporter, first: int) -> tuple[list, bool]:
+    """(reports, interrupted): Ctrl+C cancels the jobs and still collects their reports.
+    Job ``first + i`` of the reporter cooks ``sources[i]``."""
+    handles = []
+    for n, (request, files) in enumerate(zip(requests, sources)):
+        on_progress, on_complete = reporter.watch(first + n, files)
+        handles.append(service.submit(request, on_complete=on_complete, on_progress=on_progress))
     try:
         return [h.wait() for h in handles], False
     except KeyboardInterrupt:
@@ -221,36 +243,35 @@ def counts_line(counts: dict[str, dict[str, int]]) -> str:
     return "; ".join(parts)
 
 
-def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrupted: bool, cache=None,
-               sources: int = 0) -> int:
+def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrupted: bool, cache, sources: int,
+               reporter) -> int:
+    """Print the JSON document (``--json``) and the summary; the exit code. The
+    diagnostics were shown by ``reporter`` as the jobs reported them."""
     counts = total_counts(reports)
     if args.json:
         doc = {"root": args.output, "seconds": round(seconds, 3), "interrupted": interrupted, "counts": counts,
                "cache": (cache.counters.snapshot() if cache is not None else None),
                "jobs": [_report_dict(r) for r in reports]}
         print(json.dumps(doc, indent=2))
-    for report in reports:
-        for d in report.diagnostics:
-            if d.severity.value != "info":
-                print(f"oxy cook: {d}", file=sys.stderr)
     written: dict[str, int] = {}
     for report in reports:
         for kind, count in report.written.items():
             written[kind] = written.get(kind, 0) + count
     failed = sum(1 for r in reports for d in r.errors)
     warned = sum(1 for r in reports for d in r.diagnostics if d.severity.value == "warning")
+    third_party = reporter.filter.third_party_total()
     if any(r.cancelled for r in reports):
-        print(f"oxy cook: cancelled; {args.output} keeps its previous index", file=sys.stderr)
+        reporter.summary(f"cancelled; {args.output} keeps its previous index")
         return ExitCode.CANCELLED
     if interrupted:
-        print(f"oxy cook: interrupted after the cook had committed; {args.output} holds the new index",
-              file=sys.stderr)
+        reporter.summary(f"interrupted after the cook had committed; {args.output} holds the new index")
     summary = ", ".join(f"{count} {kind}" for kind, count in written.items() if count) or "nothing"
-    print(f"oxy cook: {sources} source(s) in {len(reports)} job(s), wrote {summary} to {args.output} in {seconds:.2f} s"
-          + (f", {failed} error(s)" if failed else "") + (f", {warned} warning(s)" if warned else ""),
-          file=sys.stderr)
+    reporter.summary(f"{sources} source(s) in {len(reports)} job(s), wrote {summary} to {args.output} in "
+                     f"{seconds:.2f} s" + (f", {failed} error(s)" if failed else "")
+                     + (f", {warned} warning(s)" if warned else "")
+                     + (f" ({third_party} from assimp)" if third_party else ""))
     if counts:
-        print(f"oxy cook: {counts_line(counts)}", file=sys.stderr)
+        reporter.summary(counts_line(counts))
     if all(r.success for r in reports):
         return ExitCode.OK
     if any(d.code in IO_CODES for r in reports for d in r.errors):

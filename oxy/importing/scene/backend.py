@@ -26,6 +26,15 @@ from oxy.cook.vertices import MeshData
 from oxy.errors import OxyError
 
 
+#: The code of a warning that assimp wrote into its own log during a parse (one
+#: diagnostic per message; the message is assimp's text).
+ASSIMP_LOG_WARNING = "scene.assimp_warning"
+#: Diagnostic codes whose message comes from a third-party library, not from oxy's own
+#: checks: front ends summarise them (``oxy cook`` counts them per source file and shows
+#: the first few unless ``-v``); oxy's own warnings are always shown.
+THIRD_PARTY_CODES: frozenset[str] = frozenset({ASSIMP_LOG_WARNING})
+
+
 class SceneParseError(OxyError):
     """The model cannot be parsed; ``reason`` is the parser's own message."""
 

@@ -44,7 +44,8 @@ from oxy.cook.materials import MaterialSource
 from oxy.cook.scene_build import CameraData, LightData, NodeData
 from oxy.cook.vertices import MeshData
 from oxy.errors import OperationCancelled
-from oxy.importing.scene.backend import EmbeddedTexture, ParsedScene, SceneBackend, SceneParseError
+from oxy.importing.scene.backend import (ASSIMP_LOG_WARNING, EmbeddedTexture, ParsedScene, SceneBackend,
+                                         SceneParseError)
 
 # aiProcess_*: Triangulate | GenSmoothNormals | ValidateDataStructure | SortByPType | FlipUVs
 #              | PopulateArmatureData (no constant in pyassimp.postprocess)
@@ -296,7 +297,7 @@ class AssimpBackend(SceneBackend):
                     raise SceneParseError(path, last_error(pyassimp) or "assimp could not import the file")
             try:
                 parsed = _copy_scene(model.contents, path, structs)
-                parsed.warnings.extend(("scene.assimp_warning", m, "") for m in log.messages)
+                parsed.warnings.extend((ASSIMP_LOG_WARNING, m, "") for m in log.messages)
                 return parsed
             finally:
                 lib.release(model)
