@@ -106,6 +106,40 @@ class ContentCache:
         self.trim()
         return True
 
+    def keys(self) -> list[Hashable]:
+        return list(self._entries)
+
+    def entries(self) -> list[Entry]:
+        return list(self._entries.values())
+
+    def replace(self, key: Hashable, value: Any, size: int, deps: Iterable[Hashable]) -> Any:
+        """Swap the value of a *referenced* entry in place (hot reload): its callers'
+        references carry over, the new dependencies' references for the edges must
+        already be taken (as for :meth:`publish`), and the old edges are released
+        (cascading). Returns the old value."""
+        entry = self._entries[key]
+        if not entry.refs:
+            raise ValueError(f"replace() of unreferenced entry {key!r}: drop it instead")
+        old_value, old_deps = entry.value, entry.deps
+        entry.value, entry.deps = value, tuple(deps)
+        self.total_bytes += size - entry.size
+        entry.size = size
+        for dep in old_deps:
+            d = self._entries.get(dep)
+            if d is not None and d.refs:
+                self._decref(d)
+        self.trim()
+        return old_value
+
+    def drop(self, key: Hashable) -> bool:
+        """Evict an *unreferenced* entry now (its content went stale); False when it
+        is referenced or absent."""
+        entry = self._entries.get(key)
+        if entry is None or entry.refs:
+            return False
+        self._evict(entry)
+        return True
+
     def release_all(self, keys: Iterable[Hashable]) -> None:
         for key in keys:
             entry = self._entries.get(key)

@@ -53,6 +53,7 @@ from oxy.runtime.keys import BUFFER_SOURCE, ResourceKey, ResourceKind, SourceId
 from oxy.runtime.mounts import MountTable
 from oxy.runtime.placeholders import placeholder_for
 from oxy.runtime.progress import LoaderStats, ProgressCounter
+from oxy.runtime.reload import MountWatcher, Reloader, ReloadReport
 from oxy.runtime.retry import call_with_retry
 from oxy.runtime.scheduling import Priority, PriorityGate
 from oxy.runtime.sources import open_loose_root, open_pak
@@ -102,6 +103,8 @@ class AssetLoader:
         self.stats = LoaderStats()
         self._progress = ProgressCounter()
         self._fingerprints: dict[Key, tuple[SourceId, bytes]] = {}  # asset -> (source, descriptor SHA-256)
+        self._reloader = Reloader(self)
+        self._watcher: MountWatcher | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -137,6 +140,8 @@ class AssetLoader:
         self._group = Group()
         self._gate = PriorityGate(self.config.decode_slots or 4 * self._loop.pools.cpu_size)
         self._remove_hook = self._loop.add_shutdown_hook(self._stop_on_hub)
+        if self.config.watch:
+            self._watch_here()
 
     def stop(self, timeout: float | None = 30.0) -> None:
         """Cancel every in-flight load (they raise OperationCancelled), drop the cache
@@ -161,6 +166,9 @@ class AssetLoader:
     def _stop_on_hub(self) -> None:
         self._state = "stopped"
         self._token.cancel("the asset loader was stopped")
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
         if self._remove_hook is not None:
             self._remove_hook()
             self._remove_hook = None
@@ -232,11 +240,20 @@ class AssetLoader:
     def _clear_mounts_here(self) -> None:
         for source in self._mounts.clear():
             source.close()
+        self._mounts_changed()
+
+    def _mounts_changed(self) -> None:
+        if self._watcher is not None:
+            self._watcher.update(self._mounts.sources)
 
     def _mount(self, opener: Callable[..., Any], path: Any) -> SourceId:
         verify = self.config.verify_content_hashes
         if self._state == "running":
-            return self._on_hub(lambda: self._mounts.add(run_io(opener, path, verify=verify)))
+            def here() -> SourceId:
+                source_id = self._mounts.add(run_io(opener, path, verify=verify))
+                self._mounts_changed()
+                return source_id
+            return self._on_hub(here)
         with self._lock:
             if self._state != "new":
                 raise LoaderNotRunning(f"{self.config.name}: cannot mount, the loader is {self._state}")
@@ -249,6 +266,56 @@ class AssetLoader:
     def find_virtual_path(self, vpath: str) -> AssetKey | None:
         """The key of a virtual path in the mounted indices (or PAK browse indices)."""
         return self._mounts.find_virtual_path(vpath)
+
+    # ------------------------------------------------------------------ hot reload
+    def watch(self) -> None:
+        """Start watching every mount (now and later) for changes and hot-reload them
+        (:mod:`oxy.runtime.reload`; ``LoaderConfig(watch=True)`` does it at start).
+        Idempotent. Any thread, once running."""
+        self._on_hub(self._watch_here)
+
+    def _watch_here(self) -> None:
+        if self._watcher is None:
+            assert self._loop is not None
+            self._watcher = MountWatcher(self._loop, self.config.reload_debounce, self._reloader.request)
+            self._watcher.update(self._mounts.sources)
+
+    def unwatch(self) -> None:
+        """Stop watching (pending changes are dropped). Any thread, once running."""
+        def here() -> None:
+            if self._watcher is not None:
+                self._watcher.stop()
+                self._watcher = None
+        self._on_hub(here)
+
+    def reload(self, source: SourceId | None = None) -> list[ReloadReport]:
+        """Re-read ``source`` (or every mount) now and swap what changed, as the
+        watcher would; blocks until done and returns one report per mount. Any
+        thread (a greenlet when on the owning hub)."""
+        def here() -> list[ReloadReport]:
+            ids = [source] if source is not None else [s.id for s in self._mounts.sources]
+            return [self._reloader.reload(i) for i in ids]
+        reports: list[ReloadReport] = self._on_hub(here)
+        return reports
+
+    def on_reload(self, callback: Callable[[Any, Any, Any], object]) -> Callable[[], None]:
+        """Subscribe ``callback(key, old, new)``: called on the owning hub once per
+        object a reload swapped (changed keys and their dependents, dependencies
+        first). Returns the unsubscribe function. Any thread."""
+        self._reloader.subscribers.append(callback)
+        return lambda: _discard(self._reloader.subscribers, callback)
+
+    def on_reload_error(self, callback: Callable[[str, BaseException], object]) -> Callable[[], None]:
+        """Subscribe ``callback(what, error)``: a mount that failed to re-read (its
+        path; the previous content stays) or a key that failed to rebuild (its old
+        object stays). Owning hub. Returns the unsubscribe function. Any thread."""
+        self._reloader.error_subscribers.append(callback)
+        return lambda: _discard(self._reloader.error_subscribers, callback)
+
+    @property
+    def reload_reports(self) -> list[ReloadReport]:
+        """The last reloads' reports (newest last)."""
+        return list(self._reloader.reports)
 
     # ------------------------------------------------------------------ loads
     def load_asset(self, key: AssetKey | str, kind: Any = None, *, priority: Priority = Priority.NORMAL,
@@ -687,6 +754,13 @@ class AssetLoader:
 
 
 # ---------------------------------------------------------------------- helpers
+def _discard(items: list[Any], item: Any) -> None:
+    try:
+        items.remove(item)
+    except ValueError:
+        pass
+
+
 def _norm(key: Any) -> Key:
     return key if isinstance(key, ResourceKey) else as_asset_key(key)
 

@@ -28,6 +28,18 @@ class MountTable:
             self._index.setdefault(key, source)
         return source.id
 
+    def replace(self, new: Source) -> Source:
+        """Put ``new`` in the place of the mounted source with the same id (hot
+        reload) and re-index; returns the old one (the caller closes it)."""
+        old = self.source(new.id)
+        self.sources[self.sources.index(old)] = new
+        self._by_id[new.id] = new
+        self._index.clear()
+        for source in self.sources:
+            for key in source.assets:
+                self._index.setdefault(key, source)
+        return old
+
     def clear(self) -> list[Source]:
         """Forget every source and return them (the caller closes them)."""
         old, self.sources = self.sources, []

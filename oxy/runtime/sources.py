@@ -48,9 +48,9 @@ class Source:
 
     kind = "source"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, source_id: SourceId | None = None) -> None:
         self.path = path
-        self.id = SourceId(f"{self.kind}:{path}")
+        self.id = source_id or SourceId(f"{self.kind}:{path}")
         self.assets: dict[AssetKey, int] = {}        # key -> asset type
         self.virtual_paths: dict[str, AssetKey] = {}
         self.tables: dict[ResourceKind, np.ndarray] = {}
@@ -68,6 +68,11 @@ class Source:
     def read_resource(self, kind: ResourceKind, index: int) -> tuple[bytes, Where, bytes, Where]:
         """(entry bytes, where the entry is, payload bytes, where the payload is)."""
         raise NotImplementedError
+
+    def descriptor_sha256(self, key: AssetKey) -> bytes | None:
+        """The SHA-256 of ``key``'s descriptor when the source records one (loose
+        index), else None (read the descriptor to know)."""
+        return None
 
     def _pread(self, name: str, size: int, offset: int) -> bytes:
         fd = self._fds.get(name)
@@ -131,8 +136,8 @@ class PakSource(Source):
 
     kind = "pak"
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
+    def __init__(self, path: str, source_id: SourceId | None = None) -> None:
+        super().__init__(path, source_id)
         self.header: PakHeader | None = None
         self.footer: PakFooter | None = None
         self._table_at: dict[ResourceKind, int] = {}
@@ -150,10 +155,11 @@ class PakSource(Source):
                 self._pread(self.path, size, off), Where(self.path, off))
 
 
-def open_pak(path: str | os.PathLike[str], *, verify: bool = False) -> PakSource:
-    """Mount checks of a PAK (FORMATS.md 3: "How the runtime reads a PAK"). Blocking."""
+def open_pak(path: str | os.PathLike[str], *, verify: bool = False, source_id: SourceId | None = None) -> PakSource:
+    """Mount checks of a PAK (FORMATS.md 3: "How the runtime reads a PAK"). Blocking.
+    ``source_id``: keep the id of the mount this one replaces (hot reload)."""
     path = os.fspath(path)
-    src = PakSource(path)
+    src = PakSource(path, source_id)
     src._fds[path] = fd = _open_fd(path)
     try:
         _load_pak(src, fd, verify)
@@ -244,9 +250,10 @@ class LooseSource(Source):
 
     kind = "loose"
 
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
+    def __init__(self, path: str, source_id: SourceId | None = None) -> None:
+        super().__init__(path, source_id)
         self.guid = b""
+        self._shas: dict[AssetKey, bytes] = {}
         self._descs: dict[AssetKey, tuple[str, int]] = {}   # key -> (relpath, size)
         self._files: dict[ResourceKind, tuple[str, str]] = {}  # kind -> (table path, data path)
 
@@ -267,6 +274,10 @@ class LooseSource(Source):
             raise SourceReadError(f"{full}: {len(data)} bytes, the index says {size} (changed after mounting)")
         return data, Where(full, 0)
 
+    def descriptor_sha256(self, key: AssetKey) -> bytes | None:
+        sha = self._shas.get(key)
+        return sha if sha and any(sha) else None
+
     def read_resource(self, kind: ResourceKind, index: int) -> tuple[bytes, Where, bytes, Where]:
         row = self.tables[kind][index]
         table_path, data_path = self._files[kind]
@@ -279,8 +290,10 @@ _LOOSE_PAIRS = ((ResourceKind.TEXTURE, FileKind.TEXTURES_TABLE, FileKind.TEXTURE
                 (ResourceKind.BUFFER, FileKind.BUFFERS_TABLE, FileKind.BUFFERS_DATA, BUFFER_DESC_DTYPE))
 
 
-def open_loose_root(root: str | os.PathLike[str], *, verify: bool = False) -> LooseSource:
-    """Mount checks of a loose root (FORMATS.md 6, "Runtime validation"). Blocking."""
+def open_loose_root(root: str | os.PathLike[str], *, verify: bool = False,
+                    source_id: SourceId | None = None) -> LooseSource:
+    """Mount checks of a loose root (FORMATS.md 6, "Runtime validation"). Blocking.
+    ``source_id``: keep the id of the mount this one replaces (hot reload)."""
     root = os.fspath(root)
     try:
         report = validate_loose_root(root, verify_hashes=verify, deep=False)
@@ -292,7 +305,7 @@ def open_loose_root(root: str | os.PathLike[str], *, verify: bool = False) -> Lo
         more = f" (and {len(report.errors) - 1} more problems)" if len(report.errors) > 1 else ""
         raise MountError(f"cannot mount loose root {root}: {first.message} [{first.code}]{more}",
                          os.path.join(root, first.file), first.offset, first.field)
-    src = LooseSource(root)
+    src = LooseSource(root, source_id)
     try:
         _load_loose(src)
     except FormatError as exc:
@@ -320,6 +333,7 @@ def _load_loose(src: LooseSource) -> None:
         src.assets[a.key] = a.asset_type
         src.virtual_paths[a.virtual_path] = a.key
         src._descs[a.key] = (a.descriptor_relpath, a.descriptor_size)
+        src._shas[a.key] = a.descriptor_sha256
     src._files = {}
     for kind, table_kind, data_kind, dtype in _LOOSE_PAIRS:
         src.tables[kind] = np.zeros(0, dtype)
