@@ -13,7 +13,9 @@ such as a dangling buffer index or a missing submesh material. They are not
 compared, and they are the object's own (a scene does not repeat its geometries'
 warnings; :func:`all_warnings` walks the dependencies).
 
-Immutable: safe to share between threads once published.
+Immutable: safe to share between threads once published. Nothing here blocks but
+:meth:`TextureResource.to_rgba8` (pixel decoding on the calling thread; its
+awaitable form :meth:`TextureResource.to_rgba8_async` runs on a CPU pool).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import numpy as np
 from oxy.formats import AssetKey
 from oxy.formats.enums import Format, MaterialDomain, MaterialFlags, format_block_info
 from oxy.runtime.keys import ResourceKey
+from oxy.hub import CrossFuture, ImportLoop, run_blocking
 from oxy.validate.diagnostics import Diagnostic
 
 __all__ = ["BufferResource", "GeometryAsset", "MaterialAsset", "MeshAsset", "SceneAsset",
@@ -68,33 +71,70 @@ class TextureResource:
         return self.payload[start:start + size]
 
     def to_rgba8(self, layer: int = 0, mip: int = 0) -> np.ndarray:
-        """Decode one subresource to a new ``(h, w, 4)`` uint8 array.
+        """Decode one subresource to a new ``(h, w, 4)`` uint8 array. **Blocking.**
+
+        Runs on the calling thread: a BC7 2048x2048 mip 0 takes tens of ms, and on a
+        gevent hub's thread every greenlet of that hub waits meanwhile. From a hub
+        (a gevent application, a load callback) use :meth:`to_rgba8_async`. The BC7
+        kernel releases the GIL, so other threads keep running during the decode.
 
         RGBA8 formats are copied without row padding; BC7 goes through
-        ``oxy.cook.bc7.decode`` (imported here, lazily). Safe from any thread (pure).
-        Raises ValueError for other formats, out-of-range subresources, or a layout
-        (row pitch, size) that does not fit the payload; checked before allocating,
-        so a hostile pitch never allocates more than the payload holds.
+        ``oxy.cook.bc7.decode`` (imported here, lazily) straight from the payload
+        when rows are not padded. Safe from any thread (pure). Raises ValueError for
+        other formats, out-of-range subresources, or a layout (row pitch, size)
+        that does not fit the payload; checked before allocating, so a hostile
+        pitch never allocates more than the payload holds.
         """
-        if not (0 <= layer < self.array_layers and 0 <= mip < self.mip_levels):
-            raise ValueError(f"layer {layer} mip {mip} outside {self.array_layers}x{self.mip_levels}")
+        self._check_rgba8(layer, mip)
         w, h = max(1, self.width >> mip), max(1, self.height >> mip)
         index = layer * self.mip_levels + mip
-        _offset, pitch, _size = self.layouts[index]
-        data = self.subresource(index)
-        if self.format in (Format.RGBA8_UNORM, Format.RGBA8_UNORM_SRGB, Format.RGBA8_UINT):
-            return _unpitch(data, pitch, w * 4, h).reshape(h, w, 4).copy()
-        if self.format in (Format.BC7_UNORM, Format.BC7_UNORM_SRGB):
+        offset, pitch, size = self.layouts[index]
+        start = self.data_offset_bytes + offset
+        data = memoryview(self.payload)[start:start + size]  # no copy of the payload
+        if self.format in _BC7_FORMATS:
             from oxy.cook import bc7
 
             bw, bh = -(-w // 4), -(-h // 4)
-            blocks = _unpitch(data, pitch, bw * 16, bh)
-            return bc7.decode(blocks.tobytes(), w, h)
-        raise ValueError(f"to_rgba8 supports RGBA8 and BC7, not format {self.format} "
-                         f"({Format(self.format).name if self.format in Format._value2member_map_ else '?'})")
+            return bc7.decode(_unpitch(data, pitch, bw * 16, bh), w, h)  # a view when unpadded: no copy
+        return _unpitch(data, pitch, w * 4, h).reshape(h, w, 4).copy()
+
+    def to_rgba8_async(self, loop: ImportLoop | None, layer: int = 0, mip: int = 0) -> CrossFuture[np.ndarray]:
+        """:meth:`to_rgba8` on the CPU pool of ``loop``; returns a CrossFuture of the array.
+
+        ``loop`` is an :class:`~oxy.hub.ImportLoop`, normally the loader's
+        (``loader.loop``). Nothing heavy runs on the calling thread or on the
+        loop's hub: the hub only starts the pool task (one greenlet) and the decode
+        runs on a CPU-pool thread (the BC7 kernel without the GIL). Safe from any
+        thread. ``future.result()`` blocks only the calling greenlet when the
+        caller runs a gevent hub (a gevent application's main thread, or the
+        loop's own hub), the calling thread otherwise.
+
+        Failure modes: ValueError at once for a subresource outside the texture or
+        a format other than RGBA8/BC7, or when ``loop`` is None (a loader not
+        started); :class:`~oxy.hub.LoopClosed` at once if the loop no longer takes
+        work, or through the future if it shuts down before the decode started; a
+        layout that does not fit the payload fails the future with ValueError.
+        The decode itself cannot be interrupted once it runs.
+        """
+        self._check_rgba8(layer, mip)
+        if loop is None:
+            raise ValueError("to_rgba8_async needs a running ImportLoop (loader.loop is None before start())")
+        return loop.submit(run_blocking, self.to_rgba8, layer, mip)
+
+    def _check_rgba8(self, layer: int, mip: int) -> None:
+        """The argument checks of :meth:`to_rgba8` (ValueError), cheap: no payload access."""
+        if not (0 <= layer < self.array_layers and 0 <= mip < self.mip_levels):
+            raise ValueError(f"layer {layer} mip {mip} outside {self.array_layers}x{self.mip_levels}")
+        if self.format not in _BC7_FORMATS and self.format not in _RGBA8_FORMATS:
+            raise ValueError(f"to_rgba8 supports RGBA8 and BC7, not format {self.format} "
+                             f"({Format(self.format).name if self.format in Format._value2member_map_ else '?'})")
 
 
-def _unpitch(data: bytes, pitch: int, row_bytes: int, rows: int) -> np.ndarray:
+_RGBA8_FORMATS = frozenset((Format.RGBA8_UNORM, Format.RGBA8_UNORM_SRGB, Format.RGBA8_UINT))
+_BC7_FORMATS = frozenset((Format.BC7_UNORM, Format.BC7_UNORM_SRGB))
+
+
+def _unpitch(data: bytes | memoryview, pitch: int, row_bytes: int, rows: int) -> np.ndarray:
     """``rows`` rows of ``row_bytes`` taken every ``pitch`` bytes of ``data``. Checks the
     pitch and the sizes against ``data`` before allocating anything, so the result is
     never larger than ``data`` (a hostile pitch or size is a ValueError, not a huge
