@@ -3,9 +3,11 @@
 Routes (every response shape is in docs/daemon.md): ``GET /api/status``, ``GET
 /api/jobs``, ``GET|DELETE /api/jobs/{id}``, ``POST /api/cook``, ``POST
 /api/compact``, ``GET /api/assets``, ``GET /api/events`` (Server-Sent Events),
-``GET /metrics`` (Prometheus text). Errors are ``{"error": {"code", "message"}}``
+``GET /metrics`` (Prometheus text); ``/`` and ``/ui/...`` go to the status page
+(:mod:`oxy.daemon.status_page`). Errors are ``{"error": {"code", "message"}}``
 with the matching status. With a token, every request needs ``Authorization:
-Bearer TOKEN`` (401 otherwise). Request bodies are capped at
+Bearer TOKEN`` (401 otherwise), or for ``GET``/``HEAD`` the status page's session
+cookie (:mod:`oxy.daemon.auth`). Request bodies are capped at
 :data:`~oxy.daemon.config.MAX_BODY` bytes (413).
 
 Thread rules: handlers run in greenlets of the main hub (pywsgi spawns one per
@@ -14,7 +16,6 @@ go to the main hub's thread pool.
 """
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from typing import Any, Callable, Iterable
 
 import gevent
 
+from oxy.daemon.auth import Unauthorized, authorise
 from oxy.daemon.config import MAX_BODY
 from oxy.daemon.metrics import CONTENT_TYPE_LATEST
 
@@ -56,12 +58,12 @@ class Api:
             return _json(start_response, 500, {"error": {"code": "internal", "message": repr(exc)}})
 
     def _authorise(self, environ: dict[str, Any]) -> None:
-        token = self.d.cfg.token
-        if not token:
-            return
-        given = environ.get("HTTP_AUTHORIZATION", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise ApiError(401, "unauthorized", "this daemon needs 'Authorization: Bearer <token>'")
+        """Sets ``environ["oxy.auth"]`` to how the request is authorised (see
+        :func:`oxy.daemon.auth.authorise`); 401 otherwise."""
+        try:
+            environ["oxy.auth"] = authorise(environ, self.d.cfg.token)
+        except Unauthorized as exc:
+            raise ApiError(401, "unauthorized", str(exc)) from None
 
     def _route(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
@@ -99,15 +101,7 @@ class Api:
 
     # -- handlers ---------------------------------------------------------------------------------
     def status(self, _environ: dict[str, Any]) -> tuple[int, Any]:
-        t = self.d.jobs
-        cache = self.d.cache
-        return 200, {"root": self.d.cfg.root, "watch": list(self.d.cfg.watch), "pid": os.getpid(),
-                     "uptime": round(time.time() - self.d.started, 3), "accepting": t.accepting,
-                     "queue_depth": t.depth, "running": t.running.to_json() if t.running else None,
-                     "jobs": dict(t.outcomes), "counts": t.totals, "watched_files": len(self.d.watcher.files),
-                     "watching": self.d.watcher.alive,
-                     "event_clients": len(self.d.events),
-                     "cache": cache.counters.snapshot() if cache is not None else None}
+        return 200, status_doc(self.d)
 
     def jobs(self, _environ: dict[str, Any]) -> tuple[int, Any]:
         return 200, {"jobs": [j.to_json() for j in reversed(list(self.d.jobs.jobs.values()))]}
@@ -169,6 +163,18 @@ class Api:
     def _accepting(self) -> None:
         if not self.d.jobs.accepting:
             raise ApiError(503, "shutting_down", "the daemon is shutting down and takes no new jobs")
+
+
+def status_doc(d: Any) -> dict[str, Any]:
+    """The ``/api/status`` document of daemon ``d`` (main hub)."""
+    t = d.jobs
+    cache = d.cache
+    return {"root": d.cfg.root, "watch": list(d.cfg.watch), "pid": os.getpid(),
+            "uptime": round(time.time() - d.started, 3), "accepting": t.accepting,
+            "queue_depth": t.depth, "running": t.running.to_json() if t.running else None,
+            "jobs": dict(t.outcomes), "counts": t.totals, "watched_files": len(d.watcher.files),
+            "watching": d.watcher.alive, "event_clients": len(d.events),
+            "cache": cache.counters.snapshot() if cache is not None else None}
 
 
 def _source_json(record: Any) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from oxy.daemon.config import DaemonConfig, Log
 from oxy.daemon.events import EventHub
 from oxy.daemon.metrics import DaemonMetrics
 from oxy.daemon import plan as planning
+from oxy.daemon.thumbs import cooked_textures
 
 KEEP_FINISHED = 500
 TERMINAL = ("committed", "failed", "cancelled")
@@ -34,7 +35,7 @@ TERMINAL = ("committed", "failed", "cancelled")
 
 class Job:
     __slots__ = ("id", "kind", "trigger", "paths", "deleted", "force", "state", "sources", "phase", "progress",
-                 "counts", "written", "diagnostics", "created", "started", "finished", "cancel_requested",
+                 "counts", "written", "diagnostics", "textures", "created", "started", "finished", "cancel_requested",
                  "handle", "result", "done")
 
     def __init__(self, job_id: int, kind: str, trigger: str, paths: list[str], deleted: list[str],
@@ -52,6 +53,7 @@ class Job:
         self.counts: dict[str, dict[str, int]] = {}
         self.written: dict[str, int] = {}
         self.diagnostics: list[dict[str, str]] = []
+        self.textures: list[dict[str, Any]] = []
         self.created = time.time()
         self.started: float | None = None
         self.finished: float | None = None
@@ -65,7 +67,7 @@ class Job:
         return {"id": self.id, "kind": self.kind, "trigger": self.trigger, "state": self.state,
                 "sources": self.sources, "force": self.force, "phase": self.phase,
                 "progress": round(self.progress, 4), "counts": self.counts, "written": self.written,
-                "diagnostics": self.diagnostics, "created": self.created, "started": self.started,
+                "diagnostics": self.diagnostics, "textures": self.textures, "created": self.created, "started": self.started,
                 "finished": self.finished, "cancel_requested": self.cancel_requested,
                 "seconds": None if self.started is None else round(end - self.started, 3), "result": self.result}
 
@@ -217,7 +219,18 @@ class JobTable:
             job.diagnostics += [_diag(d) for d in r.diagnostics]
         if any(r.cancelled for r in reports) or (job.cancel_requested and len(reports) < steps):
             return "cancelled"
+        if any(r.written or r.outputs for r in reports):
+            job.textures = self._cooked_textures(job)
         return "committed" if all(r.success for r in reports) else "failed"
+
+    def _cooked_textures(self, job: Job) -> list[dict[str, Any]]:
+        """The textures the job's sources were cooked to (for the status page's thumbnails);
+        empty, with a log line, if the build records cannot be read."""
+        try:
+            return self._blocking(cooked_textures, self.cfg.root, job.sources, job.started or job.created)
+        except Exception as exc:  # noqa: BLE001 - a missing thumbnail list never fails a committed job
+            self.log("job.textures_failed", level="warning", job=job.id, error=repr(exc))
+            return []
 
     def _submit(self, job: Job, request: Any, step: int, steps: int) -> Any:
         last: dict[str, Any] = {"progress": 0.0, "phase": ""}

@@ -180,6 +180,7 @@ class Daemon:
         self.events.close()
         self.service.close(timeout=60)
         server.stop(timeout=1)
+        gevent.get_hub().threadpool.apply(self.page.close)  # may wait for a thumbnail being made
         self.log("shutdown.done", jobs=dict(self.jobs.outcomes))
 
 
