@@ -153,6 +153,15 @@ class ContentCache:
             key, _ = self._lru.popitem(last=False)
             self._evict(self._entries[key])
 
+    def evict_unreferenced(self) -> tuple[int, int]:
+        """Evict every unreferenced entry now, whatever the budget: (entries, bytes) freed."""
+        count, before = 0, self.total_bytes
+        while self._lru:
+            key, _ = self._lru.popitem(last=False)
+            self._evict(self._entries[key])
+            count += 1
+        return count, before - self.total_bytes
+
     def clear(self) -> None:
         self._entries.clear()
         self._lru.clear()

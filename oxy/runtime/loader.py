@@ -33,7 +33,7 @@ import hashlib
 import itertools
 import logging
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import gevent
 from gevent.event import AsyncResult
@@ -44,15 +44,17 @@ from oxy.errors import OperationCancelled
 from oxy.formats import AssetKey, AssetType, BufferResourceDesc, TextureResourceDesc
 from oxy.hub import CancelToken, CrossFuture, ImportLoop, allocate_lock, run_blocking
 from oxy.hub.pools import run_io
+from oxy.runtime.bundles import BundleHandle, expand
 from oxy.runtime.cache import ContentCache
 from oxy.runtime.config import LoaderConfig
 from oxy.runtime.decoders import Tolerated, Where, decode_asset, decode_resource
 from oxy.runtime.errors import AssetNotFound, LoaderNotRunning, ResourceNotFound, WrongAssetKind
 from oxy.runtime.handles import LoadHandle
 from oxy.runtime.keys import BUFFER_SOURCE, ResourceKey, ResourceKind, SourceId
+from oxy.runtime.listing import AssetInfo, list_assets, memory_by_type
 from oxy.runtime.mounts import MountTable
 from oxy.runtime.placeholders import placeholder_for
-from oxy.runtime.progress import LoaderStats, ProgressCounter
+from oxy.runtime.progress import LoaderStats, LoadProgress, ProgressCounter
 from oxy.runtime.reload import MountWatcher, Reloader, ReloadReport
 from oxy.runtime.retry import call_with_retry
 from oxy.runtime.scheduling import Priority, PriorityGate
@@ -682,6 +684,87 @@ class AssetLoader:
         self._progress.finished(handle.status, epoch)
         if callback is not None:
             _call_back(callback, value, error)
+
+    # ------------------------------------------------------------------ bundles, progress
+    def load_bundle(self, items: Iterable[Any], kind: Any = None, *, priority: Priority = Priority.NORMAL,
+                    fallback: bool | None = None) -> BundleHandle:
+        """Load asset keys and virtual-path globs (``"/.cooked/Materials/*"``) as one
+        :class:`BundleHandle` (:mod:`oxy.runtime.bundles`): aggregate progress,
+        completes when every member completed or failed, with a :class:`Bundle` of
+        the values and the failures. ``kind`` applies to every member. Any thread."""
+        loop = self._require_running()
+        expect = asset_type(kind)
+        items = list(items)
+        bundle = BundleHandle()
+        use_fallback = self.config.fallback if fallback is None else fallback
+
+        def here() -> None:
+            if self._state != "running":
+                bundle.set_exception(LoaderNotRunning(f"{self.config.name}: stopped before the bundle started"))
+                return
+            try:
+                keys, unmatched = expand(items, self._mounts)
+            except Exception as exc:  # noqa: BLE001 - a bad key fails the bundle
+                bundle.set_exception(exc)
+                return
+            members = {}
+            for key in keys:
+                handle = LoadHandle(key, self._cancel_handle)
+                members[key] = handle
+                self._spawn(self._serve, key, expect, int(priority), handle, None, use_fallback)
+            bundle._start(members, unmatched)
+        if not loop.post(here):
+            raise LoaderNotRunning(f"{self.config.name}: the owning loop is shut down")
+        return bundle
+
+    def release_all(self, keys: Iterable[Key]) -> int:
+        """:meth:`release` each key once (e.g. a bundle's ``values``); how many held one."""
+        return sum(1 for key in list(keys) if self.release(key))
+
+    def progress(self) -> LoadProgress:
+        """Requests since :meth:`mark_progress` (total, loaded, failed, cancelled, in
+        flight; ``fraction``) for a loading screen. Any thread."""
+        if not self.running:
+            return self._progress.snapshot()
+        snapshot: LoadProgress = self._on_hub(self._progress.snapshot)
+        return snapshot
+
+    def mark_progress(self) -> None:
+        """Start counting :meth:`progress` afresh (loads already running are left out). Any thread."""
+        self._on_hub(self._progress.mark)
+
+    # ------------------------------------------------------------------ listing, memory
+    def assets(self, source: SourceId | None = None) -> list[AssetInfo]:
+        """Keys, types and virtual paths of what is mounted (one mount, or all: each
+        key once, from the mount it resolves to). Any thread."""
+        if not self.running:
+            with self._lock:
+                return list_assets(self._mounts, source)
+        infos: list[AssetInfo] = self._on_hub(list_assets, self._mounts, source)
+        return infos
+
+    def memory_usage(self) -> dict[str, dict[str, int]]:
+        """Cached entries and bytes per kind (texture, buffer, material, geometry,
+        scene) and ``total``, each split into referenced / unreferenced bytes. Any thread."""
+        usage: dict[str, dict[str, int]] = self._on_hub(memory_by_type, self._cache)
+        return usage
+
+    def set_memory_budget(self, budget: int) -> None:
+        """Change the cache budget now; unreferenced entries beyond it are evicted
+        (least recently used first). Referenced entries stay. Any thread."""
+        if budget < 0:
+            raise ValueError(f"memory budget must be >= 0, got {budget}")
+
+        def here() -> None:
+            self._cache.budget = budget
+            self._cache.trim()
+        self._on_hub(here)
+
+    def unload_unused(self) -> tuple[int, int]:
+        """Evict every unreferenced entry now, whatever the budget: (entries, bytes)
+        freed. Any thread."""
+        freed: tuple[int, int] = self._on_hub(self._cache.evict_unreferenced)
+        return freed
 
     # ------------------------------------------------------------------ cache API
     def release(self, key: Key) -> bool:
