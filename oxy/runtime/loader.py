@@ -7,13 +7,25 @@ lives on that loop's hub thread and is touched by it only.
 **A load** (greenlets on the owning hub): resolve -> read (I/O pool) -> decode (CPU
 pool, pure) -> load dependencies concurrently -> publish (cache, edges, waiters).
 Requests for a key already in flight join that load. Read + decode pass a
-:class:`PriorityGate` in (priority, arrival) order.
+:class:`PriorityGate` in (priority, arrival) order. A transient read error (EIO,
+EAGAIN, a file missing or short mid-swap) is retried by ``config.retry``
+(:mod:`oxy.runtime.retry`, re-resolving each time, outside the gate while it waits).
 
-**Threads.** ``load_*`` return a :class:`~oxy.hub.CrossFuture` (waitable from any
-thread, greenlet-blocking on a hub, including the owning one). ``start_load_*``
-callbacks ``callback(value, error)`` always run on the owning hub (they must not
-call :meth:`stop`). Mounts, ``release``, ``get_cached`` and friends are safe from
-any thread (from a greenlet when on the owning hub).
+**Requests and handles.** Every ``load_*`` / ``start_load_*`` call is one request
+with its own :class:`~oxy.runtime.handles.LoadHandle` (a CrossFuture: waitable from
+any thread, greenlet-blocking on a hub, including the owning one) with ``status``,
+``progress`` and ``cancel()``: cancelling one request leaves the others waiting on
+the same load; the load itself is stopped when no request waits for it. With
+``fallback`` a failed request completes with a placeholder
+(:mod:`oxy.runtime.placeholders`) and keeps the error. ``load_bundle`` groups
+requests (:mod:`oxy.runtime.bundles`); ``progress()`` counts them since a mark.
+
+**Threads.** ``start_load_*`` callbacks ``callback(value, error)`` always run on the
+owning hub (they must not call :meth:`stop`). Mounts, ``release``, ``get_cached``,
+listing, memory and reload calls are safe from any thread (from a greenlet when on
+the owning hub). Hot reload (:mod:`oxy.runtime.reload`): a watcher thread posts file
+events to the owning hub; re-reads run on the I/O pool; ``on_reload`` subscribers
+run on the owning hub.
 
 **Failure modes.** Loading before :meth:`start` or after :meth:`stop` raises
 :class:`LoaderNotRunning` at once. Bad content fails only its load (FormatError
@@ -25,7 +37,9 @@ whose material is missing (or not a material) gets ``MaterialAsset.default()``, 
 scene skips a renderable geometry that is missing; a dependency that exists but
 fails to load still fails its parent. ``LoaderConfig(strict=True)`` fails on
 warnings too. :meth:`stop` fails in-flight loads with
-:class:`~oxy.errors.OperationCancelled`. See docs/runtime.md.
+:class:`~oxy.errors.OperationCancelled`; so does ``handle.cancel()`` for its own
+request. A mount that fails to re-read keeps its previous content. See
+docs/runtime.md.
 """
 from __future__ import annotations
 
