@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, NoReturn, Sequence
 
 from oxy.cli.common import ExitCode
 
 SCHEMA = "oxy.export/1"
-_FACES = {"+x": 0, "-x": 1, "+y": 2, "-y": 3, "+z": 4, "-z": 5}
+_FACES = {"+x": 0, "-x": 1, "+y": 2, "-y": 3, "+z": 4, "-z": 5, "px": 0, "nx": 1, "py": 2, "ny": 3, "pz": 4, "nz": 5}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("dds", "ktx2", "png", "hdr"), default="dds", help="file type (default dds)")
     p.add_argument("--mip", type=int, help="PNG/HDR: the mip level (default 0)")
     p.add_argument("--layer", type=int, help="PNG/HDR: the array layer, or the cube of a cube array (default 0)")
-    p.add_argument("--face", help="PNG/HDR of a cube: the face, 0-5 or +x -x +y -y +z -z (default +x)")
+    p.add_argument("--face", help="PNG/HDR of a cube: the face, 0-5, px nx py ny pz nz, or --face=+x ... --face=-z "
+                                         "(default +x)")
     p.add_argument("--json", action="store_true", help="print one JSON document (schema oxy.export/1)")
     p.set_defaults(run=run)
     _json_usage_errors(p)
@@ -57,7 +59,7 @@ def _json_usage_errors(p: argparse.ArgumentParser) -> None:
 
     def error(message: str) -> NoReturn:
         if wants_json[0]:
-            _print_json(_error_doc("usage", message, ""))
+            _print_json(_error_doc("usage", message, None))
             sys.exit(ExitCode.USAGE)
         plain_error(message)
 
@@ -69,8 +71,9 @@ class _Usage(Exception):
     pass
 
 
-def _error_doc(code: str, message: str, path: str) -> dict[str, Any]:
-    return {"schema": SCHEMA, "error": {"code": code, "message": message, "path": path}}
+def _error_doc(code: str, message: str, path: str | None, exit_code: int = ExitCode.USAGE) -> dict[str, Any]:
+    return {"schema": SCHEMA, "ok": False, "exit_code": int(exit_code),
+            "error": {"code": code, "message": message, "path": path}}
 
 
 def _print_json(doc: dict[str, Any]) -> None:
@@ -95,7 +98,8 @@ def _options(args: argparse.Namespace) -> Any:
         text = args.face.strip().lower()
         face = _FACES.get(text, int(text) if text.isdigit() else -1)
         if not 0 <= face < 6:
-            raise _Usage(f"--face {args.face}: give 0-5 or one of {' '.join(_FACES)}")
+            raise _Usage(f"--face {args.face}: give 0-5 or one of {' '.join(_FACES)} (write --face=-x for a "
+                         "name that starts with -)")
     return ExportOptions(args.format, args.mip or 0, args.layer or 0, face)
 
 
@@ -106,9 +110,9 @@ def run(args: argparse.Namespace) -> int:
     from oxy.interop.texformats import UnsupportedFormat
     from oxy.rootfs import RootEscapeError
 
-    def fail(code: str, message: str, path: str, exit_code: int) -> int:
+    def fail(code: str, message: str, path: str | None, exit_code: int) -> int:
         if args.json:
-            _print_json(_error_doc(code, message, path))
+            _print_json(_error_doc(code, message, path, exit_code))
         else:
             print(f"oxy export: {message}" + (f" ({path})" if path and path not in message else ""),
                   file=sys.stderr)
@@ -116,30 +120,31 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         options = _options(args)
+        if not os.path.exists(args.path):
+            return fail("not_found", f"{args.path}: no such file or folder", args.path, ExitCode.IO_ERROR)
         with TextureCatalog(args.path) as catalog:
             picks = catalog.every() if args.all else catalog.select(args.key)
             on_file = None if args.json else _print_file
             files = export_textures(catalog, picks, args.out, options, on_file=on_file)
     except _Usage as exc:
-        return fail("usage", str(exc), "", ExitCode.USAGE)
+        return fail("usage", str(exc), None, ExitCode.USAGE)
     except SelectionError as exc:
-        return fail("not_found", str(exc), args.path, ExitCode.FAILED)
+        return fail("no_match", str(exc), args.path, ExitCode.FAILED)
     except UnsupportedFormat as exc:
-        return fail("unsupported", str(exc), args.path, ExitCode.FAILED)
+        return fail("unsupported_format", str(exc), args.path, ExitCode.FAILED)
     except OutputError as exc:
-        return fail("not_a_directory" if "not a directory" in str(exc) else "io_error", f"{exc.path}: {exc}",
-                    exc.path, ExitCode.IO_ERROR)
+        return fail("io_error", f"{exc.path}: {exc}", exc.path, ExitCode.IO_ERROR)
     except RootEscapeError as exc:
-        return fail("refused", f"refused: {exc}", exc.path, ExitCode.INVALID)
+        return fail("root_escape", f"refused: {exc}", exc.path, ExitCode.INVALID)
     except FormatError as exc:
-        return fail("invalid", f"invalid: {exc}", exc.path, ExitCode.INVALID)
+        return fail("invalid_content", f"invalid: {exc}", exc.path, ExitCode.INVALID)
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
             raise
         path = str(exc.filename or args.path)
         return fail("io_error", f"{path}: {exc.strerror or exc}", path, ExitCode.IO_ERROR)
     if args.json:
-        _print_json({"schema": SCHEMA, "source": args.path, "format": args.format, "out": args.out,
+        _print_json({"schema": SCHEMA, "ok": True, "exit_code": 0, "source": args.path, "format": args.format, "out": args.out,
                      "selector": None if args.all else args.key, "all": bool(args.all),
                      "files": [f.to_dict() for f in files]})
     else:

@@ -66,10 +66,27 @@ def to_rgba8(tex: TextureResource, layer: int, mip: int) -> np.ndarray:
                                     "package (pip install texture2ddecoder); DDS and KTX2 export need nothing")
         blocks = tight_subresource(tex, layer, mip)
         bgra = getattr(texture2ddecoder, _T2D[Format(fmt)])(blocks, w, h)
-        return np.frombuffer(bgra, np.uint8).reshape(h, w, 4)[..., [2, 1, 0, 3]].copy()
+        rgba = np.frombuffer(bgra, np.uint8).reshape(h, w, 4)[..., [2, 1, 0, 3]].copy()
+        if fmt in (Format.BC1_UNORM, Format.BC1_UNORM_SRGB):
+            rgba[_bc1_transparent(blocks, w, h)] = 0
+        return rgba
     hint = " (a float format: export it with --format hdr)" if fmt in FLOAT_FORMATS else ""
     raise UnsupportedFormat(f"{format_name(fmt)} cannot be exported as PNG{hint}; DDS and KTX2 keep every "
                             "format")
+
+
+def _bc1_transparent(blocks: bytes, w: int, h: int) -> np.ndarray:
+    """(h, w) mask of the BC1 texels that DXGI decodes as transparent black: index 3 of a
+    block in three-colour mode (colour0 <= colour1). texture2ddecoder makes them opaque."""
+    bx, by = -(-w // 4), -(-h // 4)
+    raw = np.frombuffer(blocks, np.uint8, bx * by * 8).reshape(by * bx, 8)
+    c0 = raw[:, 0].astype(np.uint16) | (raw[:, 1].astype(np.uint16) << 8)
+    c1 = raw[:, 2].astype(np.uint16) | (raw[:, 3].astype(np.uint16) << 8)
+    bits = np.frombuffer(raw[:, 4:].tobytes(), "<u4")
+    index = (bits[:, None] >> (2 * np.arange(16, dtype=np.uint32))) & 3
+    mask = (c0 <= c1)[:, None] & (index == 3)
+    full = mask.reshape(by, bx, 4, 4).transpose(0, 2, 1, 3).reshape(by * 4, bx * 4)
+    return full[:h, :w]
 
 
 def to_float_rgba(tex: TextureResource, layer: int, mip: int) -> np.ndarray:
