@@ -35,7 +35,6 @@ from oxy.cook.payload import TextureShape, fallback_texture, pack_texture_payloa
 from oxy.cook.descriptors import build_material
 from oxy.formats import AssetType, Format, TextureType
 from oxy.formats.enums import format_block_info
-from oxy.formats.resources import TEXTURE_DESC_DTYPE
 from oxy.interop.select import safe_relpath
 from oxy.interop.texformats import FORMATS
 from oxy.samples import ContentSet, write_sample_pak
