@@ -23,7 +23,7 @@ from oxy.rootfs import RootEscapeError, ShortReadError
 #: Subcommand modules, in the order ``oxy --help`` lists them.
 COMMANDS = ("oxy.cli.cook_cmd", "oxy.cli.validate_cmd", "oxy.cli.inspect_cmd", "oxy.cli.pack_cmd",
             "oxy.cli.diff_cmd", "oxy.cli.cache_cmd", "oxy.cli.compact_cmd", "oxy.cli.why_cmd",
-            "oxy.cli.serve_cmd")
+            "oxy.cli.serve_cmd", "oxy.cli.export_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:
