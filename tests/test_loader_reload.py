@@ -186,3 +186,33 @@ def test_a_manual_reload_of_unchanged_content_swaps_nothing(tmp_path):
         assert report.changed == [ContentSet.key(AssetType.MATERIAL, "Checker")]
         assert report.reloaded == [] and set(report.dropped) >= {report.changed[0], scene_key}
         assert ldr.load_asset(scene_key).result(T).geometries[0][1].materials[0][1].roughness == pytest.approx(0.5, abs=1e-4)
+
+
+def test_a_load_in_flight_across_a_swap_publishes_the_new_content(tmp_path, monkeypatch):
+    from oxy.runtime import loader as loader_module
+
+    entered, gate = threading.Event(), threading.Event()
+    real = loader_module.decode_asset
+    decoded = []
+
+    def held(*args, **kwargs):
+        decoded.append(args[1])
+        entered.set()
+        assert gate.wait(T)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loader_module, "decode_asset", held)
+    pak = tmp_path / "content.pak"
+    write_sample_pak(pak, _variant(0.5))
+    material_key = ContentSet.key(AssetType.MATERIAL, "Checker")
+    with AssetLoader(LoaderConfig(cpu_threads=2)) as ldr:
+        ldr.add_pak(str(pak))
+        handle = ldr.load_asset(material_key, MaterialAsset)
+        assert entered.wait(T)  # it read the old PAK and is decoding it
+        write_sample_pak(tmp_path / "next.pak", _variant(0.125))
+        os.replace(tmp_path / "next.pak", pak)
+        [report] = ldr.reload()
+        assert report.changed == [] and not report.errors  # nothing cached yet
+        gate.set()
+        assert handle.result(T).roughness == pytest.approx(0.125, abs=1e-4)
+        assert decoded == [material_key, material_key]  # read again from the new mount

@@ -99,7 +99,7 @@ class BundleHandle(CrossFuture[Bundle]):
         with self._count_lock:
             error = future.error
             if error is None or future.fallback:
-                self._bundle.values[future.key] = future._value
+                self._bundle.values[future.key] = future.result(0)
             if error is not None:
                 self._bundle.failures[future.key] = error
             self._left -= 1

@@ -88,7 +88,7 @@ Callback = Callable[[Any, BaseException | None], object]
 class _Job:
     """One in-flight load (owning hub): the requests waiting for it, its greenlet and progress."""
 
-    __slots__ = ("key", "priority", "result", "waiters", "started", "progress", "greenlet")
+    __slots__ = ("key", "priority", "result", "waiters", "started", "progress", "greenlet", "source")
 
     def __init__(self, key: Key, priority: int) -> None:
         self.key, self.priority = key, priority
@@ -97,6 +97,7 @@ class _Job:
         self.started = False      # holds (or held) a decode slot
         self.progress = 0.0
         self.greenlet: Any = None
+        self.source: Any = None   # the Source object it read (a hot reload may replace it)
 
 
 class AssetLoader:
@@ -524,7 +525,7 @@ class AssetLoader:
     def _produce(self, job: _Job) -> None:
         """The one load of ``job.key`` (owning hub greenlet); publishes or fails it."""
         try:
-            value, size, deps, fingerprint = self._build(job.key, job.priority, job)
+            value, size, deps, fingerprint = self._build_current(job)
         except gevent.GreenletExit:
             self._forget(job)
             if not job.result.ready():
@@ -546,6 +547,19 @@ class AssetLoader:
             self._fingerprints[job.key] = fingerprint
         job.progress = 1.0
         job.result.set(value)
+
+    def _build_current(self, job: _Job) -> tuple[Any, int, tuple[Key, ...], Any]:
+        """:meth:`_build`, again when a hot reload replaced the mount it read
+        meanwhile (so a load in flight never publishes pre-swap content)."""
+        for _attempt in range(3):
+            job.source = None
+            built = self._build(job.key, job.priority, job)
+            read_from = job.source
+            current = None if read_from is None else self._mounts.current(read_from.id)
+            if current is None or current is read_from:
+                return built
+            self._cache.release_all(built[2])
+        return built
 
     def _build(self, key: Key, priority: int, job: _Job | None) -> tuple[Any, int, tuple[Key, ...], Any]:
         """Read, decode (retrying transient read errors) and load the dependencies of
@@ -577,7 +591,7 @@ class AssetLoader:
         with self._gate.slot(priority):
             self._token.raise_if_cancelled()
             if job is not None:
-                job.started = True
+                job.started, job.source = True, source
             blob, where = run_io(source.read_descriptor, key)
             self.stats.bytes_read += len(blob)
             decoded, seconds = run_blocking(_timed, decode_asset, asset_type_, key, blob, source=source.id,
@@ -601,7 +615,7 @@ class AssetLoader:
         with self._gate.slot(priority):
             self._token.raise_if_cancelled()
             if job is not None:
-                job.started = True
+                job.started, job.source = True, source
             entry, ewhere, payload, pwhere = run_io(source.read_resource, key.kind, key.index)
             self.stats.bytes_read += len(entry) + len(payload)
             value, seconds = run_blocking(_timed, decode_resource, key, entry, ewhere, payload, pwhere,

@@ -60,6 +60,10 @@ class MountTable:
             raise ResourceNotFound(f"{source_id!r} is not mounted")
         return source
 
+    def current(self, source_id: SourceId) -> Source | None:
+        """The source mounted under ``source_id`` now (None once unmounted)."""
+        return self._by_id.get(source_id)
+
     def find_virtual_path(self, vpath: str) -> AssetKey | None:
         for source in self.sources:
             key = source.virtual_paths.get(vpath)

@@ -2,8 +2,8 @@
 
 Thread rules: both are written only by the loader's owning hub. ``loader.stats``
 fields may be read from any thread (plain integers/floats, possibly one update
-behind); ``loader.stats()`` and ``loader.progress()`` return consistent
-snapshots taken on the owning hub.
+behind; ``loader.stats()`` copies them as a dict the same way);
+``loader.progress()`` returns a consistent snapshot taken on the owning hub.
 """
 from __future__ import annotations
 

@@ -36,8 +36,8 @@ missing PAK) keeps its previous content; the error is logged, counted
 (``stats.reload_errors``) and passed to :meth:`AssetLoader.on_reload_error`
 subscribers as ``callback(path, error)``. A key whose rebuild fails keeps its old
 object; the error is in the report and goes to the same subscribers. A load in
-flight while its mount is reloaded may publish what it read before the swap
-(known limitation: the next change of that key corrects it).
+flight that read the old mount reads again from the new one before publishing
+(the loader's ``_build_current``).
 """
 from __future__ import annotations
 
