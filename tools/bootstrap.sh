@@ -2,7 +2,9 @@
 # Install everything oxy needs on a fresh Debian bookworm machine (run as root):
 # Debian's libassimp5 (for pyassimp), a virtual environment in .venv, oxy itself in
 # editable mode with its compiled Cython kernels, and the extras named in $OXY_EXTRAS
-# (default "dev": pytest, hypothesis, texture2ddecoder). Safe to run again.
+# (default "dev": pytest, hypothesis, texture2ddecoder, selenium). With "dev", also
+# Debian's chromium and chromium-driver: the status page tests drive that headless
+# browser (no browser download). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,10 @@ need_apt=()
 if ! ldconfig -p 2>/dev/null | grep -q 'libassimp\.so\.5'; then need_apt+=(libassimp5); fi
 if ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then need_apt+=(python3-venv); fi
 if ! command -v gcc >/dev/null 2>&1; then need_apt+=(gcc python3-dev); fi
+if [[ ",${EXTRAS}," == *",dev,"* ]]; then
+    if [ ! -x /usr/bin/chromium ]; then need_apt+=(chromium); fi
+    if [ ! -x /usr/bin/chromedriver ]; then need_apt+=(chromium-driver); fi
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "bootstrap: installing Debian packages: ${need_apt[*]}"
     apt-get update -qq
