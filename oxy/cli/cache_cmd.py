@@ -5,7 +5,8 @@ when ``--cache`` names one). ``trim`` removes least-recently-used local entries
 until the tier fits ``--cache-size`` (default ``$OXY_CACHE_SIZE`` or 10 GiB), and
 temporaries older than an hour. ``clear`` removes every local entry; the remote
 tier (shared with others) only with ``--remote``. ``--json`` prints exactly one
-JSON document on stdout (``"schema": "oxy.cache/1"``).
+JSON document on stdout (``"schema": "oxy.cache/1"``, ``docs/schemas/oxy.cache.1.json``;
+``command`` names the action), also on failure (the error document).
 
 Exit codes: 0 done; 1 usage (a bad size or URL, a missing package such as s3fs);
 2 the cache folder or the remote store cannot be read or written.
@@ -13,13 +14,12 @@ Exit codes: 0 done; 1 usage (a bad size or URL, a missing package such as s3fs);
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
 from oxy.cli.common import ExitCode
+from oxy.cli.jsonout import emit, fail, schema_id
 
-SCHEMA = "oxy.cache/1"
+SCHEMA = schema_id("cache")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -53,11 +53,11 @@ def format_size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _emit(args: argparse.Namespace, doc: dict[str, Any], text: str) -> None:
+def _emit(args: argparse.Namespace, doc: dict[str, Any], text: str) -> int:
     if args.json:
-        print(json.dumps({"schema": SCHEMA, "command": args.action, **doc}, indent=2))
-    else:
-        print(text)
+        return emit(args, {"command": args.action, **doc}, ExitCode.OK)
+    print(text)
+    return ExitCode.OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,35 +67,31 @@ def run(args: argparse.Namespace) -> int:
         size = parse_size(args.cache_size) if args.cache_size is not None else None
         cache = open_cache(args.cache, size_limit=size)
     except (ValueError, ImportError) as exc:
-        print(f"oxy cache: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+        return fail(args, ExitCode.USAGE, "usage", str(exc), args.cache)
     where = cache.location + (f" (remote {cache.remote_url})" if cache.remote_url else "")
     if args.action == "stats":
         stats = cache.stats()
-        _emit(args, stats.to_dict(),
-              f"{where}: {stats.entries} entries, {format_size(stats.bytes)} of {format_size(stats.size_limit)}")
-    elif args.action == "trim":
+        return _emit(args, stats.to_dict(),
+                     f"{where}: {stats.entries} entries, {format_size(stats.bytes)} of {format_size(stats.size_limit)}")
+    if args.action == "trim":
         result = cache.trim()
-        _emit(args, {"location": cache.location, "remote": cache.remote_url, "removed": result.removed,
-                     "removed_bytes": result.removed_bytes, "entries": result.entries, "bytes": result.bytes,
-                     "max_bytes": result.max_bytes, "stale_temps": result.stale_temps},
-              f"{where}: removed {result.removed} entries ({format_size(result.removed_bytes)}); "
-              f"{result.entries} entries, {format_size(result.bytes)} left (limit {format_size(result.max_bytes)})")
-    else:
-        if args.remote and cache.remote is None:
-            print("oxy cache: --remote: --cache names no remote tier", file=sys.stderr)
-            return ExitCode.USAGE
-        removed = cache.clear()
-        remote_removed = None
-        if args.remote:
-            try:
-                remote_removed = cache.clear_remote()
-            except Exception as exc:  # the store's errors (botocore...) are not all OSError
-                print(f"oxy cache: cannot clear {cache.remote_url}: {type(exc).__name__}: {exc}", file=sys.stderr)
-                return ExitCode.IO_ERROR
-        remote_text = (f"; remote {cache.remote_url}: removed {remote_removed} entries" if remote_removed is not None
-                       else f"; remote {cache.remote_url} not touched (use --remote)" if cache.remote_url else "")
-        _emit(args, {"location": cache.location, "removed": removed, "remote": cache.remote_url,
-                     "remote_cleared": remote_removed is not None, "remote_removed": remote_removed},
-              f"{cache.location}: removed {removed} entries{remote_text}")
-    return ExitCode.OK
+        return _emit(args, {"location": cache.location, "remote": cache.remote_url, "removed": result.removed,
+                            "removed_bytes": result.removed_bytes, "entries": result.entries, "bytes": result.bytes,
+                            "max_bytes": result.max_bytes, "stale_temps": result.stale_temps},
+                     f"{where}: removed {result.removed} entries ({format_size(result.removed_bytes)}); "
+                     f"{result.entries} entries, {format_size(result.bytes)} left (limit {format_size(result.max_bytes)})")
+    if args.remote and cache.remote is None:
+        return fail(args, ExitCode.USAGE, "usage", "--remote: --cache names no remote tier", args.cache)
+    removed = cache.clear()
+    remote_removed = None
+    if args.remote:
+        try:
+            remote_removed = cache.clear_remote()
+        except Exception as exc:  # the store's errors (botocore...) are not all OSError
+            return fail(args, ExitCode.IO_ERROR, "io_error",
+                        f"cannot clear {cache.remote_url}: {type(exc).__name__}: {exc}", cache.remote_url)
+    remote_text = (f"; remote {cache.remote_url}: removed {remote_removed} entries" if remote_removed is not None
+                   else f"; remote {cache.remote_url} not touched (use --remote)" if cache.remote_url else "")
+    return _emit(args, {"location": cache.location, "removed": removed, "remote": cache.remote_url,
+                        "remote_cleared": remote_removed is not None, "remote_removed": remote_removed},
+                 f"{cache.location}: removed {removed} entries{remote_text}")

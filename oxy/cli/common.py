@@ -26,14 +26,27 @@ _CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)$")
 _UNKNOWN = re.compile(r"^unrecognized arguments: (.*)$")
 
 
+class UsageExit(SystemExit):
+    """argparse rejected the command line: exits with ExitCode.USAGE like any SystemExit;
+    ``message`` (with the "did you mean" hint) and ``prog`` let ``oxy --json`` write the
+    error document."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(ExitCode.USAGE)
+        self.prog = prog
+        self.message = message
+
+
 class Parser(argparse.ArgumentParser):
     """argparse that exits with ExitCode.USAGE (argparse's own default is 2) and says
-    "did you mean ...?" for a misspelt subcommand, choice or option."""
+    "did you mean ...?" for a misspelt subcommand, choice or option. The usage and the
+    message go to stderr; then :class:`UsageExit` (a SystemExit) is raised."""
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        hint = self._suggestion(message)
-        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}{hint}\n")
+        text = f"{message}{self._suggestion(message)}"
+        sys.stderr.write(f"{self.prog}: error: {text}\n")
+        raise UsageExit(self.prog, text)
 
     def _suggestion(self, message: str) -> str:
         choice = _CHOICE.search(message)

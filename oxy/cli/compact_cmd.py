@@ -10,14 +10,18 @@ Exit codes: 0 compacted (or nothing to do); 1 usage; 2 the root cannot be read o
 written, or a cook holds its lock; 3 invalid content (validation error, build
 records that disagree with the index, a path escaping the root); 4 the commit
 failed and was rolled back.
+
+``--json``: one ``oxy.compact/1`` document (``docs/schemas/oxy.compact.1.json``) in
+place of the stdout and stderr lines of a success; a failure writes the error
+document (its stderr line stays).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from oxy.cli.common import ExitCode
+from oxy.cli.jsonout import emit, fail
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "crash-safely. Exit codes: 0 done, 1 usage, 2 I/O error or a cook holds the "
                                    "root, 3 invalid content, 4 commit failed (rolled back).")
     p.add_argument("root", metavar="ROOT", help="the loose cooked root folder")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--json", action="store_true", help="print one JSON document (schema oxy.compact/1)")
     p.add_argument("--dry-run", action="store_true", help="say what would be dropped; write nothing")
     p.set_defaults(run=run)
 
@@ -42,14 +46,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = compact_root(args.root, dry_run=args.dry_run)
     except RootBusyError as exc:
-        print(f"oxy compact: not compacted: {exc}", file=sys.stderr)
-        return ExitCode.IO_ERROR
+        return fail(args, ExitCode.IO_ERROR, "root_busy", f"not compacted: {exc}", args.root)
     except JournalError as exc:
-        print(f"oxy compact: not compacted: {exc}", file=sys.stderr)
-        return ExitCode.INVALID
+        return fail(args, ExitCode.INVALID, "invalid_journal", f"not compacted: {exc}", args.root)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-        return ExitCode.OK
+        return emit(args, result.to_dict(), ExitCode.OK)
     for action in result.recovery:
         print(f"oxy compact: recovery: {action}", file=sys.stderr)
     if not result.live_known:

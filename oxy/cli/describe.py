@@ -7,6 +7,9 @@ FormatError propagates to the caller (the CLI turns it into exit code 3).
   index), never whole: memory is bounded by its largest table or descriptor.
 * A loose root's files are opened through :mod:`oxy.rootfs`: one that resolves
   outside the root (a symlink) is a FormatError naming it (``[root.escape]``).
+* Hashes are lowercase hex strings without ``0x`` (``content_hash``, ``shader_hash``:
+  16 digits; ``pak_crc32``: 8; GUIDs and SHA-256 digests: their bytes), asset keys
+  their 8-4-4-4-12 text form (``docs/cli-json.md``).
 * Every string in the model is :func:`~oxy.validate.printable` (undecodable bytes
   of a name written as ``\\xNN``), so printing it to a strict UTF-8 stream or as
   JSON never fails.
@@ -20,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from oxy.cli.jsonout import hex_int, hexify_hashes
 from oxy.errors import FormatError
 from oxy.formats import (AssetType, ComponentType, FileKind, Format, MeshType, TextureType, enum_name,
                          mesh_info, parse_descriptor, parse_index)
@@ -46,7 +50,7 @@ def describe_path(path: str) -> dict[str, Any]:
         model = describe_loose(os.path.dirname(path) or ".")
     else:
         model = describe_pak(path)
-    return _printable(model)
+    return hexify_hashes(_printable(model))
 
 
 def _printable(value: Any) -> Any:
@@ -136,7 +140,7 @@ def _describe_pak(reader: RangeReader) -> dict[str, Any]:
     header.pop("reserved")
     footer = pak_footer.to_dict()
     footer.pop("reserved")
-    footer["pak_crc32"] = f"{pak_footer.pak_crc32:#010x}"
+    footer["pak_crc32"] = hex_int(pak_footer.pak_crc32, 32)
     return {"kind": "pak", "path": path, "size": size, "header": header, "footer": footer,
             "browse_index": None if browse is None else len(browse),
             "browse_index_error": browse_error, "audio_error": audio_error,
@@ -198,14 +202,14 @@ def _texture(e: np.void) -> dict[str, Any]:
     out = _row(e)
     out["format_name"] = enum_name(Format, out["format"])
     out["texture_type_name"] = enum_name(TextureType, out["texture_type"])
-    out["content_hash"] = f"{out['content_hash']:#018x}"
+    out["content_hash"] = hex_int(out["content_hash"], 64)
     return out
 
 
 def _buffer(e: np.void) -> dict[str, Any]:
     out = _row(e)
     out["element_format_name"] = enum_name(Format, out["element_format"])
-    out["content_hash"] = f"{out['content_hash']:#018x}"
+    out["content_hash"] = hex_int(out["content_hash"], 64)
     return out
 
 
@@ -232,7 +236,7 @@ def _clean(view: StructView) -> dict[str, Any]:
         del out[key]
     if isinstance(out.get("header"), dict):
         out["header"].pop("reserved", None)
-        out["header"]["content_hash"] = f"{out['header']['content_hash']:#018x}"
+        out["header"]["content_hash"] = hex_int(out["header"]["content_hash"], 64)
     return out
 
 

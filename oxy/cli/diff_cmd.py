@@ -1,13 +1,17 @@
 """``oxy diff A B``: compare two PAKs or loose roots by content.
 
 Exit codes: 0 same content, 4 differences found, 1 usage, 2 I/O error, 3 invalid input.
+``--json``: one ``oxy.diff/1`` document (``docs/schemas/oxy.diff.1.json``): assets
+only in A or B (``key``, ``virtual_path``, ``type``) and changed fields (``key``,
+``virtual_path``, ``field``, ``a``, ``b`` as JSON values; a side without the field
+has no ``a`` or ``b``); ``ok`` is false when they differ (exit 4).
 """
 from __future__ import annotations
 
 import argparse
-import json
 
 from oxy.cli.common import ExitCode
+from oxy.cli.jsonout import emit
 
 #: Exit code when the two sides differ (diff(1) uses 1, which is USAGE here).
 DIFFERENT = ExitCode.FAILED
@@ -20,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "0 same content, 4 differences, 1 usage, 2 I/O error, 3 invalid input.")
     p.add_argument("a", help="a .pak file or loose cooked root")
     p.add_argument("b", help="a .pak file or loose cooked root")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--json", action="store_true", help="print one JSON document (schema oxy.diff/1)")
     p.add_argument("--max-fields", type=int, default=20, help="changed fields listed per asset (default 20)")
     p.set_defaults(run=run)
 
@@ -31,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
 
     result = diff_content(read_content(args.a, verify_hashes=False), read_content(args.b, verify_hashes=False),
                           max_fields=max(1, args.max_fields))
+    code = ExitCode.OK if result.identical else DIFFERENT
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        return emit(args, result.to_dict(), code)
     else:
         for line in result.lines():
             print(line)
@@ -40,4 +45,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: {note}")
         print("same content (assets and the resources they use)" if result.identical
               else f"{len(result.lines())} differences")
-    return ExitCode.OK if result.identical else DIFFERENT
+    return code

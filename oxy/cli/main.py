@@ -5,6 +5,13 @@ and ``run(args) -> int``. Exit codes are :class:`oxy.cli.common.ExitCode`: 0 don
 valid, 1 usage, 2 I/O error, 3 invalid content, 4 the work failed, 130 interrupted.
 Errors go to stderr as one line naming the file, the byte offset and the field;
 never a traceback for bad input.
+
+With ``--json`` (:mod:`oxy.cli.jsonout`, ``docs/cli-json.md``) stdout carries exactly
+one JSON document also on failure: every error path here (argparse's usage errors,
+detected by ``--json`` in argv, included) writes the error document on stdout while
+stderr keeps its human line. An unexpected exception (a bug) becomes the
+``internal_error`` document, exit code 70, with the traceback on stderr; without
+``--json`` it propagates as before.
 """
 from __future__ import annotations
 
@@ -13,10 +20,12 @@ import errno
 import importlib
 import os
 import sys
+import traceback
 from typing import Any, Sequence
 
 from oxy import __version__
-from oxy.cli.common import ExitCode, Parser
+from oxy.cli import jsonout
+from oxy.cli.common import ExitCode, Parser, UsageExit
 from oxy.errors import FormatError, OxyError
 from oxy.rootfs import RootEscapeError, ShortReadError
 
@@ -72,36 +81,77 @@ def _silence_stdout() -> None:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(words)
+    except UsageExit as exc:
+        if jsonout.argv_wants_json(words):
+            command = jsonout.argv_command(words, [_name(m) for m in COMMANDS])
+            jsonout.write(jsonout.error_document(command, ExitCode.USAGE, "usage", f"{exc.prog}: {exc.message}"))
+        raise
     try:
         return int(args.run(args))
     except BrokenPipeError:
         raise
     except FormatError as exc:
-        print(f"oxy {args.command}: invalid: {exc}", file=sys.stderr)
-        return ExitCode.INVALID
+        return _failed(args, ExitCode.INVALID, "invalid_content", f"invalid: {exc}", str(exc), exc.path,
+                       offset=exc.offset, field=exc.field)
     except RootEscapeError as exc:
-        print(f"oxy {args.command}: refused: {exc}", file=sys.stderr)
-        return ExitCode.INVALID
+        return _failed(args, ExitCode.INVALID, "root_escape", f"refused: {exc}", str(exc), exc.path)
     except ShortReadError as exc:
-        print(f"oxy {args.command}: cannot read: {exc}", file=sys.stderr)
-        return ExitCode.IO_ERROR
+        return _failed(args, ExitCode.IO_ERROR, "io_error", f"cannot read: {exc}", str(exc), exc.path)
     except OxyError as exc:
-        print(f"oxy {args.command}: failed: {exc}", file=sys.stderr)
-        return ExitCode.FAILED
+        from oxy.build.journal import RootBusyError
+
+        if isinstance(exc, RootBusyError):  # as compact and validate --repair report it
+            return _failed(args, ExitCode.IO_ERROR, "root_busy", f"failed: {exc}", str(exc), _arg_path(args))
+        return _failed(args, ExitCode.FAILED, "failed", f"failed: {exc}", str(exc), _arg_path(args))
     except MemoryError:
-        print(f"oxy {args.command}: out of memory (the input is larger than this process may allocate)",
-              file=sys.stderr)
-        return ExitCode.IO_ERROR
+        text = "out of memory (the input is larger than this process may allocate)"
+        return _failed(args, ExitCode.IO_ERROR, "out_of_memory", text, text, _arg_path(args))
     except OSError as exc:
         if exc.errno == errno.EPIPE:
             raise BrokenPipeError(*exc.args) from None
-        target = exc.filename or getattr(args, "path", "")
-        print(f"oxy {args.command}: cannot read {target}: {exc.strerror or exc}", file=sys.stderr)
-        return ExitCode.IO_ERROR
+        target = exc.filename or _arg_path(args) or ""
+        text = f"{target}: {exc.strerror or exc}"
+        code = "not_found" if isinstance(exc, FileNotFoundError) else "io_error"
+        return _failed(args, ExitCode.IO_ERROR, code, f"cannot read {text}", text, str(target))
     except KeyboardInterrupt:
-        print(f"oxy {args.command}: interrupted", file=sys.stderr)
-        return ExitCode.CANCELLED
+        return _failed(args, ExitCode.CANCELLED, "interrupted", "interrupted", "interrupted", None)
+    except Exception as exc:
+        if not jsonout.wants_json(args):
+            raise  # a bug: the traceback, as Python prints it
+        traceback.print_exc()
+        return _failed(args, jsonout.INTERNAL_ERROR_EXIT, "internal_error", f"internal error: {exc!r}",
+                       f"{type(exc).__name__}: {exc}", _arg_path(args))
+
+
+def _name(module: str) -> str:
+    """``oxy.cli.cook_cmd`` -> ``cook``."""
+    return module.rsplit(".", 1)[1].removesuffix("_cmd")
+
+
+def _arg_path(args: argparse.Namespace) -> str | None:
+    """The path the command was about (its first path-like argument), for error documents."""
+    for name in ("path", "root", "a", "output"):
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            return value
+    for name in ("roots", "inputs"):
+        value = getattr(args, name, None)
+        if isinstance(value, list) and value:
+            return str(value[0])
+    return None
+
+
+def _failed(args: argparse.Namespace, exit_code: int, code: str, human: str, message: str, path: str | None,
+            **extra: object) -> int:
+    """The one stderr line ``oxy <command>: <human>``; with ``--json`` also the error
+    document (unless the command already wrote its document)."""
+    print(f"oxy {args.command}: {human}", file=sys.stderr)
+    if jsonout.wants_json(args) and not jsonout.already_written(args):
+        jsonout.write(jsonout.error_document(args.command, exit_code, code, message, path, **extra), args)
+    return exit_code
 
 
 if __name__ == "__main__":

@@ -13,13 +13,21 @@ between inputs while ``--prefer`` is not given (the message names the key and
 both inputs). With ``--prefer first|last`` such a key takes the first or last
 input's copy, and each overridden key is listed on stderr. Identical content
 under one key (even with different resource numbers) is merged silently.
+
+``--json``: the result line is replaced by one ``oxy.pack/1`` document on stdout
+(``docs/schemas/oxy.pack.1.json``: counts, kept/dropped tallies, resolved conflicts,
+the written header's ``guid``, ``content_version`` and ``pak_crc32`` in hex); a
+failure writes the error document (``conflict`` lists every key in ``details``).
+The stderr lines stay.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from oxy.cli.common import ExitCode, prepare_output_file
+from oxy.cli.jsonout import emit, fail, hex_int
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prefer", choices=("first", "last"),
                    help="when an asset key has different content in two inputs, keep the first or the last "
                         "input's copy (default: refuse with exit 3)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document (schema oxy.pack/1) on stdout instead of the result line")
     p.set_defaults(run=run)
 
 
@@ -52,29 +62,43 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             guid = b""
         if len(guid) != 16 or not any(guid):
-            print(f"oxy pack: --guid must be 32 hex digits, not all zero: {args.guid!r}", file=sys.stderr)
-            return ExitCode.USAGE
+            return fail(args, ExitCode.USAGE, "usage", f"--guid must be 32 hex digits, not all zero: {args.guid!r}")
     if args.content_version is not None and not 0 <= args.content_version < 1 << 16:
-        print("oxy pack: --content-version must be 0..65535", file=sys.stderr)
-        return ExitCode.USAGE
+        return fail(args, ExitCode.USAGE, "usage", "--content-version must be 0..65535")
     problem = prepare_output_file(args.output)
     if problem:
-        print(f"oxy pack: -o {args.output}: {problem}", file=sys.stderr)
-        return ExitCode.IO_ERROR
+        return fail(args, ExitCode.IO_ERROR, "io_error", f"-o {args.output}: {problem}", args.output)
     try:
         result = pack_paths(args.roots, args.output, guid=guid, content_version=args.content_version,
                             verify_hashes=not args.no_verify, prefer=args.prefer)
     except PackConflictError as exc:
-        print(f"oxy pack: conflict: {exc}", file=sys.stderr)
+        code = fail(args, ExitCode.INVALID, "conflict", f"conflict: {exc}", exc.conflicts[0].second,
+                    details=[c.to_dict() for c in exc.conflicts])
         for conflict in exc.conflicts[1:]:
             print(f"oxy pack: conflict: {conflict}", file=sys.stderr)
-        return ExitCode.INVALID
+        return code
     for conflict in result.conflicts:
         print(f"oxy pack: --prefer {args.prefer}: {conflict}", file=sys.stderr)
     print(f"oxy pack: {result.stats.summary()}", file=sys.stderr)
     for path, why in result.stats.unknown:
         print(f"oxy pack: note: {path}: {why}", file=sys.stderr)
+    if args.json:
+        return emit(args, {**result.to_dict(), **_written_header(result.path), "inputs": list(args.roots),
+                           "prefer": args.prefer}, ExitCode.OK)
     print(f"{result.path}: {result.size} bytes, {result.assets} assets, {result.textures} textures, "
           f"{result.buffers} buffers (dropped {result.dropped_textures} superseded textures, "
           f"{result.dropped_buffers} unreferenced buffers)")
     return ExitCode.OK
+
+
+def _written_header(path: str) -> dict[str, Any]:
+    """``guid``, ``content_version`` and ``pak_crc32`` as written in ``path`` (read back
+    from its header and footer, so the document states what is on disk)."""
+    from oxy.formats.pak import PAK_FOOTER_SIZE, PAK_HEADER_SIZE, PakFooter, PakHeader
+
+    with open(path, "rb") as f:
+        header = PakHeader.parse(f.read(PAK_HEADER_SIZE), 0, path=path, field="header")
+        f.seek(-PAK_FOOTER_SIZE, 2)
+        footer = PakFooter.parse(f.read(PAK_FOOTER_SIZE), 0, path=path, field="footer")
+    return {"guid": bytes(header.guid).hex(), "content_version": header.content_version,
+            "pak_crc32": hex_int(footer.pak_crc32, 32)}

@@ -7,6 +7,10 @@ already in place), data files longer than the index are truncated and stale
 temporaries removed; then the root is validated. It refuses (exit 2) while a live
 cook holds the root's lock, and (exit 3) a journal naming paths outside the root.
 
+``--json``: one ``oxy.validate/1`` document (``docs/schemas/oxy.validate.1.json``):
+the report (``valid``, counts, ``stats``, ``diagnostics``) and ``repaired`` (what
+``--repair`` did, null without it), or the error document.
+
 Exit codes: 0 valid (warnings allowed), 3 invalid (any error; with ``--strict`` any
 warning too), 2 unreadable (or not enough memory), 1 usage. Errors are what the
 engine rejects, warnings what it tolerates (``docs/validation.md``).
@@ -14,16 +18,16 @@ engine rejects, warnings what it tolerates (``docs/validation.md``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from oxy.cli.common import ExitCode
+from oxy.cli.jsonout import emit, fail
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check a .pak file or a loose cooked root against the format rules")
     p.add_argument("path", help="a .pak file, a loose cooked root folder, or its container.index.bin")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--json", action="store_true", help="print one JSON document (schema oxy.validate/1)")
     p.add_argument("--verify-hashes", action="store_true",
                    help="also check SHA-256 digests, content hashes and the PAK CRC-32")
     p.add_argument("--strict", action="store_true",
@@ -34,8 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _repair(path: str) -> int | None:
-    """Recover the loose root at ``path``; an exit code when that fails, else None."""
+def _repair(args: argparse.Namespace, path: str) -> int | None:
+    """Recover the loose root at ``path``; an exit code when that fails (the error
+    reported), else None."""
     import os
 
     from oxy.build import RootBusyError, recover_root
@@ -50,18 +55,20 @@ def _repair(path: str) -> int | None:
     try:
         report = recover_root(root)
     except RootBusyError as exc:
-        print(f"oxy validate: not repaired: {exc}", file=sys.stderr)
-        return ExitCode.IO_ERROR
-    except (JournalError, RootEscapeError) as exc:
-        print(f"oxy validate: not repaired: {exc}", file=sys.stderr)
-        return ExitCode.INVALID
+        return fail(args, ExitCode.IO_ERROR, "root_busy", f"not repaired: {exc}", root)
+    except JournalError as exc:
+        return fail(args, ExitCode.INVALID, "invalid_journal", f"not repaired: {exc}", root)
+    except RootEscapeError as exc:
+        return fail(args, ExitCode.INVALID, "root_escape", f"not repaired: {exc}", exc.path)
     except OSError as exc:
-        print(f"oxy validate: repair failed: {exc.filename or root}: {exc.strerror or exc}", file=sys.stderr)
-        return ExitCode.IO_ERROR
+        code = "not_found" if isinstance(exc, FileNotFoundError) else "io_error"
+        return fail(args, ExitCode.IO_ERROR, code, f"repair failed: {exc.filename or root}: {exc.strerror or exc}",
+                    str(exc.filename or root))
     for action in report.actions:
         print(f"oxy validate: repaired: {action}", file=sys.stderr)
     if not report.actions:
         print(f"oxy validate: {root}: nothing to repair", file=sys.stderr)
+    args.repaired = list(report.actions)
     return None
 
 
@@ -69,16 +76,17 @@ def run(args: argparse.Namespace) -> int:
     from oxy.validate import validate_path
 
     if args.repair:
-        failed = _repair(args.path)
+        failed = _repair(args, args.path)
         if failed is not None:
             return failed
     try:
         report = validate_path(args.path, verify_hashes=args.verify_hashes, strict=args.strict)
     except MemoryError:
-        print(f"oxy validate: cannot validate {args.path}: not enough memory", file=sys.stderr)
-        return ExitCode.IO_ERROR
+        return fail(args, ExitCode.IO_ERROR, "out_of_memory", f"cannot validate {args.path}: not enough memory",
+                    args.path)
+    code = ExitCode.OK if report.ok else ExitCode.INVALID
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        return emit(args, {**report.to_dict(), "repaired": getattr(args, "repaired", None)}, code)
     else:
         for diagnostic in report.diagnostics:
             print(diagnostic)
@@ -87,4 +95,4 @@ def run(args: argparse.Namespace) -> int:
         strict = " [strict]" if report.strict else ""
         print(f"{report.to_dict()['target']}: {verdict} {report.kind}{strict} ({len(report.errors)} errors, "
               f"{len(report.warnings)} warnings{'; ' + stats if stats else ''})")
-    return ExitCode.OK if report.ok else ExitCode.INVALID
+    return code

@@ -10,6 +10,10 @@ byte-identical). Arguments select sources (a path, or a file name) or outputs (a
 virtual path, an asset key in hex, or an output name such as
 ``texture:brick.png[albedo]``); none selects everything.
 
+``--json``: one ``oxy.why/1`` document (``docs/schemas/oxy.why.1.json``; asset keys
+in their 8-4-4-4-12 text form, either form accepted as an argument) or the error
+document.
+
 Exit codes: 0 printed; 1 usage; 2 the root cannot be read; 3 the records are
 unreadable; 4 the root has no build records for its index, or nothing matched.
 """
@@ -18,12 +22,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import hashlib
-import json
 import os
-import sys
 from typing import Any
 
 from oxy.cli.common import ExitCode
+from oxy.cli.jsonout import emit, fail
 
 ORIGIN_TEXT = {
     "cooked": "cooked",
@@ -54,33 +57,39 @@ def run(args: argparse.Namespace) -> int:
     try:
         index = read_inside(args.root, INDEX_FILE_NAME)
     except FileNotFoundError:
-        return _fail(args, ExitCode.IO_ERROR, "no_index", f"{args.root}: no {INDEX_FILE_NAME} (not a cooked root)")
+        return fail(args, ExitCode.IO_ERROR, "no_index", f"{args.root}: no {INDEX_FILE_NAME} (not a cooked root)",
+                    args.root)
     try:
         records = BuildRecords(args.root).load(hashlib.sha256(index).hexdigest())
     except RecordsError as exc:
-        return _fail(args, ExitCode.INVALID, "records_unreadable", str(exc))
+        return fail(args, ExitCode.INVALID, "records_unreadable", str(exc), args.root)
     if not records.gen:
-        return _fail(args, ExitCode.FAILED, "no_records",
-                     f"{args.root}: no build records describe this index (cooked by another tool or an older "
-                     "oxy, or the records were lost); cook again to record reasons")
+        return fail(args, ExitCode.FAILED, "no_records",
+                    f"{args.root}: no build records describe this index (cooked by another tool or an older "
+                    "oxy, or the records were lost); cook again to record reasons", args.root)
     sources = [_source_json(r) for _path, r in sorted(records.sources.items())]
     selected = _select(sources, args.items)
     if args.items and not selected:
-        return _fail(args, ExitCode.FAILED, "no_match", f"nothing in {args.root} matches {' '.join(args.items)}")
+        return fail(args, ExitCode.FAILED, "no_match", f"nothing in {args.root} matches {' '.join(args.items)}",
+                    args.root)
     if args.json:
-        print(json.dumps({"schema": "oxy.why/1", "root": args.root, "sources": selected}, indent=2))
-    else:
-        for source in selected:
-            _print_source(source)
+        return emit(args, {"root": args.root, "sources": selected}, ExitCode.OK)
+    for source in selected:
+        _print_source(source)
     return ExitCode.OK
 
 
-def _fail(args: argparse.Namespace, code: int, error: str, message: str) -> int:
-    if args.json:
-        print(json.dumps({"schema": "oxy.why/1", "root": args.root,
-                          "error": {"code": error, "message": message, "path": args.root}, "exit_code": int(code)}))
-    print(f"oxy why: {message}", file=sys.stderr)
-    return code
+def _key_text(value: str | None) -> str | None:
+    """An asset key as recorded (hex, with or without dashes) in its text form
+    (8-4-4-4-12), as every oxy JSON document writes keys; other text unchanged."""
+    from oxy.formats import AssetKey
+
+    if not value:
+        return value
+    try:
+        return str(AssetKey.parse(value))
+    except ValueError:
+        return value
 
 
 def _source_json(record: Any) -> dict[str, Any]:
@@ -91,7 +100,8 @@ def _source_json(record: Any) -> dict[str, Any]:
         reason = Reason.from_json(o.reason)
         outputs.append({"name": o.name, "kind": o.kind, "stage": o.stage, "key": o.key, "origin": o.origin,
                         "origin_text": ORIGIN_TEXT.get(o.origin, o.origin), "reason": reason.to_json(),
-                        "reason_text": reason.describe(), "index": o.index, "asset": o.asset, "vpath": o.vpath})
+                        "reason_text": reason.describe(), "index": o.index, "asset": _key_text(o.asset),
+                        "vpath": o.vpath})
     reason = Reason.from_json(record.reason)
     return {"path": record.path, "kind": record.kind, "live": record.live, "settings": record.settings,
             "settings_from": record.origins, "cooked_at": record.cooked_at,
@@ -106,7 +116,9 @@ def _select(sources: list[dict[str, Any]], items: list[str]) -> list[dict[str, A
         if any(_matches_source(source["path"], item) for item in items):
             out.append(source)
             continue
-        outputs = [o for o in source["outputs"] if any(item in (o["name"], o["vpath"], o["asset"]) for item in items)]
+        outputs = [o for o in source["outputs"]
+                   if any(item in (o["name"], o["vpath"]) or (o["asset"] and _key_text(item) == o["asset"])
+                          for item in items)]
         if outputs:
             out.append({**source, "outputs": outputs})
     return out

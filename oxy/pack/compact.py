@@ -343,6 +343,13 @@ class PackResult(_DroppedCounts):
     stats: PackStats
     conflicts: tuple[Conflict, ...] = ()  # keys that differed, resolved by ``prefer``
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready (the payload of ``oxy pack --json``)."""
+        return {"output": self.path, "size": self.size, "assets": self.assets, "textures": self.textures,
+                "buffers": self.buffers, "dropped_textures": self.dropped_textures,
+                "dropped_buffers": self.dropped_buffers, "stats": self.stats.to_dict(),
+                "conflicts": [c.to_dict() for c in self.conflicts]}
+
 
 def pack_paths(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
                guid: bytes | None = None, content_version: int | None = None,

@@ -18,34 +18,105 @@ from oxy.formats.material import TEXTURE_SLOTS
 from oxy.pack.compact import MESH_INFO_BUFFER_FIELDS
 from oxy.pack.content import Content, ContentAsset, Resource
 
-__all__ = ["ContentDiff", "asset_model", "diff_content"]
+__all__ = ["ABSENT", "AssetRef", "ContentDiff", "FieldChange", "asset_model", "diff_content"]
 
 _BUFFER_FIELD_NAMES = {0: "vertex_buffer", 4: "index_buffer", 8: "joint_index_buffer",
                        12: "joint_weight_buffer", 16: "inverse_bind_buffer", 20: "joint_remap_buffer"}
 
 
+class _Absent:
+    """A field one side does not have (printed ``'<absent>'``; left out of JSON)."""
+
+    def __repr__(self) -> str:
+        return "'<absent>'"
+
+
+ABSENT: Any = _Absent()
+
+
+@dataclass(frozen=True)
+class AssetRef:
+    """An asset present on one side only."""
+
+    key: AssetKey
+    virtual_path: str | None
+    type: str
+
+    def label(self) -> str:
+        return f"{self.key} ({self.virtual_path})" if self.virtual_path else str(self.key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": str(self.key), "virtual_path": self.virtual_path, "type": self.type}
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of an asset's model that differs: ``field`` is its path in the model
+    (``desc.roughness``, ``meshes[0].info.vertex_buffer.payload_sha256``); ``a`` / ``b``
+    the values (:data:`ABSENT` when that side has no such field)."""
+
+    key: AssetKey
+    virtual_path: str | None
+    field: str
+    a: Any
+    b: Any
+
+    def line(self) -> str:
+        label = f"{self.key} ({self.virtual_path})" if self.virtual_path else str(self.key)
+        return f"{label}: {self.field}: {_short(self.a)} -> {_short(self.b)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``key``, ``virtual_path`` (A's), ``field``, and ``a`` / ``b`` as JSON values
+        (hash integers as hex strings); a side without the field has no ``a`` / ``b``."""
+        from oxy.cli.jsonout import hexify_hashes
+
+        name = self.field.rsplit(".", 1)[-1].split("[", 1)[0]
+        out: dict[str, Any] = {"key": str(self.key), "virtual_path": self.virtual_path, "field": self.field}
+        for side, value in (("a", self.a), ("b", self.b)):
+            if value is not ABSENT:
+                out[side] = hexify_hashes(value, name)
+        return out
+
+
 @dataclass
 class ContentDiff:
-    """Differences between A and B, one line each (``key (virtual path): what``)."""
+    """Differences between A and B: assets on one side only, and changed fields.
+    ``only_in_a``, ``only_in_b`` and ``changed`` are the text lines (``key (virtual
+    path): what``); :meth:`to_dict` the structured form."""
 
     a: str
     b: str
-    only_in_a: list[str] = field(default_factory=list)
-    only_in_b: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
+    a_only: list[AssetRef] = field(default_factory=list)
+    b_only: list[AssetRef] = field(default_factory=list)
+    changes: list[FieldChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # informational, not differences
+    sides: dict[str, dict[str, Any]] = field(default_factory=dict)  # "a"/"b": kind and counts
+
+    @property
+    def only_in_a(self) -> list[str]:
+        return [r.label() for r in self.a_only]
+
+    @property
+    def only_in_b(self) -> list[str]:
+        return [r.label() for r in self.b_only]
+
+    @property
+    def changed(self) -> list[str]:
+        return [c.line() for c in self.changes]
 
     @property
     def identical(self) -> bool:
-        return not (self.only_in_a or self.only_in_b or self.changed)
+        return not (self.a_only or self.b_only or self.changes)
 
     def lines(self) -> list[str]:
         return ([f"only in A: {x}" for x in self.only_in_a] + [f"only in B: {x}" for x in self.only_in_b]
                 + [f"changed: {x}" for x in self.changed])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "identical": self.identical, "only_in_a": self.only_in_a,
-                "only_in_b": self.only_in_b, "changed": self.changed, "notes": self.notes}
+        """The payload of ``oxy diff --json`` (``docs/schemas/oxy.diff.1.json``)."""
+        return {"a": self.a, "b": self.b, "identical": self.identical,
+                "only_in_a": [r.to_dict() for r in self.a_only], "only_in_b": [r.to_dict() for r in self.b_only],
+                "changed": [c.to_dict() for c in self.changes], "sides": self.sides, "notes": self.notes}
 
 
 def _resource_model(table: list[Resource], index: int) -> Any:
@@ -106,17 +177,17 @@ def asset_model(asset: ContentAsset, content: Content) -> dict[str, Any]:
     return model
 
 
-def _walk(a: Any, b: Any, path: str, out: list[str], limit: int) -> None:
+def _walk(a: Any, b: Any, path: str, out: list[tuple[str, Any, Any]], limit: int) -> None:
     if len(out) >= limit:
         return
     if isinstance(a, dict) and isinstance(b, dict):
         for k in list(a) + [k for k in b if k not in a]:
-            _walk(a.get(k, "<absent>"), b.get(k, "<absent>"), f"{path}.{k}" if path else str(k), out, limit)
+            _walk(a.get(k, ABSENT), b.get(k, ABSENT), f"{path}.{k}" if path else str(k), out, limit)
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         for i, (x, y) in enumerate(zip(a, b)):
             _walk(x, y, f"{path}[{i}]", out, limit)
-    elif a != b:
-        out.append(f"{path}: {_short(a)} -> {_short(b)}")
+    elif a is ABSENT or b is ABSENT or a != b:
+        out.append((path, a, b))
 
 
 def _short(value: Any) -> str:
@@ -124,8 +195,12 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _label(key: AssetKey, asset: ContentAsset) -> str:
-    return f"{key} ({asset.virtual_path})" if asset.virtual_path else str(key)
+def _ref(key: AssetKey, asset: ContentAsset) -> AssetRef:
+    try:
+        kind = AssetType(asset.asset_type).name.lower()
+    except ValueError:
+        kind = f"unknown({asset.asset_type})"
+    return AssetRef(key, asset.virtual_path, kind)
 
 
 def diff_content(a: Content, b: Content, *, max_fields: int = 20) -> ContentDiff:
@@ -135,14 +210,16 @@ def diff_content(a: Content, b: Content, *, max_fields: int = 20) -> ContentDiff
         x, y = a.assets.get(key), b.assets.get(key)
         if y is None:
             assert x is not None  # the key came from one of the two sides
-            out.only_in_a.append(_label(key, x))
+            out.a_only.append(_ref(key, x))
         elif x is None:
-            out.only_in_b.append(_label(key, y))
+            out.b_only.append(_ref(key, y))
         else:
-            fields: list[str] = []
+            fields: list[tuple[str, Any, Any]] = []
             _walk(asset_model(x, a), asset_model(y, b), "", fields, max_fields)
-            out.changed += [f"{_label(key, x)}: {f}" for f in fields]
+            out.changes += [FieldChange(key, x.virtual_path, f, va, vb) for f, va, vb in fields]
     for side, content in (("A", a), ("B", b)):
         out.notes.append(f"{side}: {content.kind} with {len(content.assets)} assets, {len(content.textures)} "
                          f"textures, {len(content.buffers)} buffers")
+        out.sides[side.lower()] = {"kind": content.kind, "assets": len(content.assets),
+                                   "textures": len(content.textures), "buffers": len(content.buffers)}
     return out

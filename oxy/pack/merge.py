@@ -53,6 +53,11 @@ class Conflict:
         kept = f"; kept {self.kept}" if self.kept else ""
         return f"asset {name} differs between {self.first} and {self.second}: {self.reason}{kept}"
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready: the key in its text form; ``kept`` null when no rule resolved it."""
+        return {"key": str(self.key), "virtual_path": self.virtual_path, "first": self.first,
+                "second": self.second, "reason": self.reason, "kept": self.kept or None}
+
 
 class PackConflictError(OxyError):
     """Inputs disagree about one or more asset keys and no ``prefer`` rule was given."""
