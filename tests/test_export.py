@@ -16,6 +16,7 @@ each subresource layout (``tests/cooking.py`` parses them with the declarations 
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -283,6 +284,8 @@ def test_dds_of_every_texture_reopens_with_pillow_and_matches_the_payloads(cooke
                 entry = table[by_content[catalog.texture(pak_index).content_hash]]
         fmt, ttype = int(entry["format"]), int(entry["texture_type"])
         seen_types.add((fmt, ttype))
+        assert f["format"] == Format(fmt).name and (f["width"], f["mips"]) == (int(entry["width"]),
+                                                                              int(entry["mip_levels"]))
         layers, mips = int(entry["array_layers"]), int(entry["mip_levels"])
         assert (dds["width"], dds["height"], dds["mips"]) == (int(entry["width"]), int(entry["height"]), mips)
         assert dds["dxgi"] == FORMATS[fmt].dxgi and dds["dimension"] == 3
@@ -419,15 +422,17 @@ def test_hdr_of_float_textures_reads_back_close_to_the_floats(cooked, tmp_path):
 # ------------------------------------------------------------------ formats oxy does not cook
 
 
-def _texture(fmt: Format, w: int, h: int, mips: int, layers: int, ttype: TextureType, seed: int):
+def _texture(fmt: Format, w: int, h: int, mips: int, layers: int, ttype: TextureType, seed: int, depth: int = 1):
     rng = np.random.default_rng(seed)
     block_bytes, block = BLOCK[fmt]
     subs = []
     for _layer in range(layers):
         for mip in range(mips):
-            mw, mh = max(1, w >> mip), max(1, h >> mip)
-            subs.append(rng.integers(0, 256, -(-mw // block) * -(-mh // block) * block_bytes, np.uint8).tobytes())
-    shape = TextureShape(width=w, height=h, format=fmt, mip_levels=mips, array_layers=layers, texture_type=ttype)
+            mw, mh, md = max(1, w >> mip), max(1, h >> mip), max(1, depth >> mip)
+            size = -(-mw // block) * -(-mh // block) * block_bytes * md
+            subs.append(rng.integers(0, 256, size, np.uint8).tobytes())
+    shape = TextureShape(width=w, height=h, format=fmt, mip_levels=mips, array_layers=layers, texture_type=ttype,
+                         depth=depth)
     return pack_texture_payload(shape, subs), subs
 
 
@@ -447,6 +452,11 @@ def test_formats_oxy_does_not_cook_round_trip_through_dds_and_ktx2(tmp_path):
         cooked, subs = _texture(*spec, seed=n)
         content.textures.append(cooked)
         subs_of[n + 1] = (spec, subs)
+    volume, volume_subs = _texture(Format.R8_UNORM, 5, 4, 2, 1, TextureType.TEXTURE_3D, 9, depth=3)
+    premultiplied = bytearray(volume.payload)
+    premultiplied[5] = 1  # TexturePayloadHeader.flags: PremultipliedAlpha
+    content.textures.append(dataclasses.replace(volume, payload=bytes(premultiplied)))
+    subs_of[len(specs) + 1] = ((Format.R8_UNORM, 5, 4, 2, 1, TextureType.TEXTURE_3D), volume_subs)
     content.assets = [(AssetType.MATERIAL, "Odd", build_material("Odd", textures={"base_color": 1, "normal": 2}))]
     pak = tmp_path / "odd.pak"
     write_sample_pak(pak, content)
@@ -461,6 +471,10 @@ def test_formats_oxy_does_not_cook_round_trip_through_dds_and_ktx2(tmp_path):
                 assert dds["data"] == b"".join(subs) and dds["dxgi"] == FORMATS[fmt].dxgi
                 cube = ttype == TextureType.TEXTURE_CUBE_ARRAY
                 assert dds["array_size"] == (layers // 6 if cube else layers) and bool(dds["misc"] & 4) == cube
+                volume = ttype == TextureType.TEXTURE_3D
+                assert dds["dimension"] == (4 if volume else 3) and dds["misc2"] == (2 if volume else 0)
+                assert (dds["depth"], bool(dds["flags"] & 0x800000), bool(dds["caps2"] & 0x200000)) == (
+                    (3, True, True) if volume else (0, False, False))
                 if fmt == Format.BC1_UNORM:  # Pillow (DXGI rules: 3-colour blocks' index 3 is transparent)
                     with Image.open(f["path"]) as image:
                         pillow_bc1 = np.asarray(image.convert("RGBA"))
@@ -474,6 +488,7 @@ def test_formats_oxy_does_not_cook_round_trip_through_dds_and_ktx2(tmp_path):
                     assert k["levels"][mip] == b"".join(subs[layer * mips + mip] for layer in range(layers))
                 if ttype == TextureType.TEXTURE_CUBE_ARRAY:
                     assert k["header"]["faceCount"] == 6 and k["header"]["layerCount"] == layers // 6
+                assert k["header"]["pixelDepth"] == (3 if ttype == TextureType.TEXTURE_3D else 0)
                 if fmt == Format.R11G11B10_FLOAT:
                     assert k["header"]["vkFormat"] == 122 and k["header"]["typeSize"] == 4
                     assert [s[:4] for s in k["samples"]] == [(0, 11, 0, 0x80), (11, 11, 1, 0x80), (22, 10, 2, 0x80)]

@@ -15,7 +15,9 @@ Header rules (Microsoft's "DDS_HEADER structure" and "DDS_HEADER_DXT10"):
   one mip, COMPLEX for cubes, arrays and volumes; caps2 CUBEMAP with all six faces,
   or VOLUME;
 * DX10: resourceDimension 2 (1D), 3 (2D and cubes) or 4 (3D); miscFlag
-  TEXTURECUBE (0x4) for cubes; arraySize = layers (cubes: number of cubes).
+  TEXTURECUBE (0x4) for cubes; arraySize = layers (cubes: number of cubes);
+  miscFlags2 (alpha mode) PREMULTIPLIED (2) when the payload header says so
+  (FORMATS.md 4.3 flag 1), else UNKNOWN (0).
 
 Pure: safe from any thread. Failure modes: UnsupportedFormat (multisampled or
 unknown types), ValueError for a payload whose layouts do not fit it.
@@ -38,6 +40,8 @@ DDSCAPS_COMPLEX, DDSCAPS_TEXTURE, DDSCAPS_MIPMAP = 0x8, 0x1000, 0x400000
 DDSCAPS2_CUBEMAP, DDSCAPS2_ALLFACES, DDSCAPS2_VOLUME = 0x200, 0xFC00, 0x200000
 D3D10_RESOURCE_DIMENSION = {1: 2, 2: 3, 3: 4}
 D3D11_RESOURCE_MISC_TEXTURECUBE = 0x4
+DDS_ALPHA_MODE_UNKNOWN, DDS_ALPHA_MODE_PREMULTIPLIED = 0, 2
+PAYLOAD_FLAGS_OFFSET, PAYLOAD_PREMULTIPLIED = 5, 0x1   # TexturePayloadHeader.flags (FORMATS.md 4.3)
 
 _HEADER = struct.Struct("<4s7I44x12I4x")  # magic, size..mipcount, reserved1[11], pixelformat(8), caps(4), reserved2
 _DX10 = struct.Struct("<5I")
@@ -72,7 +76,9 @@ def build_dds(tex: TextureResource) -> bytes:
                           tex.mip_levels, 32, DDPF_FOURCC, int.from_bytes(b"DX10", "little"), 0, 0, 0, 0, 0,
                           caps, caps2, 0, 0)
     misc = D3D11_RESOURCE_MISC_TEXTURECUBE if shape.faces == 6 else 0
-    dx10 = _DX10.pack(info.dxgi, D3D10_RESOURCE_DIMENSION[shape.dimension], misc, shape.array, 0)
+    premultiplied = len(tex.payload) > PAYLOAD_FLAGS_OFFSET and tex.payload[PAYLOAD_FLAGS_OFFSET] & PAYLOAD_PREMULTIPLIED
+    alpha_mode = DDS_ALPHA_MODE_PREMULTIPLIED if premultiplied else DDS_ALPHA_MODE_UNKNOWN
+    dx10 = _DX10.pack(info.dxgi, D3D10_RESOURCE_DIMENSION[shape.dimension], misc, shape.array, alpha_mode)
     parts = [header, dx10]
     for layer in range(tex.array_layers):
         for mip in range(tex.mip_levels):

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from oxy.errors import FormatError, OxyError
-from oxy.formats.enums import TextureType
+from oxy.formats.enums import Format, TextureType
 from oxy.interop.select import Pick, TextureCatalog
-from oxy.interop.texformats import UnsupportedFormat, format_name
+from oxy.interop.texformats import UnsupportedFormat
 from oxy.rootfs import resolve_inside, write_file_atomically
 from oxy.runtime.types import TextureResource
 
@@ -184,7 +184,7 @@ def export_textures(catalog: TextureCatalog, picks: Sequence[Pick], out_dir: str
         os.makedirs(os.path.dirname(target), exist_ok=True)
         resolve_inside(root, relpath)  # again, now that its folders exist
         write_file_atomically(target, data)
-        done = ExportedFile(os.path.join(out_dir, relpath), pick, format_name(tex.format), tex.width, tex.height,
+        done = ExportedFile(os.path.join(out_dir, relpath), pick, Format(tex.format).name, tex.width, tex.height,
                             tex.mip_levels, tex.array_layers, len(data), hashlib.sha256(data).hexdigest(), notes)
         written.append(done)
         if on_file is not None:
