@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Soak the cook daemon: many change batches through its watcher; leaks, failed batches, root size.
 
-    python tools/soak_daemon.py [--batches 1000 | --quick] [--seed 1] [--json FILE]
+    python tools/soak_daemon.py [--batches 1000 | --quick] [--seed 1] [--max-live N] [--json FILE]
+                                [--memdebug DIR [--no-tracemalloc]] [--compact-every N] [--trim-after-jobs]
 
 A real daemon (``python -m oxy serve --root R --watch W --port 0 --log-json --debounce 100
 --quality fast``, its own ``OXY_CACHE_DIR``) gets ``--batches`` change batches (default
@@ -11,7 +12,19 @@ are more than 20, 0-2 deleted (so the live set grows by about 0.5 a batch; with
 ``--max-live N`` it is held at about N). After each batch the tool waits until the daemon has
 finished a job more than before the batch and nothing is queued or running
 (``/api/status``). The daemon's RSS (``VmRSS``), open fds (``/proc/PID/fd``) and threads
-are sampled after batch 100 and at the end (and every 50 batches, for the curve).
+and anonymous memory (``smaps_rollup``) are sampled after batch 100 and at the end (and every 50
+batches, for the curve).
+
+RSS is judged twice: from batch 100 (the issue's floor) and from batch KEEP_FINISHED + 100,
+once the daemon's job table holds its bound of finished jobs (``oxy.daemon.jobs.KEEP_FINISHED``):
+growth before that point is the table filling up, by design.
+
+Diagnosis options: ``--memdebug DIR`` starts the daemon as ``python -m oxy.daemon.memdebug``
+and has it write a report (smaps_rollup, glibc's mallinfo2, pymalloc's arenas, gc object counts,
+tracemalloc top lines and their difference to the last report; ``--no-tracemalloc`` leaves
+tracing off) at every sample; ``--compact-every N`` compacts the root every N batches (memory
+that follows the root's dead entries levels off); ``--trim-after-jobs`` has the daemon call
+``malloc_trim(0)`` after every job; ``--daemon-env NAME=VALUE`` (e.g. ``PYTHONMALLOC=malloc``).
 
 At the end: jobs committed / failed / cancelled; ``POST /api/compact``; ``oxy validate
 ROOT --json`` (exit 0); the root's size against a cold ``oxy cook W -o R2`` of the same
@@ -41,7 +54,12 @@ from PIL import Image
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from bench_daemon import PROJECT, Daemon, wait_for  # noqa: E402
 
+from oxy.daemon.jobs import KEEP_FINISHED  # noqa: E402
+
 MARK = 100
+#: from this batch on the daemon's job table is full (it keeps KEEP_FINISHED finished jobs, and
+#: each batch is one job): growth after it is not the table's
+FULL_MARK = KEEP_FINISHED + MARK
 
 
 def small_png(rng: random.Random) -> bytes:
@@ -102,6 +120,12 @@ def main() -> int:
     parser.add_argument("--memdebug", metavar="DIR",
                         help="run the daemon under oxy.daemon.memdebug (tracemalloc; slower) and have it write a "
                              "report into DIR at every sample (SIGUSR2)")
+    parser.add_argument("--no-tracemalloc", action="store_true",
+                        help="with --memdebug: reports without tracemalloc (smaps, glibc and pymalloc only)")
+    parser.add_argument("--trim-after-jobs", action="store_true",
+                        help="an experiment: the daemon calls malloc_trim(0) after every job (OXY_MEMDEBUG_TRIM=1)")
+    parser.add_argument("--daemon-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="an environment variable for the daemon (repeatable), e.g. MALLOC_ARENA_MAX=2")
     parser.add_argument("--compact-every", type=int, default=0, metavar="N",
                         help="POST /api/compact after every N batches (default 0: only at the end)")
     parser.add_argument("--json", metavar="FILE")
@@ -121,13 +145,16 @@ def main() -> int:
         live.append(path)
 
     memdir: pathlib.Path | None = None
+    debug_env: dict[str, str] = {}
     if args.memdebug:
         memdir = pathlib.Path(args.memdebug).resolve()
         memdir.mkdir(parents=True, exist_ok=True)
-        daemon = Daemon(tmp, root, src, "--quality", "fast", module="oxy.daemon.memdebug",
-                        env={"OXY_MEMDEBUG": str(memdir)}).start()
-    else:
-        daemon = Daemon(tmp, root, src, "--quality", "fast").start()
+        debug_env.update(OXY_MEMDEBUG=str(memdir), OXY_MEMDEBUG_FRAMES="0" if args.no_tracemalloc else "1")
+    if args.trim_after_jobs:
+        debug_env["OXY_MEMDEBUG_TRIM"] = "1"
+    extra_env = dict(item.split("=", 1) for item in args.daemon_env)
+    daemon = Daemon(tmp, root, src, "--quality", "fast", module="oxy.daemon.memdebug" if debug_env else "oxy",
+                    env={**debug_env, **extra_env}).start()
     samples: dict[int, dict[str, int]] = {}
     ops = {"created": 0, "modified": 0, "deleted": 0}
     batch_seconds: list[float] = []
@@ -167,7 +194,7 @@ def main() -> int:
                 slow.append((batch, round(seconds, 2)))
             if args.compact_every and batch % args.compact_every == 0:
                 compactions.append(compact(daemon)["state"])
-            if batch == MARK or batch % 50 == 0 or batch == batches:
+            if batch in (MARK, FULL_MARK) or batch % 50 == 0 or batch == batches:
                 samples[batch] = sample(daemon, memdir)
                 s = samples[batch]
                 print(f"batch {batch:5d}: rss {s['rss'] / 2**20:6.1f} MiB  anon {s['anon'] / 2**20:6.1f} MiB  fds "
@@ -207,6 +234,8 @@ def main() -> int:
 
     mark = samples.get(MARK) or samples[min(samples)]
     rss_growth = end_sample["rss"] / mark["rss"] - 1
+    full = samples.get(FULL_MARK)
+    rss_growth_full = None if full is None else end_sample["rss"] / full["rss"] - 1
     jobs = status["jobs"]
     ratio = size_after[0] / fresh_size[0]
     ratio_data = (size_after[0] - size_after[2]) / (fresh_size[0] - fresh_size[2])
@@ -220,6 +249,8 @@ def main() -> int:
         "live_set_matches_disk": not extra_live and not missing_live,
         "root_within_1.5x_of_fresh": ratio <= 1.5,
     }
+    if rss_growth_full is not None:  # only a run past the table's bound has this window
+        checks[f"rss_growth_from_batch_{FULL_MARK}_lt_5pct"] = rss_growth_full < 0.05
     sorted_batches = sorted(batch_seconds)
     print()
     print(f"{batches} batches in {soak_seconds:.0f} s ({ops['created']} created, {ops['modified']} rewritten, "
@@ -229,7 +260,11 @@ def main() -> int:
           f"max {1000 * sorted_batches[-1]:.0f} ms; over 5 s: {slow[:10]}")
     print(f"jobs: {jobs} (catch-up included); not committed in the table's last {len(jobs_doc)}: {not_committed[:5]}")
     print(f"RSS  batch {MARK if MARK in samples else min(samples)}: {mark['rss'] / 2**20:.1f} MiB -> end "
-          f"{end_sample['rss'] / 2**20:.1f} MiB ({100 * rss_growth:+.2f} %; start {samples[0]['rss'] / 2**20:.1f} MiB)")
+          f"{end_sample['rss'] / 2**20:.1f} MiB ({100 * rss_growth:+.2f} %; start {samples[0]['rss'] / 2**20:.1f} MiB); "
+          f"anonymous {mark['anon'] / 2**20:.1f} -> {end_sample['anon'] / 2**20:.1f} MiB")
+    if full is not None and rss_growth_full is not None:
+        print(f"RSS  batch {FULL_MARK} (the job table full: {KEEP_FINISHED} finished jobs): {full['rss'] / 2**20:.1f} MiB"
+              f" -> end {end_sample['rss'] / 2**20:.1f} MiB ({100 * rss_growth_full:+.2f} %)")
     print(f"records' live sources {len(live_records)} vs files on disk {len(on_disk)}: not on disk "
           f"{extra_live[:5]}, not live {missing_live[:5]}")
     print(f"RSS after the compaction: {after_compact['rss'] / 2**20:.1f} MiB")
@@ -245,7 +280,7 @@ def main() -> int:
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")
     if args.json:
         doc = {"batches": batches, "seconds": soak_seconds, "ops": ops, "live": len(live), "samples": samples,
-               "end": end_sample, "after_compact": after_compact, "rss_growth": rss_growth, "jobs": jobs, "not_committed": not_committed,
+               "end": end_sample, "after_compact": after_compact, "rss_growth": rss_growth, "rss_growth_after_table_full": rss_growth_full, "jobs": jobs, "not_committed": not_committed,
                "size_before_compact": size_before, "size_after_compact": size_after, "fresh_size": fresh_size,
                "ratio": ratio, "extra_live": extra_live, "missing_live": missing_live, "ratio_without_meta": ratio_data, "compact": compacted,
                "validate_exit": validate.returncode, "checks": checks, "slow_batches": slow,

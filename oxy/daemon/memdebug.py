@@ -8,6 +8,11 @@ fragmentation shows as free bytes the heap keeps), the Python objects the collec
 tracks counted by type, and the ``tracemalloc`` top lines, each also as the
 difference to the previous dump. Without ``OXY_MEMDEBUG`` :func:`install` does nothing.
 
+``OXY_MEMDEBUG_TRIM=1`` (an experiment, independent of the reports): after every
+daemon job, glibc's ``malloc_trim(0)`` (:func:`trim_after_jobs` wraps
+``JobTable._finish``), to measure what giving free heap pages back changes before
+the daemon does it itself.
+
 ``python -m oxy.daemon.memdebug ARGS...`` is ``python -m oxy ARGS...`` with
 :func:`install` done first (``tools/soak_daemon.py --memdebug`` starts the daemon
 this way), so nothing in the daemon's own modules knows about it.
@@ -32,14 +37,16 @@ import tracemalloc
 from collections import Counter
 from typing import Any
 
-ENV_DIR, ENV_FRAMES = "OXY_MEMDEBUG", "OXY_MEMDEBUG_FRAMES"
+ENV_DIR, ENV_FRAMES, ENV_TRIM = "OXY_MEMDEBUG", "OXY_MEMDEBUG_FRAMES", "OXY_MEMDEBUG_TRIM"
 TOP = 40
 
 
+_MALLINFO_FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                    "keepcost")
+
+
 class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in
-                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
-                 "keepcost")]
+    _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO_FIELDS]
 
 
 def _libc() -> Any:
@@ -74,7 +81,7 @@ def mallinfo() -> dict[str, int]:
         return {}
     fn.restype = _MallInfo2
     info = fn()
-    return {name: int(getattr(info, name)) for name, _ in _MallInfo2._fields_}
+    return {name: int(getattr(info, name)) for name in _MALLINFO_FIELDS}
 
 
 def malloc_trim() -> bool:
@@ -85,6 +92,37 @@ def malloc_trim() -> bool:
         return False
     fn.argtypes = [ctypes.c_size_t]
     return bool(fn(0))
+
+
+def pymalloc_stats() -> dict[str, int]:
+    """CPython's small-object allocator (``sys._debugmallocstats``): arenas it holds now, its
+    high-water mark, bytes in live blocks and in free blocks and pools inside those arenas.
+    The statistics go to fd 2, so stderr is pointed at a temporary file meanwhile: a line
+    another thread logs in that moment lands there and is lost. Empty while tracemalloc
+    traces (CPython prints no pymalloc statistics then)."""
+    import tempfile
+
+    keys = {"# arenas allocated current": "arenas", "# arenas highwater mark": "arenas_highwater",
+            "# arenas reclaimed": "arenas_reclaimed", "# bytes in allocated blocks": "allocated",
+            "# bytes in available blocks": "available"}
+    out: dict[str, int] = {}
+    with tempfile.TemporaryFile("w+") as tmp:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        tmp.seek(0)
+        for line in tmp:
+            key, _, value = line.partition("=")
+            if key.strip() in keys:
+                out[keys[key.strip()]] = int(value.strip().replace(",", ""))
+            elif "unused pools *" in key:
+                out["unused_pools_bytes"] = int(value.strip().replace(",", ""))
+    return out
 
 
 def object_counts() -> Counter[str]:
@@ -109,7 +147,7 @@ def report(previous_counts: Counter[str] | None = None,
     """(the report document, the object counts, the tracemalloc snapshot or None)."""
     counts = object_counts()
     doc: dict[str, Any] = {"time": time.time(), "pid": os.getpid(), "smaps_rollup": smaps_rollup(),
-                           "mallinfo2": mallinfo(), "gc_objects": sum(counts.values()),
+                           "mallinfo2": mallinfo(), "pymalloc": pymalloc_stats(), "trims": dict(TRIMS), "gc_objects": sum(counts.values()),
                            "gc_top": counts.most_common(TOP)}
     if previous_counts is not None:
         delta = Counter(counts)
@@ -151,12 +189,40 @@ def _on_signal(_signum: int, _frame: Any) -> None:
         print(f"oxy memdebug: cannot write a report: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
+TRIMS = {"count": 0, "seconds": 0.0}
+
+
+def trim_after_jobs() -> bool:
+    """Wrap ``oxy.daemon.jobs.JobTable._finish`` so that :func:`malloc_trim` runs after every
+    job (counted with its time in :data:`TRIMS`). False when that method is not there."""
+    from oxy.daemon import jobs
+
+    finish = getattr(jobs.JobTable, "_finish", None)
+    if finish is None:
+        print("oxy memdebug: JobTable._finish not found: no trim after jobs", file=sys.stderr)
+        return False
+
+    def _finish_and_trim(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return finish(self, *args, **kwargs)
+        finally:
+            t0 = time.perf_counter()
+            malloc_trim()
+            TRIMS["count"] += 1
+            TRIMS["seconds"] += time.perf_counter() - t0
+
+    jobs.JobTable._finish = _finish_and_trim  # type: ignore[method-assign]
+    return True
+
+
 def install() -> bool:
-    """Start tracing and hook SIGUSR2 when ``OXY_MEMDEBUG`` names a folder; True if it did."""
+    """Start tracing and hook SIGUSR2 when ``OXY_MEMDEBUG`` names a folder; trim after every
+    daemon job when ``OXY_MEMDEBUG_TRIM=1``. True if it did anything."""
     global _state
+    trimming = os.environ.get(ENV_TRIM) == "1" and trim_after_jobs()
     folder = os.environ.get(ENV_DIR)
     if not folder or _state is not None:
-        return _state is not None
+        return trimming or _state is not None
     os.makedirs(folder, exist_ok=True)
     frames = int(os.environ.get(ENV_FRAMES, "1") or 1)
     if frames > 0:
