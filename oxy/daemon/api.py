@@ -27,6 +27,7 @@ import gevent
 from oxy.daemon.auth import Unauthorized, authorise
 from oxy.daemon.config import MAX_BODY
 from oxy.daemon.metrics import CONTENT_TYPE_LATEST
+from oxy.daemon.plan import check_settings
 
 StartResponse = Callable[..., Any]
 _JOB = re.compile(r"^/api/jobs/(\d{1,12})$")
@@ -129,8 +130,12 @@ class Api:
             raise ApiError(400, "bad_request", "'paths' must be a non-empty list of paths")
         if not isinstance(force, bool):
             raise ApiError(400, "bad_request", "'force' must be true or false")
+        try:
+            settings = check_settings(body.get("settings"))
+        except ValueError as exc:
+            raise ApiError(400, "bad_request", str(exc)) from None
         real = [self._checked(p) for p in paths]
-        job = self.d.jobs.cook(real, trigger="api", force=force)
+        job = self.d.jobs.cook(real, trigger="api", force=force, settings=settings)
         if job is None:
             raise ApiError(503, "shutting_down", "the daemon is shutting down")
         return 202, job.to_json()

@@ -35,11 +35,11 @@ TERMINAL = ("committed", "failed", "cancelled")
 
 class Job:
     __slots__ = ("id", "kind", "trigger", "paths", "deleted", "force", "state", "sources", "phase", "progress",
-                 "counts", "written", "diagnostics", "textures", "created", "started", "finished", "cancel_requested",
+                 "counts", "written", "diagnostics", "textures", "settings", "created", "started", "finished", "cancel_requested",
                  "handle", "result", "done")
 
     def __init__(self, job_id: int, kind: str, trigger: str, paths: list[str], deleted: list[str],
-                 force: bool) -> None:
+                 force: bool, settings: dict[str, str] | None = None) -> None:
         self.id = job_id
         self.kind = kind
         self.trigger = trigger
@@ -54,6 +54,7 @@ class Job:
         self.written: dict[str, int] = {}
         self.diagnostics: list[dict[str, str]] = []
         self.textures: list[dict[str, Any]] = []
+        self.settings: dict[str, str] = dict(settings or {})
         self.created = time.time()
         self.started: float | None = None
         self.finished: float | None = None
@@ -65,7 +66,7 @@ class Job:
     def to_json(self) -> dict[str, Any]:
         end = self.finished or time.time()
         return {"id": self.id, "kind": self.kind, "trigger": self.trigger, "state": self.state,
-                "sources": self.sources, "force": self.force, "phase": self.phase,
+                "sources": self.sources, "force": self.force, "settings": self.settings, "phase": self.phase,
                 "progress": round(self.progress, 4), "counts": self.counts, "written": self.written,
                 "diagnostics": self.diagnostics, "textures": self.textures, "created": self.created, "started": self.started,
                 "finished": self.finished, "cancel_requested": self.cancel_requested,
@@ -101,18 +102,19 @@ class JobTable:
 
     # -- queueing ----------------------------------------------------------------------------
     def cook(self, paths: list[str], deleted: list[str] = (), *, trigger: str, force: bool = False,  # type: ignore[assignment]
-             merge: bool = False) -> Job | None:
-        """Queue a cook (None once shutting down). ``merge``: fold into a queued watcher cook."""
+             merge: bool = False, settings: dict[str, str] | None = None) -> Job | None:
+        """Queue a cook (None once shutting down). ``merge``: fold into a queued watcher cook.
+        ``settings``: per-request texture settings, already checked (:func:`oxy.daemon.plan.check_settings`)."""
         if not self.accepting:
             return None
-        if merge:
+        if merge and not settings:
             for job in self.queue:
-                if job.kind == "cook" and job.trigger == trigger and not job.force:
+                if job.kind == "cook" and job.trigger == trigger and not job.force and not job.settings:
                     job.paths = sorted(set(job.paths) | set(paths))
                     job.deleted = sorted((set(job.deleted) | set(deleted)) - set(paths))
                     job.sources = sorted(set(job.paths) | set(job.deleted))
                     return job
-        return self._add(Job(next(self._ids), "cook", trigger, paths, list(deleted), force))
+        return self._add(Job(next(self._ids), "cook", trigger, paths, list(deleted), force, settings))
 
     def compact(self, trigger: str = "api") -> Job | None:
         if not self.accepting:
@@ -200,7 +202,7 @@ class JobTable:
         requests = []
         if plan.forget:
             requests.append(planning.forget_request(self.cfg, plan.forget, self.anchor))
-        requests += planning.model_requests(self.cfg, plan.models, job.force)
+        requests += planning.model_requests(self.cfg, plan.models, job.force, job.settings)
         reports = []
         steps = len(requests) + (1 if plan.images else 0)
         for n, request in enumerate(requests):
@@ -210,7 +212,7 @@ class JobTable:
         used = {p for r in reports for p in r.inputs}
         images = [p for p in plan.images if p in plan.explicit or p not in used]
         if images and not job.cancel_requested:
-            reports.append(self._submit(job, planning.image_request(self.cfg, images, job.force), steps - 1, steps))
+            reports.append(self._submit(job, planning.image_request(self.cfg, images, job.force, job.settings), steps - 1, steps))
         job.counts = total_counts(reports)
         self._add_totals(job.counts)
         for r in reports:

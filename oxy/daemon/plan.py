@@ -25,6 +25,12 @@ SETTINGS_NAMES = ("oxy.toml",)
 SETTINGS_SUFFIX = ".oxy.toml"
 #: ``ImportRequest.layout`` of the daemon's records-only job (see :mod:`oxy.daemon.forget`).
 FORGET_LAYOUT = "oxy.daemon.forget"
+#: The texture settings a ``POST /api/cook`` may set for its job: ``oxy cook``'s ``--preset``,
+#: ``--quality`` and ``--kind``, checked against the texture importer's declarations.
+REQUEST_SETTINGS = ("preset", "quality", "kind")
+#: Presets that reach a model's colour textures (as ``oxy cook --preset`` passes them); the
+#: others apply to images only.
+MODEL_PRESETS = ("albedo", "ui", "data")
 
 
 def is_temp(path: str) -> bool:
@@ -131,13 +137,40 @@ def _unique(paths: list[str]) -> list[str]:
     return out
 
 
-def model_requests(cfg: DaemonConfig, models: list[str], force: bool) -> list[Any]:
-    """The requests ``oxy cook`` makes for ``models`` (batched, unique names)."""
+def check_settings(settings: Any) -> dict[str, str]:
+    """The per-request texture settings of a cook (``None``: none), checked against the
+    texture importer's option declarations (``TEXTURE_OPTIONS``). Raises ValueError
+    naming the key and what is wrong (an unknown key, with the known ones; a value
+    outside the choices). Pure."""
+    from oxy.importing.texture_importer import TEXTURE_OPTIONS
+
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict):
+        raise ValueError(f"'settings' must be an object of texture settings, got {type(settings).__name__}")
+    specs = {o.name: o for o in TEXTURE_OPTIONS if o.name in REQUEST_SETTINGS}
+    for key, value in settings.items():
+        spec = specs.get(key)
+        if spec is None:
+            raise ValueError(f"'settings' has an unknown key {key!r} (known: {', '.join(REQUEST_SETTINGS)})")
+        problem = "must not be null" if value is None else spec.problem(value)
+        if problem is not None:
+            raise ValueError(f"'settings.{key}' {problem}")
+    return dict(settings)
+
+
+def model_requests(cfg: DaemonConfig, models: list[str], force: bool,
+                   settings: dict[str, str] | None = None) -> list[Any]:
+    """The requests ``oxy cook`` makes for ``models`` (batched, unique names); ``settings``
+    (checked by :func:`check_settings`) as ``oxy cook --quality/--preset`` pass them."""
     from oxy.cli.cook_cmd import MODELS_PER_JOB, unique_names
     from oxy.importing import ImportRequest
 
+    settings = settings or {}
     names = unique_names(models)
-    base = {"quality": cfg.quality, "preset": None, "force": force or None}
+    preset = settings.get("preset")
+    base = {"quality": settings.get("quality", cfg.quality), "preset": preset if preset in MODEL_PRESETS else None,
+            "force": force or None}
     out = []
     for i in range(0, len(models), MODELS_PER_JOB):
         batch = models[i:i + MODELS_PER_JOB]
@@ -147,12 +180,15 @@ def model_requests(cfg: DaemonConfig, models: list[str], force: bool) -> list[An
     return out
 
 
-def image_request(cfg: DaemonConfig, images: list[str], force: bool) -> Any:
-    """The one texture job ``oxy cook`` makes for ``images``."""
+def image_request(cfg: DaemonConfig, images: list[str], force: bool, settings: dict[str, str] | None = None) -> Any:
+    """The one texture job ``oxy cook`` makes for ``images``, with the request's ``settings``
+    (checked by :func:`check_settings`) over the daemon's defaults."""
     from oxy.importing import ImportRequest
 
+    settings = settings or {}
     return ImportRequest(images[0], cfg.root, options={
-        "preset": "albedo", "quality": cfg.quality, "kind": "2d", "sources": images[1:], "force": force or None})
+        "preset": settings.get("preset", "albedo"), "quality": settings.get("quality", cfg.quality),
+        "kind": settings.get("kind", "2d"), "sources": images[1:], "force": force or None})
 
 
 def forget_request(cfg: DaemonConfig, paths: list[str], anchor: str) -> Any:
