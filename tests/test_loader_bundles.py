@@ -10,7 +10,7 @@ from oxy.cook.payload import fallback_texture
 from oxy.errors import FormatError
 from oxy.formats import AssetType
 from oxy.runtime import AssetLoader, AssetNotFound, BundleHandle, LoaderConfig, MaterialAsset
-from oxy.runtime import loader as loader_module
+from oxy.runtime import engine as engine_module
 from oxy.samples import ContentSet, checker_texture, write_loose_root
 
 T = 20
@@ -67,7 +67,7 @@ def test_a_bundle_with_one_broken_member(root):
 
 def test_bundle_progress_while_loading_and_cancel(root, monkeypatch):
     entered, gate = threading.Event(), threading.Event()
-    real = loader_module.decode_asset
+    real = engine_module.decode_asset
 
     def held(asset_type, key, *args, **kwargs):
         if key == _key("Good2"):
@@ -75,7 +75,7 @@ def test_bundle_progress_while_loading_and_cancel(root, monkeypatch):
             assert gate.wait(T)
         return real(asset_type, key, *args, **kwargs)
 
-    monkeypatch.setattr(loader_module, "decode_asset", held)
+    monkeypatch.setattr(engine_module, "decode_asset", held)
     with AssetLoader(LoaderConfig(cpu_threads=2)) as ldr:
         ldr.add_loose_cooked_root(str(root))
         ldr.mark_progress()

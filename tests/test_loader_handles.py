@@ -9,7 +9,7 @@ import pytest
 from oxy.errors import OperationCancelled
 from oxy.formats import AssetType
 from oxy.runtime import (AssetLoader, LoadHandle, LoaderConfig, MaterialAsset, SceneAsset, TextureResource)
-from oxy.runtime import loader as loader_module
+from oxy.runtime import engine as engine_module
 from oxy.samples import ContentSet, checker_texture
 
 T = 20
@@ -28,7 +28,7 @@ def _until(predicate, what: str) -> None:
 def held_decode(monkeypatch):
     """decode_asset blocks until the test opens the gate; ``entered`` is set on entry."""
     entered, gate = threading.Event(), threading.Event()
-    real = loader_module.decode_asset
+    real = engine_module.decode_asset
     calls = []
 
     def slow(*args, **kwargs):
@@ -37,7 +37,7 @@ def held_decode(monkeypatch):
         assert gate.wait(T)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(loader_module, "decode_asset", slow)
+    monkeypatch.setattr(engine_module, "decode_asset", slow)
     yield entered, gate, calls
     gate.set()
 
@@ -68,7 +68,7 @@ def test_cancel_one_of_two_waiters(sample_root, held_decode):
         seen = []
         third = ldr.start_load_asset(MATERIAL, MaterialAsset, lambda v, e: seen.append((v, e)))
         assert entered.wait(T)
-        _until(lambda: ldr.loop.call(lambda: ldr._inflight[MATERIAL].waiters, timeout=T) == 3, "three waiters")
+        _until(lambda: ldr.loop.call(lambda: ldr._engine.inflight[MATERIAL].waiters, timeout=T) == 3, "three waiters")
         assert first.cancel() and third.cancel()
         assert first.status == "cancelled" and first.done()
         with pytest.raises(OperationCancelled, match="cancelled by its requester"):

@@ -189,10 +189,10 @@ def test_a_manual_reload_of_unchanged_content_swaps_nothing(tmp_path):
 
 
 def test_a_load_in_flight_across_a_swap_publishes_the_new_content(tmp_path, monkeypatch):
-    from oxy.runtime import loader as loader_module
+    from oxy.runtime import engine as engine_module
 
     entered, gate = threading.Event(), threading.Event()
-    real = loader_module.decode_asset
+    real = engine_module.decode_asset
     decoded = []
 
     def held(*args, **kwargs):
@@ -201,7 +201,7 @@ def test_a_load_in_flight_across_a_swap_publishes_the_new_content(tmp_path, monk
         assert gate.wait(T)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(loader_module, "decode_asset", held)
+    monkeypatch.setattr(engine_module, "decode_asset", held)
     pak = tmp_path / "content.pak"
     write_sample_pak(pak, _variant(0.5))
     material_key = ContentSet.key(AssetType.MATERIAL, "Checker")

@@ -16,7 +16,7 @@ from oxy.formats import AssetType
 from oxy.hub import ImportLoop
 from oxy.runtime import (AssetLoader, LoaderConfig, LoaderNotRunning, MaterialAsset, MountError,
                          Priority, SceneAsset)
-from oxy.runtime import loader as loader_module
+from oxy.runtime import engine as engine_module
 from oxy.runtime.cache import ContentCache
 from oxy.runtime.scheduling import PriorityGate
 from oxy.samples import (ContentSet, checker_texture, many_materials, textured_cube, write_loose_root,
@@ -98,14 +98,14 @@ def test_cache_revival_needs_every_dependency():
 
 def test_stop_cancels_in_flight_loads(sample_root, monkeypatch):
     entered, gate = threading.Event(), threading.Event()
-    real = loader_module.decode_asset
+    real = engine_module.decode_asset
 
     def slow_decode(*args, **kwargs):
         entered.set()
         gate.wait(T)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(loader_module, "decode_asset", slow_decode)
+    monkeypatch.setattr(engine_module, "decode_asset", slow_decode)
     ldr = AssetLoader(LoaderConfig(cpu_threads=2)).start()
     ldr.add_loose_cooked_root(str(sample_root))
     futures = [ldr.load_asset(ContentSet.key(AssetType.SCENE, "CubeScene"), SceneAsset) for _ in range(3)]
@@ -298,7 +298,7 @@ def test_loads_are_decoded_in_priority_order(tmp_path, monkeypatch):
     keys = [_key(f"M{i:06d}") for i in range(5)]
     first_in, gate = threading.Event(), threading.Event()
     order = []
-    real = loader_module.decode_asset
+    real = engine_module.decode_asset
 
     def recording_decode(asset_type, key, *args, **kwargs):
         order.append(key)
@@ -307,7 +307,7 @@ def test_loads_are_decoded_in_priority_order(tmp_path, monkeypatch):
             gate.wait(T)  # holds the only decode slot
         return real(asset_type, key, *args, **kwargs)
 
-    monkeypatch.setattr(loader_module, "decode_asset", recording_decode)
+    monkeypatch.setattr(engine_module, "decode_asset", recording_decode)
     with AssetLoader(LoaderConfig(cpu_threads=1, decode_slots=1)) as ldr:
         ldr.add_loose_cooked_root(str(tmp_path / "r"))
         futures = [ldr.load_asset(keys[0])]
@@ -316,7 +316,7 @@ def test_loads_are_decoded_in_priority_order(tmp_path, monkeypatch):
             futures.append(ldr.load_asset(key, priority=prio))
 
         def queued():  # on the owning hub: how many loads wait in the gate
-            return ldr._gate.waiting
+            return ldr._engine.gate.waiting
         deadline = time.monotonic() + T
         while ldr.loop.call(queued, timeout=T) < 4:
             assert time.monotonic() < deadline, "the four loads never queued"

@@ -43,61 +43,35 @@ docs/runtime.md.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
-import time
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable
 
-import gevent
-from gevent.event import AsyncResult
 from gevent.pool import Group
 
 from oxy.build.journal import RecoveryReport, RootBusyError, recover_root
-from oxy.errors import OperationCancelled
-from oxy.formats import AssetKey, AssetType, BufferResourceDesc, TextureResourceDesc
-from oxy.hub import CancelToken, CrossFuture, ImportLoop, allocate_lock, run_blocking
+from oxy.formats import AssetKey
+from oxy.hub import CrossFuture, ImportLoop, allocate_lock
 from oxy.hub.pools import run_io
 from oxy.runtime.bundles import BundleHandle, expand
 from oxy.runtime.cache import ContentCache
 from oxy.runtime.config import LoaderConfig
-from oxy.runtime.decoders import Tolerated, Where, decode_asset, decode_resource
-from oxy.runtime.errors import AssetNotFound, LoaderNotRunning, ResourceNotFound, WrongAssetKind
+from oxy.runtime.engine import Key, LoadEngine
+from oxy.runtime.errors import LoaderNotRunning
 from oxy.runtime.handles import LoadHandle
-from oxy.runtime.keys import BUFFER_SOURCE, ResourceKey, ResourceKind, SourceId
+from oxy.runtime.keys import BUFFER_SOURCE, ResourceKey, SourceId
+from oxy.runtime.kinds import as_asset_key, asset_type, check_resource_kind, resource_kind
 from oxy.runtime.listing import AssetInfo, list_assets, memory_by_type
 from oxy.runtime.mounts import MountTable
-from oxy.runtime.placeholders import placeholder_for
 from oxy.runtime.progress import LoaderStats, LoadProgress, ProgressCounter
 from oxy.runtime.reload import MountWatcher, Reloader, ReloadReport
-from oxy.runtime.retry import call_with_retry
+from oxy.runtime.requests import Callback, RequestServer
 from oxy.runtime.scheduling import Priority, PriorityGate
 from oxy.runtime.sources import open_loose_root, open_pak
-from oxy.validate.diagnostics import Diagnostic
-from oxy.validate.rules import severity_of
-from oxy.runtime.kinds import (ASSET_CLASSES, ASSET_TYPES, as_asset_key, asset_type, check_resource_kind,
-                               dep_type, resource_kind)
 
 __all__ = ["AssetLoader", "LoaderStats"]
 
 log = logging.getLogger("oxy.runtime")
-Key = AssetKey | ResourceKey
-Callback = Callable[[Any, BaseException | None], object]
-
-
-class _Job:
-    """One in-flight load (owning hub): the requests waiting for it, its greenlet and progress."""
-
-    __slots__ = ("key", "priority", "result", "waiters", "started", "progress", "greenlet", "source")
-
-    def __init__(self, key: Key, priority: int) -> None:
-        self.key, self.priority = key, priority
-        self.result: AsyncResult = AsyncResult()
-        self.waiters = 0
-        self.started = False      # holds (or held) a decode slot
-        self.progress = 0.0
-        self.greenlet: Any = None
-        self.source: Any = None   # the Source object it read (a hot reload may replace it)
 
 
 class AssetLoader:
@@ -111,15 +85,12 @@ class AssetLoader:
         self._lock = allocate_lock()
         self._mounts = MountTable()
         self._cache = ContentCache(self.config.memory_budget)
-        self._inflight: dict[Key, _Job] = {}
-        self._group: Group | None = None
-        self._gate: PriorityGate | None = None
-        self._token = CancelToken()
         self._buffer_serial = itertools.count()
         self._remove_hook: Callable[[], None] | None = None
         self.stats = LoaderStats()
         self._progress = ProgressCounter()
-        self._fingerprints: dict[Key, tuple[SourceId, bytes]] = {}  # asset -> (source, descriptor SHA-256)
+        self._engine = LoadEngine(self.config, self._mounts, self._cache, self.stats)
+        self._requests = RequestServer(self._engine, self._progress)
         self._reloader = Reloader(self)
         self._watcher: MountWatcher | None = None
 
@@ -154,8 +125,8 @@ class AssetLoader:
 
     def _start_on_hub(self) -> None:
         assert self._loop is not None and self._loop.pools is not None
-        self._group = Group()
-        self._gate = PriorityGate(self.config.decode_slots or 4 * self._loop.pools.cpu_size)
+        self._engine.group = Group()
+        self._engine.gate = PriorityGate(self.config.decode_slots or 4 * self._loop.pools.cpu_size)
         self._remove_hook = self._loop.add_shutdown_hook(self._stop_on_hub)
         if self.config.watch:
             self._watch_here()
@@ -182,18 +153,13 @@ class AssetLoader:
 
     def _stop_on_hub(self) -> None:
         self._state = "stopped"
-        self._token.cancel("the asset loader was stopped")
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
         if self._remove_hook is not None:
             self._remove_hook()
             self._remove_hook = None
-        for job in list(self._inflight.values()):
-            job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
-        if self._group is not None:
-            self._group.kill(block=True, timeout=10.0)
-        self._inflight.clear()
+        self._engine.stop()
         self._cache.clear()
         for source in self._mounts.clear():
             source.close()
@@ -381,7 +347,7 @@ class AssetLoader:
         key = ResourceKey(BUFFER_SOURCE, rkind, next(self._buffer_serial))
         loop = self._require_running()
         handle = LoadHandle(key, self._cancel_handle)
-        if not loop.post(self._spawn, self._serve_buffer, key, bytes(data), int(priority), handle, callback):
+        if not loop.post(self._spawn, self._requests.serve_buffer, key, bytes(data), int(priority), handle, callback):
             raise LoaderNotRunning(f"{self.config.name}: the owning loop is shut down")
         return handle
 
@@ -390,7 +356,7 @@ class AssetLoader:
         loop = self._require_running()
         handle = LoadHandle(key, self._cancel_handle)
         use_fallback = self.config.fallback if fallback is None else fallback
-        if not loop.post(self._spawn, self._serve, key, expect, int(priority), handle, callback, use_fallback):
+        if not loop.post(self._spawn, self._requests.serve, key, expect, int(priority), handle, callback, use_fallback):
             raise LoaderNotRunning(f"{self.config.name}: the owning loop is shut down")
         return handle
 
@@ -408,310 +374,11 @@ class AssetLoader:
 
     def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         """Hub callback: start a load greenlet in the loader's group (or refuse)."""
-        if self._state != "running" or self._group is None:
+        group = self._engine.group
+        if self._state != "running" or group is None:
             fn(*args, refused=True)
             return
-        self._group.spawn(fn, *args)
-
-    def _serve(self, key: Key, expect: int | None, priority: int, handle: LoadHandle,
-               callback: Callback | None, fallback: bool, refused: bool = False) -> None:
-        """One request (owning hub greenlet): obtain a reference, hand over the value."""
-        handle._greenlet = gevent.getcurrent()
-        epoch = self._progress.started()
-        value: Any = None
-        error: BaseException | None = None
-        try:
-            if refused:
-                raise OperationCancelled(f"load of {key} cancelled: loader stopped")
-            if handle.done():  # cancelled before its greenlet ran
-                raise OperationCancelled(f"load of {key} cancelled by its requester")
-            value = self._obtain(key, expect, priority, handle)
-        except gevent.GreenletExit:
-            error = OperationCancelled(f"load of {key} cancelled: loader stopped")
-        except Exception as exc:  # noqa: BLE001 - handed to the requester
-            error = exc
-        if error is None and not handle.set_result(value):  # cancelled while the value came in
-            self._cache.release(key)
-            value, error = None, handle.exception()
-        if error is not None:
-            value = self._fail(handle, key, expect, error, fallback)
-            error = handle.error or error
-        self._progress.finished(handle.status, epoch)
-        if callback is not None:
-            _call_back(callback, value, error)
-
-    def _fail(self, handle: LoadHandle, key: Key, expect: int | None, error: BaseException, fallback: bool) -> Any:
-        """Settle a failed request: a placeholder when asked for (and one exists),
-        else the error. Returns what the callback gets as its value."""
-        if isinstance(error, OperationCancelled) or handle.done():
-            handle.set_exception(error)  # no effect when the requester cancelled it first
-            if isinstance(handle.exception(), OperationCancelled):
-                self.stats.cancelled += 1
-            return None
-        self.stats.failures += 1
-        placeholder = self._placeholder(key, expect) if fallback else None
-        if placeholder is None:
-            handle.set_exception(error)
-            return None
-        handle.load_error, handle.fallback = error, True
-        self.stats.fallbacks += 1
-        handle.set_result(placeholder)
-        return placeholder
-
-    def _placeholder(self, key: Key, expect: int | None) -> Any:
-        if isinstance(key, ResourceKey):
-            return placeholder_for(key.kind)
-        if expect is None:
-            try:
-                expect = self._mounts.resolve(key)[1]
-            except AssetNotFound:
-                return None
-        return placeholder_for(expect)
-
-    def _obtain(self, key: Key, expect: int | None, priority: int, handle: LoadHandle | None = None) -> Any:
-        """Greenlet on the owning hub: the value of ``key`` with one reference taken."""
-        self.stats.requests += 1
-        value = self._cache.acquire(key)
-        if value is not None:
-            self.stats.cache_hits += 1
-            if expect is not None and ASSET_TYPES.get(type(value)) != expect:
-                self._cache.release(key)
-                raise WrongAssetKind(f"asset {key} is a {type(value).__name__}, not a "
-                                     f"{ASSET_CLASSES[expect].__name__}")
-            return value
-        if isinstance(key, AssetKey) and expect is not None:
-            _source, actual = self._mounts.resolve(key)
-            if actual != expect:
-                what = (AssetType(actual).name.lower() if actual in ASSET_CLASSES
-                        else f"asset of type {actual} (not Material, Geometry or Scene)")
-                raise WrongAssetKind(f"asset {key} is a {what}, not a {AssetType(expect).name.lower()}")
-        job = self._inflight.get(key)
-        if job is None:
-            job = self._inflight[key] = _Job(key, priority)
-            self.stats.decodes += 1
-            assert self._group is not None
-            job.greenlet = self._group.spawn(self._produce, job)
-        else:
-            self.stats.joined += 1
-        if handle is not None:
-            handle._job = job
-        job.waiters += 1
-        try:
-            return job.result.get()
-        except gevent.GreenletExit:
-            self._leave(job)
-            raise
-
-    def _leave(self, job: _Job) -> None:
-        """A waiter of ``job`` was killed (cancelled): give back what it held, and
-        stop the load when nobody waits for it any more."""
-        if job.result.ready():
-            if job.result.successful():
-                self._cache.release(job.key)  # the reference published for this waiter
-            return
-        job.waiters -= 1
-        if job.waiters > 0:
-            return
-        if self._inflight.get(job.key) is job:
-            del self._inflight[job.key]
-        job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: no request waits for it"))
-        if job.greenlet is not None and job.greenlet is not gevent.getcurrent():
-            job.greenlet.kill(block=False)
-
-    def _forget(self, job: _Job) -> None:
-        if self._inflight.get(job.key) is job:
-            del self._inflight[job.key]
-
-    def _produce(self, job: _Job) -> None:
-        """The one load of ``job.key`` (owning hub greenlet); publishes or fails it."""
-        try:
-            value, size, deps, fingerprint = self._build_current(job)
-        except gevent.GreenletExit:
-            self._forget(job)
-            if not job.result.ready():
-                job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
-            raise
-        except Exception as exc:  # noqa: BLE001 - every waiter gets it
-            self._forget(job)
-            if not job.result.ready():
-                job.result.set_exception(exc)
-            return
-        self._forget(job)
-        if self._token.cancelled or job.result.ready():
-            self._cache.release_all(deps)
-            if not job.result.ready():
-                job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
-            return
-        self._cache.publish(job.key, value, size, deps, job.waiters)
-        if fingerprint is not None:
-            self._fingerprints[job.key] = fingerprint
-        job.progress = 1.0
-        job.result.set(value)
-
-    def _build_current(self, job: _Job) -> tuple[Any, int, tuple[Key, ...], Any]:
-        """:meth:`_build`, again when a hot reload replaced the mount it read
-        meanwhile (so a load in flight never publishes pre-swap content)."""
-        for _attempt in range(3):
-            job.source = None
-            built = self._build(job.key, job.priority, job)
-            read_from = job.source
-            current = None if read_from is None else self._mounts.current(read_from.id)
-            if current is None or current is read_from:
-                return built
-            self._cache.release_all(built[2])
-        return built
-
-    def _build(self, key: Key, priority: int, job: _Job | None) -> tuple[Any, int, tuple[Key, ...], Any]:
-        """Read, decode (retrying transient read errors) and load the dependencies of
-        ``key``: (value, size, dependency keys, fingerprint). Owning-hub greenlet."""
-        policy = self.config.retry
-        if isinstance(key, ResourceKey):
-            value = call_with_retry(policy, lambda: self._read_resource(key, priority, job), self._on_retry)
-            return value, value.size_bytes, (), None
-        asset_type_, fingerprint, decoded = call_with_retry(policy, lambda: self._read_asset(key, priority, job),
-                                                            self._on_retry)
-        loaded, warnings = self._load_deps(key, asset_type_, decoded.deps, priority, decoded.tolerated, job)
-        try:
-            value = decoded.finish(loaded, warnings)
-        except BaseException:
-            self._cache.release_all(loaded)
-            raise
-        return value, decoded.size, tuple(loaded), fingerprint
-
-    def _on_retry(self, attempt: int, error: BaseException, delay: float) -> None:
-        self.stats.retries += 1
-        log.info("%s: transient read error (attempt %d), retrying in %.2f s: %s", self.config.name, attempt,
-                 delay, error)
-
-    def _read_asset(self, key: AssetKey, priority: int, job: _Job | None) -> tuple[int, Any, Any]:
-        """One attempt: resolve, read and decode an asset descriptor (in a decode slot)."""
-        source, asset_type_ = self._mounts.resolve(key)
-        cfg = self.config
-        assert self._gate is not None
-        with self._gate.slot(priority):
-            self._token.raise_if_cancelled()
-            if job is not None:
-                job.started, job.source = True, source
-            blob, where = run_io(source.read_descriptor, key)
-            self.stats.bytes_read += len(blob)
-            decoded, seconds = run_blocking(_timed, decode_asset, asset_type_, key, blob, source=source.id,
-                                            tables=(source.tables[ResourceKind.TEXTURE],
-                                                    source.tables[ResourceKind.BUFFER]),
-                                            where=where, verify=cfg.verify_content_hashes, strict=cfg.strict)
-            self.stats.decode_seconds += seconds
-        if job is not None:
-            job.progress = 0.5
-        return asset_type_, (source.id, hashlib.sha256(blob).digest()), decoded
-
-    def _read_resource(self, key: ResourceKey, priority: int, job: _Job | None) -> Any:
-        """One attempt: read and decode a texture or buffer (in a decode slot)."""
-        source = self._mounts.source(key.source)
-        count = source.count(key.kind)
-        if not 0 <= key.index < count:
-            raise ResourceNotFound(f"{key.kind.value} index {key.index} outside the {count}-entry table "
-                                   f"of {source.path}")
-        cfg = self.config
-        assert self._gate is not None
-        with self._gate.slot(priority):
-            self._token.raise_if_cancelled()
-            if job is not None:
-                job.started, job.source = True, source
-            entry, ewhere, payload, pwhere = run_io(source.read_resource, key.kind, key.index)
-            self.stats.bytes_read += len(entry) + len(payload)
-            value, seconds = run_blocking(_timed, decode_resource, key, entry, ewhere, payload, pwhere,
-                                          cfg.verify_content_hashes, cfg.strict)
-            self.stats.decode_seconds += seconds
-            return value
-
-    def _load_deps(self, parent: Key, parent_type: int, deps: tuple[Key, ...], priority: int,
-                   tolerated: Mapping[Key, Tolerated],
-                   job: _Job | None = None) -> tuple[dict[Key, Any], tuple[Diagnostic, ...]]:
-        """Load every dependency concurrently, one reference each (the edges).
-
-        A dependency in ``tolerated`` that is missing or of another asset type is left
-        out with a warning (unless the loader is strict), as the engine does. If any
-        other fails, release the others and raise the first error, naming the parent.
-        Returns (loaded dependencies in ``deps`` order, warnings)."""
-        if not deps:
-            return {}, ()
-        assert self._group is not None
-        greenlets = [self._group.spawn(self._try_obtain, dep, dep_type(parent_type, dep), priority)
-                     for dep in deps]
-        if job is not None:
-            finished = [0]
-
-            def step(_g: Any) -> None:
-                finished[0] += 1
-                job.progress = 0.5 + 0.5 * finished[0] / (len(deps) + 1)
-            for g in greenlets:
-                g.link(step)
-        try:
-            gevent.joinall(greenlets)
-        except BaseException:
-            gevent.killall(greenlets)
-            raise
-        outcomes = [g.value if g.successful() else (False, OperationCancelled("killed")) for g in greenlets]
-        warnings: list[Diagnostic] = []
-        failed = []
-        for dep, (ok, value) in zip(deps, outcomes):
-            if ok:
-                continue
-            rule = tolerated.get(dep)
-            if (rule is not None and not self.config.strict and isinstance(value, (AssetNotFound, WrongAssetKind))):
-                warnings.append(_tolerated_warning(rule, dep, value))
-            else:
-                failed.append((dep, value))
-        if failed:
-            self._cache.release_all(d for d, (ok, _v) in zip(deps, outcomes) if ok)
-            dep, exc = failed[0]
-            if isinstance(exc, OperationCancelled):
-                raise OperationCancelled(f"load of {parent} cancelled: loader stopped")
-            raise _with_context(exc, f"dependency {dep} of {parent}")
-        return {d: value for d, (ok, value) in zip(deps, outcomes) if ok}, tuple(warnings)
-
-    def _try_obtain(self, key: Key, expect: int | None, priority: int) -> tuple[bool, Any]:
-        """:meth:`_obtain` as (True, value) or (False, error), so that a failing
-        dependency is reported once, by its parent, and never printed by gevent."""
-        try:
-            return True, self._obtain(key, expect, priority)
-        except gevent.GreenletExit:
-            return False, OperationCancelled(f"load of {key} cancelled: loader stopped")
-        except Exception as exc:  # noqa: BLE001 - handed to the parent load
-            return False, exc
-
-    def _serve_buffer(self, key: ResourceKey, blob: bytes, priority: int, handle: LoadHandle,
-                      callback: Callback | None, refused: bool = False) -> None:
-        handle._greenlet = gevent.getcurrent()
-        epoch = self._progress.started()
-        value: Any = None
-        error: BaseException | None = None
-        try:
-            if refused:
-                raise OperationCancelled("load from buffer cancelled: loader stopped")
-            view = TextureResourceDesc if key.kind is ResourceKind.TEXTURE else BufferResourceDesc
-            where = Where(f"<buffer {key.index}>")
-            assert self._gate is not None
-            with self._gate.slot(priority):
-                self._token.raise_if_cancelled()
-                handle._phase = "loading"
-                value, seconds = run_blocking(_timed, decode_resource, key, blob[:view.SIZE], where,
-                                              blob[view.SIZE:], Where(where.path, view.SIZE),
-                                              self.config.verify_content_hashes, self.config.strict)
-            self.stats.decodes += 1
-            self.stats.decode_seconds += seconds
-            self._cache.publish(key, value, value.size_bytes, (), 1)
-        except gevent.GreenletExit:
-            value, error = None, OperationCancelled("load from buffer cancelled: loader stopped")
-        except Exception as exc:  # noqa: BLE001 - handed to the callback
-            value, error = None, exc
-        if error is None and not handle.set_result(value):
-            self._cache.release(key)
-            value, error = None, handle.exception()
-        if error is not None:
-            value = self._fail(handle, key, None, error, False)
-        self._progress.finished(handle.status, epoch)
-        if callback is not None:
-            _call_back(callback, value, error)
+        group.spawn(fn, *args)
 
     # ------------------------------------------------------------------ bundles, progress
     def load_bundle(self, items: Iterable[Any], kind: Any = None, *, priority: Priority = Priority.NORMAL,
@@ -739,7 +406,7 @@ class AssetLoader:
             for key in keys:
                 handle = LoadHandle(key, self._cancel_handle)
                 members[key] = handle
-                self._spawn(self._serve, key, expect, int(priority), handle, None, use_fallback)
+                self._spawn(self._requests.serve, key, expect, int(priority), handle, None, use_fallback)
             bundle._start(members, unmatched)
         if not loop.post(here):
             raise LoaderNotRunning(f"{self.config.name}: the owning loop is shut down")
@@ -809,7 +476,7 @@ class AssetLoader:
 
     def is_loading(self, key: Key) -> bool:
         """True while a load of ``key`` is in flight (requested and not yet settled). Any thread."""
-        return bool(self._on_hub(self._inflight.__contains__, _norm(key))) if self.running else False
+        return bool(self._on_hub(self._engine.inflight.__contains__, _norm(key))) if self.running else False
 
     def is_loaded(self, key: Key) -> bool:
         """True when ``key`` is in the cache (loaded and not evicted). Any thread."""
@@ -833,10 +500,10 @@ class AssetLoader:
             value = self._cache.peek(norm)
             if value is not None:
                 return value
-            if norm not in self._inflight:
+            if norm not in self._engine.inflight:
                 handle = self._request(norm, expect, priority, None, False)
                 handle.add_done_callback(self._release_background)
-            return self._placeholder(norm, expect)
+            return self._requests.placeholder(norm, expect)
         return self._on_hub(here)
 
     def _release_background(self, handle: CrossFuture[Any]) -> None:
@@ -874,34 +541,3 @@ def _discard(items: list[Any], item: Any) -> None:
 
 def _norm(key: Any) -> Key:
     return key if isinstance(key, ResourceKey) else as_asset_key(key)
-
-
-def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
-    """``fn(*args, **kwargs)`` and the seconds it took (run on the CPU pool)."""
-    t0 = time.perf_counter()
-    value = fn(*args, **kwargs)
-    return value, time.perf_counter() - t0
-
-
-def _call_back(callback: Callback, value: Any, error: BaseException | None) -> None:
-    try:
-        callback(value, error)
-    except gevent.GreenletExit:
-        raise
-    except Exception:  # noqa: BLE001 - a failing callback must not break the loader
-        log.exception("load callback %r failed", callback)
-
-
-def _tolerated_warning(rule: Tolerated, dep: Key, exc: BaseException) -> Diagnostic:
-    """The warning recorded when a tolerated dependency is missing or of another type."""
-    reason = "is not in any mounted source" if isinstance(exc, AssetNotFound) else f"cannot be used: {exc}"
-    return Diagnostic(severity_of(rule.code), rule.code, f"{dep} {reason}; {rule.consequence}", rule.file,
-                      rule.offset, rule.field)
-
-
-def _with_context(exc: BaseException, context: str) -> BaseException:
-    try:
-        exc.add_note(context)
-    except AttributeError:
-        pass
-    return exc

@@ -108,7 +108,7 @@ class Reloader:
         if source_id in self._running:
             self._running[source_id] = True
             return
-        group = self.loader._group
+        group = self.loader._engine.group
         if group is not None:
             self._running[source_id] = False
             group.spawn(self._reload_loop, source_id, detected)
@@ -174,7 +174,7 @@ class Reloader:
                 continue
             if not isinstance(key, AssetKey):
                 continue
-            fingerprint = ldr._fingerprints.get(key)
+            fingerprint = ldr._engine.fingerprints.get(key)
             if fingerprint is None or fingerprint[0] is not old.id:
                 continue
             if key not in new.assets:
@@ -189,7 +189,7 @@ class Reloader:
                     changed.append(key)
         if to_read:
             digests = run_io(_descriptor_digests, new, to_read)
-            changed += [k for k in to_read if digests[k] != ldr._fingerprints[k][1]]
+            changed += [k for k in to_read if digests[k] != ldr._engine.fingerprints[k][1]]
         return changed
 
     def _resource_changed(self, key: ResourceKey, old: Source, new: Source) -> bool:
@@ -232,11 +232,11 @@ class Reloader:
                 continue
             if not cache.refs(key):
                 cache.drop(key)
-                ldr._fingerprints.pop(key, None)
+                ldr._engine.fingerprints.pop(key, None)
                 report.dropped.append(key)
                 continue
             try:
-                value, size, deps, fingerprint = ldr._build(key, Priority.HIGH, None)
+                value, size, deps, fingerprint = ldr._engine.build(key, Priority.HIGH, None)
             except gevent.GreenletExit:
                 raise
             except Exception as exc:  # noqa: BLE001 - the old object stays
@@ -249,7 +249,7 @@ class Reloader:
                 continue
             old = cache.replace(key, value, size, deps)
             if fingerprint is not None:
-                ldr._fingerprints[key] = fingerprint
+                ldr._engine.fingerprints[key] = fingerprint
             ldr.stats.reloads += 1
             report.reloaded.append(key)
             for callback in list(self.subscribers):
