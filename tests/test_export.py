@@ -81,20 +81,8 @@ def parse_ktx2(data: bytes) -> dict:
     levels = max(1, h["levelCount"])
     index = [struct.unpack_from("<3Q", data, 80 + 24 * i) for i in range(levels)]
     assert dfd_off == 80 + 24 * levels, "the DFD follows the level index"
-    # data format descriptor: total size, one basic block
-    total, = struct.unpack_from("<I", data, dfd_off)
-    assert total == dfd_len
-    word0, version, block_size = struct.unpack_from("<IHH", data, dfd_off + 4)
-    assert word0 == 0 and version == 2 and 4 + block_size == total and (block_size - 24) % 16 == 0
-    model, primaries, transfer, dflags = data[dfd_off + 12:dfd_off + 16]
-    dims = tuple(data[dfd_off + 16:dfd_off + 20])
-    planes = tuple(data[dfd_off + 20:dfd_off + 28])
-    samples = []
-    for s in range((block_size - 24) // 16):
-        at = dfd_off + 28 + 16 * s
-        bit_offset, bit_length, channel, *_pos = struct.unpack_from("<HBB4B", data, at)
-        lower, upper = struct.unpack_from("<II", data, at + 8)
-        samples.append((bit_offset, bit_length + 1, channel & 0x0F, channel & 0xF0, lower, upper))
+    dfd = parse_dfd(data, dfd_off)
+    assert dfd["total"] == dfd_len
     # key/value data: right after the DFD, entries 4-aligned, keys sorted
     assert kvd_off == dfd_off + dfd_len and kvd_off % 4 == 0
     kv, at = {}, kvd_off
@@ -106,7 +94,7 @@ def parse_ktx2(data: bytes) -> dict:
         at += 4 + length + (-length % 4)
     assert at == kvd_off + kvd_len and list(kv) == sorted(kv)
     # levels: aligned to lcm(texel block size, 4), smallest first, no overlaps, inside the file
-    align = math.lcm(planes[0], 4)
+    align = math.lcm(dfd["bytes_plane0"], 4)
     end_of_meta = kvd_off + kvd_len
     for i, (off, length, uncompressed) in enumerate(index):
         assert off % align == 0, (i, off, align)
@@ -114,9 +102,23 @@ def parse_ktx2(data: bytes) -> dict:
         if i + 1 < levels:
             assert index[i + 1][0] + index[i + 1][1] <= off, "level i+1 (smaller) lies before level i"
     assert index[0][0] + index[0][1] == len(data)
-    return dict(header=h, model=model, primaries=primaries, transfer=transfer, dfd_flags=dflags, dims=dims,
-                bytes_plane0=planes[0], samples=samples, kv=kv,
-                levels=[data[off:off + length] for off, length, _u in index])
+    return dict(header=h, **dfd, kv=kv, levels=[data[off:off + length] for off, length, _u in index])
+
+
+def parse_dfd(data: bytes, at: int) -> dict:
+    """A data format descriptor (Khronos Data Format 1.3): dfdTotalSize and one basic block."""
+    total, = struct.unpack_from("<I", data, at)
+    word0, version, block_size = struct.unpack_from("<IHH", data, at + 4)
+    assert word0 == 0 and version == 2 and 4 + block_size == total and (block_size - 24) % 16 == 0
+    model, primaries, transfer, dflags = data[at + 12:at + 16]
+    samples = []
+    for s in range((block_size - 24) // 16):
+        where = at + 28 + 16 * s
+        bit_offset, bit_length, channel, *_pos = struct.unpack_from("<HBB4B", data, where)
+        lower, upper = struct.unpack_from("<II", data, where + 8)
+        samples.append((bit_offset, bit_length + 1, channel & 0x0F, channel & 0xF0, lower, upper))
+    return dict(total=total, model=model, primaries=primaries, transfer=transfer, dfd_flags=dflags,
+                dims=tuple(data[at + 16:at + 20]), bytes_plane0=data[at + 20], samples=samples)
 
 
 def read_hdr(data: bytes) -> np.ndarray:
@@ -254,6 +256,31 @@ def test_every_format_maps_to_the_dxgi_format_of_its_name_and_agrees_on_block_si
         known = format_block_info(fmt)
         if known is not None:
             assert known == (info.block_bytes, info.block), name
+
+
+def test_ktx2_data_format_descriptors_of_formats_oxy_does_not_cook():
+    """Expected values written from the Khronos Data Format specification's tables."""
+    from oxy.interop.ktx2 import data_format_descriptor
+
+    def dfd(fmt):
+        return parse_dfd(data_format_descriptor(FORMATS[fmt]), 0)
+
+    e5 = dfd(Format.R9G9B9E5_FLOAT)
+    assert e5["model"] == 1 and e5["bytes_plane0"] == 4 and e5["transfer"] == 1
+    assert e5["samples"] == [(0, 9, 0, 0, 0, 8448), (27, 5, 0, 0x20, 15, 31), (9, 9, 1, 0, 0, 8448),
+                             (27, 5, 1, 0x20, 15, 31), (18, 9, 2, 0, 0, 8448), (27, 5, 2, 0x20, 15, 31)]
+    bc3 = dfd(Format.BC3_UNORM_SRGB)  # alpha (linear even in sRGB) then colour, 64 bits each
+    assert (bc3["model"], bc3["transfer"], bc3["dims"], bc3["bytes_plane0"]) == (130, 2, (3, 3, 0, 0), 16)
+    assert bc3["samples"] == [(0, 64, 15, 0x10, 0, 0xFFFFFFFF), (64, 64, 0, 0, 0, 0xFFFFFFFF)]
+    assert dfd(Format.BC4_SNORM)["samples"] == [(0, 64, 0, 0x40, 0x80000000, 0x7FFFFFFF)]
+    assert dfd(Format.BC1_UNORM)["samples"] == [(0, 64, 1, 0, 0, 0xFFFFFFFF)]  # BC1A: alpha present
+    assert dfd(Format.BC6H_FLOAT_S)["samples"] == [(0, 128, 0, 0xC0, 0xBF800000, 0x3F800000)]
+    assert dfd(Format.RG8_SNORM)["samples"] == [(0, 8, 0, 0x40, 0xFFFFFF81, 127), (8, 8, 1, 0x40, 0xFFFFFF81, 127)]
+    assert dfd(Format.R32_SINT)["samples"] == [(0, 32, 0, 0x40, 0xFFFFFFFF, 1)]
+    assert dfd(Format.B5G6R5_UNORM)["samples"] == [(0, 5, 2, 0, 0, 31), (5, 6, 1, 0, 0, 63), (11, 5, 0, 0, 0, 31)]
+    d16 = dfd(Format.DEPTH16)
+    assert d16["primaries"] == 0 and d16["samples"] == [(0, 16, 14, 0, 0, 0xFFFF)]
+    assert dfd(Format.BGRA8_UNORM_SRGB)["samples"][3] == (24, 8, 15, 0x10, 0, 255)
 
 
 # ------------------------------------------------------------------ DDS

@@ -19,13 +19,14 @@ Dimensions follow the specification's rules: pixelHeight 0 for 1D, pixelDepth 0
 unless 3D, layerCount 0 for non-array textures, faceCount 6 for cubes (layerCount
 then counts cubes). The data format descriptor is derived from the format's row of
 :mod:`oxy.interop.texformats` as the Khronos Data Format Specification 1.3 describes
-(colour model, BT.709 primaries, sRGB or linear transfer, texel block dimensions,
-bytesPlane0, one sample per channel with its bit offset and length, qualifiers
-FLOAT/SIGNED, LINEAR on the alpha of sRGB formats, sample lower/upper bounds as
-the reference ``dfdutils`` writes them).
+(colour model, BT.709 primaries (unspecified for depth), sRGB or linear transfer,
+texel block dimensions, bytesPlane0, one sample per channel with its bit offset and
+length, qualifiers FLOAT/SIGNED, LINEAR on the alpha of sRGB formats, sample
+lower/upper bounds as the reference ``dfdutils`` (KTX-Software's createdfd.c) writes
+them, including its six-sample form of the shared-exponent E5B9G9R9).
 
 Pure: safe from any thread. Failure modes: UnsupportedFormat for formats without
-a Vulkan equivalent here (R9G9B9E5, depth-stencil) or unsupported texture types;
+a Vulkan equivalent here (combined depth-stencil) or unsupported texture types;
 ValueError for a payload whose layouts do not fit it.
 """
 from __future__ import annotations
@@ -35,7 +36,8 @@ import struct
 
 from oxy import __version__
 from oxy.interop.layout import shape_of, tight_subresource
-from oxy.interop.texformats import CH_A, FormatInfo, UnsupportedFormat, format_info, format_name
+from oxy.formats.enums import Format
+from oxy.interop.texformats import CH_A, CH_DEPTH, FormatInfo, UnsupportedFormat, format_info, format_name
 from oxy.runtime.types import TextureResource
 
 __all__ = ["KTX2_IDENTIFIER", "build_ktx2", "data_format_descriptor"]
@@ -46,7 +48,12 @@ _LEVEL = struct.Struct("<3Q")
 KHR_DF_VERSION_1_3 = 2
 KHR_DF_PRIMARIES_BT709 = 1
 KHR_DF_TRANSFER_LINEAR, KHR_DF_TRANSFER_SRGB = 1, 2
-QUALIFIER_LINEAR, QUALIFIER_SIGNED, QUALIFIER_FLOAT = 0x10, 0x40, 0x80
+KHR_DF_PRIMARIES_UNSPECIFIED = 0
+QUALIFIER_LINEAR, QUALIFIER_EXPONENT, QUALIFIER_SIGNED, QUALIFIER_FLOAT = 0x10, 0x20, 0x40, 0x80
+#: E5B9G9R9 (dfdutils' values): each 9-bit mantissa sample has upper 8448, followed by the
+#: shared 5-bit exponent at bit 27 as an EXPONENT sample of the same channel (lower 15 = the
+#: bias, upper 31).
+_MANTISSA_UPPER, _EXPONENT_OFFSET, _EXPONENT_BITS, _EXPONENT_LOWER, _EXPONENT_UPPER = 8448, 27, 5, 15, 31
 _F32_ONE, _F32_MINUS_ONE = 0x3F800000, 0xBF800000
 
 
@@ -81,15 +88,23 @@ def data_format_descriptor(info: FormatInfo) -> bytes:
         raise UnsupportedFormat(f"{format_name(info.format)} cannot be written as KTX2 (no Vulkan format "
                                 "with a data format descriptor here)")
     samples = []
+    shared_exponent = info.format == Format.R9G9B9E5_FLOAT
     for channel, offset, bits in info.channels:
         qualifiers, lower, upper = _bounds(info, bits)
+        if shared_exponent:
+            qualifiers, lower, upper = 0, 0, _MANTISSA_UPPER
         if info.numeric == "srgb" and channel == CH_A:
             qualifiers |= QUALIFIER_LINEAR
         samples.append(struct.pack("<HBB4B2I", offset, bits - 1, channel | qualifiers, 0, 0, 0, 0, lower, upper))
+        if shared_exponent:
+            samples.append(struct.pack("<HBB4B2I", _EXPONENT_OFFSET, _EXPONENT_BITS - 1,
+                                       channel | QUALIFIER_EXPONENT, 0, 0, 0, 0, _EXPONENT_LOWER, _EXPONENT_UPPER))
     block_size = 24 + 16 * len(samples)
     transfer = KHR_DF_TRANSFER_SRGB if info.numeric == "srgb" else KHR_DF_TRANSFER_LINEAR
     dim = info.block - 1
-    block = struct.pack("<IHH4B4B8B", 0, KHR_DF_VERSION_1_3, block_size, info.model, KHR_DF_PRIMARIES_BT709,
+    depth = any(channel == CH_DEPTH for channel, _o, _b in info.channels)
+    primaries = KHR_DF_PRIMARIES_UNSPECIFIED if depth else KHR_DF_PRIMARIES_BT709  # not colour data
+    block = struct.pack("<IHH4B4B8B", 0, KHR_DF_VERSION_1_3, block_size, info.model, primaries,
                         transfer, 0, dim, dim, 0, 0, info.block_bytes, 0, 0, 0, 0, 0, 0, 0)
     return struct.pack("<I", 4 + block_size) + block + b"".join(samples)
 

@@ -12,8 +12,9 @@ Packed formats: DXGI names components from the least significant bit, Vulkan's
 ``*_PACK16/32`` names from the most significant, so DXGI ``B5G6R5_UNORM`` is Vulkan
 ``R5G6B5_UNORM_PACK16`` and DXGI ``R10G10B10A2_UNORM`` is ``A2B10G10R10_UNORM_PACK32``.
 
-Not here (refused with a message naming the format): ``R9G9B9E5_FLOAT`` in KTX2
-(its shared-exponent descriptor is not written), the depth-stencil formats in KTX2.
+Not here (refused with a message naming the format): the combined depth-stencil
+formats in KTX2. ``channels`` of ``R9G9B9E5_FLOAT`` name its three mantissas; the KTX2
+writer adds the shared exponent's samples.
 
 Pure data and lookups: safe from any thread.
 """
@@ -115,7 +116,7 @@ _TABLE: tuple[FormatInfo, ...] = (
                ((CH_R, 0, 10), (CH_G, 10, 10), (CH_B, 20, 10), (CH_A, 30, 2))),
     FormatInfo(F.R10G10B10A2_UINT, 25, 68, 4, 1, 4, "uint",
                ((CH_R, 0, 10), (CH_G, 10, 10), (CH_B, 20, 10), (CH_A, 30, 2))),
-    FormatInfo(F.R9G9B9E5_FLOAT, 67, None, 4, 1, 4, "ufloat", ()),
+    FormatInfo(F.R9G9B9E5_FLOAT, 67, 123, 4, 1, 4, "ufloat", ((CH_R, 0, 9), (CH_G, 9, 9), (CH_B, 18, 9))),
     _bc(F.BC1_UNORM, 71, 133, 8, "unorm", 128, ((1, 0, 64),)),
     _bc(F.BC1_UNORM_SRGB, 72, 134, 8, "srgb", 128, ((1, 0, 64),)),
     _bc(F.BC2_UNORM, 74, 135, 16, "unorm", 129, ((CH_A, 0, 64), (0, 64, 64))),
