@@ -21,6 +21,7 @@ an error. Safe from any thread.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, cast
 
@@ -29,7 +30,7 @@ import numpy as np
 from oxy.errors import FormatError
 from oxy.formats import AssetKey, AssetType, BufferResourceDesc, MeshType, TextureResourceDesc, mesh_info
 from oxy.formats.geometry import GeometryDescriptor
-from oxy.formats.material import TEXTURE_SLOTS, MaterialDescriptor
+from oxy.formats.material import TEXTURE_SLOTS, MaterialAssetDesc, MaterialDescriptor
 from oxy.formats.resources import (BUFFER_DESC_DTYPE, SUBRESOURCE_LAYOUT_SIZE, TEXTURE_DESC_DTYPE,
                                    TEXTURE_PAYLOAD_HEADER_SIZE, SubresourceLayout, TexturePayloadHeader)
 from oxy.formats.scene import SceneDescriptor
@@ -106,23 +107,31 @@ def _material(key: AssetKey, parsed: MaterialDescriptor, size: int, source: Sour
               warnings: Warnings) -> Decoded:
     desc = parsed.desc
     slots: list[tuple[str, ResourceKey]] = []
-    for slot in TEXTURE_SLOTS:
-        index = getattr(desc, f"{slot}_texture")
+    for slot, index in zip(TEXTURE_SLOTS, _TEXTURE_INDICES(desc)):
         if index and index < texture_count:  # 0 = the fallback; past the table: warned, skipped
             slots.append((slot, ResourceKey(source, ResourceKind.TEXTURE, index)))
-    skip = {"header"} | {f"{s}_texture" for s in TEXTURE_SLOTS}
-    factors = tuple((f.name, getattr(desc, f.name)) for f in dataclasses.fields(cast(Any, desc))
-                    if f.name not in skip)
+    factors = tuple(zip(_FACTOR_NAMES, _FACTOR_VALUES(desc)))
     h = desc.header
+    # Everything but the loaded textures is bound here, on the CPU pool: ``finish``
+    # runs on the loader's owning hub and only adds the textures and the warnings.
+    fields = {"key": key, "name": h.name, "version": h.version, "streaming_priority": h.streaming_priority,
+              "variant_flags": h.variant_flags, "factors": factors, "shaders": parsed.shaders,
+              "texture_keys": tuple(slots), "desc": desc}
 
     def finish(deps: Mapping[Key, Any], extra: Warnings) -> MaterialAsset:
-        return MaterialAsset(key=key, name=h.name, version=h.version,
-                             streaming_priority=h.streaming_priority, variant_flags=h.variant_flags,
-                             factors=factors, shaders=parsed.shaders,
-                             textures=tuple((slot, deps[k]) for slot, k in slots if k in deps),
-                             texture_keys=tuple(slots), desc=desc, warnings=warnings + extra)
+        return MaterialAsset(textures=tuple((slot, deps[k]) for slot, k in slots if k in deps),
+                             warnings=warnings + extra, **fields)
 
     return Decoded(AssetType.MATERIAL, tuple(k for _s, k in slots), finish, size, warnings)
+
+
+# The material's plain factors (every field but the header and the texture indices), in
+# declaration order, and two C-level getters: one call each instead of a getattr loop.
+_FACTOR_NAMES: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(cast(Any, MaterialAssetDesc))
+    if f.name not in {"header"} | {f"{s}_texture" for s in TEXTURE_SLOTS})
+_FACTOR_VALUES = operator.attrgetter(*_FACTOR_NAMES)
+_TEXTURE_INDICES = operator.attrgetter(*(f"{s}_texture" for s in TEXTURE_SLOTS))
 
 
 def _geometry(key: AssetKey, parsed: GeometryDescriptor, size: int, source: SourceId, buffer_count: int,
