@@ -37,7 +37,7 @@ missing PAK) keeps its previous content; the error is logged, counted
 subscribers as ``callback(path, error)``. A key whose rebuild fails keeps its old
 object; the error is in the report and goes to the same subscribers. A load in
 flight that read the old mount reads again from the new one before publishing
-(the loader's ``_build_current``).
+(:meth:`LoadEngine.build_current <oxy.runtime.engine.LoadEngine.build_current>`).
 """
 from __future__ import annotations
 
