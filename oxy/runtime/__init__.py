@@ -2,7 +2,8 @@
 load it asynchronously on an import hub. See docs/runtime.md.
 
 ``oxy.runtime`` imports only ``oxy.formats``, ``oxy.validate`` and ``oxy.hub`` (and
-``oxy.cook.bc7`` lazily, in :meth:`TextureResource.to_rgba8`); never the importers.
+``oxy.cook.bc7`` lazily, in :meth:`TextureResource.to_rgba8`; ``watchfiles`` lazily,
+in the hot-reload watcher thread); never the importers.
 """
 from __future__ import annotations
 
