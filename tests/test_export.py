@@ -160,7 +160,8 @@ def read_hdr(data: bytes) -> np.ndarray:
 BLOCK = {Format.BC7_UNORM: (16, 4), Format.BC7_UNORM_SRGB: (16, 4), Format.RGBA8_UNORM: (4, 1),
          Format.RGBA8_UNORM_SRGB: (4, 1), Format.RGBA16_FLOAT: (8, 1), Format.RGBA32_FLOAT: (16, 1),
          Format.BC1_UNORM: (8, 4), Format.BC4_UNORM: (8, 4), Format.BC5_UNORM: (16, 4),
-         Format.R11G11B10_FLOAT: (4, 1), Format.R8_UNORM: (1, 1), Format.BGRA8_UNORM: (4, 1)}
+         Format.R11G11B10_FLOAT: (4, 1), Format.R8_UNORM: (1, 1), Format.BGRA8_UNORM: (4, 1),
+         Format.R9G9B9E5_FLOAT: (4, 1)}
 
 
 def tight(payload_bytes: bytes, entry: np.void, layer: int, mip: int) -> bytes:
@@ -471,7 +472,8 @@ def test_formats_oxy_does_not_cook_round_trip_through_dds_and_ktx2(tmp_path):
              (Format.BC5_UNORM, 8, 8, 1, 12, TextureType.TEXTURE_CUBE_ARRAY),
              (Format.R11G11B10_FLOAT, 6, 5, 3, 1, TextureType.TEXTURE_2D),
              (Format.R8_UNORM, 7, 3, 2, 1, TextureType.TEXTURE_2D),
-             (Format.BGRA8_UNORM, 5, 4, 1, 1, TextureType.TEXTURE_2D)]
+             (Format.BGRA8_UNORM, 5, 4, 1, 1, TextureType.TEXTURE_2D),
+             (Format.R9G9B9E5_FLOAT, 9, 3, 1, 1, TextureType.TEXTURE_2D)]
     content = ContentSet()
     content.textures = [fallback_texture()]
     subs_of = {}
@@ -484,6 +486,7 @@ def test_formats_oxy_does_not_cook_round_trip_through_dds_and_ktx2(tmp_path):
     premultiplied[5] = 1  # TexturePayloadHeader.flags: PremultipliedAlpha
     content.textures.append(dataclasses.replace(volume, payload=bytes(premultiplied)))
     subs_of[len(specs) + 1] = ((Format.R8_UNORM, 5, 4, 2, 1, TextureType.TEXTURE_3D), volume_subs)
+    assert subs_of[7][0][0] == Format.R9G9B9E5_FLOAT and subs_of[8][0][1:] == (5, 4, 2, 1, TextureType.TEXTURE_3D)
     content.assets = [(AssetType.MATERIAL, "Odd", build_material("Odd", textures={"base_color": 1, "normal": 2}))]
     pak = tmp_path / "odd.pak"
     write_sample_pak(pak, content)
@@ -533,6 +536,13 @@ def test_formats_oxy_does_not_cook_round_trip_through_dds_and_ktx2(tmp_path):
     ours = read_hdr(pathlib.Path(doc["files"][0]["path"]).read_bytes())
     peak = rgb.max(axis=2, keepdims=True)
     assert np.all((np.abs(ours - rgb) <= peak / 128 + 1e-30)[finite])
+    # HDR of R9G9B9E5: mantissa / 512 * 2^(exponent - 15), decoded here from the bit layout
+    code, doc = export(str(pak), "texture:7", "-o", str(tmp_path / "hdr"), "--format", "hdr")
+    assert code == 0, doc
+    packed = np.frombuffer(subs_of[7][1][0], "<u4").reshape(3, 9).astype(np.int64)
+    rgb = np.stack([((packed >> s) & 511) / 512 * 2.0 ** ((packed >> 27) - 15) for s in (0, 9, 18)], axis=2)
+    ours = read_hdr(pathlib.Path(doc["files"][0]["path"]).read_bytes())
+    assert np.all(np.abs(ours - rgb) <= rgb.max(axis=2, keepdims=True) / 128 + 1e-30)
     # PNG of BC1, R8 and BGRA8
     for index in (1, 5, 6):
         (fmt, w, h, *_), subs = subs_of[index]

@@ -7,7 +7,7 @@ it these formats are refused with a message saying so). Missing channels read as
 GPU samples them: green and blue 0, alpha 255.
 
 Float: RGBA16/RG16/R16 float, RGBA32/RGB32/RG32/R32 float and the packed
-R11G11B10 float, decoded with numpy (missing channels as above, alpha 1).
+R11G11B10 and R9G9B9E5 floats, decoded with numpy (missing channels as above, alpha 1).
 
 Anything else raises :class:`~oxy.interop.texformats.UnsupportedFormat` naming the
 format and what would work instead. Pure: safe from any thread.
@@ -33,7 +33,7 @@ _FLOATS = {Format.R16_FLOAT: ("<f2", 1), Format.RG16_FLOAT: ("<f2", 2), Format.R
            Format.R32_FLOAT: ("<f4", 1), Format.RG32_FLOAT: ("<f4", 2), Format.RGB32_FLOAT: ("<f4", 3),
            Format.RGBA32_FLOAT: ("<f4", 4)}
 #: Formats :func:`to_float_rgba` decodes.
-FLOAT_FORMATS = frozenset(_FLOATS) | {Format.R11G11B10_FLOAT}
+FLOAT_FORMATS = frozenset(_FLOATS) | {Format.R11G11B10_FLOAT, Format.R9G9B9E5_FLOAT}
 
 
 def _expand(channels: np.ndarray, one: float | int, dtype: type) -> np.ndarray:
@@ -102,6 +102,11 @@ def to_float_rgba(tex: TextureResource, layer: int, mip: int) -> np.ndarray:
         rgb = np.stack([_small_float(packed & 0x7FF, 6), _small_float((packed >> 11) & 0x7FF, 6),
                         _small_float((packed >> 22) & 0x3FF, 5)], axis=2)
         return _expand(rgb, 1.0, np.float32)
+    if fmt == Format.R9G9B9E5_FLOAT:  # three 9-bit mantissas, shared 5-bit exponent (bias 15, no implicit 1)
+        packed = np.frombuffer(data, "<u4", w * h).reshape(h, w)
+        scale = np.ldexp(np.float32(1.0), (packed >> 27).astype(np.int32) - 15 - 9)
+        rgb = np.stack([((packed >> shift) & 0x1FF) * scale for shift in (0, 9, 18)], axis=2)
+        return _expand(rgb.astype(np.float32), 1.0, np.float32)
     dtype, count = _FLOATS[Format(fmt)]
     values = np.frombuffer(data, dtype, w * h * count).reshape(h, w, count).astype(np.float32)
     return _expand(values, 1.0, np.float32)
