@@ -31,10 +31,6 @@ from oxy.daemon.config import DaemonConfig, Log
 LOCK_NAME = os.path.join(".oxy", "daemon.lock")
 
 
-#: How long the catch-up waits after starting the watcher thread (its watches are registered
-#: as the thread begins watching).
-WATCH_SETTLE_SECONDS = 0.3
-
 class StartError(Exception):
     """The daemon cannot start (message for the user; ``exit_code``)."""
 
@@ -122,6 +118,10 @@ class Daemon:
         from oxy.hub.delivery import HubExecutor
         from oxy.importing import AsyncImportService
 
+        # Handlers first: a SIGTERM that arrives as soon as "listening" is logged (a
+        # supervisor, a test) must mean a clean shutdown, not the default death.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(signum, self._on_signal, signum)
         self.page = StatusPage(self)
         server = self._bind(Api(self))
         self.log("listening", host=self.cfg.host, port=server.server_port, root=self.cfg.root,
@@ -137,16 +137,13 @@ class Daemon:
         self.jobs = JobTable(self.cfg, self.service, executor, self.events, self.log, lock.path,
                              lambda t: DaemonMetrics(self.cache, lambda: t.depth, lambda: len(self.watcher.files)))
         self.metrics = self.jobs.metrics
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            gevent.signal_handler(signum, self._on_signal, signum)
         server.start()
         known, gone = gevent.get_hub().threadpool.apply(_catch_up_inputs, (self.cfg,))
+        # start() returns once the watcher thread's inotify watches exist, so a file created
+        # from now on is seen by the watcher, and one created before by the catch-up's walk.
         self.watcher.start(known)
-        # The catch-up's plan walks the folders when its job starts: give the watcher
-        # thread a moment to register its inotify watches first, so a file created
-        # meanwhile is seen by one or the other, never by neither.
-        gevent.sleep(WATCH_SETTLE_SECONDS)
-        self.jobs.cook(list(self.cfg.watch), gone, trigger="catch-up")
+        if not self._stop.is_set():
+            self.jobs.cook(list(self.cfg.watch), gone, trigger="catch-up")
         self._stop.wait()
         self._shutdown(server)
         return 0
@@ -168,7 +165,9 @@ class Daemon:
         self._signals += 1
         self.log("signal", signal=signal.Signals(signum).name,
                  action="shutting down" if self._signals == 1 else "already shutting down")
-        self.jobs.accepting = False  # from now on: 503 for new cooks
+        jobs = getattr(self, "jobs", None)  # None while still starting: nothing is queued yet
+        if jobs is not None:
+            jobs.accepting = False  # from now on: 503 for new cooks
         self._stop.set()
 
     def _shutdown(self, server: Any) -> None:
