@@ -127,3 +127,14 @@ def test_help_does_not_import_the_heavy_layers(args: tuple[str, ...]) -> None:
     r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=PROJECT,
                        env={**os.environ, "PYTHONPATH": str(PROJECT)}, timeout=60)
     assert "HEAVY []" in r.stderr, r.stderr[-500:]
+
+
+def test_one_severity_enum() -> None:
+    import re
+
+    import oxy.importing.types as import_types
+    import oxy.validate as validate
+
+    assert import_types.Severity is validate.Severity
+    defined = [p for p in (PROJECT / "oxy").rglob("*.py") if re.search(r"^class Severity\b", p.read_text(), re.M)]
+    assert [p.relative_to(PROJECT).as_posix() for p in defined] == ["oxy/validate/diagnostics.py"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from oxy.cook.notes import CookNote
+from oxy.validate.diagnostics import Severity
 
 __all__ = [
     "ImportDiagnostic",
@@ -24,14 +25,6 @@ __all__ = [
     "Severity",
     "check_options",
 ]
-
-
-class Severity(enum.Enum):
-    """How bad a diagnostic is. ``ERROR`` means the job cannot succeed."""
-
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
 
 
 class ImportPhase(enum.Enum):

@@ -18,6 +18,11 @@ __all__ = ["Diagnostic", "Severity", "ValidationReport", "printable"]
 
 
 class Severity(str, Enum):
+    """How bad a diagnostic is: oxy's one severity scale, shared by validation reports and
+    import diagnostics (``oxy.importing.types`` re-exports it). For validation, ``ERROR``
+    is what the engine rejects and ``WARNING`` what it tolerates; for an import job,
+    ``ERROR`` means the job cannot succeed."""
+
     INFO = "info"
     WARNING = "warning"
     ERROR = "error"
