@@ -216,3 +216,25 @@ def test_a_load_in_flight_across_a_swap_publishes_the_new_content(tmp_path, monk
         gate.set()
         assert handle.result(T).roughness == pytest.approx(0.125, abs=1e-4)
         assert decoded == [material_key, material_key]  # read again from the new mount
+
+
+def test_stop_ends_the_watcher_thread(tmp_path):
+    pak = tmp_path / "content.pak"
+    write_sample_pak(pak, textured_cube())
+
+    def watchers():
+        return [t for t in threading.enumerate() if t.name == "oxy-loader-watch" and t.is_alive()]
+
+    before = len(watchers())
+    ldr = AssetLoader(LoaderConfig(cpu_threads=1, watch=True)).start()
+    ldr.add_pak(str(pak))
+    assert len(watchers()) == before + 1
+    ldr.add_pak(str(pak))  # a second mount: the watcher is restarted for both, not doubled
+    deadline = time.monotonic() + T
+    while len(watchers()) != before + 1:
+        assert time.monotonic() < deadline, "the replaced watcher thread did not end"
+        time.sleep(0.01)
+    ldr.stop()
+    while len(watchers()) != before:
+        assert time.monotonic() < deadline, "the watcher thread outlived stop()"
+        time.sleep(0.01)
