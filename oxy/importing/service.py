@@ -142,6 +142,12 @@ class AsyncImportService:
         isolate_parsers: bool = False,
         parse_timeout: float = 120.0,
     ) -> None:
+        """Start the service: its import thread (a gevent hub of its own) and its CPU and
+        I/O pools start here, before this returns; every argument is described in the
+        class docstring. Call from any thread except a hub you need responsive meanwhile
+        (starting takes a few milliseconds). Raises ValueError for a negative
+        ``max_concurrent_jobs`` or a non-positive ``parse_timeout``. Pair with :meth:`close` (or use the
+        service as a context manager) so the thread and pools stop."""
         import os
 
         self._max_jobs = int(max_concurrent_jobs or os.cpu_count() or 2)

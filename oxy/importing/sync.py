@@ -35,9 +35,17 @@ class AssetImporter:
     the root's build records are always used (an up-to-date image is not cooked)."""
 
     def __init__(self, cache: Any = None) -> None:
+        """``cache``: the cook cache to read and fill (None: cook every unit not already
+        in the root). Nothing starts here; the importer holds no thread or file."""
         self.cache = cache
 
     def import_to_loose_cooked(self, request: ImportRequest) -> ImportReport:
+        """Import ``request.source_path`` into ``request.cooked_root`` on the calling thread
+        and return the report (blocks until the commit or rollback). Images and scene files
+        (suffixes of the default registry's texture and scene importers) are supported;
+        another suffix or a bad option is an ERROR diagnostic in the report. Never raises
+        for bad input: a corrupt source or an unreadable root ends as diagnostics, with the
+        root's previous index kept. Waits while another process holds the root's lock."""
         if request.suffix in SCENE_SUFFIXES:
             return import_scene_sync(request)
         report = ImportReport(cooked_root=request.cooked_root, source_path=request.source_path)
