@@ -90,7 +90,7 @@ def test_the_schemas_are_valid_draft_2020_12_and_every_command_has_one():
     for name, schema in _ALL.items():
         Draft202012Validator.check_schema(schema)
         assert schema["$id"].endswith("/" + name)
-    for command in ("validate", "inspect", "pack", "diff", "why", "cache", "compact", "cook", "error"):
+    for command in ("validate", "inspect", "pack", "diff", "why", "cache", "compact", "cook", "export", "error"):
         assert f"oxy.{command}.1.json" in _ALL
 
 
@@ -234,6 +234,17 @@ def test_why_names_asset_keys_in_text_form(tmp_path):
     assert set(keys) == {a["key"] for a in inspected["assets"]}
     undashed = check("why", oxy("why", root, keys[0].replace("-", ""), "--json"))
     assert [o["asset"] for s in undashed["sources"] for o in s["outputs"]] == [keys[0]]
+
+
+def test_export_files_are_on_disk_with_their_digest(cooked, tmp_path):
+    import hashlib
+
+    doc = check("export", oxy("export", cooked, "--all", "-o", tmp_path / "out", "--json"))
+    assert doc["files"]
+    for f in doc["files"]:
+        assert hashlib.sha256(pathlib.Path(f["path"]).read_bytes()).hexdigest() == f["sha256"]
+    error_of("export", oxy("export", tmp_path / "missing", "--all", "-o", tmp_path / "o", "--json"), "not_found", 2)
+    error_of("export", oxy("export", cooked, "-o", tmp_path / "o", "--json"), "usage", 1)  # neither KEY nor --all
 
 
 # ---------------------------------------------------------------------------- failures

@@ -50,7 +50,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "records_unreadable": (3, "oxy why: the build records cannot be read"),
     "failed": (4, "the work ran and failed (for example a commit that was rolled back)"),
     "no_records": (4, "oxy why: no build records describe the root's index"),
-    "no_match": (4, "oxy why: nothing in the root matches the arguments"),
+    "no_match": (4, "nothing in the root matches the arguments (oxy why, oxy export)"),
+    "unsupported_format": (4, "oxy export: the texture's format cannot be written in the requested file format"),
     "internal_error": (70, "a bug in oxy (only with --json; the traceback is on stderr)"),
     "interrupted": (130, "interrupted (Ctrl+C); previous outputs stay valid"),
 }
