@@ -5,8 +5,10 @@ format, mip, layer and face), KTX2 (the same, KTX 2.0 container), PNG (8 bits, o
 ``--mip`` / ``--layer`` / ``--face``) or Radiance HDR (float formats, one image).
 ``docs/export.md`` describes selectors, names and formats.
 
-``--json`` prints exactly one JSON document (``"schema": "oxy.export/1"``), also on
-failure: ``{"schema", "error": {"code", "message", "path"}}``. Exit codes: 0 written,
+``--json`` prints exactly one JSON document (:mod:`oxy.cli.jsonout`, ``"schema":
+"oxy.export/1"``, schema ``docs/schemas/oxy.export.1.json``), also on failure
+(``"error": {"code", "message", "path"}``); OSErrors (a write failing) reach
+:mod:`oxy.cli.main`, which reports them the same way. Exit codes: 0 written,
 1 usage, 2 I/O error (including an ``-o`` that is a file: "not a directory"),
 3 invalid content (or a name that would leave the output folder), 4 nothing matches
 the selector or the format cannot be written as asked.
@@ -14,14 +16,13 @@ the selector or the format cannot be written as asked.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from typing import Any, NoReturn, Sequence
+from typing import Any
 
 from oxy.cli.common import ExitCode
+from oxy.cli.jsonout import emit, fail
 
-SCHEMA = "oxy.export/1"
 _FACES = {"+x": 0, "-x": 1, "+y": 2, "-y": 3, "+z": 4, "-z": 5, "px": 0, "nx": 1, "py": 2, "ny": 3, "pz": 4, "nz": 5}
 
 
@@ -39,46 +40,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("dds", "ktx2", "png", "hdr"), default="dds", help="file type (default dds)")
     p.add_argument("--mip", type=int, help="PNG/HDR: the mip level (default 0)")
     p.add_argument("--layer", type=int, help="PNG/HDR: the array layer, or the cube of a cube array (default 0)")
-    p.add_argument("--face", help="PNG/HDR of a cube: the face, 0-5, px nx py ny pz nz, or --face=+x ... --face=-z "
-                                         "(default +x)")
+    p.add_argument("--face", help="PNG/HDR of a cube: the face, 0-5, px nx py ny pz nz, or --face=+x ... "
+                                  "--face=-z (default +x)")
     p.add_argument("--json", action="store_true", help="print one JSON document (schema oxy.export/1)")
     p.set_defaults(run=run)
-    _json_usage_errors(p)
-
-
-def _json_usage_errors(p: argparse.ArgumentParser) -> None:
-    """Make argparse's own usage errors a JSON document when ``--json`` is among the
-    subcommand's arguments (argparse reports them before :func:`run` is called)."""
-    parse = p.parse_known_args
-    plain_error = p.error
-    wants_json = [False]
-
-    def parse_known_args(args: Sequence[str] | None = None, namespace: Any = None) -> Any:
-        wants_json[0] = args is not None and "--json" in list(args)
-        return parse(args, namespace)
-
-    def error(message: str) -> NoReturn:
-        if wants_json[0]:
-            _print_json(_error_doc("usage", message, None))
-            sys.exit(ExitCode.USAGE)
-        plain_error(message)
-
-    p.parse_known_args = parse_known_args  # type: ignore[method-assign, assignment]
-    p.error = error  # type: ignore[method-assign]
 
 
 class _Usage(Exception):
-    pass
-
-
-def _error_doc(code: str, message: str, path: str | None, exit_code: int = ExitCode.USAGE) -> dict[str, Any]:
-    return {"schema": SCHEMA, "ok": False, "exit_code": int(exit_code),
-            "error": {"code": code, "message": message, "path": path}}
-
-
-def _print_json(doc: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
-    sys.stdout.flush()
+    """A combination of arguments argparse cannot check (exit 1, error code "usage")."""
 
 
 def _options(args: argparse.Namespace) -> Any:
@@ -110,46 +79,32 @@ def run(args: argparse.Namespace) -> int:
     from oxy.interop.texformats import UnsupportedFormat
     from oxy.rootfs import RootEscapeError
 
-    def fail(code: str, message: str, path: str | None, exit_code: int) -> int:
-        if args.json:
-            _print_json(_error_doc(code, message, path, exit_code))
-        else:
-            print(f"oxy export: {message}" + (f" ({path})" if path and path not in message else ""),
-                  file=sys.stderr)
-        return exit_code
-
     try:
         options = _options(args)
         if not os.path.exists(args.path):
-            return fail("not_found", f"{args.path}: no such file or folder", args.path, ExitCode.IO_ERROR)
+            return fail(args, ExitCode.IO_ERROR, "not_found", f"{args.path}: no such file or folder", args.path)
         with TextureCatalog(args.path) as catalog:
             picks = catalog.every() if args.all else catalog.select(args.key)
             on_file = None if args.json else _print_file
             files = export_textures(catalog, picks, args.out, options, on_file=on_file)
     except _Usage as exc:
-        return fail("usage", str(exc), None, ExitCode.USAGE)
+        return fail(args, ExitCode.USAGE, "usage", str(exc))
     except SelectionError as exc:
-        return fail("no_match", str(exc), args.path, ExitCode.FAILED)
+        return fail(args, ExitCode.FAILED, "no_match", str(exc), args.path)
     except UnsupportedFormat as exc:
-        return fail("unsupported_format", str(exc), args.path, ExitCode.FAILED)
+        return fail(args, ExitCode.FAILED, "unsupported_format", str(exc), args.path)
     except OutputError as exc:
-        return fail("io_error", f"{exc.path}: {exc}", exc.path, ExitCode.IO_ERROR)
+        return fail(args, ExitCode.IO_ERROR, "io_error", f"{exc.path}: {exc}", exc.path)
     except RootEscapeError as exc:
-        return fail("root_escape", f"refused: {exc}", exc.path, ExitCode.INVALID)
+        return fail(args, ExitCode.INVALID, "root_escape", f"refused: {exc}", exc.path)
     except FormatError as exc:
-        return fail("invalid_content", f"invalid: {exc}", exc.path, ExitCode.INVALID)
-    except OSError as exc:
-        if isinstance(exc, BrokenPipeError):
-            raise
-        path = str(exc.filename or args.path)
-        return fail("io_error", f"{path}: {exc.strerror or exc}", path, ExitCode.IO_ERROR)
-    if args.json:
-        _print_json({"schema": SCHEMA, "ok": True, "exit_code": 0, "source": args.path, "format": args.format, "out": args.out,
-                     "selector": None if args.all else args.key, "all": bool(args.all),
-                     "files": [f.to_dict() for f in files]})
-    else:
+        return fail(args, ExitCode.INVALID, "invalid_content", f"invalid: {exc}", exc.path, offset=exc.offset,
+                    field=exc.field)
+    if not args.json:
         print(f"oxy export: {len(files)} {args.format} file(s) written to {args.out}", file=sys.stderr)
-    return ExitCode.OK
+    return emit(args, {"source": args.path, "format": args.format, "out": args.out,
+                       "selector": None if args.all else args.key, "all": bool(args.all),
+                       "files": [f.to_dict() for f in files]}, ExitCode.OK)
 
 
 def _print_file(done: Any) -> None:
