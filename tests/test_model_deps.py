@@ -228,7 +228,7 @@ def test_mtllib_found_across_read_blocks(tmp_path: pathlib.Path) -> None:
     assert names(model_dependencies(str(model)), tmp_path) == (["late.mtl"], [])
 
 
-@pytest.mark.parametrize("name", ["box.fbx", "scene.dae", "a.3ds", "b.blend", "noext"])
+@pytest.mark.parametrize("name", ["box.fbx", "scene.stl", "a.3ds", "b.blend", "noext"])
 def test_other_formats_have_no_dependencies(tmp_path: pathlib.Path, name: str) -> None:
     assert model_dependencies(str(write(tmp_path / name, b"mtllib x.mtl\n"))) == ModelDeps((), (), ())
 

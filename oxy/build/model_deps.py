@@ -28,8 +28,19 @@ referenced files that are missing, so that creating one is noticed too).
   of the ``mtllib`` name; oxy's resolver joins the result to the model's folder).
   Windows absolute texture paths (``D:\\...``) are noted, not recorded: only the texture
   resolver's fallback rules can place them.
-- ``.fbx``, ``.dae``, ``.3ds``, ``.blend`` and the rest: nothing (FBX textures are found
-  by the texture resolver; ``<init_from>`` of COLLADA is not read here).
+- ``.dae`` (COLLADA 1.4 and 1.5): the file names of ``<image>`` elements
+  (``<image><init_from>NAME</init_from>`` in 1.4, ``<image><init_from><ref>NAME</ref>``
+  in 1.5; the ``<init_from>`` of an effect's ``<surface>`` names an image id, not a
+  file, and is skipped), streamed with ``xml.etree.ElementTree.iterparse`` (expat: no
+  external entities, bounded entity expansion) up to :data:`MAX_XML_BYTES`. As assimp's
+  ``ColladaParser::ReadImage`` does, a ``file://`` prefix is dropped (``file:///C:/x``
+  becomes ``C:/x``) and the name is percent-decoded; both spellings are recorded when
+  they differ. Relative to the model's folder.
+- ``.ply``: the header's ``comment TextureFile NAME`` lines (assimp's PLY loader takes
+  the texture from them), relative to the model's folder; only the header is read (up
+  to ``end_header``, at most :data:`MAX_LINE_BYTES` x 64).
+- ``.stl``, ``.fbx``, ``.3ds``, ``.blend`` and the rest: nothing (STL names no file;
+  FBX textures are found by the texture resolver).
 
 The texture resolver (``oxy.importing.scene.resolver``) may find a texture through a
 fallback (file name beside the model, a ``Textures`` folder): the caller records the
@@ -40,6 +51,7 @@ input (missing, truncated, garbage, huge files); problems are :attr:`ModelDeps.n
 """
 from __future__ import annotations
 
+import io
 import json
 import ntpath
 import os
@@ -51,6 +63,7 @@ from urllib.parse import unquote
 
 MAX_JSON_BYTES = 256 << 20   # a .gltf or GLB JSON chunk larger than this is not parsed (noted)
 MAX_LINE_BYTES = 64 << 10    # OBJ/MTL lines longer than this are skipped (noted)
+MAX_XML_BYTES = 512 << 20    # a COLLADA document is scanned up to this many bytes (noted beyond)
 _SCAN_BLOCK = 1 << 20
 
 _GLB_MAGIC = b"glTF"
@@ -103,7 +116,8 @@ def model_dependencies(path: str) -> ModelDeps:
     """The files ``path``'s import reads besides itself (see the module docstring)."""
     model = os.path.abspath(path)
     found = _Found(model)
-    scan = {".gltf": _scan_gltf, ".glb": _scan_glb, ".obj": _scan_obj}.get(os.path.splitext(model)[1].lower())
+    scanners = {".gltf": _scan_gltf, ".glb": _scan_glb, ".obj": _scan_obj, ".dae": _scan_dae, ".ply": _scan_ply}
+    scan = scanners.get(os.path.splitext(model)[1].lower())
     if scan is None:
         return found.result()
     try:
@@ -264,3 +278,95 @@ def _texture_name(rest: str) -> tuple[str, str]:
     if i >= len(tokens):
         return "", "no file name after the options"
     return rest[tokens[i].start():].rstrip(), ""
+
+
+# ---------------------------------------------------------------- COLLADA
+
+class _Bounded(io.RawIOBase):
+    """A read-only view of ``f`` that ends after ``limit`` bytes (``hit`` tells if it did)."""
+
+    def __init__(self, f: IO[bytes], limit: int) -> None:
+        self.f, self.left, self.hit = f, limit, False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.left <= 0:
+            self.hit = bool(self.f.read(1))
+            return 0
+        data = self.f.read(min(len(buffer), self.left))
+        buffer[:len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def _scan_dae(f: IO[bytes], found: _Found) -> None:
+    from xml.etree.ElementTree import ParseError, iterparse
+
+    folder = os.path.dirname(found.model)
+    bounded = _Bounded(f, MAX_XML_BYTES)
+    stack: list[str] = []
+    try:
+        for event, element in iterparse(bounded, events=("start", "end")):
+            name = _local(element.tag)
+            if event == "start":
+                stack.append(name)
+                continue
+            stack.pop()
+            is_file = (name == "init_from" and stack[-1:] == ["image"]) or \
+                      (name == "ref" and stack[-2:] == ["image", "init_from"])
+            if is_file and element.text and element.text.strip():
+                _add_dae_image(element.text.strip(), folder, found)
+            if name in ("image", "library_images", "effect", "geometry", "node"):
+                element.clear()
+    except ParseError as exc:
+        found.notes.append(f"{found.model}: XML does not parse: {exc}")
+    except RecursionError:
+        found.notes.append(f"{found.model}: XML nested too deeply")
+    if bounded.hit:
+        found.notes.append(f"{found.model}: larger than {MAX_XML_BYTES} bytes; images past that not scanned")
+
+
+def _add_dae_image(name: str, folder: str, found: _Found) -> None:
+    raw = name[7:] if name.lower().startswith("file://") else name
+    if re.match(r"^/[A-Za-z]:[/\\]", raw):  # file:///C:/x -> C:/x
+        raw = raw[1:]
+    if _URI_SCHEME.match(raw):
+        found.notes.append(f"{found.model}: image {name[:100]!r} is not a local file; not recorded")
+        return
+    for variant in dict.fromkeys((unquote(raw), raw)):
+        if ntpath.splitdrive(variant)[0] or variant.startswith("\\\\"):
+            found.notes.append(f"{found.model}: image {variant!r} is a Windows absolute path; "
+                               f"left to the texture resolver")
+            return
+        found.add(os.path.join(folder, variant.replace("\\", "/")))
+
+
+# ---------------------------------------------------------------- PLY
+
+_PLY_TEXTURE = re.compile(rb"^comment[ \t]+TextureFile[ \t]+(.*?)[ \t\r]*$")
+
+
+def _scan_ply(f: IO[bytes], found: _Found) -> None:
+    folder = os.path.dirname(found.model)
+    if f.read(4).rstrip(b"\r\n") != b"ply":
+        found.notes.append(f"{found.model}: not a PLY file (no 'ply' magic)")
+        return
+    f.seek(0)
+    for _ in range(64 * 1024):
+        line = f.readline(MAX_LINE_BYTES)
+        if not line:
+            found.notes.append(f"{found.model}: header without end_header")
+            return
+        line = line.rstrip(b"\n")
+        if line.strip() == b"end_header":
+            return
+        match = _PLY_TEXTURE.match(line)
+        if match and match.group(1):
+            found.add(os.path.join(folder, _text(match.group(1)).replace("\\", "/")))
+    found.notes.append(f"{found.model}: header longer than 65536 lines; not scanned further")

@@ -281,7 +281,7 @@ class AssimpBackend(SceneBackend):
     """Scene parsing through pyassimp (see the module docstring)."""
 
     name = "assimp"
-    suffixes = frozenset({".fbx", ".gltf", ".glb", ".obj"})
+    suffixes = frozenset({".fbx", ".gltf", ".glb", ".obj", ".dae", ".ply", ".stl"})
 
     def parse(self, path: str) -> ParsedScene:
         if not os.path.isfile(path):
