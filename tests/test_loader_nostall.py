@@ -108,6 +108,36 @@ def test_gevent_app_hub_keeps_running_while_textures_decode(tmp_path):
     assert result["async_beats"] >= TEXTURES
 
 
+def test_bc7_decode_releases_the_gil():
+    """With a huge switch interval a thread holding the GIL is never preempted, so the
+    main thread can only run while the worker is inside the decode kernel if the
+    kernel released the GIL (as tests/test_bc7.py checks for the encoder). A
+    1024x1024 decode takes far longer than one 0.5 ms wait."""
+    blocks = np.random.default_rng(2).integers(0, 256, bc7.block_count(SIZE, SIZE) * 16, np.uint8).tobytes()
+    started, done = threading.Event(), threading.Event()
+    result: list[np.ndarray] = []
+
+    def worker() -> None:
+        started.set()
+        result.append(bc7.decode(blocks, SIZE, SIZE))
+        done.set()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(100.0)
+    try:
+        t = threading.Thread(target=worker)
+        t.start()
+        started.wait()
+        ticks = 0
+        while not done.wait(0.0005):
+            ticks += 1
+        t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert ticks >= 1
+    assert np.array_equal(result[0], bc7.decode(blocks, SIZE, SIZE))
+
+
 @pytest.fixture
 def loader():
     with AssetLoader(LoaderConfig(cpu_threads=2)) as ldr:

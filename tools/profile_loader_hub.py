@@ -11,8 +11,9 @@ sleeps wake (as the benchmark does), records:
   In a non-hub greenlet, wall minus CPU is time the hub thread waited for the GIL
   (or for a core: the machine has 2); the ``hub`` label's wall includes idle polls.
 * **Pool tasks.** Every task the loader sends to the CPU and I/O pools (wrapped
-  through ``oxy.runtime.loader.run_blocking`` / ``run_io``; the loader module itself
-  is not edited): function, thread, wall and CPU time. A task's CPU time is, to a
+  through the ``run_blocking`` / ``run_io`` names of the module that runs the loads,
+  ``oxy.runtime.engine``, or ``oxy.runtime.loader`` before the split; nothing is
+  edited): function, thread, wall and CPU time. A task's CPU time is, to a
   first approximation, time it held the GIL (the decoders are pure Python).
 * **CPU per thread** over the loaded run (``/proc/self/task/*/stat``): hub, pools,
   the requesting thread.
@@ -43,7 +44,10 @@ import gevent  # noqa: E402
 import greenlet  # noqa: E402
 
 import bench_loader  # noqa: E402
-import oxy.runtime.loader as loader_mod  # noqa: E402
+try:
+    import oxy.runtime.engine as loader_mod  # noqa: E402
+except ImportError:  # before the engine/loader split
+    import oxy.runtime.loader as loader_mod  # type: ignore[no-redef]  # noqa: E402
 from oxy.hub._native import get_ident  # noqa: E402
 from oxy.pack.compact import pack_paths  # noqa: E402
 from oxy.runtime import AssetLoader, LoaderConfig  # noqa: E402
