@@ -161,6 +161,7 @@ def main() -> int:
     slow: list[tuple[int, float]] = []
     report: dict[str, Any] = {}
     compactions: list[str] = []
+    failures: list[dict[str, Any]] = []
     started = time.monotonic()
     try:
         wait_for(lambda: daemon.finished_total() >= 1, 60, "the catch-up cook")
@@ -187,8 +188,14 @@ def main() -> int:
                     live.remove(path)
                     ops["deleted"] += 1
             wait_for(lambda b=before: daemon.finished_total() > b, 120, f"batch {batch}'s job", 0.02)
-            daemon.wait_settled()
+            settled = daemon.wait_settled()
             seconds = time.monotonic() - t0
+            if settled["jobs"].get("failed", 0) > len(failures):  # caught now: the table forgets old jobs
+                seen = {f["id"] for f in failures}
+                for j in daemon.get("/api/jobs")["jobs"]:
+                    if j["state"] == "failed" and j["id"] not in seen:
+                        failures.append({"batch": batch, "id": j["id"], "diagnostics": j["diagnostics"][:5]})
+                        print(f"batch {batch}: job {j['id']} failed: {j['diagnostics'][:3]}", flush=True)
             batch_seconds.append(seconds)
             if seconds > 5:
                 slow.append((batch, round(seconds, 2)))
@@ -230,6 +237,8 @@ def main() -> int:
     if cold.returncode != 0:
         raise RuntimeError(f"cold cook exited {cold.returncode}: {cold.stderr[-2000:]}")
     fresh_size = tree_bytes(root2)
+    if args.json:  # the daemon's JSON log, for a failure found afterwards
+        shutil.copyfile(daemon.log_path, args.json + ".daemon.log")
     shutil.rmtree(tmp, ignore_errors=True)
 
     mark = samples.get(MARK) or samples[min(samples)]
@@ -283,7 +292,7 @@ def main() -> int:
                "end": end_sample, "after_compact": after_compact, "rss_growth": rss_growth, "rss_growth_after_table_full": rss_growth_full, "jobs": jobs, "not_committed": not_committed,
                "size_before_compact": size_before, "size_after_compact": size_after, "fresh_size": fresh_size,
                "ratio": ratio, "extra_live": extra_live, "missing_live": missing_live, "ratio_without_meta": ratio_data, "compact": compacted,
-               "validate_exit": validate.returncode, "checks": checks, "slow_batches": slow,
+               "validate_exit": validate.returncode, "checks": checks, "slow_batches": slow, "failures": failures, "compactions": compactions,
                "batch_seconds": batch_seconds, **report}
         pathlib.Path(args.json).write_text(json.dumps(doc, indent=2, default=str))
     return 0
