@@ -234,6 +234,13 @@ def test_why_names_asset_keys_in_text_form(tmp_path):
     assert set(keys) == {a["key"] for a in inspected["assets"]}
     undashed = check("why", oxy("why", root, keys[0].replace("-", ""), "--json"))
     assert [o["asset"] for s in undashed["sources"] for o in s["outputs"]] == [keys[0]]
+    from oxy.cli.why_cmd import produced_assets  # what oxy cook --json is to list per job
+
+    produced = produced_assets(str(root))
+    assert list(produced) == [str(PROJECT / "samples" / "models" / "brick_cube.gltf")]
+    assert {(a["key"], a["virtual_path"]) for a in produced[list(produced)[0]]} == {
+        (a["key"], a["virtual_path"]) for a in inspected["assets"]}
+    assert {a["type"] for a in produced[list(produced)[0]]} == {"material", "geometry", "scene"}
 
 
 def test_export_files_are_on_disk_with_their_digest(cooked, tmp_path):

@@ -79,6 +79,23 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def produced_assets(root: str) -> dict[str, list[dict[str, Any]]]:
+    """Per source (its absolute path, as recorded), the assets its last cook wrote into
+    ``root``: ``{"key", "type", "virtual_path", "name"}`` (key in its text form, type the
+    cook stage: material, geometry, scene), from the build records that describe the
+    index on disk; empty when there are none. For ``oxy cook --json`` ("model outputs name
+    the asset keys produced"). Raises OSError when the index cannot be read and
+    RecordsError when the records cannot. Call from one thread (reads files only)."""
+    from oxy.build.records import BuildRecords
+    from oxy.formats.loose import INDEX_FILE_NAME
+    from oxy.rootfs import read_inside
+
+    records = BuildRecords(root).load(hashlib.sha256(read_inside(root, INDEX_FILE_NAME)).hexdigest())
+    return {path: [{"key": _key_text(o.asset), "type": o.stage, "virtual_path": o.vpath, "name": o.name}
+                   for o in record.outputs if o.kind == "asset" and o.asset]
+            for path, record in sorted(records.sources.items())}
+
+
 def _key_text(value: str | None) -> str | None:
     """An asset key as recorded (hex, with or without dashes) in its text form
     (8-4-4-4-12), as every oxy JSON document writes keys; other text unchanged."""
