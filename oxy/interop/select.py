@@ -93,7 +93,11 @@ class TextureCatalog:
         self.source: Source = _open(path)
         self._paths = {key: vp for vp, key in self.source.virtual_paths.items()}
         self._material_slots: dict[AssetKey, list[tuple[str, int]]] = {}
-        self._sources = _recorded_sources(self.source)
+        try:
+            self._sources = _recorded_sources(self.source)
+        except BaseException:
+            self.source.close()
+            raise
         self._users: dict[int, Pick] | None = None
 
     def __enter__(self) -> "TextureCatalog":
