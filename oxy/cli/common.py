@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     IO_ERROR = 2
     INVALID = 3
     FAILED = 4      # the work ran and failed (a cook job reported errors)
+    INTERNAL = 70   # a bug, reported as the internal_error document under --json (EX_SOFTWARE)
     CANCELLED = 130  # interrupted (Ctrl+C); previous outputs stay valid
     BROKEN_PIPE = 141  # stdout closed early (``oxy inspect big | head``): 128 + SIGPIPE, as a C tool dies
 

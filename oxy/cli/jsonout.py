@@ -33,6 +33,8 @@ import json
 import sys
 from typing import Any, Mapping, Sequence
 
+from oxy.cli.common import ExitCode
+
 #: Every ``error.code`` a command may write, with its usual exit code and meaning.
 #: Stable: scripts match on these; add codes, never rename them.
 ERROR_CODES: dict[str, tuple[int, str]] = {
@@ -57,7 +59,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 }
 
 #: Exit code of an unexpected exception under ``--json`` (EX_SOFTWARE of sysexits.h).
-INTERNAL_ERROR_EXIT = 70
+INTERNAL_ERROR_EXIT = ExitCode.INTERNAL
 
 #: Fields that hold a hash stored as an integer by the formats, and their width in bits.
 HASH_FIELDS: dict[str, int] = {"content_hash": 64, "shader_hash": 64, "pak_crc32": 32}
