@@ -16,7 +16,7 @@ Baselines measured in the same run, interleaved round by round:
 * ``--against REV``: the ``decoders.py`` of git revision ``REV`` (loaded from
   ``git show``), decoding the same bytes: the before/after ratio of a change.
 
-Medians over ``--rounds``. Usage:
+Medians over ``--rounds`` (odd rounds run the cases in reverse order). Usage:
 ``python3 tools/bench_decoders.py [--materials 1200] [--rounds 7] [--against HEAD~1]``
 """
 from __future__ import annotations
@@ -140,8 +140,8 @@ def main() -> None:
             cases.append((AssetType(atype).name.lower(), f"decode_asset ({name})", decode(mod, items), len(items)))
         cases.append(("texture+buffer", f"decode_resource ({name})", resource(mod), len(resources)))
     samples: dict[tuple[str, str], list[float]] = {(k, lb): [] for k, lb, _f, _n in cases}
-    for _ in range(args.rounds):
-        for kind, label, fn, n in cases:
+    for r in range(args.rounds):
+        for kind, label, fn, n in (cases if r % 2 == 0 else cases[::-1]):  # no side always runs first
             samples[(kind, label)].append(cpu_us(fn, n))
     med = {k: statistics.median(v) for k, v in samples.items()}
     print(f"# Descriptor decoders: thread CPU us per item, median of {args.rounds} interleaved rounds "
