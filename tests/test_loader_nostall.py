@@ -161,6 +161,9 @@ def test_async_form_equals_the_sync_form(tmp_path, loader):
     assert np.array_equal(got, bc7.decode(blocks, 12, 8)) and np.array_equal(got, packed.to_rgba8())
     for mip in range(checker.mip_levels):
         assert np.array_equal(checker.to_rgba8_async(loader.loop, 0, mip).result(T), checker.to_rgba8(0, mip))
+    # from a greenlet on the owning hub itself (a load callback's situation): greenlet-blocking
+    on_hub = loader.loop.call(lambda: packed.to_rgba8_async(loader.loop).result(T), timeout=T)
+    assert np.array_equal(on_hub, got)
 
 
 def test_async_form_fails_early_and_through_the_future(tmp_path, loader):
