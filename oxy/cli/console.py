@@ -49,14 +49,16 @@ class DiagnosticFilter:
     def admit(self, diagnostic: ImportDiagnostic) -> bool:
         """Count ``diagnostic`` and say whether to show it now."""
         self.seen[diagnostic.severity.value] += 1
+        third_party = diagnostic.severity is Severity.WARNING and is_third_party(diagnostic)
+        if third_party:
+            self.third_party[diagnostic.source_path] += 1
         if diagnostic.severity is Severity.ERROR:
             return True
         if self.verbosity is Verbosity.QUIET:
             return False
         if diagnostic.severity is Severity.INFO:
             return self.verbosity is Verbosity.VERBOSE
-        if is_third_party(diagnostic):
-            self.third_party[diagnostic.source_path] += 1
+        if third_party:
             return self.verbosity is Verbosity.VERBOSE or self.third_party[diagnostic.source_path] <= THIRD_PARTY_SHOWN
         return True
 

@@ -26,6 +26,8 @@ from oxy.cli.common import ExitCode
 #: Models cooked in one job share one session and one commit (a failed model is rolled
 #: back alone); an interrupted cook keeps every batch committed before it.
 MODELS_PER_JOB = 32
+#: Seconds the main thread sleeps at most between two looks for Ctrl+C while jobs run.
+WAIT_SLICE = 0.2
 IO_CODES = ("session.open_failed", "session.write_failed", "session.finalize_failed",
             "import.source_not_found", "import.source_unreadable", "texture.read_failed")
 
@@ -198,10 +200,20 @@ def _run_jobs(service, requests: list, sources: list[list[str]], reporter, first
         on_progress, on_complete = reporter.watch(first + n, files)
         handles.append(service.submit(request, on_complete=on_complete, on_progress=on_progress))
     try:
-        return [h.wait() for h in handles], False
+        return [_wait(h) for h in handles], False
     except KeyboardInterrupt:
         service.cancel_all()
         return [h.wait() for h in handles], True
+
+
+def _wait(handle):
+    """The job's report, waited for in slices of :data:`WAIT_SLICE` seconds: Ctrl+C's
+    SIGINT may be delivered to another of the process's threads, which leaves this one
+    asleep in a lock until the job ends; waking up regularly runs Python's handler
+    (KeyboardInterrupt) within a slice."""
+    while (report := handle.wait(WAIT_SLICE)) is None:
+        pass
+    return report
 
 
 def _open_cache(args: argparse.Namespace):

@@ -23,6 +23,13 @@ Presets (``quality=``), all using every BC7 mode where it pays:
 sum matches the linear weights) instead of equally. Opaque blocks spend no bits on
 alpha: they decode to alpha exactly 255.
 
+Progress: ``encode(..., progress=fn)`` encodes in strips of whole block rows (about
+:data:`STRIP_BYTES` of source each) and calls ``fn(blocks_done, blocks_total)``
+after each, on the calling thread, between two GIL-free kernel calls. A block
+depends only on its own 16 texels (edge blocks clamp to the image's last row and
+column, which a strip boundary never cuts, as strips are whole block rows), so the
+bytes are the same as those of one call.
+
 Thread rules: both functions are pure; they never start threads, and the kernels
 release the GIL, so calls from several threads run in parallel. Output is
 deterministic (same input and settings -> same bytes on any thread).
@@ -32,7 +39,7 @@ shape, strides, empty image, unknown preset, wrong block-data length);
 """
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Callable, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -40,14 +47,19 @@ import numpy.typing as npt
 from oxy._kernels import bc7_decode as _dec
 from oxy._kernels import bc7_encode as _enc
 
-__all__ = ["BLOCK_BYTES", "QUALITIES", "block_count", "decode", "encode", "psnr"]
+__all__ = ["BLOCK_BYTES", "QUALITIES", "STRIP_BYTES", "block_count", "decode", "encode", "psnr", "strip_rows"]
 
 #: Preset names accepted by :func:`encode`, fastest first.
 QUALITIES: Final[tuple[str, ...]] = ("fast", "normal", "high")
 #: Size of one BC7 block in bytes.
 BLOCK_BYTES: Final[int] = 16
 
+#: Bytes of RGBA8 source (about) per strip when :func:`encode` reports progress.
+STRIP_BYTES: Final[int] = 256 * 1024
+
 Quality = Literal["fast", "normal", "high"]
+#: ``progress(blocks_done, blocks_total)``
+Progress = Callable[[int, int], None]
 
 
 def block_count(width: int, height: int) -> int:
@@ -75,19 +87,43 @@ def _check_rgba(rgba: object) -> np.ndarray:
 
 
 def encode(rgba: npt.NDArray[np.uint8], quality: Quality = "normal",
-           perceptual: bool = False) -> bytes:
+           perceptual: bool = False, progress: Progress | None = None) -> bytes:
     """Compress an RGBA8 image to BC7; returns ``block_count(W, H) * 16`` bytes.
 
     ``rgba`` must be a C-contiguous ``uint8`` array of shape ``(H, W, 4)`` with
     ``H, W >= 1``. ``quality`` is one of :data:`QUALITIES`. Releases the GIL for the
-    whole encode; raises ``ValueError`` for bad arguments.
+    whole encode, or with ``progress`` for each strip of :func:`strip_rows` rows,
+    calling ``progress(blocks_done, blocks_total)`` after each (what it raises ends
+    the encode). Raises ``ValueError`` for bad arguments.
     """
     image = _check_rgba(rgba)
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
     if not isinstance(perceptual, (bool, np.bool_)):
         raise ValueError(f"perceptual must be a bool, got {type(perceptual).__name__}")
-    return _enc.encode(image, QUALITIES.index(quality), bool(perceptual))
+    if progress is None:
+        return _enc.encode(image, QUALITIES.index(quality), bool(perceptual))
+    return _encode_strips(image, QUALITIES.index(quality), bool(perceptual), progress)
+
+
+def strip_rows(width: int) -> int:
+    """Texel rows per strip for an image ``width`` texels wide: a multiple of 4, about
+    :data:`STRIP_BYTES` of RGBA8."""
+    return max(4, STRIP_BYTES // (max(1, width) * 4) // 4 * 4)
+
+
+def _encode_strips(image: np.ndarray, level: int, perceptual: bool, progress: Progress) -> bytes:
+    height, width = image.shape[0], image.shape[1]
+    rows = strip_rows(width)
+    total = block_count(width, height)
+    per_block_row = (width + 3) // 4
+    parts, done = [], 0
+    for top in range(0, height, rows):
+        strip = image[top:top + rows]  # whole rows of a C-contiguous array: C-contiguous
+        parts.append(_enc.encode(strip, level, perceptual))
+        done += per_block_row * ((strip.shape[0] + 3) // 4)
+        progress(done, total)
+    return b"".join(parts)
 
 
 def _block_buffer(blocks: object) -> np.ndarray:

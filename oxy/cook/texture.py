@@ -12,11 +12,20 @@ release the GIL, so one call per pool thread scales with the cores. Failures are
 reported, not hidden: an HDR (float) source cooked into an 8-bit format puts a
 ``texture.hdr_to_ldr`` warning (with the number of texels clamped or replaced) in
 ``CookedTexture.notes``.
+
+Progress: ``cook_texture(..., progress=fn)`` calls ``fn(done, total)`` on the cooking
+thread as the subresources are encoded (BC7: after each strip of block rows; raw
+formats: after each level); the units are 4x4 blocks of every level and layer, so
+the fraction follows the work. A caller that cannot pass ``progress`` down to the
+cook (the texture pipeline, through the cook cache) registers a sink by source
+name with :func:`watch_progress`. Reporting never changes the cooked bytes.
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, Sequence, cast
+from typing import Any, Callable, Iterable, Iterator, Sequence, cast
 
 import numpy as np
 
@@ -30,6 +39,12 @@ from oxy.formats.enums import Format, PackingPolicy, TextureType
 
 OUTPUT_FORMATS = ("bc7", "rgba8", "rgba16f", "rgba32f")
 CUBE_FACES = ("+x", "-x", "+y", "-y", "+z", "-z")
+#: ``progress(done, total)``: work units (4x4 blocks of every subresource) encoded so far.
+Progress = Callable[[int, int], None]
+#: ``sink(source_name, done, total)``: see :func:`watch_progress`.
+ProgressSink = Callable[[str, int, int], None]
+_sinks: dict[str, list[ProgressSink]] = {}
+_sinks_lock = threading.Lock()
 
 
 class TextureCookError(OxyError):
@@ -87,18 +102,59 @@ def output_format(settings: TextureSettings) -> Format:
     return Format.RGBA16_FLOAT if settings.output == "rgba16f" else Format.RGBA32_FLOAT
 
 
+@contextmanager
+def watch_progress(names: Iterable[str], sink: ProgressSink) -> Iterator[None]:
+    """While inside, every :func:`cook_texture_files` call (on any thread) whose first
+    source is named in ``names`` reports to ``sink(name, done, total)``, on its
+    cooking thread (the sink must be quick and thread-safe). Several sinks may watch
+    one name (two jobs cooking the same file each see both cooks). Any thread."""
+    watched = list(dict.fromkeys(names))
+    with _sinks_lock:
+        for name in watched:
+            _sinks.setdefault(name, []).append(sink)
+    try:
+        yield
+    finally:
+        with _sinks_lock:
+            for name in watched:
+                sinks = _sinks.get(name, [])
+                if sink in sinks:
+                    sinks.remove(sink)
+                if not sinks:
+                    _sinks.pop(name, None)
+
+
+def _watched(name: str) -> Progress | None:
+    with _sinks_lock:
+        sinks = tuple(_sinks.get(name, ()))
+    if not sinks:
+        return None
+
+    def report(done: int, total: int) -> None:
+        for sink in sinks:
+            sink(name, done, total)
+    return report
+
+
 def cook_texture_files(sources: Sequence[tuple[str, bytes]], settings: TextureSettings, *,
-                       kind: str = "2d") -> CookedTexture:
+                       kind: str = "2d", progress: Progress | None = None) -> CookedTexture:
     """Decode and cook: one source for "2d", six for "cube" (or one cross/strip image),
-    several for "array". ``sources`` are (name, bytes) pairs."""
+    several for "array". ``sources`` are (name, bytes) pairs. ``progress``: as
+    :func:`cook_texture` (default: the sinks :func:`watch_progress` registered for
+    the first source's name, if any)."""
+    if progress is None and sources:
+        progress = _watched(sources[0][0])
     images = [decode_image(data, name) for name, data in sources]
     if kind == "cube" and len(images) == 1:
         images = split_cube_image(images[0])
-    return cook_texture(images, settings, kind=kind)
+    return cook_texture(images, settings, kind=kind, progress=progress)
 
 
-def cook_texture(images: Sequence[DecodedImage], settings: TextureSettings, *, kind: str = "2d") -> CookedTexture:
-    """Cook decoded layers into one payload (layer-major subresources)."""
+def cook_texture(images: Sequence[DecodedImage], settings: TextureSettings, *, kind: str = "2d",
+                 progress: Progress | None = None) -> CookedTexture:
+    """Cook decoded layers into one payload (layer-major subresources). ``progress``,
+    if given, is called on this thread as the work is encoded (see the module
+    docstring); what it raises ends the cook."""
     if kind not in ("2d", "cube", "array"):
         raise TextureCookError(f"unknown texture kind {kind!r}")
     expected = {"2d": 1, "cube": 6}.get(kind)
@@ -115,16 +171,32 @@ def cook_texture(images: Sequence[DecodedImage], settings: TextureSettings, *, k
     subresources: list[bytes] = []
     notes = [note for image in images if (note := hdr_to_ldr_note(image, settings)) is not None]
     levels = 1
+    done = total = 0
     for image in images:
         chain = _mip_chain(_working_pixels(image, settings), settings)
         levels = len(chain)
-        subresources.extend(_encode(level, fmt, settings) for level in chain)
+        total = total or len(images) * sum(_work(level) for level in chain)  # layers share one shape
+        for level in chain:
+            step = None if progress is None else _offset(progress, done, total)
+            subresources.append(_encode(level, fmt, settings, step))
+            done += _work(level)
+            if progress is not None and fmt not in (Format.BC7_UNORM, Format.BC7_UNORM_SRGB):
+                progress(done, total)
     texture_type = {"2d": TextureType.TEXTURE_2D, "cube": TextureType.TEXTURE_CUBE,
                     "array": TextureType.TEXTURE_2D_ARRAY}[kind]
     shape = TextureShape(width=first.width, height=first.height, format=fmt, mip_levels=levels,
                          array_layers=len(images), texture_type=texture_type)
     cooked = pack_texture_payload(shape, subresources, policy=settings.policy)
     return replace(cooked, notes=tuple(notes)) if notes else cooked
+
+
+def _work(level: np.ndarray) -> int:
+    """The work units of one subresource: its 4x4 blocks."""
+    return bc7.block_count(level.shape[1], level.shape[0])
+
+
+def _offset(progress: Progress, before: int, total: int) -> bc7.Progress:
+    return lambda done, _level_total: progress(before + done, total)
 
 
 def hdr_to_ldr_note(image: DecodedImage, settings: TextureSettings) -> CookNote | None:
@@ -173,10 +245,11 @@ def _mip_chain(pixels: np.ndarray, settings: TextureSettings) -> list[np.ndarray
                           normal_map=settings.normal_map, alpha_coverage=settings.alpha_coverage)
 
 
-def _encode(level: np.ndarray, fmt: Format, settings: TextureSettings) -> bytes:
+def _encode(level: np.ndarray, fmt: Format, settings: TextureSettings,
+            progress: bc7.Progress | None = None) -> bytes:
     if fmt in (Format.BC7_UNORM, Format.BC7_UNORM_SRGB):
         return bc7.encode(np.ascontiguousarray(level), quality=cast(bc7.Quality, settings.quality),
-                          perceptual=settings.perceptual)
+                          perceptual=settings.perceptual, progress=progress)
     if fmt == Format.RGBA16_FLOAT:
         with np.errstate(over="ignore"):
             return np.clip(level, -65504.0, 65504.0).astype("<f2").tobytes()

@@ -16,6 +16,12 @@ file and the reason; the other textures of the batch are still cooked and
 committed, and the job reports ``success=False``. ``report.outputs`` maps each
 source to its texture index.
 
+Progress: a ``textures`` event when cooking starts (0 of N), then one as each
+texture ends and, inside a long texture, as its BC7 strips are encoded
+(``phase_fraction`` counts the finished textures plus the encoded share of those in
+flight; ``items_done`` only finished ones). The pool threads' reports reach the hub
+through :func:`oxy.cook.texture.watch_progress` and ``loop.post``.
+
 Runs as an importer on the import hub (see ``oxy.importing.registry``).
 """
 from __future__ import annotations
@@ -27,7 +33,7 @@ import gevent
 
 from oxy.cook import bc7
 from oxy.cook.mips import FILTERS
-from oxy.cook.texture import OUTPUT_FORMATS, PRESETS, TextureCookError, settings_for
+from oxy.cook.texture import OUTPUT_FORMATS, PRESETS, TextureCookError, settings_for, watch_progress
 from oxy.importing.registry import JobContext, register_importer
 from oxy.importing.session import ImportSession
 from oxy.importing.session_io import SessionIO
@@ -122,8 +128,11 @@ class TextureImporter:
         pipeline = TexturePipeline(reader=ctx.reader, token=ctx.token, workers=pool.cpu_size if pool else None,
                                    store=store)
         producer = gevent.spawn(self._produce, pipeline, items)
+        progress = TextureProgress(ctx, len(items))
         try:
-            cooked = self._consume(ctx, pipeline, session, pending, len(items))
+            with watch_progress((item.sources[0].name for item in items), progress.on_cook_thread):
+                cooked = self._consume(ctx, pipeline, session, pending, progress)
+            progress.close()
             producer.get()
             outputs.update(cooked)
             total = len(groups)
@@ -131,6 +140,7 @@ class TextureImporter:
             committed = session.finalize()
             ctx.report_progress(ImportPhase.WRITING, 1.0, 1.0, total, total)
         finally:
+            progress.close()
             producer.kill(block=False)
             pipeline.cancel_all()
         for d in session.diagnostics:
@@ -147,12 +157,11 @@ class TextureImporter:
 
     @staticmethod
     def _consume(ctx: JobContext, pipeline: TexturePipeline, session: ImportSession,
-                 pending: dict[str, SourceCheck], total: int) -> dict[str, int]:
+                 pending: dict[str, SourceCheck], progress: TextureProgress) -> dict[str, int]:
         outputs: dict[str, int] = {}
-        done = 0
         forced = bool(ctx.request.options.get("force"))
+        progress.report()  # 0 of N: the job has started cooking
         while (result := pipeline.collect()) is not None:
-            done += 1
             check = pending[result.source_id]
             if result.success and result.outcome is not None:
                 if result.reused_index is not None:
@@ -168,9 +177,50 @@ class TextureImporter:
                 ctx.counts.add("texture", "failed")
             for d in result.diagnostics:
                 ctx.diagnose(d.severity, d.code, d.message, source_path=d.source_path)
-            ctx.report_progress(ImportPhase.TEXTURES, done / max(1, total),
-                                TEXTURE_PHASE_SHARE * done / max(1, total), done, total)
+            progress.finished(result.source_id)
         return outputs
+
+
+class TextureProgress:
+    """The ``textures`` progress of one job: finished textures plus the encoded share of
+    those in flight. :meth:`on_cook_thread` may be called from any thread (it posts to
+    the hub); every other method runs on the import hub. After :meth:`close` nothing
+    more is reported, so no event follows the job's end."""
+
+    __slots__ = ("ctx", "total", "done", "partial", "ended", "open")
+
+    def __init__(self, ctx: JobContext, total: int) -> None:
+        self.ctx = ctx
+        self.total = total
+        self.done = 0
+        self.partial: dict[str, float] = {}  # source id -> encoded fraction, for textures in flight
+        self.ended: set[str] = set()
+        self.open = True
+
+    def on_cook_thread(self, name: str, done: int, total: int) -> None:
+        if self.open and 0 < done < total:  # the end is reported by finished()
+            self.ctx.loop.post(self._update, name, done / total)
+
+    def _update(self, name: str, fraction: float) -> None:
+        if self.open and name not in self.ended and fraction > self.partial.get(name, 0.0):
+            self.partial[name] = fraction
+            self.report()
+
+    def finished(self, name: str) -> None:
+        self.ended.add(name)
+        self.partial.pop(name, None)
+        self.done += 1
+        self.report()
+
+    def report(self) -> None:
+        if not self.open:
+            return
+        fraction = min(1.0, (self.done + sum(self.partial.values())) / max(1, self.total))
+        self.ctx.report_progress(ImportPhase.TEXTURES, fraction, TEXTURE_PHASE_SHARE * fraction, self.done,
+                                 self.total)
+
+    def close(self) -> None:
+        self.open = False
 
 
 def texture_base_settings(options: dict) -> dict:
