@@ -24,7 +24,14 @@ Calling rules:
 Cancellation: a running native task cannot be interrupted. Pass it a
 :class:`~oxy.hub.cancel.CancelToken` and poll ``token.raise_if_cancelled()`` between
 work items. If the waiting greenlet is killed, the task still finishes and its
-result is dropped.
+result is dropped; the task's own token (:func:`current_task`, cancelled when the
+waiting greenlet stops waiting) tells code that waits on something else from the pool
+thread (the cook farm, :mod:`oxy.farm`) to give up and pass the cancel on.
+
+Remote execution: :attr:`Pools.farm` (None unless the owner sets it) is the cook farm
+of this hub; a unit of cook work running on a pool thread finds it with
+:func:`current_task` and sends its pure cook step there instead of running it on the
+thread (the thread then only waits; the hub never does).
 """
 from __future__ import annotations
 
@@ -37,8 +44,10 @@ from gevent.threadpool import ThreadPool
 
 from oxy.errors import OxyError
 from oxy.hub._native import ThreadLocal, get_ident, threading_native_id
+from oxy.hub.cancel import CancelToken
 
-__all__ = ["NotOnImportHub", "Pools", "register_hub_thread", "run_blocking", "run_io"]
+__all__ = ["NotOnImportHub", "Pools", "TaskContext", "current_task", "register_hub_thread", "run_blocking",
+           "run_io"]
 
 T = TypeVar("T")
 
@@ -63,19 +72,40 @@ def _lower_priority(nice: int) -> None:
         pass
 
 
+class TaskContext:
+    """What a pool task can know about itself (see :func:`current_task`): the
+    ``pools`` it runs on (so its hub's :attr:`Pools.farm`) and its ``token``,
+    cancelled when the greenlet waiting for it stops waiting (killed or cancelled)."""
+
+    __slots__ = ("pools", "token")
+
+    def __init__(self, pools: Pools, token: CancelToken) -> None:
+        self.pools = pools
+        self.token = token
+
+
+def current_task() -> TaskContext | None:
+    """The :class:`TaskContext` of the pool task running on this thread (also inside
+    nested, inline ``run_blocking`` calls), or None outside pool tasks. Any thread."""
+    return getattr(_worker, "task", None)
+
+
 def _run_in_worker(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nice: int = 0
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nice: int = 0,
+    task: TaskContext | None = None,
 ) -> tuple[bool, Any]:
     """Runs on a pool thread: call ``fn`` and return ``(ok, value_or_exception)``."""
     if not getattr(_worker, "niced", False):
         _lower_priority(nice)
     _worker.in_pool = True
+    _worker.task = task
     try:
         return True, fn(*args, **kwargs)
     except BaseException as error:  # noqa: BLE001 - re-raised in the waiting greenlet
         return False, error
     finally:
         _worker.in_pool = False
+        _worker.task = None
 
 
 class Pools:
@@ -86,7 +116,7 @@ class Pools:
     may block (not in a hub callback): it waits for running tasks to end.
     """
 
-    __slots__ = ("cpu", "io", "cpu_size", "io_size", "cpu_nice", "_hub")
+    __slots__ = ("cpu", "io", "cpu_size", "io_size", "cpu_nice", "farm", "_hub")
 
     def __init__(self, hub: Any, cpu_threads: int | None = None, io_threads: int = 2, cpu_nice: int = 0) -> None:
         self.cpu_size = int(cpu_threads or os.cpu_count() or 1)
@@ -97,6 +127,9 @@ class Pools:
         self._hub = hub
         self.cpu = ThreadPool(self.cpu_size, hub=hub)
         self.io = ThreadPool(self.io_size, hub=hub)
+        #: The cook farm of this hub (an :class:`oxy.farm.Farm`), or None: set by the
+        #: owner (``AsyncImportService(farm=)``) before any job runs.
+        self.farm: Any = None
 
     def run_cpu(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` on the CPU pool; greenlet-blocking. Import hub thread only."""
@@ -106,11 +139,16 @@ class Pools:
         """Run ``fn`` on the I/O pool; greenlet-blocking. Import hub thread only."""
         return self._run(self.io, fn, args, kwargs)
 
-    @staticmethod
     def _run(
-        pool: ThreadPool, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], nice: int = 0
+        self, pool: ThreadPool, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], nice: int = 0
     ) -> T:
-        ok, value = pool.spawn(_run_in_worker, fn, args, kwargs, nice).get()
+        task = TaskContext(self, CancelToken())
+        waiter = pool.spawn(_run_in_worker, fn, args, kwargs, nice, task)
+        try:
+            ok, value = waiter.get()
+        except BaseException:
+            task.token.cancel("the greenlet waiting for this task stopped waiting")
+            raise
         if ok:
             return value
         raise value
@@ -161,8 +199,8 @@ def _dispatch(kind: str, fn: Callable[..., T], args: tuple[Any, ...], kwargs: di
             f"{kind} called outside an import hub thread; call the function directly in synchronous code"
         )
     if kind == "run_blocking":
-        return Pools._run(pools.cpu, fn, args, kwargs, pools.cpu_nice)
-    return Pools._run(pools.io, fn, args, kwargs)
+        return pools._run(pools.cpu, fn, args, kwargs, pools.cpu_nice)
+    return pools._run(pools.io, fn, args, kwargs)
 
 
 def run_blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

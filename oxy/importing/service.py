@@ -32,11 +32,12 @@ import gevent
 from gevent.event import Event
 
 from oxy.errors import OperationCancelled, OxyError
+from oxy.farm.errors import FarmError
 from oxy.hub import CancelToken, CrossFuture, FileError, ImportLoop, allocate_lock
 from oxy.hub.delivery import Executor, LoopExecutor, SerialQueue, caller_executor
 from oxy.importing.registry import ImporterRegistry, JobContext, default_registry
 from oxy.importing.session_io import SessionIOError
-from oxy.importing.types import ImportPhase, ImportProgress, ImportReport, ImportRequest, Severity
+from oxy.importing.types import ImportDiagnostic, ImportPhase, ImportProgress, ImportReport, ImportRequest, Severity
 from oxy.rootfs import RootEscapeError
 
 __all__ = ["AsyncImportService", "JobHandle", "ServiceClosed"]
@@ -61,7 +62,7 @@ class _Job:
     ``greenlet`` and ``ctx`` belong to the import hub thread."""
 
     __slots__ = ("job_id", "request", "on_complete", "on_progress", "on_cancel", "queue", "token",
-                 "state", "cancel_requested", "greenlet", "ctx", "future")
+                 "state", "cancel_requested", "greenlet", "ctx", "future", "farm_error")
 
     def __init__(self, job_id: int, request: ImportRequest, on_complete: OnComplete,
                  on_progress: OnProgress | None, on_cancel: OnCancel | None,
@@ -78,6 +79,7 @@ class _Job:
         self.greenlet: gevent.Greenlet | None = None
         self.ctx: JobContext | None = None
         self.future: CrossFuture[ImportReport] = CrossFuture()
+        self.farm_error: str | None = None  # the cook farm failed under this running job
 
 
 class JobHandle:
@@ -125,7 +127,14 @@ class AsyncImportService:
     :class:`~oxy.importing.scene.isolated.IsolatedAssimpBackend`: libassimp runs in
     worker processes, so a crash or hang fails that model alone; started on first
     use, stopped by :meth:`close`), ``parse_timeout`` (seconds one isolated parse
-    may take, default 120).
+    may take, default 120), ``farm`` (a cook farm, :class:`oxy.farm.Farm`, or its
+    address, ``tcp://HOST:PORT`` / ``tls://...`` / ``local:N``, connected here and
+    closed by :meth:`close`: texture cooks, scene parses and geometry packing that
+    the root and the cache do not already hold run as Dask tasks while CPU-pool
+    threads wait; every file is still written here. The CPU pool then defaults to
+    the farm's in-flight bound, at least ``os.cpu_count()`` threads. When the farm
+    fails (scheduler lost, a task timed out or killed its workers), every running
+    job fails with a ``farm.failed`` error and commits nothing).
     """
 
     def __init__(
@@ -141,14 +150,26 @@ class AsyncImportService:
         cache: Any = None,
         isolate_parsers: bool = False,
         parse_timeout: float = 120.0,
+        farm: Any = None,
     ) -> None:
         """Start the service: its import thread (a gevent hub of its own) and its CPU and
         I/O pools start here, before this returns; every argument is described in the
         class docstring. Call from any thread except a hub you need responsive meanwhile
         (starting takes a few milliseconds). Raises ValueError for a negative
-        ``max_concurrent_jobs`` or a non-positive ``parse_timeout``. Pair with :meth:`close` (or use the
+        ``max_concurrent_jobs`` or a non-positive ``parse_timeout``; a farm address that cannot be
+        used raises :class:`~oxy.farm.errors.FarmError` (or ValueError for a malformed one), with
+        nothing started. Pair with :meth:`close` (or use the
         service as a context manager) so the thread and pools stop."""
         import os
+
+        self._owns_farm = isinstance(farm, str)
+        if isinstance(farm, str):
+            from oxy.farm.executor import Farm
+
+            farm = Farm.connect(farm)
+        self._farm = farm
+        if farm is not None and cpu_threads is None:  # pool threads wait on farm tasks: one per task in flight
+            cpu_threads = max(os.cpu_count() or 1, int(farm.max_in_flight))
 
         self._max_jobs = int(max_concurrent_jobs or os.cpu_count() or 2)
         if self._max_jobs < 1:
@@ -165,8 +186,16 @@ class AsyncImportService:
         self._queue: deque[_Job] = deque()
         self._running = 0
         self._idle: Event | None = None
-        self._loop = ImportLoop(cpu_threads=cpu_threads, io_threads=io_threads, name=name,
-                                shutdown_hooks=[self._shutdown_on_hub], cpu_nice=cpu_nice)
+        try:
+            self._loop = ImportLoop(cpu_threads=cpu_threads, io_threads=io_threads, name=name,
+                                    shutdown_hooks=[self._shutdown_on_hub], cpu_nice=cpu_nice)
+        except BaseException:
+            if self._owns_farm:
+                farm.close()
+            raise
+        if farm is not None and self._loop.pools is not None:
+            self._loop.pools.farm = farm  # before any job runs: read by units on CPU-pool threads
+            farm.add_failure_listener(self._on_farm_failure)
         self._loop_executor = LoopExecutor(self._loop)
         self._callback_executor = callback_executor
         self._cache = cache
@@ -269,6 +298,25 @@ class AsyncImportService:
         self._loop.close(timeout)
         if self._isolated_backend is not None:  # parser isolation: no job uses it any more
             self._isolated_backend.close()
+        if self._owns_farm and self._farm is not None:
+            self._farm.close()
+
+    def _on_farm_failure(self, error: FarmError) -> None:
+        """The farm failed (any thread): fail every running job; nothing of theirs is
+        committed (a job already past its commit keeps its success)."""
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.state is _State.RUNNING and not j.cancel_requested]
+            for job in jobs:
+                job.farm_error = str(error)
+                job.cancel_requested = True
+        for job in jobs:
+            job.token.cancel(f"job {job.job_id}: {error}")
+            self._loop.post(self._cancel_on_hub, job)
+
+    @property
+    def farm(self) -> Any:
+        """The cook farm (:class:`oxy.farm.Farm`) or None."""
+        return self._farm
 
     def __enter__(self) -> AsyncImportService:
         return self
@@ -346,8 +394,14 @@ class AsyncImportService:
         ctx = job.ctx = JobContext(job.job_id, job.request, job.token, self._loop,
                                    lambda event: self._emit(job, event), cache=self._cache)
         try:
+            lost = self._farm.lost if self._farm is not None else None
+            if lost is not None:
+                raise lost
             report = self._execute(job, ctx)
         except (OperationCancelled, gevent.GreenletExit):
+            report = None
+        except FarmError as error:  # the farm failed (not the input): the job fails, nothing committed
+            job.farm_error = str(error)
             report = None
         except (SessionIOError, RootEscapeError) as error:  # a file of the root could not be written
             ctx.diagnose(Severity.ERROR, "session.write_failed", str(error))
@@ -408,6 +462,9 @@ class AsyncImportService:
             # A cancel that lost the race against a successful commit is not a cancel:
             # the job finished, and its report says so.
             cancelled = report is None or (job.cancel_requested and not report.success)
+            if job.farm_error is not None and cancelled:
+                cancelled = False  # failed by the farm, not cancelled by anyone
+                report = None
             job.state = _State.DONE
             if was_running:
                 self._in_flight_count -= 1
@@ -433,6 +490,12 @@ class AsyncImportService:
         ctx_diagnostics = job.ctx.diagnostics if job.ctx is not None else []
         if report is None:
             report = ImportReport(cooked_root=job.request.cooked_root, diagnostics=list(ctx_diagnostics))
+            if job.farm_error is not None and not cancelled:
+                report.diagnostics.append(ImportDiagnostic(Severity.ERROR, "farm.failed",
+                                                           f"the cook farm failed: {job.farm_error}",
+                                                           job.request.source_path))
+                if job.ctx is not None:
+                    report.counts = job.ctx.counts.to_json()
         else:
             report.diagnostics.extend(d for d in ctx_diagnostics if d not in report.diagnostics)
         report.job_id = job.job_id

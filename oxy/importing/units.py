@@ -8,7 +8,12 @@ before doing the work:
 1. the root itself (:attr:`UnitStore.root_textures`: a texture the root already
    holds under this key, from its build records: nothing is cooked or written);
 2. the cook cache (:class:`~oxy.build.cache.CookCache`: local, then remote);
-3. otherwise it cooks, and stores the result in the cache.
+3. otherwise it cooks, and stores the result in the cache. When the hub has a cook
+   farm (:attr:`oxy.hub.pools.Pools.farm`, set by ``AsyncImportService(farm=)``),
+   the cook step itself (``cook_texture_files``, the assimp parse, the geometry
+   packing: the same pure functions) runs there as a Dask task
+   (:mod:`oxy.farm`) while this pool thread waits; the worker stores the result in
+   the shared cache, and the result is byte-identical to a local cook.
 
 Cached results are encoded with :mod:`oxy.build.unit_codec` (never pickle); an
 entry that does not decode to the expected type is logged and cooked again.
@@ -16,7 +21,9 @@ entry that does not decode to the expected type is logged and cooked again.
 Thread rules: the functions are pure apart from the cache and the files they
 read; :class:`UnitStore` is safe from many threads (read-only mappings and the
 cache's own locking). Failure modes: the cook's own errors propagate
-(ImageDecodeError, TextureCookError, SceneParseError); cache trouble never does.
+(ImageDecodeError, TextureCookError, SceneParseError; also from a farm worker);
+cache trouble never does; farm trouble does (:class:`oxy.farm.FarmError`,
+OperationCancelled when the job is cancelled while its task runs on the farm).
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ from oxy.cook.payload import CookedTexture, TextureShape
 from oxy.cook.scene_build import CameraData, LightData, NodeData
 from oxy.cook.texture import TextureSettings, cook_texture_files
 from oxy.cook.vertices import MeshData, PackedGeometry, PackedSubmesh
+from oxy.hub.pools import current_task
 from oxy.importing.scene.backend import EmbeddedTexture, ParsedScene, SceneBackend
 from oxy.importing.scene.plan import PlanDiagnostic
 from oxy.importing.types import Severity
@@ -93,6 +101,27 @@ class UnitStore:
             return None, COOKED
         return value, f"cache:{hit.origin}"
 
+    @property
+    def farm(self) -> Any:
+        """The cook farm of the hub whose CPU pool runs this unit (None: cook here)."""
+        task = current_task()
+        return task.pools.farm if task is not None else None
+
+    def farm_cache_url(self) -> str | None:
+        """Where farm workers store results: the cache's shared (remote) tier, else
+        its folder (shared by workers on this machine or a network mount); None
+        without a cache."""
+        if self.cache is None:
+            return None
+        return getattr(self.cache, "remote_url", None) or getattr(self.cache, "location", None)
+
+    def store_farmed(self, key: str, value: Any) -> None:
+        """After a farm cook: the worker already stored the result in the shared tier;
+        a cache without a remote tier is also filled here (a worker on another machine
+        cannot reach this machine's folder). Same bytes either way."""
+        if self.cache is not None and getattr(self.cache, "remote_url", None) is None:
+            self.store(key, value)
+
     def store(self, key: str, value: Any) -> None:
         """Put a result in the cache; a result that cannot be encoded is logged, never raised."""
         if self.cache is None:
@@ -136,8 +165,13 @@ def cook_texture_unit(sources: Sequence[tuple[str, bytes]], settings: TextureSet
         return None, store.root_textures[key], UnitOutcome(recipe, ROOT)
     texture, origin = store.fetch(key, CookedTexture, f"texture {sources[0][0] if sources else ''}")
     if texture is None:
-        texture = cook_texture_files(sources, settings, kind=kind)
-        store.store(key, texture)
+        farm = store.farm
+        if farm is not None:
+            texture = farm.cook_texture(sources, settings, kind, key, store.farm_cache_url())
+            store.store_farmed(key, texture)
+        else:
+            texture = cook_texture_files(sources, settings, kind=kind)
+            store.store(key, texture)
     return texture, None, UnitOutcome(recipe, origin)
 
 
@@ -171,6 +205,11 @@ def parse_unit(backend: SceneBackend, path: str, deps: Sequence[str], store: Uni
     if parsed is not None:
         parsed.source_path = path  # the cached parse may come from another folder or machine
         return parsed, UnitOutcome(recipe, origin), hashes
+    farm = store.farm if cacheable else None  # only the assimp backend's pure parse goes to the farm
+    if farm is not None:
+        parsed = farm.parse_scene(path, model, dep_bytes, recipe.key, store.farm_cache_url())
+        store.store_farmed(recipe.key, parsed)
+        return parsed, UnitOutcome(recipe, COOKED), hashes
     parsed = backend.parse(path)
     if cacheable:
         store.store(recipe.key, parsed)
@@ -189,6 +228,12 @@ def pack_unit(source_name: str, parse_key: str, mesh_indices: Sequence[int], sto
     cached, origin = store.fetch(recipe.key, tuple, f"geometry of {source_name}")
     if cached is not None and len(cached) == 2 and (cached[0] is None or isinstance(cached[0], PackedGeometry)):
         return cached, UnitOutcome(recipe, origin)  # type: ignore[return-value]
+    farm = store.farm
+    if farm is not None:
+        result = farm.pack_geometry(pack, recipe.key, store.farm_cache_url(), source_name)
+        if isinstance(result, tuple) and result and result[0] is not None:
+            store.store_farmed(recipe.key, result)
+        return result, UnitOutcome(recipe, COOKED)
     result = pack()
     if isinstance(result, tuple) and result and result[0] is not None:
         store.store(recipe.key, result)
