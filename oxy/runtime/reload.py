@@ -163,6 +163,9 @@ class Reloader:
         ldr = self.loader
         changed: list[Any] = []
         to_read: list[AssetKey] = []
+        fingerprints = ldr._engine.fingerprints
+        for gone in [k for k in fingerprints if k not in ldr._cache]:
+            del fingerprints[gone]      # evicted since: nothing to compare
         for key in ldr._cache.keys():
             if isinstance(key, ResourceKey):
                 if key.source is not old.id:
