@@ -67,7 +67,6 @@ class CookReporter:
         self.filter = DiagnosticFilter(verbosity)
         self.jobs: dict[int, JobView] = {}
         self.total_jobs = 0
-        self.started = time.monotonic()
         self._lock = threading.RLock()
 
     # -- what the command calls ----------------------------------------------------------
@@ -92,10 +91,6 @@ class CookReporter:
         """Print one summary line (after :meth:`close`); shown at every verbosity."""
         with self._lock:
             self._write(PREFIX + line)
-
-    def textures_done(self) -> int:
-        with self._lock:
-            return sum(j.textures_done for j in self.jobs.values())
 
     # -- events --------------------------------------------------------------------------
     def _on_progress(self, job: JobView, event: ImportProgress) -> None:
