@@ -34,6 +34,7 @@ import sys
 from typing import Any, Mapping, Sequence
 
 from oxy.cli.common import ExitCode
+from oxy.formats.jsonhex import HASH_FIELDS, hex_int, hexify_hashes  # noqa: F401 - re-exported
 
 #: Every ``error.code`` a command may write, with its usual exit code and meaning.
 #: Stable: scripts match on these; add codes, never rename them.
@@ -61,9 +62,6 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
 #: Exit code of an unexpected exception under ``--json`` (EX_SOFTWARE of sysexits.h).
 INTERNAL_ERROR_EXIT = ExitCode.INTERNAL
 
-#: Fields that hold a hash stored as an integer by the formats, and their width in bits.
-HASH_FIELDS: dict[str, int] = {"content_hash": 64, "shader_hash": 64, "pak_crc32": 32}
-
 _WRITTEN = "_oxy_json_written"
 
 
@@ -89,25 +87,6 @@ def argv_wants_json(argv: Sequence[str]) -> bool:
 def argv_command(argv: Sequence[str], commands: Sequence[str]) -> str | None:
     """The first word of ``argv`` that names a subcommand in ``commands``, or None."""
     return next((w for w in argv if w in commands), None)
-
-
-def hex_int(value: int, bits: int) -> str:
-    """``value`` as lowercase hex, zero-padded to ``bits // 4`` digits, no ``0x``."""
-    return f"{value:0{bits // 4}x}"
-
-
-def hexify_hashes(value: Any, name: str = "") -> Any:
-    """``value`` with every integer under a key of :data:`HASH_FIELDS` written as
-    :func:`hex_int` (nested dicts and lists walked; other values unchanged). ``name``:
-    the key ``value`` itself sits under."""
-    bits = HASH_FIELDS.get(name)
-    if bits is not None and isinstance(value, int) and not isinstance(value, bool):
-        return hex_int(value, bits)
-    if isinstance(value, dict):
-        return {k: hexify_hashes(v, k if isinstance(k, str) else "") for k, v in value.items()}
-    if isinstance(value, list):
-        return [hexify_hashes(v) for v in value]
-    return value
 
 
 def document(command: str | None, exit_code: int, payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oxy.formats import AssetKey, AssetType, mesh_info, parse_geometry, parse_material, parse_scene
+from oxy.formats.jsonhex import hexify_hashes
 from oxy.formats.material import TEXTURE_SLOTS
 from oxy.pack.compact import MESH_INFO_BUFFER_FIELDS
 from oxy.pack.content import Content, ContentAsset, Resource
@@ -68,8 +69,6 @@ class FieldChange:
     def to_dict(self) -> dict[str, Any]:
         """``key``, ``virtual_path`` (A's), ``field``, and ``a`` / ``b`` as JSON values
         (hash integers as hex strings); a side without the field has no ``a`` / ``b``."""
-        from oxy.cli.jsonout import hexify_hashes
-
         name = self.field.rsplit(".", 1)[-1].split("[", 1)[0]
         out: dict[str, Any] = {"key": str(self.key), "virtual_path": self.virtual_path, "field": self.field}
         for side, value in (("a", self.a), ("b", self.b)):
