@@ -66,8 +66,8 @@ def test_inspect_json_model(which, sample_root):
     assert model["buffers"][0]["element_stride"] == 72 and model["buffers"][1]["element_format_name"] == "R32_UINT"
 
 
-def test_inspect_text_prints_everything():
-    result = oxy("inspect", str(SAMPLE_PAK))
+def test_inspect_full_text_prints_everything():
+    result = oxy("inspect", str(SAMPLE_PAK), "--full")
     assert result.returncode == 0
     for needle in ("footer:", "texture_table:", "RGBA8_UNORM_SRGB", "name: Checker", "type: scene",
                    "node_count: 2", "ForwardMesh_PS.hlsl", "pak_crc32: 0x"):
