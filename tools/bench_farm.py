@@ -2,8 +2,9 @@
 """The cook farm's overhead on one machine: a local 2-thread cook against the same
 cook on a 2-worker Dask LocalCluster (``--farm local:2``), same content, same run.
 
-Content: ``--count`` textures made here (a smooth gradient plus noise, ``--size``
-pixels square, PNG: compressible like photos, never cache hits), cooked as one
+Content: ``--count`` textures made here (a gradient plus strong noise, ``--size``
+pixels square, RGBA PNG: the noise makes them nearly incompressible, about 0.8 MB
+for 512x512, a pessimistic case for the bytes shipped; never cache hits), cooked as one
 texture job (BC7 with mips) into a fresh root, with no cook cache, ``--rounds``
 times each way, alternating. It prints:
 
@@ -11,8 +12,9 @@ times each way, alternating. It prints:
   is 1.2x); the cluster's start-up is measured apart, it is paid once per session;
 * bytes shipped per texture: the task's payload out (the source file) and back (the
   encoded cooked texture), as ``Farm.counters`` counts them (Dask's framing aside);
-* the per-task overhead implied: (farm - local) / textures, the number the
-  throughput model in docs/farm.md uses;
+* the per-task overhead implied on a worker thread, ``o = W (farm - local) / N``,
+  and the cook time per texture per thread ``c``: the numbers the throughput model
+  in docs/farm.md uses;
 * that both roots hold the same textures (per-texture bytes), so the cooks compared
   did the same work.
 
@@ -122,8 +124,9 @@ def main() -> int:
         print(f"ratio farm / local: {farmed / local:.2f}x  (floor: at most 1.20x)")
         print(f"per texture: {sent / 1e3:.1f} kB shipped out, {recv / 1e3:.1f} kB back "
               f"({(sent + recv) / 1e3:.1f} kB over the client's link)")
-        print(f"implied overhead per task: {(farmed - local) / args.count * 1e3:.1f} ms; "
-              f"local cook time per texture per thread: {local * 2 / args.count * 1e3:.1f} ms")
+        print(f"implied overhead per task on a worker thread, o = W (farm - local) / N: "
+              f"{args.workers * (farmed - local) / args.count * 1e3:.1f} ms; "
+              f"cook time per texture per thread, c = 2 local / N: {local * 2 / args.count * 1e3:.1f} ms")
         print(f"same textures both ways: {same}")
         print(f"load average at end: {os.getloadavg()[0]:.2f}")
         return 0 if same else 1

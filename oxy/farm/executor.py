@@ -206,6 +206,12 @@ class Farm:
             client, cluster = _in_thread(make)
         except (OSError, TimeoutError) as exc:
             raise FarmUnavailable(f"cannot connect to the cook farm at {address}: {exc}") from None
+        try:  # the in-flight bound is sized from the workers present: wait for a first one
+            client.wait_for_workers(1, timeout=connect_timeout)
+        except TimeoutError:
+            _in_thread(lambda: (client.close(), cluster.close() if cluster is not None else None))
+            raise FarmUnavailable(f"no worker joined the cook farm at {address} within {connect_timeout:g} s") \
+                from None
         farm = cls(client, cluster=cluster, address=address, max_in_flight=max_in_flight,
                    task_timeout=task_timeout, lost_after=lost_after)
         try:
