@@ -27,6 +27,7 @@ include "bcn_bc1.pxi"
 include "bcn_bc6h.pxi"
 
 _bc1_tables()
+_bc4_tables()
 
 
 def _check_level(int level):
@@ -52,6 +53,8 @@ cdef _encode_bc45(const uint8_t[:, :, ::1] img, int ch0, int ch1, int level):
     cdef Py_ssize_t bw, bh, bx, by, x, y, bsize
     cdef int v0[16]
     cdef int v1[16]
+    cdef const uint8_t* rows[4]
+    cdef Py_ssize_t xo[4]
     cdef uint8_t* outp
     cdef uint8_t* blk
     _check_level(level)
@@ -66,12 +69,18 @@ cdef _encode_bc45(const uint8_t[:, :, ::1] img, int ch0, int ch1, int level):
     outp = <uint8_t*>PyBytes_AS_STRING(res)
     with nogil:
         for by in range(bh):
+            for y in range(4):
+                rows[y] = &img[min(by * 4 + y, height - 1), 0, 0]
             for bx in range(bw):
+                for x in range(4):
+                    xo[x] = min(bx * 4 + x, width - 1) * nch
                 for y in range(4):
                     for x in range(4):
-                        v0[4 * y + x] = img[min(by * 4 + y, height - 1), min(bx * 4 + x, width - 1), ch0]
-                        if ch1 >= 0:
-                            v1[4 * y + x] = img[min(by * 4 + y, height - 1), min(bx * 4 + x, width - 1), ch1]
+                        v0[4 * y + x] = rows[y][xo[x] + ch0]
+                if ch1 >= 0:
+                    for y in range(4):
+                        for x in range(4):
+                            v1[4 * y + x] = rows[y][xo[x] + ch1]
                 blk = outp + bsize * (by * bw + bx)
                 _bc4_encode_block(v0, level, blk)
                 if ch1 >= 0:
@@ -85,6 +94,8 @@ def encode_bc1(const uint8_t[:, :, ::1] img, int level=1):
     cdef Py_ssize_t height = img.shape[0], width = img.shape[1], nch = img.shape[2]
     cdef Py_ssize_t bw, bh, bx, by, x, y, yy, xx
     cdef int px[48]
+    cdef const uint8_t* rows[4]
+    cdef Py_ssize_t xo[4]
     cdef uint8_t* outp
     _check_level(level)
     if height < 1 or width < 1 or nch < 3:
@@ -95,14 +106,16 @@ def encode_bc1(const uint8_t[:, :, ::1] img, int level=1):
     outp = <uint8_t*>PyBytes_AS_STRING(res)
     with nogil:
         for by in range(bh):
+            for y in range(4):
+                rows[y] = &img[min(by * 4 + y, height - 1), 0, 0]
             for bx in range(bw):
+                for x in range(4):
+                    xo[x] = min(bx * 4 + x, width - 1) * nch
                 for y in range(4):
-                    yy = min(by * 4 + y, height - 1)
                     for x in range(4):
-                        xx = min(bx * 4 + x, width - 1)
-                        px[12 * y + 3 * x] = img[yy, xx, 0]
-                        px[12 * y + 3 * x + 1] = img[yy, xx, 1]
-                        px[12 * y + 3 * x + 2] = img[yy, xx, 2]
+                        px[12 * y + 3 * x] = rows[y][xo[x]]
+                        px[12 * y + 3 * x + 1] = rows[y][xo[x] + 1]
+                        px[12 * y + 3 * x + 2] = rows[y][xo[x] + 2]
                 _bc1_encode_block(px, level, outp + 8 * (by * bw + bx))
     return res
 

@@ -75,19 +75,20 @@ cdef inline int _bc1_eval(const int* px, int c0, int c1, int four, uint8_t* idx)
     """Squared RGB error of endpoints c0, c1 (4 colours if four, else 3 without
     black); best palette index per texel in idx."""
     cdef int pal[12]
-    cdef int i, j, d0, d1, d2, e, be, bj, err = 0, n = 4 if four else 3
+    cdef int i, j, d0, d1, d2, e, be, bj, err = 0
     _bc1_palette(c0, c1, four, pal)
+    if not four:
+        pal[9] = pal[10] = pal[11] = 10000    # never chosen
     for i in range(16):
         be = 1 << 30
         bj = 0
-        for j in range(n):
+        for j in range(4):
             d0 = px[3 * i] - pal[3 * j]
             d1 = px[3 * i + 1] - pal[3 * j + 1]
             d2 = px[3 * i + 2] - pal[3 * j + 2]
             e = d0 * d0 + d1 * d1 + d2 * d2
-            if e < be:
-                be = e
-                bj = j
+            bj = j if e < be else bj
+            be = e if e < be else be
         idx[i] = <uint8_t>bj
         err += be
     return err

@@ -13,55 +13,88 @@
 # candidate scored exactly with the decoder's own integer palette.  The 6-value
 # mode is tried when the block touches 0 or 255 (levels >= 1).
 
-cdef inline int _bc4_eval8(const int* v, int hi, int lo, uint8_t* kk) noexcept nogil:
-    """Squared error of the 8-value palette (hi > lo); best t-order in kk."""
-    cdef int pal[8]
-    cdef int k, i, x, d, best, bd, span = hi - lo, err = 0
+cdef float _BC4_W[3][8]     # (1-w)^2, (1-w)w, w^2 for w = k/7
+cdef float _BC4_W5[3][8]    # the same for w = k/5 (k <= 5)
+
+
+cdef void _bc4_tables():
+    cdef int k
+    cdef float w
     for k in range(8):
-        pal[k] = ((7 - k) * hi + k * lo) // 7
+        w = k / 7.0
+        _BC4_W[0][k] = (1 - w) * (1 - w)
+        _BC4_W[1][k] = (1 - w) * w
+        _BC4_W[2][k] = w * w
+        w = min(k, 5) / 5.0
+        _BC4_W5[0][k] = (1 - w) * (1 - w)
+        _BC4_W5[1][k] = (1 - w) * w
+        _BC4_W5[2][k] = w * w
+
+
+cdef inline int _bc4_eval8(const int* v, int hi, int lo, uint8_t* kk) noexcept nogil:
+    """Squared error of the 8-value palette (hi > lo); best t-order in kk.  The
+    rounded position along [hi, lo] is the nearest entry or next to it (the
+    palette truncates), so both neighbours are checked, without branches
+    (sentinels outside the palette)."""
+    cdef int p[10]
+    cdef int k, i, x, d, dn, dp, e, en, ep, err = 0
+    cdef float scale = 7.0 / (hi - lo)
+    p[0] = 10000
+    for k in range(8):
+        p[k + 1] = ((7 - k) * hi + k * lo) // 7
+    p[9] = -10000
     for i in range(16):
         x = v[i]
-        if x >= hi:
-            k = 0
-        elif x <= lo:
-            k = 7
-        else:
-            k = ((hi - x) * 7 + (span >> 1)) // span
-        best = k
-        d = x - pal[k]
-        bd = d * d
-        if k > 0:
-            d = x - pal[k - 1]
-            if d * d < bd:
-                bd = d * d
-                best = k - 1
-        if k < 7:
-            d = x - pal[k + 1]
-            if d * d < bd:
-                bd = d * d
-                best = k + 1
-        kk[i] = <uint8_t>best
-        err += bd
+        k = <int>((hi - x) * scale + 0.5)
+        k = 0 if k < 0 else (7 if k > 7 else k)
+        d = x - p[k + 1]
+        dp = x - p[k]
+        dn = x - p[k + 2]
+        e = d * d
+        ep = dp * dp
+        en = dn * dn
+        if ep < e:
+            e = ep
+            k = k - 1
+        if en < e:
+            e = en
+            k = k + 1
+        kk[i] = <uint8_t>k
+        err += e
     return err
 
 
 cdef inline void _bc4_lsq(const int* v, const uint8_t* kk, int levels, int* hi, int* lo) noexcept nogil:
     """Least-squares endpoints for weights k/(levels-1) (k = 0 at hi); leaves
     hi/lo unchanged when the system is singular."""
-    cdef double aa = 0, ab = 0, bb = 0, ax = 0, bx = 0, w, det, h, l
-    cdef int i, n = levels - 1
+    cdef int cnt[8]
+    cdef int sm[8]
+    cdef float aa = 0, ab = 0, bb = 0, ax = 0, bx = 0, w, det, h, l, n = levels - 1
+    cdef int i, k
+    for k in range(8):
+        cnt[k] = 0
+        sm[k] = 0
     for i in range(16):
-        w = <double>kk[i] / n
-        aa += (1 - w) * (1 - w)
-        ab += (1 - w) * w
-        bb += w * w
-        ax += (1 - w) * v[i]
-        bx += w * v[i]
+        cnt[kk[i]] += 1
+        sm[kk[i]] += v[i]
+    for k in range(levels):
+        w = k / n
+        if levels == 8:
+            aa += cnt[k] * _BC4_W[0][k]
+            ab += cnt[k] * _BC4_W[1][k]
+            bb += cnt[k] * _BC4_W[2][k]
+        else:
+            aa += cnt[k] * _BC4_W5[0][k]
+            ab += cnt[k] * _BC4_W5[1][k]
+            bb += cnt[k] * _BC4_W5[2][k]
+        ax += (1 - w) * sm[k]
+        bx += w * sm[k]
     det = aa * bb - ab * ab
-    if det < 1e-9:
+    if det < 1e-6:
         return
-    h = (ax * bb - bx * ab) / det
-    l = (bx * aa - ax * ab) / det
+    det = 1.0 / det
+    h = (ax * bb - bx * ab) * det
+    l = (bx * aa - ax * ab) * det
     hi[0] = min(255, max(0, <int>(h + 0.5)))
     lo[0] = min(255, max(0, <int>(l + 0.5)))
 
