@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -112,3 +113,35 @@ def test_a_monkey_patched_process_is_refused_at_connect():
 def test_a_farm_address_that_does_not_answer_fails_clearly():
     with pytest.raises(FarmError, match="cannot connect to the cook farm at tcp://127.0.0.1:9"):
         Farm.connect("tcp://127.0.0.1:9", connect_timeout=2)
+
+
+def test_the_pool_task_token_is_cancelled_when_its_waiting_greenlet_is_killed():
+    """The seam the farm waits behind (oxy.hub.pools): a pool task sees its pools and a
+    token that the kill of the greenlet waiting for it cancels."""
+    import gevent
+
+    from oxy.errors import OperationCancelled
+    from oxy.hub import ImportLoop, run_blocking
+    from oxy.hub.pools import current_task
+
+    started, cancelled = threading.Event(), threading.Event()
+    seen = {}
+
+    def task() -> None:
+        ctx = current_task()
+        seen["farm"] = ctx.pools.farm
+        ctx.token.on_cancel(cancelled.set)
+        started.set()
+        cancelled.wait(60)
+
+    loop = ImportLoop(cpu_threads=1, name="farm-seam-test")
+    try:
+        loop.pools.farm = "a farm"
+        waiter = loop.call(lambda: gevent.spawn(run_blocking, task))
+        assert started.wait(60)
+        assert not cancelled.is_set()
+        loop.call(lambda: waiter.kill(OperationCancelled("stop"), block=False))
+        assert cancelled.wait(60)
+        assert seen["farm"] == "a farm" and current_task() is None
+    finally:
+        loop.close(60)
