@@ -66,3 +66,23 @@ def test_does_nothing_without_the_environment(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
     assert not list(tmp_path.iterdir())
+
+
+def test_set_mmap_threshold_maps_large_blocks_of_their_own():
+    script = textwrap.dedent("""
+        import sys
+        from oxy.daemon import memdebug
+        before = memdebug.mallinfo()["hblks"]
+        print(memdebug.set_mmap_threshold(64 << 10) if sys.argv[1] == "set" else "default")
+        keep = [bytearray(100_000) for _ in range(20)]  # under glibc's default 128 KiB: heap blocks
+        print(memdebug.mallinfo()["hblks"] - before)
+    """)
+    mapped = {}
+    for mode in ("set", "default"):
+        result = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, cwd=PROJECT,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr
+        answer, count = result.stdout.split()
+        assert answer == ("True" if mode == "set" else "default")
+        mapped[mode] = int(count)
+    assert mapped["set"] >= 15 and mapped["default"] <= 2, mapped

@@ -13,6 +13,11 @@ daemon job, glibc's ``malloc_trim(0)`` (:func:`trim_after_jobs` wraps
 ``JobTable._finish``), to measure what giving free heap pages back changes before
 the daemon does it itself.
 
+Two glibc knobs live here too, for the daemon to call (see docs/benchmarks.md, cook
+daemon): :func:`malloc_trim` gives free heap pages back (a compaction leaves its peak
+behind otherwise), :func:`set_mmap_threshold` fixes the size from which blocks get a
+mapping of their own (so buffers that grow a little every commit do not fragment the heap).
+
 ``python -m oxy.daemon.memdebug ARGS...`` is ``python -m oxy ARGS...`` with
 :func:`install` done first (``tools/soak_daemon.py --memdebug`` starts the daemon
 this way), so nothing in the daemon's own modules knows about it.
@@ -123,6 +128,24 @@ def pymalloc_stats() -> dict[str, int]:
             elif "unused pools *" in key:
                 out["unused_pools_bytes"] = int(value.strip().replace(",", ""))
     return out
+
+
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+
+
+def set_mmap_threshold(size: int) -> bool:
+    """glibc's ``mallopt(M_MMAP_THRESHOLD, size)``: blocks of ``size`` bytes and more get
+    their own mapping, returned to the system when freed. A fixed threshold also stops
+    glibc from raising it after each large free (its default), which left the daemon's
+    commit-sized buffers, a little larger each job, in the heap to fragment it
+    (docs/benchmarks.md, cook daemon). Affects allocations made after the call. False
+    without glibc or for a size glibc refuses (above 32 MiB on 64-bit)."""
+    libc = _libc()
+    fn = getattr(libc, "mallopt", None) if libc is not None else None
+    if fn is None:
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_int]
+    return bool(fn(M_MMAP_THRESHOLD, int(size)))
 
 
 def object_counts() -> Counter[str]:
