@@ -10,17 +10,22 @@
 # reproduces that, so that its (8-bit, clamped) output can be compared bit for
 # bit; oxy's decode uses the specification.
 #
-# Encoder (one-region modes only: 10 (raw 10.10.10), 11 (11 + 9-bit deltas),
-# 12 (12 + 8), 13 (16 + 4), numbered by their 5-bit codes 3, 7, 11, 15 here):
-# the source half bits are the error space (roughly logarithmic, which is what
-# HDR quality needs); endpoints come from the principal axis of the 16 texels
-# in the pre-scale domain (half * 64 / 31), are ordered so that texel 0 (the
-# anchor, 3 stored bits) sits in the lower half, then every mode quantizes them
-# (code and its two neighbours, nearest unquantized value; deltas clamped to
-# their signed range), indices come from the projection (+/- 1 checked with the
-# exact integer decode), and rounds of least squares on the indices refine the
-# endpoints.  The best mode by squared half-bit error wins.  Two-region modes
-# are decoded but not yet produced by the encoder.
+# Encoder.  The source half bits are the error space (roughly logarithmic,
+# which is what HDR quality needs); fitting happens in the pre-scale domain
+# (half * 64 / 31), where interpolation is linear.
+#   * One region (5-bit codes 3, 7, 11, 15 = D3D modes 11-14: 10.10.10 raw,
+#     11/12/16-bit base with 9/8/4-bit deltas): principal axis of the 16 texels,
+#     endpoints ordered so that texel 0 (the anchor, 3 stored bits) sits in the
+#     lower half; every mode quantizes them (code and both neighbours, nearest
+#     unquantized value; deltas clamped to their signed range), indices come from
+#     the projection (+/- 1 checked with the exact integer decode), and rounds of
+#     least squares on the indices refine the endpoints.
+#   * Two regions (levels >= 1; codes 0, 1, 2, 6, 10, 14, 18, 22, 26, 30 = D3D
+#     modes 1-10): the 32 shapes are scored by the scatter off each subset's
+#     principal axis; the best one (level 1) or four (level 2) are fitted per
+#     subset the same way with 3-bit indices (anchor of subset 1 from the BPTC
+#     table) and every two-region mode is tried.
+# The smallest squared half-bit error wins.
 
 cdef extern from *:
     """
@@ -414,3 +419,267 @@ cdef void _bc6_encode_block(const int* h, int level, uint8_t* out) noexcept nogi
             _bc6_lsq(h, idx, ea, eb)
             err = _bc6_try_mode(h, mode, ea, eb, codes, idx)
     _bc6_pack1(best_mode, best_codes, best_idx, out)
+    if best > 0 and level >= 1:
+        _bc6_encode_two(h, level, best, out)
+
+
+# ------------------------------------------------------------- two regions
+
+cdef int _BC6_MODES2[10]
+_BC6_MODES2[:] = [0, 1, 2, 6, 10, 14, 18, 22, 26, 30]
+
+
+cdef long long _bc6_eval_sub(const int* h, int shape, int sub, int anchor,
+                             const int* ua, const int* ub, uint8_t* idx) noexcept nogil:
+    """Squared half-bit error of subset ``sub`` of 2-region shape ``shape`` with
+    3-bit indices between unquantized ua, ub; the anchor texel stays in 0..3."""
+    cdef int pal[24]
+    cdef int k, c, i, k0, kk, kmax, d0, d1, d2, bk
+    cdef double dx[3]
+    cdef double len2 = 0, t
+    cdef long long err = 0, e, be
+    for k in range(8):
+        for c in range(3):
+            pal[3 * k + c] = _fin(ua[c], ub[c], oxy_bc7_w3[k])
+    for c in range(3):
+        dx[c] = pal[21 + c] - pal[c]
+        len2 += dx[c] * dx[c]
+    for i in range(16):
+        if ((oxy_bc7_p2[shape] >> i) & 1) != sub:
+            continue
+        if len2 > 0:
+            t = ((h[3 * i] - pal[0]) * dx[0] + (h[3 * i + 1] - pal[1]) * dx[1]
+                 + (h[3 * i + 2] - pal[2]) * dx[2]) / len2
+            k0 = min(7, max(0, <int>(t * 7.0 + 0.5)))
+        else:
+            k0 = 0
+        kmax = 3 if i == anchor else 7
+        if k0 > kmax:
+            k0 = kmax
+        be = -1
+        bk = k0
+        for kk in range(max(0, k0 - 1), min(kmax, k0 + 1) + 1):
+            d0 = h[3 * i] - pal[3 * kk]
+            d1 = h[3 * i + 1] - pal[3 * kk + 1]
+            d2 = h[3 * i + 2] - pal[3 * kk + 2]
+            e = <long long>d0 * d0 + <long long>d1 * d1 + <long long>d2 * d2
+            if be < 0 or e < be:
+                be = e
+                bk = kk
+        idx[i] = <uint8_t>bk
+        err += be
+    return err
+
+
+cdef long long _bc6_try_mode2(const int* h, int mode, int shape, const double* ep,
+                              int* codes, uint8_t* idx) noexcept nogil:
+    """Quantize continuous endpoints ep[4][3] (subset 0 A, B, subset 1 A, B) for a
+    two-region mode; codes[12] as stored (component = channel * 4 + endpoint);
+    returns the error of both subsets."""
+    cdef int n = oxy_bc6h_info[mode][2], c, j, v0, v, d, dn, lim
+    cdef int u[12]
+    for c in range(3):
+        v0 = _bc6_quant(ep[c], n)
+        codes[c * 4] = v0
+        u[c * 4] = _unq(v0, n, 0)
+        for j in range(1, 4):
+            v = _bc6_quant(ep[3 * j + c], n)
+            if oxy_bc6h_info[mode][0]:
+                dn = oxy_bc6h_info[mode][3 + c]
+                lim = 1 << (dn - 1)
+                d = v - v0
+                if d < -lim:
+                    d = -lim
+                elif d > lim - 1:
+                    d = lim - 1
+                v = v0 + d
+                codes[c * 4 + j] = d & ((1 << dn) - 1)
+            else:
+                codes[c * 4 + j] = v
+            u[c * 4 + j] = _unq(v, n, 0)
+    cdef int ua[3]
+    cdef int ub[3]
+    cdef long long err
+    for c in range(3):
+        ua[c] = u[c * 4]
+        ub[c] = u[c * 4 + 1]
+    err = _bc6_eval_sub(h, shape, 0, 0, ua, ub, idx)
+    for c in range(3):
+        ua[c] = u[c * 4 + 2]
+        ub[c] = u[c * 4 + 3]
+    return err + _bc6_eval_sub(h, shape, 1, oxy_bc7_anchor2[shape], ua, ub, idx)
+
+
+cdef void _bc6_pack2(int mode, int shape, const int* codes, const uint8_t* idx, uint8_t* out) noexcept nogil:
+    cdef uint64_t lo = 0, hi = 0
+    cdef int t, pos, i, nb
+    if mode < 2:
+        _w128(&lo, &hi, 0, 2, mode)
+        pos = 2
+    else:
+        _w128(&lo, &hi, 0, 5, mode)
+        pos = 5
+    t = 0
+    while t < 84 and oxy_bc6h_layout[mode][t] >= 0:
+        _w128(&lo, &hi, pos, oxy_bc6h_layout[mode][t + 2],
+              <uint64_t>(codes[oxy_bc6h_layout[mode][t]] >> oxy_bc6h_layout[mode][t + 1]))
+        pos += oxy_bc6h_layout[mode][t + 2]
+        t += 3
+    _w128(&lo, &hi, pos, 5, shape)
+    pos += 5
+    for i in range(16):
+        nb = 2 if (i == 0 or i == oxy_bc7_anchor2[shape]) else 3
+        _w128(&lo, &hi, pos, nb, idx[i])
+        pos += nb
+    for i in range(8):
+        out[i] = <uint8_t>(lo >> (8 * i))
+        out[8 + i] = <uint8_t>(hi >> (8 * i))
+
+
+cdef double _bc6_axis_fit(const int* h, int shape, int sub, int anchor, double* ep,
+                          int score_only) noexcept nogil:
+    """Principal-axis endpoints of one subset (pre-scale domain) into ep[0..5]
+    (A then B), A on the anchor's side, unless ``score_only``; returns the
+    off-axis residual (scatter not explained by the axis)."""
+    cdef double mean[3]
+    cdef double cov[6]
+    cdef double axis[3]
+    cdef double d[3]
+    cdef double s = 64.0 / 31.0, x, y, z, nrm, t, tmin = 1e30, tmax = -1e30, ta = 0, total
+    cdef int i, c, it, n = 0
+    mean[0] = mean[1] = mean[2] = 0
+    for i in range(16):
+        if ((oxy_bc7_p2[shape] >> i) & 1) == sub:
+            n += 1
+            for c in range(3):
+                mean[c] += h[3 * i + c] * s
+    for c in range(3):
+        mean[c] /= n
+    for c in range(6):
+        cov[c] = 0
+    for i in range(16):
+        if ((oxy_bc7_p2[shape] >> i) & 1) == sub:
+            for c in range(3):
+                d[c] = h[3 * i + c] * s - mean[c]
+            cov[0] += d[0] * d[0]
+            cov[1] += d[0] * d[1]
+            cov[2] += d[0] * d[2]
+            cov[3] += d[1] * d[1]
+            cov[4] += d[1] * d[2]
+            cov[5] += d[2] * d[2]
+    axis[0] = cov[0] + cov[1] + cov[2]
+    axis[1] = cov[1] + cov[3] + cov[4]
+    axis[2] = cov[2] + cov[4] + cov[5]
+    for it in range(2):
+        x = cov[0] * axis[0] + cov[1] * axis[1] + cov[2] * axis[2]
+        y = cov[1] * axis[0] + cov[3] * axis[1] + cov[4] * axis[2]
+        z = cov[2] * axis[0] + cov[4] * axis[1] + cov[5] * axis[2]
+        nrm = max(fabs(x), max(fabs(y), fabs(z)))
+        if nrm < 1e-12:
+            break
+        axis[0] = x / nrm
+        axis[1] = y / nrm
+        axis[2] = z / nrm
+    nrm = sqrt(axis[0] * axis[0] + axis[1] * axis[1] + axis[2] * axis[2])
+    if nrm < 1e-12:
+        axis[0] = axis[1] = axis[2] = 0.57735
+    else:
+        for c in range(3):
+            axis[c] /= nrm
+    total = cov[0] + cov[3] + cov[5]
+    # off-axis scatter: total minus the along-axis part (Rayleigh quotient)
+    x = (cov[0] * axis[0] * axis[0] + cov[3] * axis[1] * axis[1] + cov[5] * axis[2] * axis[2]
+         + 2 * (cov[1] * axis[0] * axis[1] + cov[2] * axis[0] * axis[2] + cov[4] * axis[1] * axis[2]))
+    if score_only:
+        return total - x
+    for i in range(16):
+        if ((oxy_bc7_p2[shape] >> i) & 1) == sub:
+            t = 0
+            for c in range(3):
+                t += (h[3 * i + c] * s - mean[c]) * axis[c]
+            if i == anchor:
+                ta = t
+            tmin = min(tmin, t)
+            tmax = max(tmax, t)
+    if ta - tmin > tmax - ta:
+        t = tmin
+        tmin = tmax
+        tmax = t
+    for c in range(3):
+        ep[c] = min(65535.0, max(0.0, mean[c] + axis[c] * tmin))
+        ep[3 + c] = min(65535.0, max(0.0, mean[c] + axis[c] * tmax))
+    return total - x
+
+
+cdef void _bc6_lsq_sub(const int* h, int shape, int sub, const uint8_t* idx, double* ep) noexcept nogil:
+    """Least-squares endpoints of one subset for its 3-bit indices."""
+    cdef double aa = 0, ab = 0, bb = 0, w, det, x
+    cdef double ax[3]
+    cdef double bx[3]
+    cdef int i, c
+    ax[0] = ax[1] = ax[2] = bx[0] = bx[1] = bx[2] = 0
+    for i in range(16):
+        if ((oxy_bc7_p2[shape] >> i) & 1) != sub:
+            continue
+        w = oxy_bc7_w3[idx[i]] / 64.0
+        aa += (1 - w) * (1 - w)
+        ab += (1 - w) * w
+        bb += w * w
+        for c in range(3):
+            x = h[3 * i + c] * (64.0 / 31.0)
+            ax[c] += (1 - w) * x
+            bx[c] += w * x
+    det = aa * bb - ab * ab
+    if det < 1e-9:
+        return
+    for c in range(3):
+        ep[c] = min(65535.0, max(0.0, (ax[c] * bb - bx[c] * ab) / det))
+        ep[3 + c] = min(65535.0, max(0.0, (bx[c] * aa - ax[c] * ab) / det))
+
+
+cdef long long _bc6_encode_two(const int* h, int level, long long best, uint8_t* out) noexcept nogil:
+    """Try the two-region modes on the best few shapes; writes ``out`` and returns
+    the new error when one beats ``best``, else returns ``best``."""
+    cdef double score[32]
+    cdef double ep[12]
+    cdef double bep[12]
+    cdef int order[32]
+    cdef int codes[12]
+    cdef int bcodes[12]
+    cdef uint8_t idx[16]
+    cdef uint8_t bidx[16]
+    cdef int p, i, j, t, m, mode, nshapes, it, bmode = -1, bshape = 0
+    cdef long long err
+    for p in range(32):
+        score[p] = _bc6_axis_fit(h, p, 0, 0, ep, 1) + _bc6_axis_fit(h, p, 1, oxy_bc7_anchor2[p], ep + 6, 1)
+        order[p] = p
+    nshapes = 1 if level <= 1 else 4
+    for i in range(nshapes):          # partial selection sort: the nshapes lowest scores
+        for j in range(i + 1, 32):
+            if score[order[j]] < score[order[i]]:
+                t = order[i]
+                order[i] = order[j]
+                order[j] = t
+    for i in range(nshapes):
+        p = order[i]
+        _bc6_axis_fit(h, p, 0, 0, bep, 0)
+        _bc6_axis_fit(h, p, 1, oxy_bc7_anchor2[p], bep + 6, 0)
+        for m in range(10):
+            mode = _BC6_MODES2[m]
+            memcpy(ep, bep, 12 * sizeof(double))
+            err = _bc6_try_mode2(h, mode, p, ep, codes, idx)
+            for it in range(level + 1):
+                if err < best:
+                    best = err
+                    bmode = mode
+                    bshape = p
+                    memcpy(bcodes, codes, 12 * sizeof(int))
+                    memcpy(bidx, idx, 16)
+                if it == level or err == 0:
+                    break
+                _bc6_lsq_sub(h, p, 0, idx, ep)
+                _bc6_lsq_sub(h, p, 1, idx, ep + 6)
+                err = _bc6_try_mode2(h, mode, p, ep, codes, idx)
+    if bmode >= 0:
+        _bc6_pack2(bmode, bshape, bcodes, bidx, out)
+    return best

@@ -15,13 +15,15 @@ Formats (block bytes; DXGI name):
   6-value (with exact 0 and 255) endpoint modes.
 * ``bc5``  (16; BC5_UNORM) -- two channels, two BC4 blocks (red, then green): normal
   maps store X and Y; the engine reconstructs Z = sqrt(1 - X^2 - Y^2).
-* ``bc6h`` (16; BC6H_UF16) -- unsigned half-float RGB (HDR). The encoder uses the
-  four one-region modes (10.10.10 raw and 11/12/16-bit base with deltas); the
-  decoder handles all fourteen modes.
+* ``bc6h`` (16; BC6H_UF16) -- unsigned half-float RGB (HDR). ``fast`` uses the four
+  one-region modes (10.10.10 raw and 11/12/16-bit base with deltas); ``normal`` and
+  ``high`` add the ten two-region modes on the best one / four partition shapes.
+  The decoder handles all fourteen modes (D3D11 specification; reserved modes
+  decode to 0).
 
 Presets (``quality=``): ``"fast"`` (one least-squares pass), ``"normal"``
-(refinement rounds plus the secondary mode: BC1 3-colour, BC4 6-value), ``"high"``
-(more rounds and a +/-1 endpoint search). Errors are plain squared errors per
+(refinement rounds plus the secondary modes: BC1 3-colour, BC4 6-value, BC6H two
+regions), ``"high"`` (more rounds, more BC6H shapes and a +/-1 endpoint search). Errors are plain squared errors per
 channel (BC6H: in half-float bits, which track log luminance).
 
 Thread rules: every function is pure; none starts threads and the kernels release
