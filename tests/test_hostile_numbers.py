@@ -232,9 +232,11 @@ def bad_name_pak(tmp_path) -> pathlib.Path:
 
 def test_inspect_escapes_names_on_a_strict_utf8_stdout(bad_name_pak):
     env = {"PYTHONIOENCODING": "utf-8:strict"}
-    result = _oxy("inspect", str(bad_name_pak), env=env)
+    result = _oxy("inspect", str(bad_name_pak), "--full", env=env)
     assert result.returncode == 0, result.stderr
     assert "name: \\xff\\xfeChk\\x80" in result.stdout and "Traceback" not in result.stderr
+    result = _oxy("inspect", str(bad_name_pak), env=env)  # the overview
+    assert result.returncode == 0 and "\\xff\\xfeChk\\x80" in result.stdout, result.stderr
     result = _oxy("inspect", str(bad_name_pak), "--json", env=env)
     assert result.returncode == 0, result.stderr
     names = {a["name"] for a in json.loads(result.stdout)["assets"]}

@@ -34,7 +34,7 @@ import sys
 from typing import Any, Mapping, Sequence
 
 from oxy.cli.common import ExitCode
-from oxy.formats.jsonhex import HASH_FIELDS, hex_int, hexify_hashes  # noqa: F401 - re-exported
+from oxy.jsonhex import HASH_FIELDS, hex_int, hexify_hashes  # noqa: F401 - re-exported
 
 #: Every ``error.code`` a command may write, with its usual exit code and meaning.
 #: Stable: scripts match on these; add codes, never rename them.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oxy.formats import AssetKey, AssetType, mesh_info, parse_geometry, parse_material, parse_scene
-from oxy.formats.jsonhex import hexify_hashes
+from oxy.jsonhex import hexify_hashes
 from oxy.formats.material import TEXTURE_SLOTS
 from oxy.pack.compact import MESH_INFO_BUFFER_FIELDS
 from oxy.pack.content import Content, ContentAsset, Resource
