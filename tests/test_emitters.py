@@ -86,6 +86,30 @@ def test_texture_dedup_and_materials_get_a_fallback(tmp_path):
     assert validate_loose_root(other, verify_hashes=True).ok
 
 
+def test_a_later_session_reuses_committed_textures_and_buffers(tmp_path):
+    """An identical texture or buffer emitted in a second session answers with the committed
+    index (found through the sorted hashes of the existing table) and appends nothing."""
+    shapes = [TextureShape(width=4, height=4, format=Format.RGBA8_UNORM) for _ in range(3)]
+    textures = [pack_texture_payload(s, [bytes([n]) * 64]) for n, s in enumerate(shapes)]
+    vertices = bytes(range(72)) * 4
+    with ImportSession(str(tmp_path), DirectSessionIO()) as session:
+        indices = [session.textures.emit(t) for t in textures]
+        vb = session.buffers.emit(vertices, usage=BufferUsage.VERTEX, stride=72)
+        assert session.finalize()
+    sizes = {name: (tmp_path / "Resources" / name).stat().st_size
+             for name in ("textures.data", "textures.table", "buffers.data", "buffers.table")}
+    with ImportSession(str(tmp_path), DirectSessionIO()) as session:
+        assert [session.textures.emit(t) for t in reversed(textures)] == indices[::-1]
+        assert session.buffers.emit(vertices, usage=BufferUsage.VERTEX, stride=72) == vb
+        assert session.textures.reused_count == 3 and session.buffers.reused_count == 1
+        changed = pack_texture_payload(shapes[0], [bytes([9]) * 64])
+        assert session.textures.emit(changed) == len(textures) + 1  # new content: appended
+        assert session.finalize()
+    assert (tmp_path / "Resources" / "buffers.data").stat().st_size == sizes["buffers.data"]
+    assert len(read_table(tmp_path)) == len(textures) + 2
+    assert validate_loose_root(tmp_path, verify_hashes=True).ok
+
+
 @pytest.mark.parametrize("name,relpath", [("Wood", "Materials/Wood.omat"), ("a/b\\c:d", "Materials/a_b_c_d.omat"),
                                           ("..", "Materials/unnamed.omat"), ("", "Materials/unnamed.omat")])
 def test_asset_names_become_safe_paths(tmp_path, name, relpath):

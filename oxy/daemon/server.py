@@ -78,6 +78,12 @@ class Daemon:
         self._signals = 0
 
     def run(self) -> int:
+        from oxy.daemon.memdebug import set_mmap_threshold
+
+        # Buffers of a commit's size (tables, index) grow a little every job; with glibc's
+        # sliding threshold they stayed in the heap and fragmented it (docs/benchmarks.md,
+        # cook daemon): blocks from 64 KiB on get mappings of their own.
+        set_mmap_threshold(64 << 10)
         lock = DaemonLock(self.cfg.root)
         lock.acquire()
         try:

@@ -48,6 +48,34 @@ class EmitError(OxyError):
     """An emit request that cannot be honoured (a bad name, path or duplicate)."""
 
 
+class _ExistingEntries:
+    """The committed entries of a table, found by signature without a Python object per
+    entry: the content hashes are sorted once (numpy, C memory); a lookup is a binary
+    search, then the full signature of each entry with that hash, in index order (the
+    first match wins). ``signature_of(row)`` gives an entry's signature, or None for one
+    that can never be reused. A per-session dict of every entry grew the daemon's memory
+    with each dead entry of an uncompacted root (docs/benchmarks.md, cook daemon)."""
+
+    def __init__(self, table: np.ndarray, signature_of: Callable[[dict], tuple | None]) -> None:
+        self._table = table
+        self._signature_of = signature_of
+        hashes = table["content_hash"]
+        self._order = np.argsort(hashes, kind="stable")
+        self._sorted = hashes[self._order]
+
+    def get(self, signature: tuple) -> int | None:
+        digest = signature[0]
+        if not digest or not len(self._sorted):
+            return None
+        lo = int(np.searchsorted(self._sorted, digest, "left"))
+        hi = int(np.searchsorted(self._sorted, digest, "right"))
+        names = self._table.dtype.names or ()
+        for i in self._order[lo:hi].tolist():
+            if self._signature_of(dict(zip(names, self._table[i].tolist()))) == signature:
+                return int(i)
+        return None
+
+
 class _DataEmitter(Generic[E]):
     """Appends payloads to one ``.data`` file and keeps its table entries."""
 
@@ -68,7 +96,8 @@ class _DataEmitter(Generic[E]):
         self._existing = len(existing_table) // self.ENTRY_SIZE
         self._entries: list[E] = []            # this session's entries, indices from _existing on
         self._end = data_size
-        self._signatures: dict[tuple, int] | None = None  # built on first use, from the existing table too
+        self._signatures: dict[tuple, int] = {}            # this session's entries
+        self._committed: _ExistingEntries | None = None    # the existing table's, built on first use
         self._reused = 0
         self._pending = 0
         self._errors = 0
@@ -117,14 +146,22 @@ class _DataEmitter(Generic[E]):
         """Emits answered by an entry the root already held (nothing appended)."""
         return self._reused
 
-    def _existing_signatures(self) -> dict[tuple, int]:
-        """Signature -> index of the committed entries (subclasses; first index wins)."""
-        return {}
+    DTYPE: np.dtype = np.dtype([("content_hash", "<u8")])  # set by subclasses
+
+    @staticmethod
+    def _row_signature(row: dict) -> tuple | None:
+        """A committed entry's signature, None when it is never reused (subclasses)."""
+        return None
+
+    def _existing_entries(self) -> _ExistingEntries:
+        return _ExistingEntries(np.frombuffer(self._existing_table, dtype=self.DTYPE), self._row_signature)
 
     def _append(self, signature: tuple, payload: bytes, alignment: int, make_entry: Callable[[int], E]) -> int:
-        if self._signatures is None:  # a table of 100,000 entries: CPU work, off the hub thread
-            self._signatures = self._io.compute(self._existing_signatures) if self._existing else {}
+        if self._committed is None and self._existing:  # a sort of 100,000 hashes: off the hub thread
+            self._committed = self._io.compute(self._existing_entries)
         known = self._signatures.get(signature)
+        if known is None and self._committed is not None:
+            known = self._committed.get(signature)
         if known is not None:
             if known < self._existing:
                 self._reused += 1
@@ -153,22 +190,20 @@ class TextureEmitter(_DataEmitter[TextureResourceDesc]):
     emitted before the first user texture when the root does not have one yet."""
 
     ENTRY_SIZE = TEXTURE_DESC_SIZE
+    DTYPE = TEXTURE_DESC_DTYPE
 
     def ensure_fallback(self) -> None:
         if not self.count:
             self.emit(fallback_texture())
 
-    def _existing_signatures(self) -> dict[tuple, int]:
+    @staticmethod
+    def _row_signature(row: dict) -> tuple | None:
         """Committed entries with a content hash: an identical texture (same hash, size
         and shape) emitted again reuses its index and appends nothing (early cut-off)."""
-        table = np.frombuffer(self._existing_table, dtype=TEXTURE_DESC_DTYPE)
-        out: dict[tuple, int] = {}
-        for i, e in enumerate(table.tolist()):
-            row = dict(zip(TEXTURE_DESC_DTYPE.names or (), e))
-            if row["content_hash"] and row["data_offset"] % TEXTURE_DATA_ALIGNMENT == 0:
-                out.setdefault((row["content_hash"], row["size_bytes"], row["width"], row["height"], row["depth"],
-                                row["array_layers"], row["mip_levels"], row["format"], row["texture_type"]), i)
-        return out
+        if not row["content_hash"] or row["data_offset"] % TEXTURE_DATA_ALIGNMENT:
+            return None
+        return (row["content_hash"], row["size_bytes"], row["width"], row["height"], row["depth"],
+                row["array_layers"], row["mip_levels"], row["format"], row["texture_type"])
 
     def emit(self, texture: CookedTexture) -> int:
         """The texture's stable index (at once); the payload is written asynchronously.
@@ -185,18 +220,16 @@ class BufferEmitter(_DataEmitter[BufferResourceDesc]):
     """``buffers.table`` / ``buffers.data``: 32-byte entries with usage, stride, format and hash."""
 
     ENTRY_SIZE = BUFFER_DESC_SIZE
+    DTYPE = BUFFER_DESC_DTYPE
 
-    def _existing_signatures(self) -> dict[tuple, int]:
+    @staticmethod
+    def _row_signature(row: dict) -> tuple | None:
         """Committed entries with a content hash (an identical buffer reuses its index)."""
-        table = np.frombuffer(self._existing_table, dtype=BUFFER_DESC_DTYPE)
-        out: dict[tuple, int] = {}
-        for i, e in enumerate(table.tolist()):
-            row = dict(zip(BUFFER_DESC_DTYPE.names or (), e))
-            aligned = row["data_offset"] % max(1, buffer_alignment(row["usage_flags"], row["element_stride"])) == 0
-            if row["content_hash"] and aligned:
-                out.setdefault((row["content_hash"], row["size_bytes"], row["usage_flags"], row["element_stride"],
-                                row["element_format"]), i)
-        return out
+        aligned = row["data_offset"] % max(1, buffer_alignment(row["usage_flags"], row["element_stride"])) == 0
+        if not row["content_hash"] or not aligned:
+            return None
+        return (row["content_hash"], row["size_bytes"], row["usage_flags"], row["element_stride"],
+                row["element_format"])
 
     def emit(self, data: bytes, *, usage: int, stride: int = 0, element_format: int = 0,
              alignment: int | None = None, content_hash: int | None = None) -> int:
