@@ -82,8 +82,13 @@ class ShaderReferenceDesc(StructView, struct=ShaderReferenceDescStruct):
 
 
 def shader_stage_bits(shader_stages: int) -> list[int]:
-    """The ShaderType values whose bits are set, ascending."""
-    return [bit for bit in range(32) if shader_stages >> bit & 1]
+    """The ShaderType values whose bits are set, ascending (a step per set bit only)."""
+    bits: list[int] = []
+    while shader_stages:
+        low = shader_stages & -shader_stages
+        bits.append(low.bit_length() - 1)
+        shader_stages ^= low
+    return bits
 
 
 @dataclass(frozen=True)

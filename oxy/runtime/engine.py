@@ -45,7 +45,7 @@ from oxy.runtime.scheduling import PriorityGate
 from oxy.validate.diagnostics import Diagnostic
 from oxy.validate.rules import severity_of
 
-__all__ = ["Key", "LoadEngine", "timed"]
+__all__ = ["Key", "LoadEngine", "gate_rank", "timed"]
 
 log = logging.getLogger("oxy.runtime")
 Key = AssetKey | ResourceKey
@@ -207,7 +207,7 @@ class LoadEngine:
         source, asset_type_ = self.mounts.resolve(key)
         cfg = self.config
         assert self.gate is not None
-        with self.gate.slot(priority):
+        with self.gate.slot(gate_rank(priority)):
             self.token.raise_if_cancelled()
             if job is not None:
                 job.started, job.source = True, source
@@ -231,7 +231,7 @@ class LoadEngine:
                                    f"of {source.path}")
         cfg = self.config
         assert self.gate is not None
-        with self.gate.slot(priority):
+        with self.gate.slot(gate_rank(priority)):
             self.token.raise_if_cancelled()
             if job is not None:
                 job.started, job.source = True, source
@@ -254,25 +254,37 @@ class LoadEngine:
         if not deps:
             return {}, ()
         assert self.group is not None
-        greenlets = [self.group.spawn(self.try_obtain, dep, dep_type(parent_type, dep), priority)
-                     for dep in deps]
+        # A dependency already cached is taken right here: no greenlet, no switch (most
+        # dependencies are shared textures and materials). The others load concurrently,
+        # admitted by the gate ahead of new loads of the parent's priority.
+        outcomes: list[tuple[bool, Any] | None] = [
+            self.try_obtain(dep, dep_type(parent_type, dep), priority) if dep in self.cache else None
+            for dep in deps]
+        pending = [i for i, outcome in enumerate(outcomes) if outcome is None]
+        greenlets = [self.group.spawn(self.try_obtain, deps[i], dep_type(parent_type, deps[i]),
+                                       _as_dependency(priority)) for i in pending]
         if job is not None:
-            finished = [0]
+            finished = [len(deps) - len(pending)]
+            job.progress = 0.5 + 0.5 * finished[0] / (len(deps) + 1)
 
             def step(_g: Any) -> None:
                 finished[0] += 1
                 job.progress = 0.5 + 0.5 * finished[0] / (len(deps) + 1)
             for g in greenlets:
                 g.link(step)
-        try:
-            gevent.joinall(greenlets)
-        except BaseException:
-            gevent.killall(greenlets)
-            raise
-        outcomes = [g.value if g.successful() else (False, OperationCancelled("killed")) for g in greenlets]
+        if greenlets:
+            try:
+                gevent.joinall(greenlets)
+            except BaseException:
+                gevent.killall(greenlets)
+                self.cache.release_all(d for d, o in zip(deps, outcomes) if o is not None and o[0])
+                raise
+        for i, g in zip(pending, greenlets):
+            outcomes[i] = g.value if g.successful() else (False, OperationCancelled("killed"))
+        results = [outcome for outcome in outcomes if outcome is not None]  # every slot is filled now
         warnings: list[Diagnostic] = []
         failed = []
-        for dep, (ok, value) in zip(deps, outcomes):
+        for dep, (ok, value) in zip(deps, results):
             if ok:
                 continue
             rule = tolerated.get(dep)
@@ -281,12 +293,12 @@ class LoadEngine:
             else:
                 failed.append((dep, value))
         if failed:
-            self.cache.release_all(d for d, (ok, _v) in zip(deps, outcomes) if ok)
+            self.cache.release_all(d for d, (ok, _v) in zip(deps, results) if ok)
             dep, exc = failed[0]
             if isinstance(exc, OperationCancelled):
                 raise OperationCancelled(f"load of {parent} cancelled: loader stopped")
             raise _with_context(exc, f"dependency {dep} of {parent}")
-        return {d: value for d, (ok, value) in zip(deps, outcomes) if ok}, tuple(warnings)
+        return {d: value for d, (ok, value) in zip(deps, results) if ok}, tuple(warnings)
 
     def try_obtain(self, key: Key, expect: int | None, priority: int) -> tuple[bool, Any]:
         """:meth:`_obtain` as (True, value) or (False, error), so that a failing
@@ -297,6 +309,19 @@ class LoadEngine:
             return False, OperationCancelled(f"load of {key} cancelled: loader stopped")
         except Exception as exc:  # noqa: BLE001 - handed to the parent load
             return False, exc
+
+
+def _as_dependency(priority: float) -> float:
+    """A dependency's priority: its parent's, ranked ahead of the parent's peers, so
+    that a load already holding decoded data finishes before new loads are admitted
+    (otherwise every top-level request is decoded before any shared dependency and all
+    of them stay in flight at once)."""
+    return priority - 0.5 if priority == int(priority) else priority
+
+
+def gate_rank(priority: float) -> int:
+    """The PriorityGate rank of a load: 2 * priority (a dependency one rank ahead)."""
+    return int(priority * 2)
 
 
 def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:

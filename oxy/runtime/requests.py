@@ -23,7 +23,7 @@ from oxy.errors import OperationCancelled
 from oxy.formats import BufferResourceDesc, TextureResourceDesc
 from oxy.hub import run_blocking
 from oxy.runtime.decoders import Where, decode_resource
-from oxy.runtime.engine import Key, LoadEngine, timed
+from oxy.runtime.engine import Key, LoadEngine, gate_rank, timed
 from oxy.runtime.errors import AssetNotFound
 from oxy.runtime.handles import LOADING, LoadHandle
 from oxy.runtime.keys import ResourceKey, ResourceKind
@@ -76,7 +76,7 @@ class RequestServer:
             view = TextureResourceDesc if key.kind is ResourceKind.TEXTURE else BufferResourceDesc
             where = Where(f"<buffer {key.index}>")
             assert engine.gate is not None
-            with engine.gate.slot(priority):
+            with engine.gate.slot(gate_rank(priority)):
                 engine.token.raise_if_cancelled()
                 handle._phase = LOADING
                 value, seconds = run_blocking(timed, decode_resource, key, blob[:view.SIZE], where,

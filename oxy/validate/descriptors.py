@@ -10,6 +10,8 @@ other assets (submesh materials, scene geometries) are checked per container by
 """
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from oxy.errors import FormatError
@@ -98,9 +100,9 @@ def _parsed_size(parsed: object, blob_size: int) -> int:
 
 def _check_material(report: ValidationReport, m: MaterialDescriptor, file: str, base: int,
                     field: str, resources: ResourceCounts) -> None:
-    for k, slot in enumerate(TEXTURE_SLOTS):
-        index = getattr(m.desc, f"{slot}_texture")
-        if index >= max(resources.texture_count, 1) and index != 0:
+    limit = max(resources.texture_count, 1)
+    for k, (slot, index) in enumerate(zip(TEXTURE_SLOTS, _TEXTURE_INDICES(m.desc))):
+        if index >= limit and index != 0:
             report.add("material.texture_index", f"{slot} texture index {index} >= texture count "
                        f"{resources.texture_count}: the slot keeps the fallback texture", file, base + 130 + 4 * k,
                          f"{field}.{slot}_texture")
@@ -151,6 +153,9 @@ def _check_mesh_buffers(report: ValidationReport, mesh: Mesh, file: str, at: int
                              f"({indices} indices, {vertices} vertices)", file, pos,
                              f"{mfld}.submeshes[{s}].views[{v}]")
             pos += MESH_VIEW_DESC_SIZE
+
+
+_TEXTURE_INDICES = operator.attrgetter(*(f"{slot}_texture" for slot in TEXTURE_SLOTS))
 
 
 def scene_geometry_keys(scene: SceneDescriptor) -> list[AssetKey]:
