@@ -3,7 +3,7 @@
 oxy's payloads pad rows (D3D12 packing: 256-byte row pitch) and place subresources
 at aligned offsets; DDS and KTX2 store rows back to back. :func:`tight_subresource`
 removes the padding of one subresource using its layout's row pitch, checked
-against the bytes the payload holds (``oxy.runtime.types._unpitch``: the runtime's
+against the bytes the payload holds (``oxy.runtime.types.unpitch``: the runtime's
 one row-pitch reader, which never allocates more than the payload holds).
 
 Also the texture's shape as these containers see it (:class:`Shape`): 1D, 2D or 3D,
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from oxy.formats.enums import TextureType
 from oxy.interop.texformats import FormatInfo, UnsupportedFormat, format_info
-from oxy.runtime.types import TextureResource, _unpitch
+from oxy.runtime.types import TextureResource, unpitch
 
 __all__ = ["Shape", "shape_of", "mip_extent", "tight_subresource"]
 
@@ -69,6 +69,6 @@ def tight_subresource(tex: TextureResource, layer: int, mip: int, info: FormatIn
     index = layer * tex.mip_levels + mip
     _offset, pitch, _size = tex.layouts[index]
     try:
-        return _unpitch(tex.subresource(index), pitch, row_bytes, rows * d).tobytes()
+        return unpitch(tex.subresource(index), pitch, row_bytes, rows * d).tobytes()
     except ValueError as exc:
         raise ValueError(f"subresource {index} (layer {layer}, mip {mip}): {exc}") from None

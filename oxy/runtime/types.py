@@ -31,7 +31,7 @@ from oxy.hub import CrossFuture, ImportLoop, run_blocking
 from oxy.validate.diagnostics import Diagnostic
 
 __all__ = ["BufferResource", "GeometryAsset", "MaterialAsset", "MeshAsset", "SceneAsset",
-           "SceneNode", "SubMeshAsset", "TextureResource", "all_warnings"]
+           "SceneNode", "SubMeshAsset", "TextureResource", "all_warnings", "unpitch"]
 
 Warnings = tuple[Diagnostic, ...]
 
@@ -95,8 +95,8 @@ class TextureResource:
             from oxy.cook import bc7
 
             bw, bh = -(-w // 4), -(-h // 4)
-            return bc7.decode(_unpitch(data, pitch, bw * 16, bh), w, h)  # a view when unpadded: no copy
-        return _unpitch(data, pitch, w * 4, h).reshape(h, w, 4).copy()
+            return bc7.decode(unpitch(data, pitch, bw * 16, bh), w, h)  # a view when unpadded: no copy
+        return unpitch(data, pitch, w * 4, h).reshape(h, w, 4).copy()
 
     def to_rgba8_async(self, loop: ImportLoop | None, layer: int = 0, mip: int = 0) -> CrossFuture[np.ndarray]:
         """:meth:`to_rgba8` on the CPU pool of ``loop``; returns a CrossFuture of the array.
@@ -134,7 +134,7 @@ _RGBA8_FORMATS = frozenset((Format.RGBA8_UNORM, Format.RGBA8_UNORM_SRGB, Format.
 _BC7_FORMATS = frozenset((Format.BC7_UNORM, Format.BC7_UNORM_SRGB))
 
 
-def _unpitch(data: bytes | memoryview, pitch: int, row_bytes: int, rows: int) -> np.ndarray:
+def unpitch(data: bytes | memoryview, pitch: int, row_bytes: int, rows: int) -> np.ndarray:
     """``rows`` rows of ``row_bytes`` taken every ``pitch`` bytes of ``data``. Checks the
     pitch and the sizes against ``data`` before allocating anything, so the result is
     never larger than ``data`` (a hostile pitch or size is a ValueError, not a huge
