@@ -16,6 +16,7 @@ pool. Finished jobs are kept up to :data:`KEEP_FINISHED`.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections import OrderedDict, deque
 from typing import Any, Callable
@@ -73,6 +74,24 @@ class Job:
                 "diagnostics": self.diagnostics, "textures": self.textures, "created": self.created, "started": self.started,
                 "finished": self.finished, "cancel_requested": self.cancel_requested,
                 "seconds": None if self.started is None else round(end - self.started, 3), "result": self.result}
+
+
+#: Diagnostics of a source that could not be read: when the source is gone by the end of
+#: the job it was deleted while the job ran (the watcher's deletion follows as a batch of
+#: its own, which forgets it), not a failure of the cook.
+VANISHED_CODES = frozenset({"import.source_not_found", "import.source_unreadable", "texture.read_failed"})
+
+
+def _vanished_sources(reports: list[Any]) -> set[str]:
+    """Source paths named by a VANISHED_CODES error that no longer exist (blocking: stats)."""
+    named = {d.source_path for r in reports for d in r.diagnostics if d.code in VANISHED_CODES and d.source_path}
+    return {p for p in named if not os.path.lexists(p)}
+
+
+def _vanished(d: Any) -> dict[str, str]:
+    return {"severity": "warning", "code": "daemon.source_vanished",
+            "message": f"deleted while its cook ran ({d.code}: {d.message}); the deletion is handled next",
+            "source_path": d.source_path, "field_path": d.field_path}
 
 
 def _diag(d: Any) -> dict[str, str]:
@@ -220,12 +239,18 @@ class JobTable:
         for r in reports:
             for kind, n in r.written.items():
                 job.written[kind] = job.written.get(kind, 0) + n
-            job.diagnostics += [_diag(d) for d in r.diagnostics]
+        vanished = self._blocking(_vanished_sources, reports)
+        failed = False
+        for r in reports:
+            diagnostics = [_vanished(d) if d.source_path in vanished and d.code in VANISHED_CODES else _diag(d)
+                           for d in r.diagnostics]
+            job.diagnostics += diagnostics
+            failed |= not r.success and any(d["severity"] == "error" for d in diagnostics)
         if any(r.cancelled for r in reports) or (job.cancel_requested and len(reports) < steps):
             return "cancelled"
         if any(r.written or r.outputs for r in reports):
             job.textures = self._cooked_textures(job)
-        return "committed" if all(r.success for r in reports) else "failed"
+        return "failed" if failed else "committed"
 
     def _cooked_textures(self, job: Job) -> list[dict[str, Any]]:
         """The textures the job's sources were cooked to (for the status page's thumbnails);
