@@ -127,7 +127,7 @@ def test_in_a_terminal_the_display_redraws_in_place_and_leaves_messages_and_summ
     tail = shown[-3000:]
     assert re.search(r"\[1/2\] king\.fbx\s+(parsing|textures|materials|geometry|scene|writing)", shown), tail
     assert re.search(r"\[2/2\] Wrinkles\.jpg \(\+2 more\)\s+textures", shown), tail
-    assert re.search(r"job 2 of 2, 1 done, \d+ texture\(s\) done", shown), tail
+    assert re.search(r"job 2 of 2, \d+ texture\(s\) done", shown), tail
     assert "ETA" in shown and BAR_CHARACTERS & set(shown)
     # progress inside the first (largest) texture, before any texture of the job has ended
     inside = [int(p) for p in re.findall(r"\[2/2\] Wrinkles\.jpg \(\+2 more\)\s+textures 0/3[^%]*?(\d+)%", shown)]

@@ -2,7 +2,7 @@
 
 One line per running job (``[2/6] king.fbx (+3 more)  textures 3/8``, its bar, its
 elapsed time), removed when the job ends; one overall line (``job 2 of 6, 14
-textures done``, the bar of every job's progress, elapsed time and ETA). Warnings
+texture(s) done``, the bar of every job's progress, elapsed time and ETA). Warnings
 and errors are printed above the display as the jobs report them, and the
 display is erased by :meth:`LiveReporter.close`, before the summary, so the
 terminal keeps the messages and the summary, not scrolled bar lines. rich
@@ -52,7 +52,7 @@ class LiveReporter(CookReporter):
             SpinnerColumn(),
             TextColumn("{task.description}", markup=False,
                        table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
-            BarColumn(bar_width=24),
+            BarColumn(bar_width=16),
             TextColumn("{task.percentage:>3.0f}%"),
             TimeElapsedColumn(),
             _EtaColumn(),
@@ -97,9 +97,8 @@ class LiveReporter(CookReporter):
         total = max(1, self.total_jobs)
         running = [j.number for j in self.jobs.values() if j.started is not None]
         current = max(running) if running else 0
-        ended = sum(1 for j in self.jobs.values() if j.phase.terminal)
         textures = sum(j.textures_done for j in self.jobs.values())
         what = f"job {current} of {total}" if current else f"{total} job(s) queued"
-        description = f"{what}, {ended} done, {textures} texture(s) done"
+        description = f"{what}, {textures} texture(s) done"
         self.progress.update(self._overall, description=description, total=float(total),
                              completed=sum(j.fraction for j in self.jobs.values()))
