@@ -22,9 +22,11 @@
 #     least squares on the indices refine the endpoints.
 #   * Two regions (levels >= 1; codes 0, 1, 2, 6, 10, 14, 18, 22, 26, 30 = D3D
 #     modes 1-10): the 32 shapes are scored by the scatter off each subset's
-#     principal axis; the best one (level 1) or four (level 2) are fitted per
-#     subset the same way with 3-bit indices (anchor of subset 1 from the BPTC
-#     table) and every two-region mode is tried.
+#     principal axis (from per-texel moments summed once per shape); the best
+#     one (level 1) or four (level 2) are fitted per subset the same way with
+#     3-bit indices (anchor of subset 1 from the BPTC table) and every
+#     two-region mode is tried, except those whose deltas overflow their range
+#     by more than a factor of two.
 # The smallest squared half-bit error wins.
 
 cdef extern from *:
@@ -425,6 +427,7 @@ cdef void _bc6_encode_block(const int* h, int level, uint8_t* out) noexcept nogi
 
 # ------------------------------------------------------------- two regions
 
+cdef long long _BC6_SKIP = 1LL << 62
 cdef int _BC6_MODES2[10]
 _BC6_MODES2[:] = [0, 1, 2, 6, 10, 14, 18, 22, 26, 30]
 
@@ -471,6 +474,76 @@ cdef long long _bc6_eval_sub(const int* h, int shape, int sub, int anchor,
     return err
 
 
+cdef void _bc6_moments(const int* h, double* mom) noexcept nogil:
+    """Per texel (pre-scale domain): x, y, z, xx, xy, xz, yy, yz, zz."""
+    cdef int i
+    cdef double x, y, z, s = 64.0 / 31.0
+    for i in range(16):
+        x = h[3 * i] * s
+        y = h[3 * i + 1] * s
+        z = h[3 * i + 2] * s
+        mom[9 * i] = x
+        mom[9 * i + 1] = y
+        mom[9 * i + 2] = z
+        mom[9 * i + 3] = x * x
+        mom[9 * i + 4] = x * y
+        mom[9 * i + 5] = x * z
+        mom[9 * i + 6] = y * y
+        mom[9 * i + 7] = y * z
+        mom[9 * i + 8] = z * z
+
+
+cdef inline double _bc6_offaxis(const double* m, int n) noexcept nogil:
+    """Scatter off the principal axis of a subset from its summed moments."""
+    cdef double cov[6]
+    cdef double a0, a1, a2, x, y, z, nrm, along
+    cdef int it
+    if n < 2:
+        return 0.0
+    cov[0] = m[3] - m[0] * m[0] / n
+    cov[1] = m[4] - m[0] * m[1] / n
+    cov[2] = m[5] - m[0] * m[2] / n
+    cov[3] = m[6] - m[1] * m[1] / n
+    cov[4] = m[7] - m[1] * m[2] / n
+    cov[5] = m[8] - m[2] * m[2] / n
+    a0 = cov[0] + cov[1] + cov[2]
+    a1 = cov[1] + cov[3] + cov[4]
+    a2 = cov[2] + cov[4] + cov[5]
+    for it in range(2):
+        x = cov[0] * a0 + cov[1] * a1 + cov[2] * a2
+        y = cov[1] * a0 + cov[3] * a1 + cov[4] * a2
+        z = cov[2] * a0 + cov[4] * a1 + cov[5] * a2
+        nrm = max(fabs(x), max(fabs(y), fabs(z)))
+        if nrm < 1e-12:
+            return 0.0
+        a0 = x / nrm
+        a1 = y / nrm
+        a2 = z / nrm
+    nrm = a0 * a0 + a1 * a1 + a2 * a2
+    along = (cov[0] * a0 * a0 + cov[3] * a1 * a1 + cov[5] * a2 * a2
+             + 2 * (cov[1] * a0 * a1 + cov[2] * a0 * a2 + cov[4] * a1 * a2)) / nrm
+    return max(0.0, cov[0] + cov[3] + cov[5] - along)
+
+
+cdef double _bc6_shape_score(const double* mom, int shape) noexcept nogil:
+    cdef double m0[9]
+    cdef double m1[9]
+    cdef int i, k, n0 = 0
+    cdef unsigned int bits = oxy_bc7_p2[shape]
+    for k in range(9):
+        m0[k] = 0
+        m1[k] = 0
+    for i in range(16):
+        if (bits >> i) & 1:
+            for k in range(9):
+                m1[k] += mom[9 * i + k]
+        else:
+            n0 += 1
+            for k in range(9):
+                m0[k] += mom[9 * i + k]
+    return _bc6_offaxis(m0, n0) + _bc6_offaxis(m1, 16 - n0)
+
+
 cdef long long _bc6_try_mode2(const int* h, int mode, int shape, const double* ep,
                               int* codes, uint8_t* idx) noexcept nogil:
     """Quantize continuous endpoints ep[4][3] (subset 0 A, B, subset 1 A, B) for a
@@ -488,6 +561,8 @@ cdef long long _bc6_try_mode2(const int* h, int mode, int shape, const double* e
                 dn = oxy_bc6h_info[mode][3 + c]
                 lim = 1 << (dn - 1)
                 d = v - v0
+                if d < -2 * lim or d > 2 * lim - 1:
+                    return _BC6_SKIP       # far out of range: this mode cannot win
                 if d < -lim:
                     d = -lim
                 elif d > lim - 1:
@@ -648,10 +723,12 @@ cdef long long _bc6_encode_two(const int* h, int level, long long best, uint8_t*
     cdef int bcodes[12]
     cdef uint8_t idx[16]
     cdef uint8_t bidx[16]
+    cdef double mom[16 * 9]
     cdef int p, i, j, t, m, mode, nshapes, it, bmode = -1, bshape = 0
     cdef long long err
+    _bc6_moments(h, mom)
     for p in range(32):
-        score[p] = _bc6_axis_fit(h, p, 0, 0, ep, 1) + _bc6_axis_fit(h, p, 1, oxy_bc7_anchor2[p], ep + 6, 1)
+        score[p] = _bc6_shape_score(mom, p)
         order[p] = p
     nshapes = 1 if level <= 1 else 4
     for i in range(nshapes):          # partial selection sort: the nshapes lowest scores

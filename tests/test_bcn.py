@@ -241,7 +241,7 @@ def log_psnr(decoded: np.ndarray, source: np.ndarray) -> float:
     # the corpus panorama as decoded (values up to ~1): (quality, log-PSNR dB, max RMSE)
     (False, (("fast", 61.7, 0.00090), ("normal", 61.8, 0.00089))),
     # the same pixels scaled by 2^-6 .. 2^10 across the width (values up to ~1000)
-    (True, (("fast", 58.8, 0.82), ("normal", 59.3, 0.80), ("high", 59.5, 0.80))),
+    (True, (("fast", 58.8, 0.82), ("normal", 60.9, 0.73), ("high", 61.7, 0.71))),
 ])
 def test_bc6h_quality_floor(hdr: np.ndarray, widen: bool, floors: tuple) -> None:
     h, w = hdr.shape[:2]

@@ -237,8 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     for fmt in ("bc1", "bc4", "bc5"):
         if fmt in wanted:
             rows = bench_ldr(fmt, images, repeat)
-            report += [""] + table(f"{fmt.upper()}", rows, cols, "dB", db) + ratios(rows, "dB", dd)
-            print("\n".join(report[-(len(rows) * 5 + 8):]), flush=True)
+            section = [""] + table(f"{fmt.upper()}", rows, cols, "dB", db) + ratios(rows, "dB", dd)
+            print("\n".join(section), flush=True)
+            report += section
     if "bc5" in wanted:
         rows, floor = bench_normals(images, repeat)
         deg: Callable[[float], str] = lambda v: f"{-v:.3f} deg"  # noqa: E731
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                               "log-dB", db)] + ratios(rows, "log-dB", dd)
     load = os.getloadavg()
     report += ["", f"load average at end {load[0]:.1f}"]
-    print("\n".join(report))
+    print("\n== summary ==\n" + "\n".join(report))
     return 0
 
 
