@@ -145,3 +145,21 @@ def test_the_pool_task_token_is_cancelled_when_its_waiting_greenlet_is_killed():
         assert seen["farm"] == "a farm" and current_task() is None
     finally:
         loop.close(60)
+
+
+def test_the_command_line_refuses_a_bad_farm_address(tmp_path):
+    """``--farm`` on ``oxy cook`` and ``oxy serve``: a malformed address is a usage error
+    (exit 1) naming the accepted forms, before anything is cooked or served."""
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    src = tmp_path / "src"
+    src.mkdir()
+    noise_images(src, 1, size=8)
+    for args in (["cook", str(src), "-o", str(tmp_path / "root"), "--farm", "bogus"],
+                 ["serve", "--root", str(tmp_path / "root"), "--watch", str(src), "--farm", "bogus", "--port", "0"]):
+        r = subprocess.run([sys.executable, "-m", "oxy", *args], capture_output=True, text=True, env=env,
+                           cwd=PROJECT, timeout=60)
+        assert r.returncode == 1, (args[0], r.returncode, r.stderr)
+        assert "tcp://HOST:PORT" in r.stderr and "local:N" in r.stderr, r.stderr
+    assert not (tmp_path / "root" / "container.index.bin").exists()

@@ -62,6 +62,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="parse models with libassimp in worker processes: a crash or hang fails that model alone")
     p.add_argument("--parse-timeout", type=float, default=120.0, metavar="S",
                    help="with --isolate-parsers: seconds one model's parse may take (default 120)")
+    p.add_argument("--farm", metavar="ADDRESS", default=None,
+                   help="cook on a Dask cluster: tcp://HOST:PORT (an existing scheduler) or local:N (N worker "
+                        "processes started here); needs oxy[farm]; see docs/farm.md")
     p.set_defaults(run=run)
 
 
@@ -151,13 +154,27 @@ def run(args: argparse.Namespace) -> int:
         what = f"--cache {args.cache}" if args.cache else "--cache-size" if args.cache_size else "the cook cache"
         print(f"oxy cook: {what}: {exc}", file=sys.stderr)
         return ExitCode.USAGE
+    farm = None
+    if args.farm:
+        from oxy.farm import FarmError
+        from oxy.farm.executor import Farm
+
+        try:
+            farm = Farm.connect(args.farm)
+        except ValueError as exc:
+            print(f"oxy cook: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
+        except FarmError as exc:
+            print(f"oxy cook: --farm {args.farm}: {exc}", file=sys.stderr)
+            return ExitCode.IO_ERROR
     verbosity = Verbosity.QUIET if args.quiet else Verbosity.VERBOSE if args.verbose else Verbosity.NORMAL
     reporter = make_reporter(verbosity, progress=not args.no_progress)
     reporter.plan(len(requests) + (1 if images else 0))
     started = time.perf_counter()
     try:
         with AsyncImportService(cpu_threads=args.threads, max_concurrent_jobs=1, cache=cache,
-                                isolate_parsers=args.isolate_parsers, parse_timeout=args.parse_timeout) as service:
+                                isolate_parsers=args.isolate_parsers, parse_timeout=args.parse_timeout,
+                                farm=farm) as service:
             batches = [[r.source_path, *(m["path"] for m in r.options.get("models") or ())] for r in requests]
             reports, interrupted = _run_jobs(service, requests, batches, reporter, 1)
             # Models first: an image found in a folder that a model of this command already
@@ -173,6 +190,10 @@ def run(args: argparse.Namespace) -> int:
                 reports = more + reports
     finally:
         reporter.close()
+        if farm is not None:
+            if farm.lost is not None:
+                print(f"oxy cook: {farm.lost}", file=sys.stderr)
+            farm.close()
     return _summarise(args, reports, time.perf_counter() - started, interrupted, cache, len(others) + len(images),
                       reporter)
 

@@ -39,6 +39,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seconds one model's parse may take in its worker process (default 120)")
     p.add_argument("--in-process-parsers", action="store_true",
                    help="parse models in the daemon's own process (default: isolated worker processes)")
+    p.add_argument("--farm", metavar="ADDRESS", default=None,
+                   help="cook on a Dask cluster: tcp://HOST:PORT or local:N (see docs/farm.md); model parses go "
+                        "to the farm's worker processes instead of local isolated parsers")
     p.set_defaults(run=run)
 
 
@@ -51,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = make_config(args.root, args.watch, host=args.host, port=args.port, cache=args.cache,
                           no_cache=args.no_cache, token=args.token, grace=args.grace, debounce_ms=args.debounce,
                           log_json=args.log_json, threads=args.threads, quality=args.quality,
-                          isolate_parsers=not args.in_process_parsers, parse_timeout=args.parse_timeout)
+                          isolate_parsers=not (args.in_process_parsers or args.farm),
+                          parse_timeout=args.parse_timeout, farm=args.farm)
     except ConfigError as exc:
         log("refused", level="error", error=str(exc))
         return ExitCode.USAGE

@@ -42,6 +42,7 @@ class DaemonConfig:
     quality: str = "normal"
     isolate_parsers: bool = True     # libassimp in worker processes: a crash or hang fails that model alone
     parse_timeout: float = 120.0
+    farm: str | None = None          # a cook farm address (docs/farm.md), connected at start
     extra: dict[str, Any] = field(default_factory=dict)
 
     def excluded(self, path: str) -> bool:
@@ -96,6 +97,13 @@ def make_config(root: str, watch: list[str], **kw: Any) -> DaemonConfig:
         raise ConfigError("--debounce must be >= 0")
     if kw.get("parse_timeout") is not None and kw["parse_timeout"] <= 0:
         raise ConfigError("--parse-timeout must be positive")
+    if kw.get("farm"):
+        from oxy.farm.executor import parse_address
+
+        try:
+            parse_address(kw["farm"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     if kw.get("threads") is not None and kw["threads"] < 1:
         raise ConfigError("--threads must be at least 1")
     if kw.get("port") is not None and not 0 <= kw["port"] <= 65535:

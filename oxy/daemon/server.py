@@ -27,6 +27,7 @@ import gevent
 from gevent.event import Event
 
 from oxy.daemon.config import DaemonConfig, Log
+from oxy.farm.errors import FarmError
 
 LOCK_NAME = os.path.join(".oxy", "daemon.lock")
 
@@ -136,9 +137,12 @@ class Daemon:
         register()
         executor = HubExecutor(gevent.get_hub())
         self.events = EventHub()
-        self.service = AsyncImportService(cpu_threads=self.cfg.threads, max_concurrent_jobs=1, cache=self.cache,
-                                          name="oxy-serve-import", isolate_parsers=self.cfg.isolate_parsers,
-                                          parse_timeout=self.cfg.parse_timeout)
+        try:
+            self.service = AsyncImportService(cpu_threads=self.cfg.threads, max_concurrent_jobs=1, cache=self.cache,
+                                              name="oxy-serve-import", isolate_parsers=self.cfg.isolate_parsers,
+                                              parse_timeout=self.cfg.parse_timeout, farm=self.cfg.farm)
+        except FarmError as exc:
+            raise StartError(f"--farm {self.cfg.farm}: {exc}") from None
         self.watcher = Watcher(self.cfg, executor, self._on_batch, self.log)
         self.jobs = JobTable(self.cfg, self.service, executor, self.events, self.log, lock.path,
                              lambda t: DaemonMetrics(self.cache, lambda: t.depth, lambda: len(self.watcher.files)))
