@@ -124,6 +124,13 @@ def watch_progress(names: Iterable[str], sink: ProgressSink) -> Iterator[None]:
                     _sinks.pop(name, None)
 
 
+def _both(first: Progress, second: Progress) -> Progress:
+    def report(done: int, total: int) -> None:
+        first(done, total)
+        second(done, total)
+    return report
+
+
 def _watched(name: str) -> Progress | None:
     with _sinks_lock:
         sinks = tuple(_sinks.get(name, ()))
@@ -142,8 +149,9 @@ def cook_texture_files(sources: Sequence[tuple[str, bytes]], settings: TextureSe
     several for "array". ``sources`` are (name, bytes) pairs. ``progress``: as
     :func:`cook_texture` (default: the sinks :func:`watch_progress` registered for
     the first source's name, if any)."""
-    if progress is None and sources:
-        progress = _watched(sources[0][0])
+    watched = _watched(sources[0][0]) if sources else None
+    if watched is not None:
+        progress = watched if progress is None else _both(progress, watched)
     images = [decode_image(data, name) for name, data in sources]
     if kind == "cube" and len(images) == 1:
         images = split_cube_image(images[0])

@@ -194,9 +194,11 @@ class TexturePipeline:
 def _cook_checked(sources: list[tuple[str, bytes]], settings: TextureSettings, kind: str,
                   token: CancelToken, store: UnitStore) -> tuple[CookedTexture | None, int | None, UnitOutcome]:
     """Runs on a CPU-pool thread: skip the work if the job was cancelled meanwhile;
-    else the root's texture, the cache's, or a cook (:func:`cook_texture_unit`)."""
+    else the root's texture, the cache's, or a cook (:func:`cook_texture_unit`). A cook
+    checks the token between strips of blocks (a few hundred KB of source each), so a
+    cancelled job frees its pool thread within a strip instead of encoding to the end."""
     token.raise_if_cancelled()
-    return cook_texture_unit(sources, settings, kind, store)
+    return cook_texture_unit(sources, settings, kind, store, lambda _done, _total: token.raise_if_cancelled())
 
 
 def _error(code: str, message: str, source: str) -> ImportDiagnostic:

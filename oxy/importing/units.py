@@ -156,9 +156,11 @@ def texture_recipe(sources: Sequence[tuple[str, bytes]], settings: TextureSettin
 
 
 def cook_texture_unit(sources: Sequence[tuple[str, bytes]], settings: TextureSettings, kind: str,
-                      store: UnitStore) -> tuple[CookedTexture | None, int | None, UnitOutcome]:
+                      store: UnitStore, progress: Callable[[int, int], None] | None = None,
+                      ) -> tuple[CookedTexture | None, int | None, UnitOutcome]:
     """(texture, None, outcome) from the cache or a cook, or (None, index, outcome)
-    when the root already holds this exact texture at ``index``."""
+    when the root already holds this exact texture at ``index``. ``progress(done, total)``
+    is called between strips of a local cook (what it raises ends the cook: a cancel)."""
     recipe = texture_recipe(sources, settings, kind)
     key = recipe.key
     if key in store.root_textures:
@@ -170,7 +172,7 @@ def cook_texture_unit(sources: Sequence[tuple[str, bytes]], settings: TextureSet
             texture = farm.cook_texture(sources, settings, kind, key, store.farm_cache_url())
             store.store_farmed(key, texture)
         else:
-            texture = cook_texture_files(sources, settings, kind=kind)
+            texture = cook_texture_files(sources, settings, kind=kind, progress=progress)
             store.store(key, texture)
     return texture, None, UnitOutcome(recipe, origin)
 
