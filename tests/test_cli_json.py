@@ -4,6 +4,7 @@ docs/schemas (jsonschema, draft 2020-12), with ``exit_code`` equal to the proces
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -388,3 +389,48 @@ def test_emit_refuses_envelope_keys_and_fail_writes_once(capsys):
     assert jsonout.fail(args, 2, "io_error", "late failure") == 2  # stderr line only: one document
     out, err = capsys.readouterr()
     assert json.loads(out)["kind"] == "pak" and "late failure" in err
+
+
+# ---------------------------------------------------------------------------- cook
+def test_cook_json_names_the_asset_keys_it_produced(tmp_path):
+    root = tmp_path / "root"
+    model = PROJECT / "samples" / "models"
+    doc = check("cook", oxy("cook", model, PROJECT / "samples" / "textures" / "badge.png", "-o", root, "--json",
+                            "--quality", "fast", "--no-progress"))
+    assert doc["ok"] is True
+    inspected = check("inspect", oxy("inspect", root, "--json"))
+    produced = {a["key"] for job in doc["jobs"] for a in job.get("assets", ())}
+    assert produced and produced <= {a["key"] for a in inspected["assets"]}
+
+
+def test_cook_failures_are_one_error_document(tmp_path):
+    error_of("cook", oxy("cook", tmp_path / "missing.png", "-o", tmp_path / "r", "--json"), "not_found", 2)
+    error_of("cook", oxy("cook", PROJECT / "samples" / "textures", "-o", tmp_path / "r", "--threads", "0", "--json"),
+             "usage", 1)
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "letter.txt").write_text("hello")
+    error = error_of("cook", oxy("cook", PROJECT / "samples" / "textures", "-o", papers, "--json"), "io_error", 2)
+    assert "not a cooked root" in error["message"] and error["path"] == str(papers)
+    assert sorted(p.name for p in papers.iterdir()) == ["letter.txt"]  # nothing mixed in
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    error = error_of("cook", oxy("cook", PROJECT / "samples" / "textures", "-o", afile, "--json"), "io_error", 2)
+    assert "not a directory" in error["message"]
+
+
+def test_cook_into_a_busy_root_names_the_holder_and_honours_the_lock_timeout(cooked, tmp_path):
+    import shutil
+
+    root = tmp_path / "busy"
+    shutil.copytree(cooked, root)
+    lock = RootLock(str(root))
+    assert lock.try_acquire()
+    try:
+        r = oxy("cook", PROJECT / "samples" / "textures" / "badge.png", "-o", root, "--lock-timeout", "0.5",
+                "--json", "--no-progress")
+        error = error_of("cook", r, "root_busy", 2)
+        assert f"pid {os.getpid()}" in error["message"]
+        assert f"waiting for {root}: locked by pid {os.getpid()}" in r.stderr
+    finally:
+        lock.release()

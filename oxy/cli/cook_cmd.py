@@ -15,13 +15,13 @@ input or the root could not be read or written, 4 some input failed, 130 cancell
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from dataclasses import asdict
 
-from oxy.cli.common import ExitCode
+from oxy.cli.common import ExitCode, check_output_root
+from oxy.cli.jsonout import emit, fail
 
 #: Models cooked in one job share one session and one commit (a failed model is rolled
 #: back alone); an interrupted cook keeps every batch committed before it.
@@ -52,7 +52,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true",
                    help="no live display on a terminal: one plain line per job event, as on a pipe")
     p.add_argument("--force", action="store_true",
-                   help="cook every input and unit again, even when the build records say it is up to date")
+                   help="cook every input and unit again, even when the build records say it is up to date; "
+                        "also lets -o name a non-empty folder that is not a cooked root")
+    p.add_argument("--lock-timeout", type=float, default=None, metavar="S",
+                   help="when another process holds the root, wait at most S seconds (default: wait for it; "
+                        "who holds it is printed once)")
     p.add_argument("--cache", metavar="URL", default=None,
                    help="cook cache: a folder or any fsspec URL (s3://bucket/prefix) used behind the local cache "
                         "(default: $OXY_CACHE_DIR or the user cache folder)")
@@ -120,23 +124,39 @@ def unique_names(paths: list[str]) -> dict[str, str]:
     return names
 
 
+def _wait_for_root(args: argparse.Namespace) -> bool:
+    """Wait while another process holds the root's lock (saying who, once); False when it is
+    still held after ``--lock-timeout``. The session takes the lock itself afterwards."""
+    from oxy.build.rootlock import wait_until_free
+
+    if not os.path.isdir(args.output):
+        return True
+
+    def busy(holder: str) -> None:
+        bound = "" if args.lock_timeout is None else f" (at most {args.lock_timeout:g} s)"
+        print(f"oxy cook: waiting for {args.output}: locked by {holder}{bound}", file=sys.stderr)
+    return wait_until_free(args.output, args.lock_timeout, busy)
+
+
 def run(args: argparse.Namespace) -> int:
     from oxy.cli.console import Verbosity
     from oxy.cli.progress import make_reporter  # the importing layer: loaded only when cooking
     from oxy.importing import AsyncImportService, ImportRequest
 
     if args.threads is not None and args.threads < 1:
-        print("oxy cook: --threads must be at least 1", file=sys.stderr)
-        return ExitCode.USAGE
+        return fail(args, ExitCode.USAGE, "usage", "--threads must be at least 1")
     if args.parse_timeout <= 0:
-        print("oxy cook: --parse-timeout must be positive", file=sys.stderr)
-        return ExitCode.USAGE
+        return fail(args, ExitCode.USAGE, "usage", "--parse-timeout must be positive")
+    if args.lock_timeout is not None and args.lock_timeout < 0:
+        return fail(args, ExitCode.USAGE, "usage", "--lock-timeout must be >= 0")
     images, others, missing = expand_inputs(args.inputs)
     others, images = _unique(others), _unique(images)  # a file named twice (and via its folder): once
-    for path in missing:
-        print(f"oxy cook: cannot read {path}: no such file or folder", file=sys.stderr)
     if missing:
-        return ExitCode.IO_ERROR
+        code = fail(args, ExitCode.IO_ERROR, "not_found", f"cannot read {missing[0]}: no such file or folder",
+                    missing[0])
+        for path in missing[1:]:
+            print(f"oxy cook: cannot read {path}: no such file or folder", file=sys.stderr)
+        return code
     explicit = {os.path.abspath(p) for p in args.inputs if os.path.isfile(p)}
     names = unique_names(others)  # models: --quality and --preset reach their textures (role-aware)
     model_options = {"quality": args.quality, "preset": args.preset if args.preset in ("albedo", "ui", "data") else None,
@@ -146,14 +166,21 @@ def run(args: argparse.Namespace) -> int:
         "models": [{"path": p, "name_prefix": names[p], "scene_name": names[p]} for p in batch[1:]] or None})
         for batch in _batches(others, MODELS_PER_JOB)]
     if not requests and not images:
-        print("oxy cook: no inputs to cook", file=sys.stderr)
-        return ExitCode.USAGE
+        return fail(args, ExitCode.USAGE, "usage", "no inputs to cook")
+    refusal = check_output_root(args.output, args.force)
+    if refusal:
+        return fail(args, ExitCode.IO_ERROR, "io_error", f"-o {args.output}: {refusal}", args.output)
+    if not _wait_for_root(args):
+        from oxy.build.rootlock import holder_of
+
+        return fail(args, ExitCode.IO_ERROR, "root_busy",
+                    f"{args.output} is still locked by {holder_of(args.output) or 'another process'} "
+                    f"after --lock-timeout {args.lock_timeout:g} s", args.output)
     try:
         cache = _open_cache(args)
     except (ValueError, ImportError) as exc:
         what = f"--cache {args.cache}" if args.cache else "--cache-size" if args.cache_size else "the cook cache"
-        print(f"oxy cook: {what}: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
+        return fail(args, ExitCode.USAGE, "usage", f"{what}: {exc}", args.cache)
     farm = None
     if args.farm:
         from oxy.farm import FarmError
@@ -162,11 +189,9 @@ def run(args: argparse.Namespace) -> int:
         try:
             farm = Farm.connect(args.farm)
         except ValueError as exc:
-            print(f"oxy cook: {exc}", file=sys.stderr)
-            return ExitCode.USAGE
+            return fail(args, ExitCode.USAGE, "usage", str(exc))
         except FarmError as exc:
-            print(f"oxy cook: --farm {args.farm}: {exc}", file=sys.stderr)
-            return ExitCode.IO_ERROR
+            return fail(args, ExitCode.IO_ERROR, "io_error", f"--farm {args.farm}: {exc}")
     verbosity = Verbosity.QUIET if args.quiet else Verbosity.VERBOSE if args.verbose else Verbosity.NORMAL
     reporter = make_reporter(verbosity, progress=not args.no_progress)
     reporter.plan(len(requests) + (1 if images else 0))
@@ -284,8 +309,8 @@ def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrup
     if args.json:
         doc = {"root": args.output, "seconds": round(seconds, 3), "interrupted": interrupted, "counts": counts,
                "cache": (cache.counters.snapshot() if cache is not None else None),
-               "jobs": [_report_dict(r) for r in reports]}
-        print(json.dumps(doc, indent=2))
+               "jobs": _jobs_json(args.output, reports)}
+        emit(args, doc, _exit_code(reports))
     written: dict[str, int] = {}
     for report in reports:
         for kind, count in report.written.items():
@@ -305,11 +330,37 @@ def _summarise(args: argparse.Namespace, reports: list, seconds: float, interrup
                      + (f" ({third_party} from assimp)" if third_party else ""))
     if counts:
         reporter.summary(counts_line(counts))
+    return _exit_code(reports)
+
+
+def _exit_code(reports: list) -> int:
+    """0 all cooked, 130 cancelled, 2 an I/O error, else 4."""
+    if any(r.cancelled for r in reports):
+        return ExitCode.CANCELLED
     if all(r.success for r in reports):
         return ExitCode.OK
     if any(d.code in IO_CODES for r in reports for d in r.errors):
         return ExitCode.IO_ERROR
     return ExitCode.FAILED
+
+
+def _jobs_json(root: str, reports: list) -> list[dict]:
+    """The job reports, each naming the assets it wrote (``assets``: key, type, virtual
+    path, from the build records of the index now on disk; empty when they cannot be read)."""
+    from oxy.build.records import RecordsError
+    from oxy.cli.why_cmd import produced_assets
+
+    try:
+        produced = produced_assets(root)
+    except (OSError, RecordsError):
+        produced = {}
+    jobs = []
+    for report in reports:
+        job = _report_dict(report)
+        sources = [report.source_path, *report.inputs]
+        job["assets"] = [a for s in dict.fromkeys(os.path.abspath(p) for p in sources) for a in produced.get(s, [])]
+        jobs.append(job)
+    return jobs
 
 
 def _report_dict(report) -> dict:
