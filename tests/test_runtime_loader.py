@@ -68,6 +68,12 @@ def test_scene_loads_with_every_dependency(loader, sample_root):
     assert material.name == "Checker" and material.roughness == pytest.approx(0.6, abs=1e-4)
     texture = material.texture("base_color")
     assert isinstance(texture, TextureResource) and (texture.width, texture.mip_levels) == (64, 7)
+    # textures maps each used slot to its texture, as the docstring says: a read-only mapping
+    assert material.textures["base_color"] is texture and list(material.textures) == ["base_color"]
+    assert dict(material.textures.items()) == {"base_color": texture} and "normal" not in material.textures
+    assert material.texture_keys["base_color"] == loader.dependencies(MATERIAL)[0]
+    with pytest.raises(TypeError):
+        material.textures["normal"] = texture  # type: ignore[index]
     expected = checker_texture()
     assert texture.payload == expected.payload
     # the dependency graph: scene -> geometry -> (buffers, material) -> texture
@@ -123,7 +129,7 @@ def test_golden_pak_mounts_and_its_material_loads():
         assert ldr.find_virtual_path("/MatRef") == key
         material = ldr.load_asset(key, MaterialAsset).result(T)
         assert material.name == "MatRef" and material.base_color == (1.0, 1.0, 1.0, 1.0)
-        assert material.ior == 1.5 and material.textures == ()
+        assert material.ior == 1.5 and material.textures == {} and not material.textures
 
 
 def test_hundred_concurrent_loads_decode_once(loader, sample_root):

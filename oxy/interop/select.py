@@ -205,7 +205,7 @@ class TextureCatalog:
             decoded = self._decode(material)
             placeholders = {k: k for k in decoded.deps}  # finish() only pairs slots with their keys
             asset = decoded.finish(placeholders, ())
-            self._material_slots[material] = [(slot, k.index) for slot, k in asset.texture_keys]
+            self._material_slots[material] = [(slot, k.index) for slot, k in asset.texture_keys.items()]
         return self._material_slots[material]
 
     def _first_users(self) -> dict[int, Pick]:

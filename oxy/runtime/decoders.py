@@ -35,7 +35,7 @@ from oxy.formats.resources import (BUFFER_DESC_DTYPE, SUBRESOURCE_LAYOUT_SIZE, T
                                    TEXTURE_PAYLOAD_HEADER_SIZE, SubresourceLayout, TexturePayloadHeader)
 from oxy.formats.scene import SceneDescriptor
 from oxy.runtime.keys import ResourceKey, ResourceKind, SourceId
-from oxy.runtime.types import (BufferResource, GeometryAsset, MaterialAsset, MeshAsset, SceneAsset,
+from oxy.runtime.types import (BufferResource, GeometryAsset, MaterialAsset, MeshAsset, SceneAsset, SlotMap,
                                SceneNode, SubMeshAsset, TextureResource)
 from oxy.validate.descriptors import (ResourceCounts, check_descriptor, scene_geometry_keys,
                                       submesh_material_keys)
@@ -116,10 +116,10 @@ def _material(key: AssetKey, parsed: MaterialDescriptor, size: int, source: Sour
     # runs on the loader's owning hub and only adds the textures and the warnings.
     fields = {"key": key, "name": h.name, "version": h.version, "streaming_priority": h.streaming_priority,
               "variant_flags": h.variant_flags, "factors": factors, "shaders": parsed.shaders,
-              "texture_keys": tuple(slots), "desc": desc}
+              "texture_keys": SlotMap(slots), "desc": desc}
 
     def finish(deps: Mapping[Key, Any], extra: Warnings) -> MaterialAsset:
-        return MaterialAsset(textures=tuple((slot, deps[k]) for slot, k in slots if k in deps),
+        return MaterialAsset(textures=SlotMap((slot, deps[k]) for slot, k in slots if k in deps),
                              warnings=warnings + extra, **fields)
 
     return Decoded(AssetType.MATERIAL, tuple(k for _s, k in slots), finish, size, warnings)

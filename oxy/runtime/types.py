@@ -20,7 +20,7 @@ awaitable form :meth:`TextureResource.to_rgba8_async` runs on a CPU pool).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Iterable, Iterator, Mapping, TypeVar
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from oxy.hub import CrossFuture, ImportLoop, run_blocking
 from oxy.validate.diagnostics import Diagnostic
 
 __all__ = ["BufferResource", "GeometryAsset", "MaterialAsset", "MeshAsset", "SceneAsset",
-           "SceneNode", "SubMeshAsset", "TextureResource", "all_warnings", "unpitch"]
+           "SceneNode", "SlotMap", "SubMeshAsset", "TextureResource", "all_warnings", "unpitch"]
 
 Warnings = tuple[Diagnostic, ...]
 
@@ -185,13 +185,52 @@ class BufferResource:
         return np.frombuffer(self.data, np.uint8)
 
 
+V = TypeVar("V")
+
+
+class SlotMap(Mapping[str, V], Generic[V]):
+    """An immutable, hashable mapping of material slot names (``"base_color"``, ...) to
+    values, in slot order: ``material.textures["normal"]``, ``.items()``, ``dict(...)``.
+    Equal to another SlotMap or dict with the same items."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Iterable[tuple[str, V]] = ()) -> None:
+        self._items: tuple[tuple[str, V], ...] = tuple(items)
+
+    def __getitem__(self, slot: str) -> V:
+        for name, value in self._items:
+            if name == slot:
+                return value
+        raise KeyError(slot)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _v in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SlotMap):
+            return self._items == other._items
+        return isinstance(other, Mapping) and dict(self._items) == dict(other)
+
+    def __repr__(self) -> str:
+        return f"SlotMap({dict(self._items)!r})"
+
+
 @dataclass(frozen=True, eq=True)
 class MaterialAsset:
     """A decoded material: factors, shader references and its textures.
 
     ``textures`` maps each used slot (non-zero index; 0 means the engine's fallback
-    and is not loaded) to its :class:`TextureResource`, ``texture_keys`` to the key
-    it was loaded under. Unknown attributes read through to ``desc``
+    and is not loaded) to its :class:`TextureResource` (a :class:`SlotMap`:
+    ``material.textures["base_color"]``, ``.items()``), ``texture_keys`` maps it to the
+    key it was loaded under (a SlotMap too). Both are immutable; a material without
+    textures has empty ones. Unknown attributes read through to ``desc``
     (the :class:`~oxy.formats.MaterialAssetDesc`), e.g. ``material.roughness``.
     """
 
@@ -202,13 +241,19 @@ class MaterialAsset:
     variant_flags: int
     factors: tuple[tuple[str, Any], ...]
     shaders: tuple[Any, ...]  # ShaderReferenceDesc views
-    textures: tuple[tuple[str, TextureResource], ...]
-    texture_keys: tuple[tuple[str, ResourceKey], ...] = field(compare=False, default=())
+    textures: SlotMap[TextureResource]
+    texture_keys: SlotMap[ResourceKey] = field(compare=False, default_factory=SlotMap)
     desc: Any = field(compare=False, repr=False, default=None)
     warnings: Warnings = field(compare=False, default=())
 
+    def __post_init__(self) -> None:
+        for name in ("textures", "texture_keys"):  # pairs (or a dict) given: keep them as a SlotMap
+            value = getattr(self, name)
+            if not isinstance(value, SlotMap):
+                object.__setattr__(self, name, SlotMap(value.items() if isinstance(value, Mapping) else value))
+
     def texture(self, slot: str) -> TextureResource | None:
-        return dict(self.textures).get(slot)
+        return self.textures.get(slot)
 
     @property
     def is_default(self) -> bool:
@@ -314,7 +359,7 @@ _DEFAULT_FACTORS: tuple[tuple[str, Any], ...] = (
     ("uv_scale", (1.0, 1.0)), ("uv_offset", (0.0, 0.0)), ("uv_rotation_radians", 0.0), ("uv_set", 0))
 _DEFAULT_MATERIAL = MaterialAsset(key=AssetKey(bytes(16)), name="DefaultMaterial", version=1,
                                   streaming_priority=0, variant_flags=0, factors=_DEFAULT_FACTORS,
-                                  shaders=(), textures=())
+                                  shaders=(), textures=SlotMap())
 
 
 def all_warnings(obj: Any) -> list[Diagnostic]:
@@ -337,6 +382,6 @@ def all_warnings(obj: Any) -> list[Diagnostic]:
             for mesh in item.meshes:
                 children += [mesh.vertex_buffer, mesh.index_buffer]
         elif isinstance(item, MaterialAsset):
-            children = [t for _s, t in item.textures]
+            children = list(item.textures.values())
         stack.extend(reversed(children))
     return out
