@@ -24,13 +24,15 @@ _LAZY = {
     "AssetImporter": "oxy.importing.sync",
     "AssetLoader": "oxy.runtime",
     "LoaderConfig": "oxy.runtime",
+    "list_assets": "oxy.runtime.listing:assets_in",
 }
 
 __all__ = ["FormatError", "OperationCancelled", "OxyError", "__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    target = _LAZY.get(name)
+    if target is None:
         raise AttributeError(f"module 'oxy' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute or name)

@@ -76,3 +76,30 @@ def test_an_asset_that_is_not_there(tmp_path: pathlib.Path) -> None:
     assert r.returncode == 4 and "no asset '/.cooked/Nope.omat'" in r.stderr
     doc = json.loads(oxy(str(SAMPLE_PAK), "--asset", "nope", "--json").stdout)
     assert doc["ok"] is False and doc["exit_code"] == 4 and doc["error"]["code"] == "no_match"
+
+
+def test_list_assets_for_scripts_agrees_with_inspect(tmp_path: pathlib.Path, sample_root: pathlib.Path) -> None:
+    """``oxy.list_assets(path)``: keys, types and virtual paths of a PAK or a loose root (its
+    folder or its index file), as ``oxy inspect --json`` has them, without a loader or a hub."""
+    import oxy
+    from oxy.errors import FormatError
+
+    for path in (SAMPLE_PAK, sample_root, sample_root / "container.index.bin"):
+        doc = json.loads(oxy_inspect_json(path))
+        listed = oxy.list_assets(path)
+        assert sorted((str(a.key), a.type, a.virtual_path) for a in listed) == \
+            sorted((a["key"], a["type"], a["virtual_path"]) for a in doc["assets"])
+    bad = tmp_path / "bad.pak"
+    bad.write_bytes(SAMPLE_PAK.read_bytes()[:100])
+    with pytest.raises(FormatError, match="bad.pak"):
+        oxy.list_assets(bad)
+    with pytest.raises(FormatError, match="missing.pak"):
+        oxy.list_assets(tmp_path / "missing.pak")
+    probe = subprocess.run([sys.executable, "-c", "import sys, threading, oxy; oxy.list_assets(sys.argv[1]); "
+                            "print(threading.active_count())", str(SAMPLE_PAK)], capture_output=True, text=True,
+                           cwd=PROJECT, env={**os.environ, "PYTHONPATH": str(PROJECT)}, timeout=60)
+    assert probe.stdout.strip() == "1", probe.stderr  # no hub thread, no pool: plain blocking code
+
+
+def oxy_inspect_json(path: pathlib.Path) -> str:
+    return oxy(str(path), "--json").stdout

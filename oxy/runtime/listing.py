@@ -6,15 +6,17 @@ safe to hand to any thread.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from oxy.formats import AssetKey, AssetType
+from oxy.formats.loose import INDEX_FILE_NAME
 from oxy.runtime.cache import ContentCache
 from oxy.runtime.keys import ResourceKey, SourceId
 from oxy.runtime.mounts import MountTable
 
-__all__ = ["AssetInfo", "list_assets", "memory_by_type", "type_name"]
+__all__ = ["AssetInfo", "assets_in", "list_assets", "memory_by_type", "type_name"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,30 @@ def list_assets(mounts: MountTable, source: SourceId | None = None) -> list[Asse
             seen.add(key)
             out.append(AssetInfo(key, atype, type_name(atype), paths.get(key), src.id, src.path))
     return out
+
+
+def assets_in(path: str | os.PathLike[str], *, verify: bool = False) -> list[AssetInfo]:
+    """Every asset of a ``.pak`` file or a loose cooked root (its folder or its
+    ``container.index.bin``), in the container's own order: what ``oxy.list_assets``
+    gives validation scripts, the same keys, types and virtual paths as ``oxy inspect
+    --json`` and a loader's :meth:`~oxy.runtime.AssetLoader.assets`, without starting
+    a loader or a hub. Plain blocking code; any thread (importing it imports gevent, as
+    all of ``oxy.runtime`` does, but starts no hub or thread). Raises
+    :class:`~oxy.runtime.errors.MountError` (a FormatError naming the file, and the offset
+    and field when the bytes are at fault) for a container that is missing, unreadable
+    or broken. ``verify``: also check content hashes / the PAK's CRC first."""
+    from oxy.runtime.sources import open_loose_root, open_pak
+
+    text = os.fspath(path)
+    if os.path.basename(text) == INDEX_FILE_NAME and os.path.isfile(text):
+        text = os.path.dirname(text) or "."
+    source = open_loose_root(text, verify=verify) if os.path.isdir(text) else open_pak(text, verify=verify)
+    try:
+        table = MountTable()
+        table.add(source)
+        return list_assets(table)
+    finally:
+        source.close()
 
 
 def memory_by_type(cache: ContentCache) -> dict[str, dict[str, int]]:
