@@ -31,11 +31,13 @@ import numpy as np
 
 from oxy.cook import bc7, mips
 from oxy.cook.colorspace import srgb_to_linear_table
-from oxy.cook.image_decode import DecodedImage, decode_image
+from oxy.cook.image_decode import (MAX_TEXTURE_PIXELS, DecodedImage, ImageDecodeError, check_image_size,
+                                   decode_container_layer, decode_image)
 from oxy.cook.notes import CookNote
 from oxy.cook.payload import CookedTexture, TextureShape, pack_texture_payload
 from oxy.errors import OxyError
 from oxy.formats.enums import Format, PackingPolicy, TextureType
+from oxy.interop.containers import ContainerTexture, is_container, read_container
 
 OUTPUT_FORMATS = ("bc7", "rgba8", "rgba16f", "rgba32f")
 CUBE_FACES = ("+x", "-x", "+y", "-y", "+z", "-z")
@@ -152,10 +154,116 @@ def cook_texture_files(sources: Sequence[tuple[str, bytes]], settings: TextureSe
     watched = _watched(sources[0][0]) if sources else None
     if watched is not None:
         progress = watched if progress is None else _both(progress, watched)
+    if any(is_container(data) for _name, data in sources):
+        return _cook_containers(sources, settings, kind, progress)
     images = [decode_image(data, name) for name, data in sources]
     if kind == "cube" and len(images) == 1:
         images = split_cube_image(images[0])
     return cook_texture(images, settings, kind=kind, progress=progress)
+
+
+# -- DDS / KTX2 sources ----------------------------------------------------------------------------
+
+PASSTHROUGH, DECODED = "passthrough", "decoded"
+
+
+def _read_sources(sources: Sequence[tuple[str, bytes]]) -> list[ContainerTexture | DecodedImage]:
+    out: list[ContainerTexture | DecodedImage] = []
+    for name, data in sources:
+        if is_container(data):
+            texture = read_container(data, name)
+            check_image_size(name, texture.width, texture.height, MAX_TEXTURE_PIXELS)
+            out.append(texture)
+        else:
+            out.append(decode_image(data, name))
+    return out
+
+
+def _check_layers(read: Sequence[ContainerTexture | DecodedImage], kind: str) -> None:
+    """A cube or array container needs the matching kind (it cannot be a 2D texture)."""
+    for item in read:
+        if isinstance(item, ContainerTexture) and item.layers > 1 and kind == "2d":
+            what = "a cube map" if item.cube else f"an array of {item.layers} layers"
+            raise TextureCookError(f"{item.source}: the {item.container} file is {what}; cook it with "
+                                   f"kind {'cube' if item.cube else 'array'} (--kind {'cube' if item.cube else 'array'})")
+
+
+def source_path(read: Sequence[ContainerTexture | DecodedImage], settings: TextureSettings, kind: str) -> str:
+    """:data:`PASSTHROUGH` when every source is a container whose blocks are what the
+    settings would produce (same format, e.g. BC7 sRGB for an albedo preset cooked to
+    BC7, and a full mip chain unless mips are off) and whose layers make the texture
+    ``kind`` asks for; else :data:`DECODED`. Pure."""
+    if not read or not all(isinstance(item, ContainerTexture) for item in read):
+        return DECODED
+    textures = [item for item in read if isinstance(item, ContainerTexture)]
+    first = textures[0]
+    layers = sum(t.layers for t in textures)
+    for t in textures:
+        if (t.format != output_format(settings) or t.opaque or (t.width, t.height) != (first.width, first.height)
+                or t.mip_levels != first.mip_levels):
+            return DECODED
+    if settings.mips and first.mip_levels != mips.mip_count(first.width, first.height):
+        return DECODED
+    if (kind == "2d" and layers != 1) or (kind == "cube" and (layers != 6 or first.width != first.height)):
+        return DECODED
+    return PASSTHROUGH
+
+
+def container_source_path(sources: Sequence[tuple[str, bytes]], settings: TextureSettings,
+                          kind: str) -> str | None:
+    """For the cook recipe: :data:`PASSTHROUGH` or :data:`DECODED` when a source is a DDS
+    or KTX2 file, None for image files (their recipes stay as they were). Reads the
+    headers only; a source that cannot be read counts as decoded (its cook then fails
+    with the reason). Any thread."""
+    if not any(is_container(data) for _name, data in sources):
+        return None
+    try:
+        read = [read_container(data, name) if is_container(data) else None for name, data in sources]
+    except ImageDecodeError:
+        return DECODED
+    if any(item is None for item in read):
+        return DECODED
+    return source_path([item for item in read if item is not None], settings, kind)
+
+
+def _cook_containers(sources: Sequence[tuple[str, bytes]], settings: TextureSettings, kind: str,
+                     progress: Progress | None) -> CookedTexture:
+    """DDS/KTX2 sources: blocks passed through into the payload (repacked with oxy's row
+    pitch and alignment), or decoded and cooked like any image. The path taken is
+    reported as an info note (``texture.passthrough`` / ``texture.decoded``)."""
+    read = _read_sources(sources)
+    _check_layers(read, kind)
+    first = read[0]
+    if source_path(read, settings, kind) == PASSTHROUGH:
+        textures = [item for item in read if isinstance(item, ContainerTexture)]
+        levels = first.mip_levels if settings.mips and isinstance(first, ContainerTexture) else 1
+        subresources = [bytes(t.subresource(layer, mip)) for t in textures for layer in range(t.layers)
+                        for mip in range(levels)]
+        texture_type = {"2d": TextureType.TEXTURE_2D, "cube": TextureType.TEXTURE_CUBE,
+                        "array": TextureType.TEXTURE_2D_ARRAY}[kind]
+        shape = TextureShape(width=first.width, height=first.height, format=output_format(settings),
+                             mip_levels=levels, array_layers=len(subresources) // levels, texture_type=texture_type)
+        cooked = pack_texture_payload(shape, subresources, policy=settings.policy)
+        if progress is not None:
+            progress(1, 1)
+        note = CookNote("info", "texture.passthrough",
+                        f"{textures[0].container} {textures[0].format.name} blocks passed through "
+                        f"({levels} mip level(s), {shape.array_layers} layer(s)); not re-encoded")
+        return replace(cooked, notes=(note,))
+    images: list[DecodedImage] = []
+    for item in read:
+        if isinstance(item, ContainerTexture):
+            images += [decode_container_layer(item, layer) for layer in range(item.layers)]
+        else:
+            images.append(item)
+    if kind == "cube" and len(images) == 1:
+        images = split_cube_image(images[0])
+    cooked = cook_texture(images, settings, kind=kind, progress=progress)
+    formats = sorted({item.format.name for item in read if isinstance(item, ContainerTexture)})
+    note = CookNote("info", "texture.decoded",
+                    f"{'/'.join(formats)} source decoded and cooked into {output_format(settings).name} "
+                    "(its format, mip chain or layers are not what the settings produce)")
+    return replace(cooked, notes=(*cooked.notes, note))
 
 
 def cook_texture(images: Sequence[DecodedImage], settings: TextureSettings, *, kind: str = "2d",

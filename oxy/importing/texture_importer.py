@@ -47,7 +47,7 @@ from oxy.build.records import RecordSet, SourceRecord
 from oxy.build.settings_files import SettingsFileCache
 from oxy.formats.resources import TEXTURE_DESC_SIZE
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tga", ".bmp", ".hdr"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tga", ".bmp", ".hdr", ".dds", ".ktx2"})
 SETTING_OPTIONS = ("quality", "output", "mips", "perceptual", "alpha_coverage", "mip_filter")
 TEXTURE_KINDS = ("2d", "cube", "array")
 
