@@ -11,8 +11,10 @@
 #     is nearest the colour (tables built at import, exact decoder arithmetic);
 #   * otherwise the principal axis of the 16 colours (power iteration on the
 #     covariance), endpoints at the extreme projections, then rounds of least
-#     squares on the current indices (cluster weights 0, 1/3, 2/3, 1), every
-#     candidate quantised to 565 and scored with the decoder's own palette;
+#     squares on the current indices (cluster weights 0, 1/3, 2/3, 1; sums from a
+#     per-index histogram), every candidate quantised to 565 and scored with the
+#     decoder's own palette (level 0: each texel's index from its projection on
+#     the endpoint line; levels >= 1: the nearest of the palette entries);
 #   * levels >= 1 also fit the 3-colour mode (weights 0, 1/2, 1) and keep it
 #     where it is better, and level 2 hill-climbs each 565 endpoint channel +/-1.
 
@@ -71,7 +73,32 @@ cdef inline void _bc1_palette(int c0, int c1, int four, int* pal) noexcept nogil
             pal[9 + ch] = 0
 
 
-cdef inline int _bc1_eval(const int* px, int c0, int c1, int four, uint8_t* idx) noexcept nogil:
+cdef inline int _bc1_eval_proj(const int* px, const int* pal, uint8_t* idx) noexcept nogil:
+    """4-colour error with each texel's index from its projection on the c0-c1
+    line (level 0: no per-entry search)."""
+    cdef int i, k, j, d0, d1, d2, err = 0
+    cdef int dr = pal[3] - pal[0], dg = pal[4] - pal[1], db = pal[5] - pal[2]
+    cdef int len2 = dr * dr + dg * dg + db * db
+    cdef float scale = 3.0 / len2 if len2 > 0 else 0.0
+    cdef int remap[4]
+    remap[0] = 0
+    remap[1] = 2
+    remap[2] = 3
+    remap[3] = 1
+    for i in range(16):
+        k = <int>(((px[3 * i] - pal[0]) * dr + (px[3 * i + 1] - pal[1]) * dg
+                   + (px[3 * i + 2] - pal[2]) * db) * scale + 0.5)
+        k = 0 if k < 0 else (3 if k > 3 else k)
+        j = remap[k]
+        d0 = px[3 * i] - pal[3 * j]
+        d1 = px[3 * i + 1] - pal[3 * j + 1]
+        d2 = px[3 * i + 2] - pal[3 * j + 2]
+        idx[i] = <uint8_t>j
+        err += d0 * d0 + d1 * d1 + d2 * d2
+    return err
+
+
+cdef inline int _bc1_eval(const int* px, int c0, int c1, int four, uint8_t* idx, int fast=0) noexcept nogil:
     """Squared RGB error of endpoints c0, c1 (4 colours if four, else 3 without
     black); best palette index per texel in idx."""
     cdef int pal[12]
@@ -79,6 +106,8 @@ cdef inline int _bc1_eval(const int* px, int c0, int c1, int four, uint8_t* idx)
     _bc1_palette(c0, c1, four, pal)
     if not four:
         pal[9] = pal[10] = pal[11] = 10000    # never chosen
+    if four and fast:
+        return _bc1_eval_proj(px, pal, idx)
     for i in range(16):
         be = 1 << 30
         bj = 0
@@ -113,17 +142,31 @@ cdef inline int _bc1_lsq(const int* px, const uint8_t* idx, int four, int* c0, i
     cdef double e1[3]
     cdef int i, ch
     ax[0] = ax[1] = ax[2] = bx[0] = bx[1] = bx[2] = 0
-    for i in range(16):
-        if four:
-            w = 0.0 if idx[i] == 0 else (1.0 if idx[i] == 1 else (1.0 / 3 if idx[i] == 2 else 2.0 / 3))
-        else:
-            w = 0.0 if idx[i] == 0 else (1.0 if idx[i] == 1 else 0.5)
-        aa += (1 - w) * (1 - w)
-        ab += (1 - w) * w
-        bb += w * w
+    cdef int cnt[4]
+    cdef int sm[12]
+    cdef double wt[4]
+    cdef int k
+    for k in range(4):
+        cnt[k] = 0
+        sm[3 * k] = sm[3 * k + 1] = sm[3 * k + 2] = 0
+    for i in range(16):          # per-index histogram, then the 4 weights
+        k = idx[i]
+        cnt[k] += 1
+        sm[3 * k] += px[3 * i]
+        sm[3 * k + 1] += px[3 * i + 1]
+        sm[3 * k + 2] += px[3 * i + 2]
+    wt[0] = 0.0
+    wt[1] = 1.0
+    wt[2] = 1.0 / 3 if four else 0.5
+    wt[3] = 2.0 / 3
+    for k in range(4 if four else 3):
+        w = wt[k]
+        aa += cnt[k] * (1 - w) * (1 - w)
+        ab += cnt[k] * (1 - w) * w
+        bb += cnt[k] * w * w
         for ch in range(3):
-            ax[ch] += (1 - w) * px[3 * i + ch]
-            bx[ch] += w * px[3 * i + ch]
+            ax[ch] += (1 - w) * sm[3 * k + ch]
+            bx[ch] += w * sm[3 * k + ch]
     det = aa * bb - ab * ab
     if det < 1e-9:
         return 0
@@ -176,7 +219,7 @@ cdef int _bc1_fit(const int* px, int four, int level, int c0_in, int c1_in,
     cdef int best, err, it, c0 = c0_in, c1 = c1_in, n0, n1, step, improved, e, d, sh, mx
     cdef int shifts[3]
     cdef int maxes[3]
-    best = _bc1_eval(px, c0, c1, four, best_idx)
+    best = _bc1_eval(px, c0, c1, four, best_idx, level == 0)
     c0_out[0] = c0
     c1_out[0] = c1
     for it in range(1 + level):
@@ -186,7 +229,7 @@ cdef int _bc1_fit(const int* px, int four, int level, int c0_in, int c1_in,
             break
         if n0 == c0 and n1 == c1:
             break
-        err = _bc1_eval(px, n0, n1, four, idx)
+        err = _bc1_eval(px, n0, n1, four, idx, level == 0)
         if err >= best:
             break
         best = err
@@ -271,7 +314,7 @@ cdef void _bc1_encode_block(const int* px, int level, uint8_t* out) noexcept nog
     axis[0] = cov[0] + cov[1] + cov[2]
     axis[1] = cov[1] + cov[3] + cov[4]
     axis[2] = cov[2] + cov[4] + cov[5]
-    for it in range(4):
+    for it in range(3):
         x = cov[0] * axis[0] + cov[1] * axis[1] + cov[2] * axis[2]
         y = cov[1] * axis[0] + cov[3] * axis[1] + cov[4] * axis[2]
         z = cov[2] * axis[0] + cov[4] * axis[1] + cov[5] * axis[2]
