@@ -170,7 +170,8 @@ cdef void _bc4_encode_block(const int* v, int level, uint8_t* out) noexcept nogi
         blo = lo
         memcpy(bk, kk, 16)
     if level >= 1:
-        # hill climb: +/-1 (and +/-2 at level 2) on either endpoint
+        # hill climb: +/-1 on either or both endpoints, up to 4 (level 1) or
+        # 12 (level 2) improving steps
         for step in range(12 if level >= 2 else 4):
             improved = 0
             for dh in range(-1, 2):
