@@ -21,9 +21,12 @@ Formats (block bytes; DXGI name):
   The decoder handles all fourteen modes (D3D11 specification; reserved modes
   decode to 0).
 
-Presets (``quality=``): ``"fast"`` (one least-squares pass), ``"normal"``
-(refinement rounds plus the secondary modes: BC1 3-colour, BC4 6-value, BC6H two
-regions), ``"high"`` (more rounds, more BC6H shapes and a +/-1 endpoint search). Errors are plain squared errors per
+Presets (``quality=``): ``"fast"`` (one least-squares pass; BC1 indices by
+projection), ``"normal"`` (refinement rounds plus the secondary modes: BC1 3-colour,
+BC4 6-value and a +/-1 endpoint hill climb, BC6H two regions on the best shape),
+``"high"`` (more rounds, BC1 +/-1 per-channel endpoint search, a longer BC4 climb,
+BC6H two regions on the best four shapes). Speed and quality against ISPC texcomp:
+``docs/benchmarks.md`` ("BC1/BC4/BC5/BC6H kernels"). Errors are plain squared errors per
 channel (BC6H: in half-float bits, which track log luminance).
 
 Thread rules: every function is pure; none starts threads and the kernels release
