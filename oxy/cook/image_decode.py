@@ -3,6 +3,9 @@
 Pillow decodes PNG (8- and 16-bit, palette, grey), JPEG, TGA and BMP; Radiance
 ``.hdr`` goes through oxy's own RGBE kernel (Pillow has no Radiance reader). The
 result is RGBA: ``uint8`` for LDR sources, ``float32`` (linear) for HDR.
+DDS and KTX2 files are read by ``oxy.interop.containers`` and level 0 is decoded by
+:func:`decode_container_layer` (a single-layer file through :func:`decode_image`; the
+texture cook handles cubes, arrays and block pass-through, ``docs/texture_inputs.md``).
 
 Before decoding, the container is checked (``oxy.cook.image_structure``): PNG chunk
 lengths and CRCs, JPEG segments, uncompressed TGA sizes. A corrupt file is refused

@@ -4,6 +4,9 @@ A texture is cooked from one image (2D), six faces (cube) or N same-sized images
 (2D array). Each layer gets a mip chain (``oxy.cook.mips``), each subresource is
 encoded (``oxy.cook.bc7`` or raw RGBA8 / RGBA16F / RGBA32F) and the whole is packed
 with D3D12 rules (``oxy.cook.payload``).
+DDS and KTX2 sources whose blocks are what the settings produce are passed through
+without re-encoding (rows re-laid at oxy's pitch); others are decoded and cooked like
+images (:func:`source_path`, ``docs/texture_inputs.md``).
 
 Pure functions: safe from any thread, deterministic, no gevent. The heavy kernels
 release the GIL, so one call per pool thread scales with the cores. Failures are
