@@ -318,3 +318,35 @@ def test_bad_files_fail_alone_and_the_good_image_is_committed(tmp_path):
     for d in errors:
         assert BAD[pathlib.Path(d.source_path).name][1] in d.message, d.message
     assert len(read_table(tmp_path / "root")) == 2   # the fallback and the good image
+
+
+def bc3_blocks(image: np.ndarray) -> bytes:
+    """BC3 from oxy's BC4 (alpha) and 4-colour BC1 (colour, preset fast) encoders: per
+    block the 8 alpha bytes then the 8 colour bytes."""
+    alpha = np.frombuffer(bcn.encode_bc4(np.ascontiguousarray(image[..., 3:4])), np.uint8).reshape(-1, 8)
+    colour = np.frombuffer(bcn.encode_bc1(image, "fast"), np.uint8).reshape(-1, 8)
+    return np.concatenate([alpha, colour], axis=1).tobytes()
+
+
+def test_dxt5_dds_decodes_through_texture2ddecoder_or_is_refused_naming_the_format(tmp_path, monkeypatch):
+    pytest.importorskip("texture2ddecoder")
+    image = gradient(24, 20)
+    path = tmp_path / "dxt5.dds"
+    path.write_bytes(legacy_dds(24, 20, bc3_blocks(image), fourcc=b"DXT5"))
+    report = cook(tmp_path / "root", [path], preset="data", output="rgba8")
+    assert report.success, [str(d) for d in report.diagnostics]
+    entry = read_table(tmp_path / "root")[report.outputs[str(path)]]
+    decoded = decode_mip(payload(tmp_path / "root", entry), entry)
+    assert psnr(decoded[..., :3], image[..., :3]) > 30 and psnr(decoded[..., 3], image[..., 3]) > 40
+    monkeypatch.setitem(sys.modules, "texture2ddecoder", None)   # as if the dev extra were not installed
+    with pytest.raises(ImageDecodeError, match="DDS BC3_UNORM needs texture2ddecoder"):
+        from oxy.cook.image_decode import decode_image
+        decode_image(path.read_bytes(), "dxt5.dds")
+
+
+def test_the_daemon_and_the_importer_know_the_suffixes():
+    from oxy.daemon.plan import source_kind
+    from oxy.importing.texture_importer import IMAGE_SUFFIXES
+
+    assert {".dds", ".ktx2"} <= IMAGE_SUFFIXES
+    assert source_kind("/x/sky.DDS") == "image" and source_kind("/x/a.ktx2") == "image"
