@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 import sys
@@ -79,6 +78,8 @@ def _all_flags(parser: argparse.ArgumentParser) -> set[str]:
 
 def did_you_mean(word: str, options: list[str]) -> str:
     """``" (did you mean 'cook'?)"`` for the closest option, or "" when none is close."""
+    import difflib  # only on the error path: oxy --help stays quick
+
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 

@@ -27,7 +27,6 @@ from oxy import __version__
 from oxy.cli import jsonout
 from oxy.cli.common import ExitCode, Parser, UsageExit
 from oxy.errors import FormatError, OxyError
-from oxy.rootfs import RootEscapeError, ShortReadError
 
 #: Subcommand modules, in the order ``oxy --help`` lists them.
 COMMANDS = ("oxy.cli.cook_cmd", "oxy.cli.validate_cmd", "oxy.cli.inspect_cmd", "oxy.cli.pack_cmd",
@@ -96,13 +95,14 @@ def _main(argv: Sequence[str] | None) -> int:
     except FormatError as exc:
         return _failed(args, ExitCode.INVALID, "invalid_content", f"invalid: {exc}", str(exc), exc.path,
                        offset=exc.offset, field=exc.field)
-    except RootEscapeError as exc:
-        return _failed(args, ExitCode.INVALID, "root_escape", f"refused: {exc}", str(exc), exc.path)
-    except ShortReadError as exc:
-        return _failed(args, ExitCode.IO_ERROR, "io_error", f"cannot read: {exc}", str(exc), exc.path)
     except OxyError as exc:
         from oxy.build.journal import RootBusyError
+        from oxy.rootfs import RootEscapeError, ShortReadError  # here: oxy --help never imports them
 
+        if isinstance(exc, RootEscapeError):
+            return _failed(args, ExitCode.INVALID, "root_escape", f"refused: {exc}", str(exc), exc.path)
+        if isinstance(exc, ShortReadError):
+            return _failed(args, ExitCode.IO_ERROR, "io_error", f"cannot read: {exc}", str(exc), exc.path)
         if isinstance(exc, RootBusyError):  # as compact and validate --repair report it
             return _failed(args, ExitCode.IO_ERROR, "root_busy", f"failed: {exc}", str(exc), _arg_path(args))
         return _failed(args, ExitCode.FAILED, "failed", f"failed: {exc}", str(exc), _arg_path(args))

@@ -20,8 +20,6 @@ unreadable; 4 the root has no build records for its index, or nothing matched.
 from __future__ import annotations
 
 import argparse
-import datetime
-import hashlib
 import os
 from typing import Any
 
@@ -60,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(args, ExitCode.IO_ERROR, "no_index", f"{args.root}: no {INDEX_FILE_NAME} (not a cooked root)",
                     args.root)
     try:
+        import hashlib
+
         records = BuildRecords(args.root).load(hashlib.sha256(index).hexdigest())
     except RecordsError as exc:
         return fail(args, ExitCode.INVALID, "records_unreadable", str(exc), args.root)
@@ -89,6 +89,8 @@ def produced_assets(root: str) -> dict[str, list[dict[str, Any]]]:
     from oxy.build.records import BuildRecords
     from oxy.formats.loose import INDEX_FILE_NAME
     from oxy.rootfs import read_inside
+
+    import hashlib
 
     records = BuildRecords(root).load(hashlib.sha256(read_inside(root, INDEX_FILE_NAME)).hexdigest())
     return {path: [{"key": _key_text(o.asset), "type": o.stage, "virtual_path": o.vpath, "name": o.name}
@@ -146,7 +148,9 @@ def _matches_source(path: str, item: str) -> bool:
 
 
 def _print_source(source: dict[str, Any]) -> None:
-    when = datetime.datetime.fromtimestamp(source["cooked_at"]).strftime("%Y-%m-%d %H:%M:%S")
+    import time
+
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(source["cooked_at"]))
     print(f"{source['path']} ({source['kind']}), cooked {when}: {source['reason_text']}")
     for o in source["outputs"]:
         where = o["vpath"] or (f"texture #{o['index']}" if o["index"] is not None else "")
