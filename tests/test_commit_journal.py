@@ -266,7 +266,7 @@ def test_a_descriptor_that_cannot_be_written_is_an_io_error(tmp_path) -> None:
     root = tmp_path / "root"
     root.mkdir()
     (root / "Materials").write_bytes(b"")  # a file where the folder must go: the write fails
-    result = subprocess.run([sys.executable, "-m", "oxy", "cook", str(MODEL), "-o", str(root), "--json"],
+    result = subprocess.run([sys.executable, "-m", "oxy", "cook", str(MODEL), "-o", str(root), "--json", "--force"],
                             capture_output=True, text=True, cwd=PROJECT, timeout=300)
     assert result.returncode == 2, result.stderr  # an I/O error (2), not an input that failed (4)
     codes = [d["code"] for job in json.loads(result.stdout)["jobs"] for d in job["diagnostics"]]

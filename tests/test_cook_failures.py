@@ -104,8 +104,9 @@ def test_unwritable_root_is_a_clear_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "oxy", "cook", str(GOOD[0]), "-o", str(blocker)],
                             capture_output=True, text=True, cwd=PROJECT, timeout=120)
     assert result.returncode == 2, result.stderr
-    assert "session.open_failed" in result.stderr and str(blocker) in result.stderr
+    assert "not a directory" in result.stderr and str(blocker) in result.stderr  # refused before any job
     assert "Traceback" not in result.stderr
+    assert blocker.read_text() == "a file where the root should be"
 
 
 def test_full_disk_leaves_the_previous_index_valid(tmp_path):

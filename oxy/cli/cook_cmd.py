@@ -349,10 +349,11 @@ def _jobs_json(root: str, reports: list) -> list[dict]:
     path, from the build records of the index now on disk; empty when they cannot be read)."""
     from oxy.build.records import RecordsError
     from oxy.cli.why_cmd import produced_assets
+    from oxy.errors import OxyError
 
     try:
         produced = produced_assets(root)
-    except (OSError, RecordsError):
+    except (OSError, RecordsError, OxyError):  # a root escape, a broken index: the job's own diagnostics say it
         produced = {}
     jobs = []
     for report in reports:
