@@ -7,12 +7,13 @@ the values measured on this codebase. No assertion here depends on wall-clock ti
 """
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from gil import ticks_while
 
 from oxy._kernels import bc7_encode as kernel
 from oxy.cook import bc7
@@ -209,28 +210,9 @@ def test_encode_releases_the_gil(wrinkles: np.ndarray) -> None:
     the main thread can only run while the worker is inside the kernel if the kernel
     released the GIL. The worker's encode takes far longer than one 0.5 ms wait."""
     img = np.ascontiguousarray(wrinkles[:256, :256])
-    started, done = threading.Event(), threading.Event()
-    result: list[bytes] = []
-
-    def worker() -> None:
-        started.set()
-        result.append(bc7.encode(img, "normal"))
-        done.set()
-
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(100.0)
-    try:
-        t = threading.Thread(target=worker)
-        t.start()
-        started.wait()
-        ticks = 0
-        while not done.wait(0.0005):
-            ticks += 1
-        t.join()
-    finally:
-        sys.setswitchinterval(old)
+    ticks, value = ticks_while(lambda: bc7.encode(img, "normal"))
     assert ticks >= 1
-    assert result[0] == bc7.encode(img, "normal")
+    assert value == bc7.encode(img, "normal")
 
 
 @pytest.mark.parametrize(("rgba", "kwargs", "match"), [

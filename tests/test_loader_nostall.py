@@ -17,6 +17,8 @@ import threading
 import numpy as np
 import pytest
 
+from gil import ticks_while
+
 from oxy.cook import bc7
 from oxy.cook.descriptors import build_material
 from oxy.cook.payload import TextureShape, fallback_texture, pack_texture_payload
@@ -114,28 +116,9 @@ def test_bc7_decode_releases_the_gil():
     kernel released the GIL (as tests/test_bc7.py checks for the encoder). A
     1024x1024 decode takes far longer than one 0.5 ms wait."""
     blocks = np.random.default_rng(2).integers(0, 256, bc7.block_count(SIZE, SIZE) * 16, np.uint8).tobytes()
-    started, done = threading.Event(), threading.Event()
-    result: list[np.ndarray] = []
-
-    def worker() -> None:
-        started.set()
-        result.append(bc7.decode(blocks, SIZE, SIZE))
-        done.set()
-
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(100.0)
-    try:
-        t = threading.Thread(target=worker)
-        t.start()
-        started.wait()
-        ticks = 0
-        while not done.wait(0.0005):
-            ticks += 1
-        t.join()
-    finally:
-        sys.setswitchinterval(old)
+    ticks, value = ticks_while(lambda: bc7.decode(blocks, SIZE, SIZE))
     assert ticks >= 1
-    assert np.array_equal(result[0], bc7.decode(blocks, SIZE, SIZE))
+    assert np.array_equal(value, bc7.decode(blocks, SIZE, SIZE))
 
 
 @pytest.fixture
