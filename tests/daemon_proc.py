@@ -9,7 +9,6 @@ import pathlib
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import PROJECT
+from oxy.daemon.client import EventReader as SseReader  # noqa: F401 - the tests' name for it
 
 START_TIMEOUT = 30.0
 
@@ -155,23 +155,3 @@ def valid(root: pathlib.Path) -> None:
     assert report.ok, report
 
 
-class SseReader(threading.Thread):
-    def __init__(self, port: int) -> None:
-        super().__init__(daemon=True)
-        self.port = port
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        self.connected = threading.Event()
-
-    def run(self) -> None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/events", timeout=60) as resp:
-                event = ""
-                for raw in resp:
-                    line = raw.decode().rstrip("\n")
-                    self.connected.set()
-                    if line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: "):
-                        self.events.append((event, json.loads(line[6:])))
-        except Exception:  # noqa: BLE001 - the daemon went away: the test checks what arrived
-            pass

@@ -57,8 +57,9 @@ def test_new_modified_renamed_and_deleted_sources(served) -> None:
     assert any(str(src / "new.png") in j["sources"] and j["state"] == "committed" for j in jobs)
     assert str(src / "new.png") in daemon.assets()
     _valid(daemon.root)
-    _wait(lambda: any(e == "committed" for e, _d in sse.events), 10, "an SSE committed event")
-    assert any(e == "queued" for e, _d in sse.events) and any(e == "started" for e, _d in sse.events)
+    _wait(lambda: any(e == "committed" for e, _d, _t in sse.snapshot()), 10, "an SSE committed event")
+    names = [e for e, _d, _t in sse.snapshot()]
+    assert "queued" in names and "started" in names
 
     before = daemon.assets()[str(src / "new.png")]["cooked_at"]
     last = daemon.last_id()

@@ -45,6 +45,9 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from oxy.daemon.client import EventReader as SseReader  # noqa: E402 - the shared SSE client
+
 PROJECT = pathlib.Path(__file__).resolve().parents[1]
 TERMINAL = ("committed", "failed", "cancelled")
 DEBOUNCE_MS = 100
@@ -152,36 +155,6 @@ class Daemon:
             return None
         finally:
             self.log_file.close()
-
-
-class SseReader(threading.Thread):
-    """Reads /api/events; keeps (event name, data, local receipt time)."""
-
-    def __init__(self, port: int) -> None:
-        super().__init__(daemon=True)
-        self.port = port
-        self.events: list[tuple[str, dict[str, Any], float]] = []
-        self.connected = threading.Event()
-        self.lock = threading.Lock()
-
-    def run(self) -> None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/events", timeout=600) as resp:
-                event = ""
-                for raw in resp:
-                    line = raw.decode().rstrip("\n")
-                    self.connected.set()
-                    if line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: "):
-                        with self.lock:
-                            self.events.append((event, json.loads(line[6:]), time.time()))
-        except Exception:  # noqa: BLE001 - the daemon went away: the caller checks what arrived
-            pass
-
-    def find(self, names: tuple[str, ...], source: str) -> tuple[str, dict[str, Any], float] | None:
-        with self.lock:
-            return next((e for e in self.events if e[0] in names and source in e[1].get("sources", ())), None)
 
 
 # ---------------------------------------------------------------- images
