@@ -8,7 +8,6 @@ No assertion depends on wall-clock time.
 """
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import pytest
 from oxy._kernels import bcn as kernel
 from oxy.cook import bc7, bcn
 from oxy.cook.image_decode import decode_image
+
+from gil import ticks_while
 
 t2d = pytest.importorskip("texture2ddecoder")
 Image = pytest.importorskip("PIL.Image")
@@ -335,28 +336,9 @@ def test_encode_releases_the_gil(fmt: str, wrinkles: np.ndarray) -> None:
     the main thread can only run while the worker is inside the kernel if the
     kernel released the GIL; the worker's encode takes far longer than 0.5 ms."""
     img = wrinkles if fmt != "bc6h" else np.ascontiguousarray(wrinkles.astype(np.float16))
-    started, done = threading.Event(), threading.Event()
-    result: list[bytes] = []
-
-    def worker() -> None:
-        started.set()
-        result.append(bcn.encode(img, fmt, "high"))  # type: ignore[arg-type]
-        done.set()
-
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(100.0)
-    try:
-        t = threading.Thread(target=worker)
-        t.start()
-        started.wait()
-        ticks = 0
-        while not done.wait(0.0005):
-            ticks += 1
-        t.join()
-    finally:
-        sys.setswitchinterval(old)
+    ticks, blocks = ticks_while(lambda: bcn.encode(img, fmt, "high"))  # type: ignore[arg-type]
     assert ticks >= 1
-    assert len(result[0]) == bc7.block_count(img.shape[1], img.shape[0]) * bcn.BLOCK_BYTES[fmt]
+    assert len(blocks) == bc7.block_count(img.shape[1], img.shape[0]) * bcn.BLOCK_BYTES[fmt]
 
 
 # ------------------------------------------------------------------ arguments
