@@ -158,7 +158,10 @@ def test_a_changed_model_texture_recooks_it_and_its_material_only(src, tmp_path,
     assert validate_loose_root(root, verify_hashes=True).ok
 
 
-def test_a_sidecar_settings_change_recooks_exactly_what_it_affects(src, tmp_path, capsys):
+def test_a_sidecar_settings_change_recooks_exactly_what_it_affects(src, tmp_path, capsys, monkeypatch):
+    # a cache of its own: another test may have cooked badge.png at "fast" into the shared
+    # test cache, and this test counts cooks, not cache hits
+    monkeypatch.setenv("OXY_CACHE_DIR", str(tmp_path / "cache"))
     root = tmp_path / "root"
     cook(capsys, src, "-o", root)
     (src / "textures" / "badge.png.oxy.toml").write_text('quality = "fast"\n')
