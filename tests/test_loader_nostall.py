@@ -177,12 +177,14 @@ def test_async_decodes_run_on_the_cpu_pool_not_the_hub(tmp_path, loader, monkeyp
     loader.add_loose_cooked_root(str(tmp_path / "root"))
     textures = [loader.load_asset(k, MaterialAsset).result(T).texture("base_color") for k in keys]
     assert loader.loop is not None
-    hub_ident = loader.loop.call(threading.get_ident)
-    seen: list[int] = []
+    # thread objects, not idents: a finished client thread's ident can be reused by a
+    # pool thread started after it (seen in CI), thread objects held here cannot
+    hub_thread = loader.loop.call(threading.current_thread)
+    seen: list[threading.Thread] = []
     original = bc7.decode
 
     def spy(*args, **kwargs):
-        seen.append(threading.get_ident())
+        seen.append(threading.current_thread())
         return original(*args, **kwargs)
 
     monkeypatch.setattr(bc7, "decode", spy)
@@ -197,6 +199,6 @@ def test_async_decodes_run_on_the_cpu_pool_not_the_hub(tmp_path, loader, monkeyp
     for t in threads:
         t.join(T)
     monkeypatch.undo()
-    callers = {t.ident for t in threads} | {threading.get_ident()}
-    assert len(seen) == len(textures) and not (set(seen) & (callers | {hub_ident}))
+    callers = [*threads, threading.current_thread(), hub_thread]
+    assert len(seen) == len(textures) and not any(s is c for s in seen for c in callers)
     assert all(np.array_equal(r, t.to_rgba8()) for r, t in zip(results, textures))
