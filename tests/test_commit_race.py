@@ -2,7 +2,7 @@
 apart nor be reported as a cancel: the commit finishes and the report says so."""
 from __future__ import annotations
 
-import time
+import threading
 
 import gevent
 
@@ -37,8 +37,12 @@ def test_shielded_runs_to_completion_and_absorbs_a_kill():
     assert value == "committed" and steps == ["start", "end"] and absorbed == 1
 
 
+COMMIT_STARTED = threading.Event()
+
+
 class _SlowCommitImporter:
-    """Commits through a shielded step that outlasts the cancel."""
+    """Commits through a shielded step that outlasts the cancel (``COMMIT_STARTED`` is set
+    once the shielded step runs, so the test cancels mid-commit, never before it)."""
 
     def __init__(self, request: ImportRequest) -> None:
         self.request = request
@@ -47,7 +51,8 @@ class _SlowCommitImporter:
         io = HubSessionIO(ctx.writer())
 
         def commit() -> bool:
-            gevent.sleep(0.3)
+            COMMIT_STARTED.set()
+            gevent.sleep(1.0)  # ample time for the test thread to cancel, even on a loaded machine
             return True
         ok = io.shielded(commit)
         return ctx.make_report(success=ok, written={"commits": 1})
@@ -57,8 +62,9 @@ def test_a_cancel_that_loses_to_the_commit_is_reported_as_success():
     registry = ImporterRegistry()
     register_importer(".png", _SlowCommitImporter, registry=registry)
     with AsyncImportService(registry=registry) as service:
+        COMMIT_STARTED.clear()
         handle = service.submit(ImportRequest(str(CORPUS / "images" / "net.png"), "/tmp/unused-root"))
-        time.sleep(0.1)
+        assert COMMIT_STARTED.wait(30)  # the shielded commit is running (a fixed sleep lost that race under load)
         assert handle.cancel()  # requested while the commit runs
         report = handle.wait(30)
     assert report.success and not report.cancelled and report.written == {"commits": 1}
