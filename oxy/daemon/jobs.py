@@ -279,7 +279,7 @@ class JobTable:
             job.handle = None
 
     def _compact(self, job: Job) -> str:
-        from oxy.daemon.memdebug import malloc_trim
+        from oxy.daemon.heap import malloc_trim
         from oxy.pack.compact_root import compact_root
 
         job.phase = "compacting"

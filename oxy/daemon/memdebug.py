@@ -13,10 +13,8 @@ daemon job, glibc's ``malloc_trim(0)`` (:func:`trim_after_jobs` wraps
 ``JobTable._finish``), to measure what giving free heap pages back changes before
 the daemon does it itself.
 
-Two glibc knobs live here too, for the daemon to call (see docs/benchmarks.md, cook
-daemon): :func:`malloc_trim` gives free heap pages back (a compaction leaves its peak
-behind otherwise), :func:`set_mmap_threshold` fixes the size from which blocks get a
-mapping of their own (so buffers that grow a little every commit do not fragment the heap).
+The two glibc knobs the daemon calls in production, :func:`malloc_trim` and
+:func:`set_mmap_threshold`, live in :mod:`oxy.daemon.heap` (re-exported here).
 
 ``python -m oxy.daemon.memdebug ARGS...`` is ``python -m oxy ARGS...`` with
 :func:`install` done first (``tools/soak_daemon.py --memdebug`` starts the daemon
@@ -42,6 +40,8 @@ import tracemalloc
 from collections import Counter
 from typing import Any
 
+from oxy.daemon.heap import libc, malloc_trim, set_mmap_threshold  # noqa: F401 - re-exported
+
 ENV_DIR, ENV_FRAMES, ENV_TRIM = "OXY_MEMDEBUG", "OXY_MEMDEBUG_FRAMES", "OXY_MEMDEBUG_TRIM"
 TOP = 40
 
@@ -53,12 +53,6 @@ _MALLINFO_FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", 
 class _MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO_FIELDS]
 
-
-def _libc() -> Any:
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
 
 
 def smaps_rollup(pid: int | str = "self") -> dict[str, int]:
@@ -80,23 +74,13 @@ def mallinfo() -> dict[str, int]:
     """glibc's ``mallinfo2()`` (main arena and the others summed): ``arena`` bytes the heap
     holds from the system (sbrk and arena mmaps), ``hblkhd`` in large mmapped blocks,
     ``uordblks`` in use, ``fordblks`` free inside the heap. Empty without glibc 2.33+."""
-    libc = _libc()
-    fn = getattr(libc, "mallinfo2", None) if libc is not None else None
+    c = libc()
+    fn = getattr(c, "mallinfo2", None) if c is not None else None
     if fn is None:
         return {}
     fn.restype = _MallInfo2
     info = fn()
     return {name: int(getattr(info, name)) for name in _MALLINFO_FIELDS}
-
-
-def malloc_trim() -> bool:
-    """glibc's ``malloc_trim(0)``: give free heap pages back to the system. False without glibc."""
-    libc = _libc()
-    fn = getattr(libc, "malloc_trim", None) if libc is not None else None
-    if fn is None:
-        return False
-    fn.argtypes = [ctypes.c_size_t]
-    return bool(fn(0))
 
 
 def pymalloc_stats() -> dict[str, int]:
@@ -128,24 +112,6 @@ def pymalloc_stats() -> dict[str, int]:
             elif "unused pools *" in key:
                 out["unused_pools_bytes"] = int(value.strip().replace(",", ""))
     return out
-
-
-M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
-
-
-def set_mmap_threshold(size: int) -> bool:
-    """glibc's ``mallopt(M_MMAP_THRESHOLD, size)``: blocks of ``size`` bytes and more get
-    their own mapping, returned to the system when freed. A fixed threshold also stops
-    glibc from raising it after each large free (its default), which left the daemon's
-    commit-sized buffers, a little larger each job, in the heap to fragment it
-    (docs/benchmarks.md, cook daemon). Affects allocations made after the call. False
-    without glibc or for a size glibc refuses (above 32 MiB on 64-bit)."""
-    libc = _libc()
-    fn = getattr(libc, "mallopt", None) if libc is not None else None
-    if fn is None:
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_int]
-    return bool(fn(M_MMAP_THRESHOLD, int(size)))
 
 
 def object_counts() -> Counter[str]:

@@ -79,7 +79,7 @@ class Daemon:
         self._signals = 0
 
     def run(self) -> int:
-        from oxy.daemon.memdebug import set_mmap_threshold
+        from oxy.daemon.heap import set_mmap_threshold
 
         # Buffers of a commit's size (tables, index) grow a little every job; with glibc's
         # sliding threshold they stayed in the heap and fragmented it (docs/benchmarks.md,
