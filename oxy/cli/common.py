@@ -84,6 +84,14 @@ def did_you_mean(word: str, options: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def _file_in_the_way(folder: str) -> str | None:
+    """The nearest existing ancestor of ``folder`` (itself included) when it is not a folder."""
+    probe = folder
+    while probe and not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    return probe if probe and not os.path.isdir(probe) else None
+
+
 def prepare_output_file(path: str) -> str | None:
     """Make ``path`` ready to be written as a file: create its missing parent folders.
     Returns a message for the user when that cannot work (the path is a folder, a
@@ -92,11 +100,9 @@ def prepare_output_file(path: str) -> str | None:
     if os.path.isdir(target):
         return "is a folder (give the file to write, e.g. out/game.pak)"
     parent = os.path.dirname(target)
-    probe = parent
-    while probe and not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if probe and not os.path.isdir(probe):
-        return f"{probe} is a file, not a folder"
+    blocker = _file_in_the_way(parent)
+    if blocker:
+        return f"{blocker} is a file, not a folder"
     try:
         os.makedirs(parent, exist_ok=True)
     except OSError as exc:
@@ -113,11 +119,9 @@ def check_output_root(path: str, force: bool) -> str | None:
     target = os.path.abspath(path)
     if os.path.exists(target) and not os.path.isdir(target):
         return "not a directory (give a folder for the cooked root)"
-    probe = os.path.dirname(target)
-    while probe and not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if probe and not os.path.isdir(probe):
-        return f"{probe} is a file, not a folder"
+    blocker = _file_in_the_way(os.path.dirname(target))
+    if blocker:
+        return f"{blocker} is a file, not a folder"
     if force or not os.path.isdir(target):
         return None
     if any(os.path.exists(os.path.join(target, name)) for name in (INDEX_FILE_NAME, LOCK_FILE_NAME, ".oxy")):
