@@ -46,6 +46,7 @@ import numpy.typing as npt
 
 from oxy._kernels import bc7_decode as _dec
 from oxy._kernels import bc7_encode as _enc
+from oxy.cook import strips
 
 __all__ = ["BLOCK_BYTES", "QUALITIES", "STRIP_BYTES", "block_count", "decode", "encode", "psnr", "strip_rows"]
 
@@ -55,7 +56,7 @@ QUALITIES: Final[tuple[str, ...]] = ("fast", "normal", "high")
 BLOCK_BYTES: Final[int] = 16
 
 #: Bytes of RGBA8 source (about) per strip when :func:`encode` reports progress.
-STRIP_BYTES: Final[int] = 256 * 1024
+STRIP_BYTES: Final[int] = strips.STRIP_BYTES
 
 Quality = Literal["fast", "normal", "high"]
 #: ``progress(blocks_done, blocks_total)``
@@ -109,21 +110,12 @@ def encode(rgba: npt.NDArray[np.uint8], quality: Quality = "normal",
 def strip_rows(width: int) -> int:
     """Texel rows per strip for an image ``width`` texels wide: a multiple of 4, about
     :data:`STRIP_BYTES` of RGBA8."""
-    return max(4, STRIP_BYTES // (max(1, width) * 4) // 4 * 4)
+    return strips.strip_rows(width, 4)
 
 
 def _encode_strips(image: np.ndarray, level: int, perceptual: bool, progress: Progress) -> bytes:
-    height, width = image.shape[0], image.shape[1]
-    rows = strip_rows(width)
-    total = block_count(width, height)
-    per_block_row = (width + 3) // 4
-    parts, done = [], 0
-    for top in range(0, height, rows):
-        strip = image[top:top + rows]  # whole rows of a C-contiguous array: C-contiguous
-        parts.append(_enc.encode(strip, level, perceptual))
-        done += per_block_row * ((strip.shape[0] + 3) // 4)
-        progress(done, total)
-    return b"".join(parts)
+    return strips.encode_in_strips(image, lambda strip: _enc.encode(strip, level, perceptual), progress,
+                                   strip_rows(image.shape[1]))
 
 
 def _block_buffer(blocks: object) -> np.ndarray:

@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from oxy._kernels import bcn as _k
-from oxy.cook.bc7 import QUALITIES, _block_buffer, block_count
+from oxy.cook.bc7 import _block_buffer, block_count
 
 __all__ = ["BLOCK_BYTES", "FORMATS", "QUALITIES", "block_count", "decode", "decode_bc1",
            "decode_bc4", "decode_bc5", "decode_bc6h", "encode", "encode_bc1", "encode_bc4",
@@ -56,6 +56,8 @@ Format = Literal["bc1", "bc4", "bc5", "bc6h"]
 #: Formats of this module and the size of one 4x4 block of each, in bytes.
 BLOCK_BYTES: Final[dict[str, int]] = {"bc1": 8, "bc4": 8, "bc5": 16, "bc6h": 16}
 FORMATS: Final[tuple[str, ...]] = tuple(BLOCK_BYTES)
+#: Preset names accepted by the encoders, fastest first.
+QUALITIES: Final[tuple[str, ...]] = ("fast", "normal", "high")
 
 
 def _level(quality: object) -> int:
