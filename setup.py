@@ -2,7 +2,8 @@
 
 Optimisation is always on (``-O3``). ``OXY_NATIVE=1`` in the environment adds
 ``-march=native`` for a local build tuned to this CPU; leave it off for wheels that
-must run on other machines.
+must run on other machines. ``OXY_KERNELS=bc7_encode,bcn`` builds only the named
+kernels (a quick rebuild while working on one of them).
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def _compile_args() -> list[str]:
 
 def _kernel_extensions() -> list[Extension]:
     sources = sorted(glob.glob(os.path.join("kernels", "*.pyx")))
+    only = {name.strip() for name in os.environ.get("OXY_KERNELS", "").split(",") if name.strip()}
+    if only:
+        sources = [src for src in sources if os.path.splitext(os.path.basename(src))[0] in only]
     return [
         Extension(
             name=f"oxy._kernels.{os.path.splitext(os.path.basename(src))[0]}",
