@@ -28,6 +28,11 @@ result is dropped; the task's own token (:func:`current_task`, cancelled when th
 waiting greenlet stops waiting) tells code that waits on something else from the pool
 thread (the cook farm, :mod:`oxy.farm`) to give up and pass the cancel on.
 
+Helpers (fork-join inside one task): :meth:`Pools.request_helpers`, callable from a
+pool thread, spawns extra CPU-pool tasks through the hub's loop (a thread-safe
+callback; the hub never blocks) that help the calling task with its remaining items
+(:mod:`oxy.hub.fanout`: one large texture's strips spread over idle pool threads).
+
 Remote execution: :attr:`Pools.farm` (None unless the owner sets it) is the cook farm
 of this hub; a unit of cook work running on a pool thread finds it with
 :func:`current_task` and sends its pure cook step there instead of running it on the
@@ -116,7 +121,7 @@ class Pools:
     may block (not in a hub callback): it waits for running tasks to end.
     """
 
-    __slots__ = ("cpu", "io", "cpu_size", "io_size", "cpu_nice", "farm", "_hub")
+    __slots__ = ("cpu", "io", "cpu_size", "io_size", "cpu_nice", "farm", "_hub", "_helpers")
 
     def __init__(self, hub: Any, cpu_threads: int | None = None, io_threads: int = 2, cpu_nice: int = 0) -> None:
         self.cpu_size = int(cpu_threads or os.cpu_count() or 1)
@@ -130,6 +135,8 @@ class Pools:
         #: The cook farm of this hub (an :class:`oxy.farm.Farm`), or None: set by the
         #: owner (``AsyncImportService(farm=)``) before any job runs.
         self.farm: Any = None
+        #: Helper greenlets waiting for a CPU-pool slot (hub thread only).
+        self._helpers: set[gevent.Greenlet] = set()
 
     def run_cpu(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn`` on the CPU pool; greenlet-blocking. Import hub thread only."""
@@ -153,6 +160,35 @@ class Pools:
             return value
         raise value
 
+    def request_helpers(self, fn: Callable[[], object], count: int) -> bool:
+        """Ask for ``count`` extra CPU-pool tasks, each running ``fn()`` (which must not
+        raise: its errors are dropped; :mod:`oxy.hub.fanout` records them itself).
+
+        Safe from any thread (meant for a pool thread): the tasks are spawned by a
+        callback on the hub's loop, each from its own greenlet, which waits for a free
+        pool slot like any ``run_blocking`` caller, so the hub never blocks and a
+        saturated pool runs them late (they then find no work and return). Nobody waits
+        for their results. Returns False, spawning nothing, when the loop no longer
+        takes callbacks (shutdown); the caller then works alone."""
+        if count < 1:
+            return True
+        try:
+            self._hub.loop.run_callback_threadsafe(self._spawn_helpers, fn, count)
+        except Exception:  # noqa: BLE001 - a destroyed loop: no helpers, the caller works alone
+            return False
+        return True
+
+    def _spawn_helpers(self, fn: Callable[[], object], count: int) -> None:
+        """Hub callback (must not block): one greenlet per helper task."""
+        for _ in range(count):
+            helper = gevent.spawn(self._submit_helper, fn)
+            self._helpers.add(helper)
+            helper.link(self._helpers.discard)
+
+    def _submit_helper(self, fn: Callable[[], object]) -> None:
+        """Greenlet on the hub: wait for a CPU-pool slot, queue ``fn`` there, return."""
+        self.cpu.spawn(_run_in_worker, fn, (), {}, self.cpu_nice, TaskContext(self, CancelToken()))
+
     @property
     def cpu_busy(self) -> int:
         """Tasks queued or running on the CPU pool (import hub thread only)."""
@@ -167,6 +203,7 @@ class Pools:
             for pool in (self.cpu, self.io)
             for worker in list(getattr(pool, "_worker_greenlets", ()))  # gevent internals, read-only
         }
+        gevent.killall(list(self._helpers), block=False)
         self.cpu.kill()
         self.io.kill()
         idents.discard(0)

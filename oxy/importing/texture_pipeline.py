@@ -29,6 +29,7 @@ from oxy.cook.payload import CookedTexture
 from oxy.cook.texture import TextureCookError, TextureSettings
 from oxy.errors import OperationCancelled
 from oxy.hub import AsyncFileReader, CancelToken, Channel, ChannelClosed, run_blocking
+from oxy.hub.pools import current_task
 from oxy.importing.types import ImportDiagnostic, Severity
 from oxy.importing.units import UnitOutcome, UnitStore, cook_texture_unit
 
@@ -196,9 +197,17 @@ def _cook_checked(sources: list[tuple[str, bytes]], settings: TextureSettings, k
     """Runs on a CPU-pool thread: skip the work if the job was cancelled meanwhile;
     else the root's texture, the cache's, or a cook (:func:`cook_texture_unit`). A cook
     checks the token between strips of blocks (a few hundred KB of source each), so a
-    cancelled job frees its pool thread within a strip instead of encoding to the end."""
+    cancelled job frees its pool thread within a strip instead of encoding to the end.
+    The job's token cancels this task's token while the cook runs, so pool threads
+    helping with its strips (:mod:`oxy.hub.fanout`) stop claiming strips as well."""
     token.raise_if_cancelled()
-    return cook_texture_unit(sources, settings, kind, store, lambda _done, _total: token.raise_if_cancelled())
+    task = current_task()
+    unlink = token.on_cancel(lambda: task.token.cancel(token.reason)) if task is not None else None
+    try:
+        return cook_texture_unit(sources, settings, kind, store, lambda _done, _total: token.raise_if_cancelled())
+    finally:
+        if unlink is not None:
+            unlink()
 
 
 def _error(code: str, message: str, source: str) -> ImportDiagnostic:
