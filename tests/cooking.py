@@ -9,7 +9,7 @@ import pathlib
 
 import numpy as np
 
-from oxy.cook import bc7
+from oxy.cook import bc7, bcn
 from oxy.formats import Format, parse_index
 from oxy.formats.resources import SUBRESOURCE_LAYOUT_DTYPE, TEXTURE_DESC_DTYPE, TexturePayloadHeader
 from oxy.importing import AsyncImportService, ImportReport, ImportRequest
@@ -43,8 +43,13 @@ def subresource(payload_bytes: bytes, index: int) -> tuple[np.void, bytes]:
     return layout, payload_bytes[start:start + int(layout["size_bytes"])]
 
 
+BCN_FORMATS = {Format.BC1_UNORM: "bc1", Format.BC1_UNORM_SRGB: "bc1", Format.BC4_UNORM: "bc4",
+               Format.BC5_UNORM: "bc5", Format.BC6H_FLOAT_U: "bc6h"}
+
+
 def decode_mip(payload_bytes: bytes, entry: np.void, mip: int = 0, layer: int = 0) -> np.ndarray:
-    """The RGBA8 pixels of one subresource (BC7 decoded with oxy's decoder, rows unpadded)."""
+    """The RGBA pixels of one subresource (rows unpadded; BC7/BCn decoded with oxy's
+    decoders: BC4 as grey, BC5 with blue 0; float formats and BC6H as float RGBA)."""
     w, h = max(1, int(entry["width"]) >> mip), max(1, int(entry["height"]) >> mip)
     layout, data = subresource(payload_bytes, layer * int(entry["mip_levels"]) + mip)
     pitch = int(layout["row_pitch_bytes"])
@@ -53,6 +58,20 @@ def decode_mip(payload_bytes: bytes, entry: np.void, mip: int = 0, layer: int = 
         row_bytes, rows = -(-w // 4) * 16, -(-h // 4)
         blocks = b"".join(data[r * pitch:r * pitch + row_bytes] for r in range(rows))
         return bc7.decode(blocks, w, h)
+    if fmt in BCN_FORMATS:
+        name = BCN_FORMATS[Format(fmt)]
+        row_bytes, rows = -(-w // 4) * bcn.BLOCK_BYTES[name], -(-h // 4)
+        blocks = b"".join(data[r * pitch:r * pitch + row_bytes] for r in range(rows))
+        decoded = bcn.decode(blocks, name, w, h)  # type: ignore[arg-type]
+        if name == "bc6h":  # float16 RGB -> float RGBA, alpha 1
+            return np.concatenate([decoded, np.ones((h, w, 1), np.float16)], axis=2)
+        out = np.zeros((h, w, 4), np.uint8)
+        out[..., 3] = 255
+        if name == "bc4":  # one channel: grey
+            out[..., :3] = decoded
+        else:  # bc1: RGBA; bc5: red, green (blue 0)
+            out[..., :decoded.shape[2]] = decoded
+        return out
     bpp = {Format.RGBA8_UNORM: 4, Format.RGBA8_UNORM_SRGB: 4, Format.RGBA16_FLOAT: 8, Format.RGBA32_FLOAT: 16}[fmt]
     rows = b"".join(data[r * pitch:r * pitch + w * bpp] for r in range(h))
     dtype = {4: np.uint8, 8: "<f2", 16: "<f4"}[bpp]

@@ -115,19 +115,21 @@ def test_cut_out_alpha_survives(cooked):
     assert np.all(decoded[..., 3][alpha == 0] < 8) and np.all(decoded[..., 3][alpha == 255] > 247)
 
 
-@pytest.mark.parametrize("preset,image,fmt,mips", [
-    ("normal", IMAGES / "This Way Up.png", Format.BC7_UNORM, True),
-    ("data", IMAGES / "Concrete.tga", Format.BC7_UNORM, True),
-    ("ui", IMAGES / "net.png", Format.BC7_UNORM_SRGB, False),
-    ("hdr", IMAGES / "royal_esplanade_1k.hdr", Format.RGBA16_FLOAT, True),
+@pytest.mark.parametrize("preset,image,fmt,mips,output", [
+    ("normal", IMAGES / "This Way Up.png", Format.BC5_UNORM, True, None),
+    ("data", IMAGES / "Concrete.tga", Format.BC7_UNORM, True, None),
+    ("data", IMAGES / "This Way Up.png", Format.BC4_UNORM, True, None),  # one channel
+    ("ui", IMAGES / "net.png", Format.BC7_UNORM_SRGB, False, None),
+    ("hdr", IMAGES / "royal_esplanade_1k.hdr", Format.BC6H_FLOAT_U, True, None),
+    ("hdr", IMAGES / "royal_esplanade_1k.hdr", Format.RGBA16_FLOAT, True, "rgba16f"),
 ])
-def test_presets(tmp_path, preset, image, fmt, mips):
-    report = cook(tmp_path / "root", [image], preset=preset)
+def test_presets(tmp_path, preset, image, fmt, mips, output):
+    report = cook(tmp_path / "root", [image], preset=preset, **({"output": output} if output else {}))
     assert report.success, [str(d) for d in report.diagnostics]
     entry = read_table(tmp_path / "root")[1]
     assert int(entry["format"]) == fmt
     assert (int(entry["mip_levels"]) > 1) == mips
-    if preset == "hdr":
+    if fmt == Format.RGBA16_FLOAT:
         decoded = decode_mip(payload(tmp_path / "root", entry), entry).astype(np.float32)
         source = decode_image(image.read_bytes(), str(image)).pixels
         assert np.allclose(decoded, source, rtol=1e-3, atol=1e-4)

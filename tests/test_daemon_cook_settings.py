@@ -1,5 +1,5 @@
 """``POST /api/cook`` with per-request texture settings (``oxy cook``'s --preset,
---quality, --kind): checked (400 naming the key), carried by the job, and cooked
+--quality, --format (``output``), --kind): checked (400 naming the key), carried by the job, and cooked
 with: the texture on disk has the format of the preset asked for."""
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ def test_cook_settings_are_checked_and_cooked_with(tmp_path: pathlib.Path) -> No
                            ({"quality": "ultra"}, ("settings.quality", "'ultra'", "'fast'")),
                            ({"preset": 3}, ("settings.preset", "must be str")),
                            ({"kind": None}, ("settings.kind", "null")),
+                           ({"output": "bc9"}, ("settings.output", "'bc9'", "'bc5'")),
                            ("fast", ("'settings' must be an object",))):
             status, doc = daemon.request("POST", "/api/cook", {"paths": [str(image)], "settings": bad})
             assert status == 400 and doc["error"]["code"] == "bad_request", (bad, doc)
@@ -50,8 +51,12 @@ def test_cook_settings_are_checked_and_cooked_with(tmp_path: pathlib.Path) -> No
         done = daemon.wait_job(job["id"])
         assert done["state"] == "committed" and done["counts"]["texture"]["cooked"] == 1, done
         normal_format, settings = _texture(root, image)
-        assert normal_format == Format.BC7_UNORM and settings["preset"] == "normal"
+        assert normal_format == Format.BC5_UNORM and settings["preset"] == "normal"  # normal maps: BC5
         assert settings["quality"] == "fast"
+        status, job = daemon.request("POST", "/api/cook", {"paths": [str(image)],
+                                                          "settings": {"preset": "normal", "output": "bc1"}})
+        assert status == 202 and daemon.wait_job(job["id"])["state"] == "committed", job
+        assert _texture(root, image)[0] == Format.BC1_UNORM  # the format override
         assert daemon.stop() == 0
     finally:
         daemon.kill()
@@ -64,10 +69,14 @@ def test_settings_reach_requests_as_oxy_cook_passes_them(tmp_path: pathlib.Path,
     from oxy.daemon.plan import image_request, model_requests
 
     cfg = make_config(str(tmp_path / "root"), [str(tmp_path)])
-    settings = {"preset": preset, "quality": "high", "kind": "2d"}
+    settings = {"preset": preset, "quality": "high", "kind": "2d", "output": "bc1"}
     image = image_request(cfg, ["/a.png", "/b.png"], False, settings)
     assert (image.options["preset"], image.options["quality"], image.options["kind"]) == (preset, "high", "2d")
+    assert image.options["output"] == "bc1"
     model, = model_requests(cfg, ["/m.gltf"], False, settings)
     assert model.options["preset"] == model_preset and model.options["quality"] == "high"  # as oxy cook --preset
     default = image_request(cfg, ["/a.png"], False)
     assert (default.options["preset"], default.options["quality"]) == ("albedo", cfg.quality)
+    assert default.options["output"] is None  # the preset's
+    served = make_config(str(tmp_path / "root"), [str(tmp_path)], output="bc6h")  # oxy serve --format bc6h
+    assert image_request(served, ["/a.png"], False).options["output"] == "bc6h"

@@ -7,7 +7,8 @@ bytes under the same key. Each stage here cooks a fixed input; the SHA-256 of th
 output is pinned next to the version it belongs to. Change the output and this
 fails until both the version and the pinned hash are updated together.
 
-The texture output is BC7 and float mip filtering: pinned for the default build
+The texture output is BC7, BC5 (normal), BC4 (grey data), BC6H (hdr), BC1 and float
+mip filtering: pinned for the default build
 (no ``OXY_NATIVE=1``: ``-march=native`` may let the compiler contract float
 operations differently). The parse output is pinned for Debian's libassimp5.
 """
@@ -25,7 +26,7 @@ from oxy.build.recipe import STAGE_VERSIONS
 
 #: stage -> (the version these hashes belong to, SHA-256 of the fixed input's output)
 PINNED = {
-    "texture": (1, "51cdda3920bd63ec423ca52938754bc487ac4cd12c19331b0c758268fa03c925"),
+    "texture": (2, "3e800d19acf892cd4b5b81e83779fee52f3ca3f809f9c7383a23dcd38e5e6e8b"),
     "scene_parse": (1, "32ae74624a0184963e05e83f17abf27ef7b2bfc8ebe3b3727464c27b56939e75"),
     "geometry": (1, "9aae510a1dda10161a2c0d4659c67bc1e9b7637dc7e04e542d298021e79be42e"),
     "material": (1, "0ee4256cf8cf8353a535c3f28a7eab2c34f1c227eca6bcc1910d347b3bd6cec7"),
@@ -56,10 +57,11 @@ def texture_output() -> bytes:
     h = hashlib.sha256()
     for preset, image, name in (("albedo", _png(rgba), "a.png"), ("normal", _png(normal), "n.png"),
                                 ("data", _png(rgba), "d.png"), ("ui", _png(rgba), "u.png"),
-                                ("hdr", _hdr(6, 5), "h.hdr")):
+                                ("hdr", _hdr(6, 5), "h.hdr"), ("data", _png(rgba[..., 0]), "g.png")):
         for quality in ("fast", "normal"):
             texture = cook_texture_files([(name, image)], settings_for(preset, quality=quality))
             h.update(texture.payload)
+    h.update(cook_texture_files([("b.png", _png(rgba))], settings_for("albedo", output="bc1")).payload)
     return h.digest()
 
 

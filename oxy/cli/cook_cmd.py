@@ -28,6 +28,9 @@ from oxy.cli.jsonout import emit, fail
 MODELS_PER_JOB = 32
 #: Seconds the main thread sleeps at most between two looks for Ctrl+C while jobs run.
 WAIT_SLICE = 0.2
+#: ``--format`` choices: ``oxy.cook.texture.OUTPUT_FORMATS``, spelled out here so that
+#: ``oxy --help`` does not import numpy (a test checks they are the same).
+OUTPUT_CHOICES = ("bc7", "bc1", "bc4", "bc5", "bc6h", "rgba8", "rgba16f", "rgba32f")
 IO_CODES = ("session.open_failed", "session.write_failed", "session.finalize_failed",
             "import.source_not_found", "import.source_unreadable", "texture.read_failed")
 
@@ -41,6 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "textures (base colour, emissive: albedo, ui or data), normal and data maps keep theirs")
     p.add_argument("--quality", default="normal", choices=("fast", "normal", "high"),
                    help="BC7 effort (images and models' textures)")
+    p.add_argument("--format", dest="texture_format", default=None, choices=OUTPUT_CHOICES,
+                   help="output format of image inputs, overriding the preset's (albedo bc7, normal bc5, data bc7 "
+                        "or bc4 for a one-channel image, hdr bc6h, ui bc7); models' textures keep their roles' presets")
     p.add_argument("--kind", default="2d", choices=("2d", "cube", "array"),
                    help="2d: one texture per image; cube: six faces or one cross; array: layers")
     p.add_argument("--threads", type=int, default=None, help="CPU pool size (default: all cores)")
@@ -209,6 +215,7 @@ def run(args: argparse.Namespace) -> int:
             reporter.plan(len(requests) + (1 if images else 0))
             if images and not interrupted:
                 image_options = {"preset": args.preset or "albedo", "quality": args.quality, "kind": args.kind,
+                                 "output": args.texture_format,
                                  "sources": images[1:], "force": args.force or None}
                 more, interrupted = _run_jobs(service, [ImportRequest(images[0], args.output, options=image_options)],
                                               [images], reporter, len(requests) + 1)

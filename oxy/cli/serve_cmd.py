@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 
 from oxy.cli.common import ExitCode
+from oxy.cli.cook_cmd import OUTPUT_CHOICES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--debounce", type=int, default=300, metavar="MS",
                    help="quiet time before a batch of file changes is cooked (default 300 ms)")
     p.add_argument("--quality", default="normal", choices=("fast", "normal", "high"), help="BC7 effort")
+    p.add_argument("--format", dest="output", default=None, choices=OUTPUT_CHOICES,
+                   help="output format of image sources, overriding their preset's (default: the preset's: albedo "
+                        "bc7, normal bc5, data bc7 or bc4 for one-channel images, hdr bc6h); models keep their "
+                        "roles' presets")
     p.add_argument("--threads", type=int, default=None, help="CPU pool size (default: all cores)")
     p.add_argument("--log-json", action="store_true", help="log one JSON object per line on stderr")
     p.add_argument("--parse-timeout", type=float, default=120.0, metavar="S",
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         cfg = make_config(args.root, args.watch, host=args.host, port=args.port, cache=args.cache,
                           no_cache=args.no_cache, token=args.token, grace=args.grace, debounce_ms=args.debounce,
-                          log_json=args.log_json, threads=args.threads, quality=args.quality,
+                          log_json=args.log_json, threads=args.threads, quality=args.quality, output=args.output,
                           isolate_parsers=not (args.in_process_parsers or args.farm),
                           parse_timeout=args.parse_timeout, farm=args.farm)
     except ConfigError as exc:

@@ -1,9 +1,36 @@
-"""Cooking decoded images into texture payloads: presets, mips, BC7 or raw formats.
+"""Cooking decoded images into texture payloads: presets, mips, BCn or raw formats.
 
 A texture is cooked from one image (2D), six faces (cube) or N same-sized images
 (2D array). Each layer gets a mip chain (``oxy.cook.mips``), each subresource is
-encoded (``oxy.cook.bc7`` or raw RGBA8 / RGBA16F / RGBA32F) and the whole is packed
-with D3D12 rules (``oxy.cook.payload``).
+encoded (BC7 through ``oxy.cook.bc7``; BC1, BC4, BC5, BC6H through ``oxy.cook.bcn``;
+or raw RGBA8 / RGBA16F / RGBA32F) and the whole is packed with D3D12 rules
+(``oxy.cook.payload``).
+
+Outputs (``TextureSettings.output``; Format values of FORMATS.md 7):
+
+* ``bc7`` -- BC7_UNORM(_SRGB) 62/63, RGBA, 1 byte per texel.
+* ``bc1`` -- BC1_UNORM(_SRGB) 50/51, opaque RGB, half a byte per texel: alpha is
+  dropped (a ``texture.alpha_dropped`` warning when the source had any); sRGB colour
+  is filtered in linear light and stored as BC1_UNORM_SRGB, as for BC7.
+* ``bc4`` -- BC4_UNORM 56, one channel (red) of the source, half a byte per texel.
+* ``bc5`` -- BC5_UNORM 58, two channels (red, green). For normal maps (the ``normal``
+  preset's default) that is tangent-space X and Y, renormalised per mip before the
+  encode; **the engine reconstructs Z = sqrt(1 - X^2 - Y^2)** (X, Y mapped from
+  [0, 1] to [-1, 1]); blue and alpha are not stored.
+* ``bc6h`` -- BC6H_UF16 (Format 60, ``BC6H_FLOAT_U``), unsigned half-float RGB, the
+  ``hdr`` preset's default: 1 byte per texel against RGBA16F's 8. Negative values
+  become 0, values above 65504 become 65504; alpha is not stored. An 8-bit source
+  is converted to linear float first (through the sRGB curve when ``srgb``).
+* ``rgba8``, ``rgba16f``, ``rgba32f`` -- raw texels.
+
+BC4 and BC5 have no sRGB format: with them the mips are filtered on the stored
+values (not in linear light) and an sRGB setting only draws a ``texture.srgb_ignored``
+warning. The ``data`` preset cooks a one-channel source (every layer grey, R = G = B,
+and opaque) to BC4 instead of BC7 (:attr:`TextureSettings.grey_output`, decided by
+:func:`resolve_output`, a pure function of the decoded pixels and the settings, so the
+cook key of the source bytes and settings names one output); an explicit ``output``
+override turns that off. BC1/BC4/BC5/BC6H effort follows ``quality`` (the BC7 preset
+names) mapped by :func:`bcn_quality`.
 DDS and KTX2 sources whose blocks are what the settings produce are passed through
 without re-encoding (rows re-laid at oxy's pitch); others are decoded and cooked like
 images (:func:`source_path`, ``docs/texture_inputs.md``).
@@ -17,8 +44,8 @@ reported, not hidden: an HDR (float) source cooked into an 8-bit format puts a
 ``CookedTexture.notes``.
 
 Progress: ``cook_texture(..., progress=fn)`` calls ``fn(done, total)`` on the cooking
-thread as the subresources are encoded (BC7: after each strip of block rows; raw
-formats: after each level); the units are 4x4 blocks of every level and layer, so
+thread as the subresources are encoded (block formats: after each strip of block
+rows, through ``oxy.cook.strips``; raw formats: after each level); the units are 4x4 blocks of every level and layer, so
 the fraction follows the work. A caller that cannot pass ``progress`` down to the
 cook (the texture pipeline, through the cook cache) registers a sink by source
 name with :func:`watch_progress`. Reporting never changes the cooked bytes.
@@ -32,7 +59,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, cast
 
 import numpy as np
 
-from oxy.cook import bc7, mips
+from oxy.cook import bc7, bcn, mips, strips
 from oxy.cook.colorspace import srgb_to_linear_table
 from oxy.cook.image_decode import (MAX_TEXTURE_PIXELS, DecodedImage, ImageDecodeError, check_image_size,
                                    decode_container_layer, decode_image)
@@ -42,7 +69,15 @@ from oxy.errors import OxyError
 from oxy.formats.enums import Format, PackingPolicy, TextureType
 from oxy.interop.containers import ContainerTexture, is_container, read_container
 
-OUTPUT_FORMATS = ("bc7", "rgba8", "rgba16f", "rgba32f")
+OUTPUT_FORMATS = ("bc7", "bc1", "bc4", "bc5", "bc6h", "rgba8", "rgba16f", "rgba32f")
+#: Outputs that keep float (HDR) values; the others store 8 bits per channel or less.
+FLOAT_OUTPUTS = ("bc6h", "rgba16f", "rgba32f")
+#: Outputs encoded by :mod:`oxy.cook.bcn`.
+BCN_OUTPUTS = ("bc1", "bc4", "bc5", "bc6h")
+#: Block-compressed outputs (encoded strip by strip, with progress per strip).
+BLOCK_OUTPUTS = ("bc7", *BCN_OUTPUTS)
+#: Outputs whose Format has an sRGB variant (the others store sRGB data as UNORM).
+SRGB_OUTPUTS = ("bc7", "bc1", "rgba8")
 CUBE_FACES = ("+x", "-x", "+y", "-y", "+z", "-z")
 #: ``progress(done, total)``: work units (4x4 blocks of every subresource) encoded so far.
 Progress = Callable[[int, int], None]
@@ -60,9 +95,12 @@ class TextureCookError(OxyError):
 class TextureSettings:
     """How to cook one texture.
 
-    ``output``: "bc7", "rgba8", "rgba16f" or "rgba32f". ``srgb``: the colour data is
-    sRGB (filtered in linear light; BC7 format 63 / RGBA8 31). ``normal_map``:
+    ``output``: one of :data:`OUTPUT_FORMATS` (see the module docstring).
+    ``grey_output``: the output of a one-channel source instead (the ``data``
+    preset: "bc4"); None: always ``output``. ``srgb``: the colour data is sRGB
+    (filtered in linear light; BC7 format 63 / BC1 51 / RGBA8 31). ``normal_map``:
     renormalise mips. ``mips``: a full chain down to 1x1, or level 0 only.
+    ``quality``: the effort, one of ``bc7.QUALITIES`` (BCn: :func:`bcn_quality`).
     ``alpha_coverage``: preserve alpha-test coverage at this cut-off.
     """
 
@@ -76,35 +114,89 @@ class TextureSettings:
     perceptual: bool = False
     alpha_coverage: float | None = None
     policy: PackingPolicy = PackingPolicy.D3D12
+    grey_output: str | None = None
 
 
 PRESETS: dict[str, TextureSettings] = {
     "albedo": TextureSettings("albedo", "bc7", srgb=True),
-    "normal": TextureSettings("normal", "bc7", srgb=False, normal_map=True),
-    "data": TextureSettings("data", "bc7", srgb=False),
-    "hdr": TextureSettings("hdr", "rgba16f", srgb=False),
+    "normal": TextureSettings("normal", "bc5", srgb=False, normal_map=True),
+    "data": TextureSettings("data", "bc7", srgb=False, grey_output="bc4"),
+    "hdr": TextureSettings("hdr", "bc6h", srgb=False),
     "ui": TextureSettings("ui", "bc7", srgb=True, mips=False),
 }
 
 
 def settings_for(preset: str, **overrides: Any) -> TextureSettings:
-    """The settings of a named preset with ``overrides`` applied. Raises TextureCookError."""
+    """The settings of a named preset with ``overrides`` applied (an ``output``
+    override also turns off the preset's ``grey_output``). Raises TextureCookError."""
     if preset not in PRESETS:
         raise TextureCookError(f"unknown texture preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if overrides.get("output") is not None and "grey_output" not in overrides:
+        overrides = {**overrides, "grey_output": None}
     settings = replace(PRESETS[preset], **overrides)
-    if settings.output not in OUTPUT_FORMATS:
-        raise TextureCookError(f"unknown output format {settings.output!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+    for value in (settings.output, *([settings.grey_output] if settings.grey_output is not None else [])):
+        if value not in OUTPUT_FORMATS:
+            raise TextureCookError(f"unknown output format {value!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
     if settings.quality not in bc7.QUALITIES:
         raise TextureCookError(f"unknown BC7 quality {settings.quality!r}; choose one of {', '.join(bc7.QUALITIES)}")
     return settings
 
 
 def output_format(settings: TextureSettings) -> Format:
+    """The Format of ``settings.output`` (an sRGB variant for sRGB colour where the
+    output has one)."""
+    srgb = settings.srgb and not settings.normal_map
     if settings.output == "bc7":
-        return Format.BC7_UNORM_SRGB if settings.srgb and not settings.normal_map else Format.BC7_UNORM
+        return Format.BC7_UNORM_SRGB if srgb else Format.BC7_UNORM
+    if settings.output == "bc1":
+        return Format.BC1_UNORM_SRGB if srgb else Format.BC1_UNORM
+    if settings.output == "bc4":
+        return Format.BC4_UNORM
+    if settings.output == "bc5":
+        return Format.BC5_UNORM
+    if settings.output == "bc6h":
+        return Format.BC6H_FLOAT_U
     if settings.output == "rgba8":
-        return Format.RGBA8_UNORM_SRGB if settings.srgb and not settings.normal_map else Format.RGBA8_UNORM
-    return Format.RGBA16_FLOAT if settings.output == "rgba16f" else Format.RGBA32_FLOAT
+        return Format.RGBA8_UNORM_SRGB if srgb else Format.RGBA8_UNORM
+    if settings.output == "rgba16f":
+        return Format.RGBA16_FLOAT
+    if settings.output == "rgba32f":
+        return Format.RGBA32_FLOAT
+    raise TextureCookError(f"unknown output format {settings.output!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+
+
+def bcn_quality(quality: str) -> bcn.Quality:
+    """The :mod:`oxy.cook.bcn` preset for a BC7 ``quality`` name: the same name where
+    bcn has it; anything faster than "fast" (e.g. an "ultrafast" BC7 preset) is
+    "fast", anything above "high" is "high", a name in between takes the bcn preset
+    just below it. Raises TextureCookError for a name that is not a BC7 quality."""
+    if quality in bcn.QUALITIES:
+        return cast(bcn.Quality, quality)
+    if quality not in bc7.QUALITIES:
+        raise TextureCookError(f"unknown quality {quality!r}; choose one of {', '.join(bc7.QUALITIES)}")
+    rank = bc7.QUALITIES.index(quality)
+    below = [q for q in bcn.QUALITIES if q in bc7.QUALITIES and bc7.QUALITIES.index(q) <= rank]
+    return cast(bcn.Quality, below[-1] if below else bcn.QUALITIES[0])
+
+
+def is_grey(image: DecodedImage) -> bool:
+    """A one-channel source: every texel has R = G = B and is opaque. Pure."""
+    px = image.pixels
+    opaque = 255 if px.dtype == np.uint8 else 1.0
+    return bool(np.array_equal(px[..., 0], px[..., 1]) and np.array_equal(px[..., 1], px[..., 2])
+                and (not image.has_alpha or bool((px[..., 3] == opaque).all())))
+
+
+def resolve_output(settings: TextureSettings, images: Sequence[DecodedImage]) -> TextureSettings:
+    """``settings`` with the output this texture is cooked to: ``grey_output`` when it
+    is set and every layer is one-channel (:func:`is_grey`), else ``output`` (and
+    ``grey_output`` cleared either way). The one place the choice is made; a pure
+    function of the decoded pixels and the settings (so of the source bytes and
+    settings that the cook key is made from)."""
+    if settings.grey_output is None:
+        return settings
+    grey = bool(images) and all(is_grey(image) for image in images)
+    return replace(settings, output=settings.grey_output if grey else settings.output, grey_output=None)
 
 
 @contextmanager
@@ -201,8 +293,9 @@ def source_path(read: Sequence[ContainerTexture | DecodedImage], settings: Textu
     textures = [item for item in read if isinstance(item, ContainerTexture)]
     first = textures[0]
     layers = sum(t.layers for t in textures)
+    wanted = _passthrough_format(settings, first.format)
     for t in textures:
-        if (t.format != output_format(settings) or t.opaque or (t.width, t.height) != (first.width, first.height)
+        if (t.format != wanted or t.opaque or (t.width, t.height) != (first.width, first.height)
                 or t.mip_levels != first.mip_levels):
             return DECODED
     if settings.mips and first.mip_levels != mips.mip_count(first.width, first.height):
@@ -210,6 +303,16 @@ def source_path(read: Sequence[ContainerTexture | DecodedImage], settings: Textu
     if (kind == "2d" and layers != 1) or (kind == "cube" and (layers != 6 or first.width != first.height)):
         return DECODED
     return PASSTHROUGH
+
+
+def _passthrough_format(settings: TextureSettings, found: int) -> Format:
+    """The format a container must hold to pass through: the settings' output, or
+    their ``grey_output`` (BC4 blocks are one channel whatever their content)."""
+    if settings.grey_output is not None:
+        grey = output_format(replace(settings, output=settings.grey_output))
+        if found == grey and grey == Format.BC4_UNORM:
+            return grey
+    return output_format(settings)
 
 
 def container_source_path(sources: Sequence[tuple[str, bytes]], settings: TextureSettings,
@@ -244,7 +347,8 @@ def _cook_containers(sources: Sequence[tuple[str, bytes]], settings: TextureSett
                         for mip in range(levels)]
         texture_type = {"2d": TextureType.TEXTURE_2D, "cube": TextureType.TEXTURE_CUBE,
                         "array": TextureType.TEXTURE_2D_ARRAY}[kind]
-        shape = TextureShape(width=first.width, height=first.height, format=output_format(settings),
+        shape = TextureShape(width=first.width, height=first.height,
+                             format=_passthrough_format(settings, textures[0].format),
                              mip_levels=levels, array_layers=len(subresources) // levels, texture_type=texture_type)
         cooked = pack_texture_payload(shape, subresources, policy=settings.policy)
         if progress is not None:
@@ -264,7 +368,7 @@ def _cook_containers(sources: Sequence[tuple[str, bytes]], settings: TextureSett
     cooked = cook_texture(images, settings, kind=kind, progress=progress)
     formats = sorted({item.format.name for item in read if isinstance(item, ContainerTexture)})
     note = CookNote("info", "texture.decoded",
-                    f"{'/'.join(formats)} source decoded and cooked into {output_format(settings).name} "
+                    f"{'/'.join(formats)} source decoded and cooked into {Format(cooked.shape.format).name} "
                     "(its format, mip chain or layers are not what the settings produce)")
     return replace(cooked, notes=(*cooked.notes, note))
 
@@ -286,9 +390,11 @@ def cook_texture(images: Sequence[DecodedImage], settings: TextureSettings, *, k
                                    f"{first.source}: {first.width}x{first.height}; layers must match")
     if kind == "cube" and first.width != first.height:
         raise TextureCookError(f"{first.source}: cube faces must be square, got {first.width}x{first.height}")
+    settings = resolve_output(settings, images)
     fmt = output_format(settings)
     subresources: list[bytes] = []
     notes = [note for image in images if (note := hdr_to_ldr_note(image, settings)) is not None]
+    notes += _format_notes(images, settings)
     levels = 1
     done = total = 0
     for image in images:
@@ -299,7 +405,7 @@ def cook_texture(images: Sequence[DecodedImage], settings: TextureSettings, *, k
             step = None if progress is None else _offset(progress, done, total)
             subresources.append(_encode(level, fmt, settings, step))
             done += _work(level)
-            if progress is not None and fmt not in (Format.BC7_UNORM, Format.BC7_UNORM_SRGB):
+            if progress is not None and settings.output not in BLOCK_OUTPUTS:  # those report per strip
                 progress(done, total)
     texture_type = {"2d": TextureType.TEXTURE_2D, "cube": TextureType.TEXTURE_CUBE,
                     "array": TextureType.TEXTURE_2D_ARRAY}[kind]
@@ -318,10 +424,28 @@ def _offset(progress: Progress, before: int, total: int) -> bc7.Progress:
     return lambda done, _level_total: progress(before + done, total)
 
 
+def _format_notes(images: Sequence[DecodedImage], settings: TextureSettings) -> list[CookNote]:
+    """What the output format drops: alpha (BC1, BC6H), the sRGB flag (BC4, BC5)."""
+    notes = []
+    if settings.output in ("bc1", "bc6h"):
+        for image in images:
+            px = image.pixels
+            if image.has_alpha and bool((px[..., 3] < (255 if px.dtype == np.uint8 else 1.0)).any()):
+                notes.append(CookNote("warning", "texture.alpha_dropped",
+                                      f"{image.source}: {settings.output} stores no alpha; the source's "
+                                      "alpha channel is dropped (use bc7 to keep it)"))
+    if settings.srgb and not settings.normal_map and settings.output not in SRGB_OUTPUTS + FLOAT_OUTPUTS:
+        notes.append(CookNote("warning", "texture.srgb_ignored",
+                              f"{settings.output} has no sRGB format: the values are stored as they are in "
+                              f"{output_format(settings).name} and the mips are filtered on them, not in linear "
+                              "light"))
+    return notes
+
+
 def hdr_to_ldr_note(image: DecodedImage, settings: TextureSettings) -> CookNote | None:
     """The warning for a float (HDR) source cooked into an 8-bit output, with counts of
     the texels whose colour was clamped into [0, 1] or was not finite; None otherwise."""
-    if not image.is_hdr or settings.output in ("rgba16f", "rgba32f"):
+    if not image.is_hdr or settings.output in FLOAT_OUTPUTS:
         return None
     pixels = image.pixels
     finite = np.isfinite(pixels).all(axis=2)
@@ -332,14 +456,16 @@ def hdr_to_ldr_note(image: DecodedImage, settings: TextureSettings) -> CookNote 
     return CookNote("warning", "texture.hdr_to_ldr",
                     f"{image.source_format} source cooked into {settings.output} (8 bits per channel): "
                     f"{int(clamped.sum())} of {total} texels clamped into [0, 1] (peak value {peak:.3g}), "
-                    f"{int((~finite).sum())} non-finite texels replaced; use the hdr preset (rgba16f) to keep "
+                    f"{int((~finite).sum())} non-finite texels replaced; use the hdr preset (bc6h) or rgba16f to keep "
                     "the range")
 
 
 def _working_pixels(image: DecodedImage, settings: TextureSettings) -> np.ndarray:
-    """uint8 RGBA for 8-bit outputs, float32 RGBA (linear) for float outputs."""
+    """uint8 RGBA for 8-bit outputs, float32 RGBA (linear) for float outputs (BC6H,
+    RGBA16F, RGBA32F): an 8-bit source is made linear (through the sRGB curve when
+    ``srgb``)."""
     pixels = image.pixels
-    wants_float = settings.output in ("rgba16f", "rgba32f")
+    wants_float = settings.output in FLOAT_OUTPUTS
     if wants_float and pixels.dtype == np.uint8:
         table = srgb_to_linear_table() if settings.srgb else np.arange(256, dtype=np.float32) / 255.0
         out = table[pixels]
@@ -360,7 +486,8 @@ def _working_pixels(image: DecodedImage, settings: TextureSettings) -> np.ndarra
 def _mip_chain(pixels: np.ndarray, settings: TextureSettings) -> list[np.ndarray]:
     if not settings.mips:
         return [pixels]
-    return mips.mip_chain(pixels, srgb=settings.srgb and pixels.dtype == np.uint8, filter=settings.mip_filter,
+    srgb = settings.srgb and pixels.dtype == np.uint8 and settings.output in SRGB_OUTPUTS
+    return mips.mip_chain(pixels, srgb=srgb, filter=settings.mip_filter,
                           normal_map=settings.normal_map, alpha_coverage=settings.alpha_coverage)
 
 
@@ -369,12 +496,26 @@ def _encode(level: np.ndarray, fmt: Format, settings: TextureSettings,
     if fmt in (Format.BC7_UNORM, Format.BC7_UNORM_SRGB):
         return bc7.encode(np.ascontiguousarray(level), quality=cast(bc7.Quality, settings.quality),
                           perceptual=settings.perceptual, progress=progress)
+    if settings.output in BCN_OUTPUTS:
+        return strips.encode_in_strips(np.ascontiguousarray(level), _bcn_encoder(settings), progress)
     if fmt == Format.RGBA16_FLOAT:
         with np.errstate(over="ignore"):
             return np.clip(level, -65504.0, 65504.0).astype("<f2").tobytes()
     if fmt == Format.RGBA32_FLOAT:
         return level.astype("<f4").tobytes()
     return np.ascontiguousarray(level, dtype=np.uint8).tobytes()
+
+
+def _bcn_encoder(settings: TextureSettings) -> strips.StripEncoder:
+    """The GIL-free encode of one strip for a BCn output (BC4: red; BC5: red, green)."""
+    quality = bcn_quality(settings.quality)
+    if settings.output == "bc1":
+        return lambda strip: bcn.encode_bc1(strip, quality)
+    if settings.output == "bc4":
+        return lambda strip: bcn.encode_bc4(strip, quality, 0)
+    if settings.output == "bc5":
+        return lambda strip: bcn.encode_bc5(strip, quality, (0, 1))
+    return lambda strip: bcn.encode_bc6h(strip, quality)
 
 
 def split_cube_image(image: DecodedImage) -> list[DecodedImage]:

@@ -40,6 +40,7 @@ class DaemonConfig:
     log_json: bool = False
     threads: int | None = None
     quality: str = "normal"
+    output: str | None = None        # --format: images' output format (None: the preset's)
     isolate_parsers: bool = True     # libassimp in worker processes: a crash or hang fails that model alone
     parse_timeout: float = 120.0
     farm: str | None = None          # a cook farm address (docs/farm.md), connected at start

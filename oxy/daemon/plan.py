@@ -26,8 +26,9 @@ SETTINGS_SUFFIX = ".oxy.toml"
 #: ``ImportRequest.layout`` of the daemon's records-only job (see :mod:`oxy.daemon.forget`).
 FORGET_LAYOUT = "oxy.daemon.forget"
 #: The texture settings a ``POST /api/cook`` may set for its job: ``oxy cook``'s ``--preset``,
-#: ``--quality`` and ``--kind``, checked against the texture importer's declarations.
-REQUEST_SETTINGS = ("preset", "quality", "kind")
+#: ``--quality``, ``--format`` (``output``, images only) and ``--kind``, checked against the
+#: texture importer's declarations.
+REQUEST_SETTINGS = ("preset", "quality", "output", "kind")
 #: Presets that reach a model's colour textures (as ``oxy cook --preset`` passes them); the
 #: others apply to images only.
 MODEL_PRESETS = ("albedo", "ui", "data")
@@ -188,6 +189,7 @@ def image_request(cfg: DaemonConfig, images: list[str], force: bool, settings: d
     settings = settings or {}
     return ImportRequest(images[0], cfg.root, options={
         "preset": settings.get("preset", "albedo"), "quality": settings.get("quality", cfg.quality),
+        "output": settings.get("output", cfg.output),
         "kind": settings.get("kind", "2d"), "sources": images[1:], "force": force or None})
 
 
