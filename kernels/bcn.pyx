@@ -2,8 +2,15 @@
 # decoders for oxy.cook.bcn.
 #
 # Per-format block code lives in bcn_bc4.pxi (BC4, and BC5 = two BC4 blocks),
-# bcn_bc1.pxi (BC1, opaque) and bcn_bc6h.pxi (BC6H_UF16); this file holds the
-# image drivers.  Blocks are 4x4 texels in row-major block order; encoders
+# bcn_bc1.pxi (BC1, opaque) and bcn_bc6h.pxi (BC6H_UF16); the vectorised
+# level-0 ("ultrafast") encoders are C in bcn_simd.h (scalar, SSE2 and AVX2
+# paths giving identical bytes); this file holds the image drivers.
+#
+# Levels: 0 ultrafast (bcn_simd.h), 1 fast, 2 normal, 3 high (the .pxi block
+# encoders take level - 1).  SIMD path: the best this CPU runs, or the one
+# named by the environment variable OXY_BCN_SIMD (scalar / sse2 / avx2, read at
+# import, capped at what the CPU runs); each encoder's ``simd`` argument forces
+# one (tests compare the bytes of every path).  Blocks are 4x4 texels in row-major block order; encoders
 # gather each block straight from the caller's array with clamped coordinates
 # (edge replication; no padded copy), decoders write only the texels inside
 # the image.
@@ -21,6 +28,14 @@ from libc.string cimport memcpy
 from libc.math cimport sqrt, fabs
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
+import os
+
+cdef extern from "bcn_simd.h" nogil:
+    const char* bcn_path_names[3]
+    int bcn_simd_max_path()
+    void bcn_encode_bc45_ultra(const uint8_t* img, Py_ssize_t h, Py_ssize_t w, int nch, int ch0, int ch1,
+                               uint8_t* out, int path)
+
 include "bc7_tables.pxi"
 include "bcn_bc4.pxi"
 include "bcn_bc1.pxi"
@@ -30,25 +45,58 @@ _bc1_tables()
 _bc4_tables()
 
 
+#: SIMD path names, by path number (the higher, the wider).
+SIMD_PATHS = ("scalar", "sse2", "avx2")
+cdef int _MAX_PATH = bcn_simd_max_path()
+
+
+cdef int _env_path():
+    name = os.environ.get("OXY_BCN_SIMD", "")
+    if name in SIMD_PATHS:
+        return min(SIMD_PATHS.index(name), _MAX_PATH)
+    return _MAX_PATH
+
+
+cdef int _PATH = _env_path()
+
+
+def simd_path():
+    """Name of the SIMD path the level-0 encoders use by default."""
+    return SIMD_PATHS[_PATH]
+
+
+def simd_paths():
+    """Names of every path this CPU runs (force one with an encoder's ``simd``)."""
+    return SIMD_PATHS[:_MAX_PATH + 1]
+
+
+cdef int _check_simd(int simd) except -2:
+    if simd < 0:
+        return _PATH
+    if simd > _MAX_PATH:
+        raise ValueError(f"simd path {simd} is not supported on this CPU (max {_MAX_PATH})")
+    return simd
+
+
 def _check_level(int level):
-    if level < 0 or level > 2:
-        raise ValueError("level must be 0, 1 or 2")
+    if level < 0 or level > 3:
+        raise ValueError("level must be 0, 1, 2 or 3")
 
 
-def encode_bc4(const uint8_t[:, :, ::1] img, int channel=0, int level=1):
+def encode_bc4(const uint8_t[:, :, ::1] img, int channel=0, int level=2, int simd=-1):
     """Encode channel ``channel`` of an (H, W, C) uint8 image to BC4 blocks."""
-    return _encode_bc45(img, channel, -1, level)
+    return _encode_bc45(img, channel, -1, level, simd)
 
 
-def encode_bc5(const uint8_t[:, :, ::1] img, int channel0=0, int channel1=1, int level=1):
+def encode_bc5(const uint8_t[:, :, ::1] img, int channel0=0, int channel1=1, int level=2, int simd=-1):
     """Encode channels ``channel0`` (red) and ``channel1`` (green) of an
     (H, W, C) uint8 image to BC5 blocks."""
     if channel1 < 0:
         raise ValueError("channel1 must be >= 0")
-    return _encode_bc45(img, channel0, channel1, level)
+    return _encode_bc45(img, channel0, channel1, level, simd)
 
 
-cdef _encode_bc45(const uint8_t[:, :, ::1] img, int ch0, int ch1, int level):
+cdef _encode_bc45(const uint8_t[:, :, ::1] img, int ch0, int ch1, int level, int simd):
     cdef Py_ssize_t height = img.shape[0], width = img.shape[1], nch = img.shape[2]
     cdef Py_ssize_t bw, bh, bx, by, x, y, bsize
     cdef int v0[16]
@@ -65,8 +113,14 @@ cdef _encode_bc45(const uint8_t[:, :, ::1] img, int ch0, int ch1, int level):
     bw = (width + 3) // 4
     bh = (height + 3) // 4
     bsize = 8 if ch1 < 0 else 16
+    cdef int path = _check_simd(simd)
     res = PyBytes_FromStringAndSize(NULL, bw * bh * bsize)
     outp = <uint8_t*>PyBytes_AS_STRING(res)
+    if level == 0:
+        with nogil:
+            bcn_encode_bc45_ultra(&img[0, 0, 0], height, width, <int>nch, ch0, ch1, outp, path)
+        return res
+    level -= 1
     with nogil:
         for by in range(bh):
             for y in range(4):
@@ -88,7 +142,7 @@ cdef _encode_bc45(const uint8_t[:, :, ::1] img, int ch0, int ch1, int level):
     return res
 
 
-def encode_bc1(const uint8_t[:, :, ::1] img, int level=1):
+def encode_bc1(const uint8_t[:, :, ::1] img, int level=2, int simd=-1):
     """Encode the first three channels of an (H, W, C >= 3) uint8 image to
     opaque BC1 blocks."""
     cdef Py_ssize_t height = img.shape[0], width = img.shape[1], nch = img.shape[2]
@@ -102,8 +156,10 @@ def encode_bc1(const uint8_t[:, :, ::1] img, int level=1):
         raise ValueError("image must have shape (H, W, C) with H, W >= 1 and C >= 3")
     bw = (width + 3) // 4
     bh = (height + 3) // 4
+    cdef int path = _check_simd(simd)
     res = PyBytes_FromStringAndSize(NULL, bw * bh * 8)
     outp = <uint8_t*>PyBytes_AS_STRING(res)
+    level = max(level - 1, 0)
     with nogil:
         for by in range(bh):
             for y in range(4):
@@ -131,7 +187,7 @@ cdef inline int _clamp_half(uint16_t v) noexcept nogil:
     return v
 
 
-def encode_bc6h(const uint16_t[:, :, ::1] half, int level=1):
+def encode_bc6h(const uint16_t[:, :, ::1] half, int level=2, int simd=-1):
     """Encode the first three channels of an (H, W, C >= 3) array of float16
     bits to BC6H_UF16 blocks (negatives and NaN clamp to 0, +inf to 65504)."""
     cdef Py_ssize_t height = half.shape[0], width = half.shape[1], nch = half.shape[2]
@@ -143,8 +199,10 @@ def encode_bc6h(const uint16_t[:, :, ::1] half, int level=1):
         raise ValueError("image must have shape (H, W, C) with H, W >= 1 and C >= 3")
     bw = (width + 3) // 4
     bh = (height + 3) // 4
+    cdef int path = _check_simd(simd)
     res = PyBytes_FromStringAndSize(NULL, bw * bh * 16)
     outp = <uint8_t*>PyBytes_AS_STRING(res)
+    level = max(level - 1, 0)
     with nogil:
         for by in range(bh):
             for bx in range(bw):

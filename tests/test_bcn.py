@@ -178,6 +178,8 @@ def test_bc6h_encoder_uses_one_and_two_region_modes(hdr: np.ndarray) -> None:
 
 # (format, image, quality) -> minimum PSNR in dB over the channels the format keeps
 FLOORS = [
+    ("bc4", "wrinkles", "ultrafast", 55.2), ("bc4", "concrete", "ultrafast", 42.5),
+    ("bc5", "wrinkles", "ultrafast", 51.3), ("bc5", "concrete", "ultrafast", 41.9),
     ("bc1", "wrinkles", "fast", 41.5), ("bc1", "wrinkles", "normal", 41.6), ("bc1", "wrinkles", "high", 42.4),
     ("bc1", "concrete", "fast", 43.4), ("bc1", "concrete", "normal", 43.4), ("bc1", "concrete", "high", 43.9),
     ("bc4", "wrinkles", "fast", 55.5), ("bc4", "wrinkles", "normal", 56.5), ("bc4", "concrete", "normal", 44.6),
@@ -203,7 +205,8 @@ def test_quality_improves_with_preset(concrete: np.ndarray) -> None:
     h, w = concrete.shape[:2]
     scores = [bc7.psnr(bcn.decode_bc4(bcn.encode_bc4(concrete, q), w, h), concrete[..., :1], 1)
               for q in bcn.QUALITIES]
-    assert scores[0] < scores[1] <= scores[2]
+    assert scores[0] < scores[1] < scores[2] <= scores[3]
+    assert bcn.QUALITIES[:2] == ("ultrafast", "fast")
 
 
 def normals_from_height(height: np.ndarray, strength: float = 8.0) -> np.ndarray:
@@ -339,6 +342,41 @@ def test_encode_releases_the_gil(fmt: str, wrinkles: np.ndarray) -> None:
     ticks, blocks = ticks_while(lambda: bcn.encode(img, fmt, "high"))  # type: ignore[arg-type]
     assert ticks >= 1
     assert len(blocks) == bc7.block_count(img.shape[1], img.shape[0]) * bcn.BLOCK_BYTES[fmt]
+
+
+# ------------------------------------------------------------------ SIMD paths
+
+def path_images(wrinkles: np.ndarray) -> list[np.ndarray]:
+    """Real content with 1-4 channels, odd sizes (edge blocks), flat areas, noise."""
+    rng = np.random.default_rng(21)
+    rgba = np.dstack([wrinkles[:203, :130], rng.integers(0, 256, (203, 130), dtype=np.uint8)])
+    rgba[40:80, 20:60] = (17, 200, 0, 255)
+    noise = rng.integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    return [np.ascontiguousarray(img[..., :n]) for img in (rgba, noise) for n in (1, 2, 3, 4)]
+
+
+def test_simd_path_is_reported() -> None:
+    assert bcn.simd_path() in kernel.SIMD_PATHS
+    assert kernel.simd_paths()[0] == "scalar" and bcn.simd_path() in kernel.simd_paths()
+
+
+@pytest.mark.parametrize("fmt", ["bc1", "bc4", "bc5"])
+def test_simd_paths_give_identical_bytes(fmt: str, wrinkles: np.ndarray) -> None:
+    """Every path this CPU runs (scalar, sse2, avx2) encodes every level to the
+    same bytes, for 1-4 channels, any channel choice and edge blocks."""
+    paths = range(len(kernel.simd_paths()))
+    for img in path_images(wrinkles):
+        nch = img.shape[2]
+        if fmt == "bc1" and nch < 3:
+            continue
+        for level in range(len(bcn.QUALITIES)):
+            if fmt == "bc1":
+                outs = [kernel.encode_bc1(img, level, p) for p in paths]
+            elif fmt == "bc4":
+                outs = [kernel.encode_bc4(img, nch - 1, level, p) for p in paths]
+            else:
+                outs = [kernel.encode_bc5(img, nch - 1, 0, level, p) for p in paths]
+            assert all(o == outs[0] for o in outs), (fmt, img.shape, level)
 
 
 # ------------------------------------------------------------------ arguments
