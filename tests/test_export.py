@@ -161,7 +161,7 @@ BLOCK = {Format.BC7_UNORM: (16, 4), Format.BC7_UNORM_SRGB: (16, 4), Format.RGBA8
          Format.RGBA8_UNORM_SRGB: (4, 1), Format.RGBA16_FLOAT: (8, 1), Format.RGBA32_FLOAT: (16, 1),
          Format.BC1_UNORM: (8, 4), Format.BC4_UNORM: (8, 4), Format.BC5_UNORM: (16, 4),
          Format.R11G11B10_FLOAT: (4, 1), Format.R8_UNORM: (1, 1), Format.BGRA8_UNORM: (4, 1),
-         Format.R9G9B9E5_FLOAT: (4, 1)}
+         Format.R9G9B9E5_FLOAT: (4, 1), Format.BC6H_FLOAT_U: (16, 4), Format.BC1_UNORM_SRGB: (8, 4)}
 
 
 def tight(payload_bytes: bytes, entry: np.void, layer: int, mip: int) -> bytes:
@@ -195,7 +195,7 @@ def cooked(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for sources, options in (([tmp / "cross.png"], dict(kind="cube", preset="data")),
                              ([IMAGES / "basn6a16.png", IMAGES / "basn2c16.png"],
                               dict(kind="array", preset="data", output="rgba8")),
-                             ([IMAGES / "royal_esplanade_1k.hdr"], dict(preset="hdr")),
+                             ([IMAGES / "royal_esplanade_1k.hdr"], dict(preset="hdr", output="rgba16f")),
                              ([IMAGES / "net.png"], dict(preset="data", output="rgba32f"))):
         report = cook(root, sources, **options)
         assert report.success, [str(d) for d in report.diagnostics]

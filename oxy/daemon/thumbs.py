@@ -5,8 +5,8 @@ A thumbnail names a texture by its index in the root's texture table (``/ui/thum
 Reading goes through the runtime's mount (:func:`oxy.runtime.sources.open_loose_root`:
 the index's path rules and :mod:`oxy.rootfs` keep every read inside the root), the
 rule-book checks of :func:`oxy.runtime.decoders.decode_texture`, and
-:meth:`oxy.runtime.types.TextureResource.to_rgba8` (RGBA8 copied, BC7 decoded by oxy's
-own kernel). The mip decoded is the smallest one still at least :data:`THUMB_SIZE` pixels
+:meth:`oxy.runtime.types.TextureResource.to_rgba8` (RGBA8 copied; BC7, BC1, BC4, BC5
+with Z rebuilt, and BC6H clamped into [0, 1] decoded by oxy's own kernels). The mip decoded is the smallest one still at least :data:`THUMB_SIZE` pixels
 on its longer side, so a 4096 px texture never decodes its full-size level.
 
 The cache is keyed by content (the table entry's ``content_hash`` with its size and
@@ -17,7 +17,7 @@ the table cannot serve one texture's thumbnail for another. It holds at most
 
 :func:`cooked_textures` lists what a committed job cooked, from the build records.
 
-Thread rules: everything here is blocking (file reads, SQLite, BC7 decode, PNG encode):
+Thread rules: everything here is blocking (file reads, SQLite, BC decode, PNG encode):
 the daemon calls it through the main hub's thread pool, never on the hub. A
 :class:`Thumbnails` is safe from any thread: one lock serialises mounting, decoding
 and the cache (thumbnails are small and cached; they never compete with a cook for
@@ -167,7 +167,9 @@ class Thumbnails:
         try:
             texture = decode_texture(ResourceKey(src.id, ResourceKind.TEXTURE, index), entry, payload,
                                      entry_where=entry_where, payload_where=payload_where, verify=False)
-            rgba = texture.to_rgba8(0, pick_mip(texture.width, texture.height, texture.mip_levels, self.size))
+            # BC5 normal maps are shown with their Z rebuilt (blue), as the engine sees them
+            rgba = texture.to_rgba8(0, pick_mip(texture.width, texture.height, texture.mip_levels, self.size),
+                                    reconstruct_z=True)
         except (FormatError, ValueError) as exc:
             raise ThumbnailError(422, "thumbnail_failed", f"{self.root}: texture {index}: {exc}") from None
         image = Image.fromarray(rgba, "RGBA")

@@ -1,13 +1,15 @@
 """One subresource of a texture as pixels: 8-bit RGBA (for PNG) or float RGBA (for HDR).
 
-8 bits: RGBA8 and BC7 through :meth:`TextureResource.to_rgba8` (the runtime's own
-decode); BGRA8, R8 and RG8 unorm by reordering bytes; BC1, BC3, BC4 and BC5 (unorm)
-through ``texture2ddecoder`` (an optional dependency, in oxy's ``dev`` extra: without
-it these formats are refused with a message saying so). Missing channels read as a
-GPU samples them: green and blue 0, alpha 255.
+8 bits: RGBA8, BC7, BC1, BC4 and BC5 (unorm) through :meth:`TextureResource.to_rgba8`
+(the runtime's own decoders: BC1 with D3D's transparent black, BC4 as grey, BC5 as
+red/green with blue 0); BGRA8, R8 and RG8 unorm by reordering bytes; BC3 through
+``texture2ddecoder`` (an optional dependency, in oxy's ``dev`` extra: without it BC3
+is refused with a message saying so). Other missing channels read as a GPU samples
+them: green and blue 0, alpha 255.
 
 Float: RGBA16/RG16/R16 float, RGBA32/RGB32/RG32/R32 float and the packed
-R11G11B10 and R9G9B9E5 floats, decoded with numpy (missing channels as above, alpha 1).
+R11G11B10 and R9G9B9E5 floats, decoded with numpy (missing channels as above, alpha 1);
+BC6H (unsigned) through :meth:`TextureResource.to_float32` (alpha 1).
 
 Anything else raises :class:`~oxy.interop.texformats.UnsupportedFormat` naming the
 format and what would work instead. Pure: safe from any thread.
@@ -19,21 +21,20 @@ import numpy as np
 from oxy.formats.enums import Format
 from oxy.interop.layout import mip_extent, tight_subresource
 from oxy.interop.texformats import UnsupportedFormat, format_info, format_name
-from oxy.runtime.types import TextureResource
+from oxy.runtime.types import RGBA8_DECODABLE, TextureResource
 
 __all__ = ["FLOAT_FORMATS", "to_rgba8", "to_float_rgba"]
 
-_RUNTIME_RGBA8 = (Format.RGBA8_UNORM, Format.RGBA8_UNORM_SRGB, Format.RGBA8_UINT, Format.BC7_UNORM,
-                  Format.BC7_UNORM_SRGB)
+#: Decoded by the runtime (BC6H is not: it is a float format, exported as HDR).
+_RUNTIME_RGBA8 = RGBA8_DECODABLE - {Format.BC6H_FLOAT_U}
 _BYTE_CHANNELS = {Format.BGRA8_UNORM: (2, 1, 0, 3), Format.BGRA8_UNORM_SRGB: (2, 1, 0, 3),
                   Format.R8_UNORM: (0,), Format.RG8_UNORM: (0, 1)}
-_T2D = {Format.BC1_UNORM: "decode_bc1", Format.BC1_UNORM_SRGB: "decode_bc1", Format.BC3_UNORM: "decode_bc3",
-        Format.BC3_UNORM_SRGB: "decode_bc3", Format.BC4_UNORM: "decode_bc4", Format.BC5_UNORM: "decode_bc5"}
+_T2D = {Format.BC3_UNORM: "decode_bc3", Format.BC3_UNORM_SRGB: "decode_bc3"}
 _FLOATS = {Format.R16_FLOAT: ("<f2", 1), Format.RG16_FLOAT: ("<f2", 2), Format.RGBA16_FLOAT: ("<f2", 4),
            Format.R32_FLOAT: ("<f4", 1), Format.RG32_FLOAT: ("<f4", 2), Format.RGB32_FLOAT: ("<f4", 3),
            Format.RGBA32_FLOAT: ("<f4", 4)}
 #: Formats :func:`to_float_rgba` decodes.
-FLOAT_FORMATS = frozenset(_FLOATS) | {Format.R11G11B10_FLOAT, Format.R9G9B9E5_FLOAT}
+FLOAT_FORMATS = frozenset(_FLOATS) | {Format.R11G11B10_FLOAT, Format.R9G9B9E5_FLOAT, Format.BC6H_FLOAT_U}
 
 
 def _expand(channels: np.ndarray, one: float | int, dtype: type) -> np.ndarray:
@@ -66,27 +67,10 @@ def to_rgba8(tex: TextureResource, layer: int, mip: int) -> np.ndarray:
                                     "package (pip install texture2ddecoder); DDS and KTX2 export need nothing")
         blocks = tight_subresource(tex, layer, mip)
         bgra = getattr(texture2ddecoder, _T2D[Format(fmt)])(blocks, w, h)
-        rgba = np.frombuffer(bgra, np.uint8).reshape(h, w, 4)[..., [2, 1, 0, 3]].copy()
-        if fmt in (Format.BC1_UNORM, Format.BC1_UNORM_SRGB):
-            rgba[_bc1_transparent(blocks, w, h)] = 0
-        return rgba
+        return np.frombuffer(bgra, np.uint8).reshape(h, w, 4)[..., [2, 1, 0, 3]].copy()
     hint = " (a float format: export it with --format hdr)" if fmt in FLOAT_FORMATS else ""
     raise UnsupportedFormat(f"{format_name(fmt)} cannot be exported as PNG{hint}; DDS and KTX2 keep every "
                             "format")
-
-
-def _bc1_transparent(blocks: bytes, w: int, h: int) -> np.ndarray:
-    """(h, w) mask of the BC1 texels that DXGI decodes as transparent black: index 3 of a
-    block in three-colour mode (colour0 <= colour1). texture2ddecoder makes them opaque."""
-    bx, by = -(-w // 4), -(-h // 4)
-    raw = np.frombuffer(blocks, np.uint8, bx * by * 8).reshape(by * bx, 8)
-    c0 = raw[:, 0].astype(np.uint16) | (raw[:, 1].astype(np.uint16) << 8)
-    c1 = raw[:, 2].astype(np.uint16) | (raw[:, 3].astype(np.uint16) << 8)
-    bits = np.frombuffer(raw[:, 4:].tobytes(), "<u4")
-    index = (bits[:, None] >> (2 * np.arange(16, dtype=np.uint32))) & 3
-    mask = (c0 <= c1)[:, None] & (index == 3)
-    full = mask.reshape(by, bx, 4, 4).transpose(0, 2, 1, 3).reshape(by * 4, bx * 4)
-    return full[:h, :w]
 
 
 def to_float_rgba(tex: TextureResource, layer: int, mip: int) -> np.ndarray:
@@ -95,6 +79,8 @@ def to_float_rgba(tex: TextureResource, layer: int, mip: int) -> np.ndarray:
     if fmt not in FLOAT_FORMATS:
         raise UnsupportedFormat(f"{format_name(fmt)} is not a float format: export it as PNG (--format png), "
                                 "DDS or KTX2")
+    if fmt == Format.BC6H_FLOAT_U:
+        return tex.to_float32(layer, mip)
     w, h, _d = mip_extent(tex, mip)
     data = tight_subresource(tex, layer, mip)
     if fmt == Format.R11G11B10_FLOAT:

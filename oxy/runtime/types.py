@@ -14,8 +14,9 @@ compared, and they are the object's own (a scene does not repeat its geometries'
 warnings; :func:`all_warnings` walks the dependencies).
 
 Immutable: safe to share between threads once published. Nothing here blocks but
-:meth:`TextureResource.to_rgba8` (pixel decoding on the calling thread; its
-awaitable form :meth:`TextureResource.to_rgba8_async` runs on a CPU pool).
+:meth:`TextureResource.to_rgba8` and :meth:`TextureResource.to_float32` (pixel
+decoding on the calling thread; the awaitable form
+:meth:`TextureResource.to_rgba8_async` runs on a CPU pool).
 """
 from __future__ import annotations
 
@@ -70,33 +71,80 @@ class TextureResource:
         start = self.data_offset_bytes + offset
         return self.payload[start:start + size]
 
-    def to_rgba8(self, layer: int = 0, mip: int = 0) -> np.ndarray:
+    def to_rgba8(self, layer: int = 0, mip: int = 0, *, reconstruct_z: bool = False) -> np.ndarray:
         """Decode one subresource to a new ``(h, w, 4)`` uint8 array. **Blocking.**
 
         Runs on the calling thread: a BC7 2048x2048 mip 0 takes tens of ms, and on a
         gevent hub's thread every greenlet of that hub waits meanwhile. From a hub
-        (a gevent application, a load callback) use :meth:`to_rgba8_async`. The BC7
-        kernel releases the GIL, so other threads keep running during the decode.
+        (a gevent application, a load callback) use :meth:`to_rgba8_async`. The BC
+        kernels release the GIL, so other threads keep running during the decode.
 
         RGBA8 formats are copied without row padding; BC7 goes through
-        ``oxy.cook.bc7.decode`` (imported here, lazily) straight from the payload
-        when rows are not padded. Safe from any thread (pure). Raises ValueError for
-        other formats, out-of-range subresources, or a layout (row pitch, size)
-        that does not fit the payload; checked before allocating, so a hostile
-        pitch never allocates more than the payload holds.
+        ``oxy.cook.bc7.decode``, BC1/BC4/BC5/BC6H through ``oxy.cook.bcn`` (imported
+        here, lazily) straight from the payload when rows are not padded. What the
+        one-, two- and three-channel formats give:
+
+        * BC1: RGB, alpha 255, except index 3 of a three-colour block, which is
+          transparent black as D3D decodes it.
+        * BC4: grey (R = G = B = the channel), alpha 255.
+        * BC5: R, G = the two channels, B = 0 (as a GPU samples it), alpha 255; with
+          ``reconstruct_z``, B = the normal map's Z = sqrt(1 - X^2 - Y^2) (X, Y
+          mapped to [-1, 1], Z mapped back to [0, 255]) as an engine rebuilds it.
+        * BC6H (HDR): a display view: the linear values clamped into [0, 1] and
+          sRGB-encoded, alpha 255; :meth:`to_float32` gives the values.
+
+        Safe from any thread (pure). Raises ValueError for other formats,
+        out-of-range subresources, or a layout (row pitch, size) that does not fit
+        the payload; checked before allocating, so a hostile pitch never allocates
+        more than the payload holds.
         """
         self._check_rgba8(layer, mip)
         w, h = max(1, self.width >> mip), max(1, self.height >> mip)
-        index = layer * self.mip_levels + mip
-        offset, pitch, size = self.layouts[index]
-        start = self.data_offset_bytes + offset
-        data = memoryview(self.payload)[start:start + size]  # no copy of the payload
+        if self.format in _BC6H_FORMATS:
+            from oxy.cook.colorspace import encode_srgb8
+
+            rgb = np.clip(np.nan_to_num(self.to_float32(layer, mip)[..., :3], nan=0.0), 0.0, 1.0)
+            out = np.full((h, w, 4), 255, np.uint8)
+            out[..., :3] = encode_srgb8(rgb)
+            return out
+        data, pitch = self._subresource_view(layer, mip)
         if self.format in _BC7_FORMATS:
             from oxy.cook import bc7
 
             bw, bh = -(-w // 4), -(-h // 4)
             return bc7.decode(unpitch(data, pitch, bw * 16, bh), w, h)  # a view when unpadded: no copy
+        if self.format in _BCN_FORMATS:
+            return _decode_bcn(_BCN_FORMATS[self.format], data, pitch, w, h, reconstruct_z)
         return unpitch(data, pitch, w * 4, h).reshape(h, w, 4).copy()
+
+    def to_float32(self, layer: int = 0, mip: int = 0) -> np.ndarray:
+        """Decode one subresource of a float format (BC6H_FLOAT_U, RGBA16_FLOAT,
+        RGBA32_FLOAT) to a new ``(h, w, 4)`` float32 array of its linear values
+        (BC6H: alpha 1). **Blocking**, pure, safe from any thread, like
+        :meth:`to_rgba8`. Raises ValueError for other formats, out-of-range
+        subresources or a layout that does not fit the payload."""
+        if not (0 <= layer < self.array_layers and 0 <= mip < self.mip_levels):
+            raise ValueError(f"layer {layer} mip {mip} outside {self.array_layers}x{self.mip_levels}")
+        if self.format not in _FLOAT_FORMATS:
+            raise ValueError(f"to_float32 supports BC6H_FLOAT_U, RGBA16_FLOAT and RGBA32_FLOAT, not format "
+                             f"{self.format} ({_format_name(self.format)})")
+        w, h = max(1, self.width >> mip), max(1, self.height >> mip)
+        data, pitch = self._subresource_view(layer, mip)
+        if self.format in _BC6H_FORMATS:
+            from oxy.cook import bcn
+
+            blocks = unpitch(data, pitch, -(-w // 4) * 16, -(-h // 4))
+            out = np.ones((h, w, 4), np.float32)
+            out[..., :3] = bcn.decode_bc6h(blocks, w, h)
+            return out
+        dtype, texel = ("<f2", 8) if self.format == Format.RGBA16_FLOAT else ("<f4", 16)
+        return unpitch(data, pitch, w * texel, h).view(dtype).reshape(h, w, 4).astype(np.float32)
+
+    def _subresource_view(self, layer: int, mip: int) -> tuple[memoryview, int]:
+        """(the bytes of subresource (layer, mip) without a copy, its row pitch)."""
+        offset, pitch, size = self.layouts[layer * self.mip_levels + mip]
+        start = self.data_offset_bytes + offset
+        return memoryview(self.payload)[start:start + size], pitch
 
     def to_rgba8_async(self, loop: ImportLoop | None, layer: int = 0, mip: int = 0) -> CrossFuture[np.ndarray]:
         """:meth:`to_rgba8` on the CPU pool of ``loop``; returns a CrossFuture of the array.
@@ -110,7 +158,7 @@ class TextureResource:
         loop's own hub), the calling thread otherwise.
 
         Failure modes: ValueError at once for a subresource outside the texture or
-        a format other than RGBA8/BC7, or when ``loop`` is None (a loader not
+        a format :meth:`to_rgba8` does not decode, or when ``loop`` is None (a loader not
         started); :class:`~oxy.hub.LoopClosed` at once if the loop no longer takes
         work, or through the future if it shuts down before the decode started; a
         layout that does not fit the payload fails the future with ValueError.
@@ -125,13 +173,61 @@ class TextureResource:
         """The argument checks of :meth:`to_rgba8` (ValueError), cheap: no payload access."""
         if not (0 <= layer < self.array_layers and 0 <= mip < self.mip_levels):
             raise ValueError(f"layer {layer} mip {mip} outside {self.array_layers}x{self.mip_levels}")
-        if self.format not in _BC7_FORMATS and self.format not in _RGBA8_FORMATS:
-            raise ValueError(f"to_rgba8 supports RGBA8 and BC7, not format {self.format} "
-                             f"({Format(self.format).name if self.format in Format._value2member_map_ else '?'})")
+        if self.format not in RGBA8_DECODABLE:
+            raise ValueError(f"to_rgba8 supports RGBA8, BC1, BC4, BC5, BC6H and BC7, not format {self.format} "
+                             f"({_format_name(self.format)})")
+
+
+def _format_name(fmt: int) -> str:
+    return Format(fmt).name if fmt in Format._value2member_map_ else "?"
 
 
 _RGBA8_FORMATS = frozenset((Format.RGBA8_UNORM, Format.RGBA8_UNORM_SRGB, Format.RGBA8_UINT))
 _BC7_FORMATS = frozenset((Format.BC7_UNORM, Format.BC7_UNORM_SRGB))
+_BC6H_FORMATS = frozenset((Format.BC6H_FLOAT_U,))
+_BCN_FORMATS: dict[int, str] = {Format.BC1_UNORM: "bc1", Format.BC1_UNORM_SRGB: "bc1", Format.BC4_UNORM: "bc4",
+                                Format.BC5_UNORM: "bc5"}
+_FLOAT_FORMATS = _BC6H_FORMATS | {Format.RGBA16_FLOAT, Format.RGBA32_FLOAT}
+#: The formats :meth:`TextureResource.to_rgba8` decodes.
+RGBA8_DECODABLE = _RGBA8_FORMATS | _BC7_FORMATS | _BC6H_FORMATS | frozenset(_BCN_FORMATS)
+
+
+def _decode_bcn(name: str, data: memoryview, pitch: int, w: int, h: int, reconstruct_z: bool) -> np.ndarray:
+    """BC1 / BC4 / BC5 blocks (rows at ``pitch``) to RGBA8, as :meth:`TextureResource.to_rgba8` says."""
+    from oxy.cook import bcn
+
+    block_bytes = bcn.BLOCK_BYTES[name]
+    blocks = unpitch(data, pitch, -(-w // 4) * block_bytes, -(-h // 4))
+    if name == "bc1":
+        out = bcn.decode_bc1(blocks, w, h)
+        out[bc1_transparent(blocks, w, h)] = 0
+        return out
+    out = np.full((h, w, 4), 255, np.uint8)
+    if name == "bc4":
+        out[..., :3] = bcn.decode_bc4(blocks, w, h)
+        return out
+    out[..., :2] = bcn.decode_bc5(blocks, w, h)
+    if reconstruct_z:
+        xy = out[..., :2].astype(np.float32) * np.float32(2 / 255) - 1
+        z = np.sqrt(np.clip(1 - (xy * xy).sum(axis=2), 0, 1))
+        out[..., 2] = np.rint((z + 1) * np.float32(127.5)).astype(np.uint8)
+    else:
+        out[..., 2] = 0
+    return out
+
+
+def bc1_transparent(blocks: bytes | np.ndarray, w: int, h: int) -> np.ndarray:
+    """(h, w) mask of the BC1 texels that D3D decodes as transparent black: index 3 of a
+    block in three-colour mode (colour0 <= colour1). Pure."""
+    bx, by = -(-w // 4), -(-h // 4)
+    raw = np.frombuffer(blocks, np.uint8, bx * by * 8).reshape(by * bx, 8)
+    c0 = raw[:, 0].astype(np.uint16) | (raw[:, 1].astype(np.uint16) << 8)
+    c1 = raw[:, 2].astype(np.uint16) | (raw[:, 3].astype(np.uint16) << 8)
+    bits = np.ascontiguousarray(raw[:, 4:]).view("<u4")[:, 0]
+    index = (bits[:, None] >> (2 * np.arange(16, dtype=np.uint32))) & 3
+    mask = (c0 <= c1)[:, None] & (index == 3)
+    full = mask.reshape(by, bx, 4, 4).transpose(0, 2, 1, 3).reshape(by * 4, bx * 4)
+    return full[:h, :w]
 
 
 def unpitch(data: bytes | memoryview, pitch: int, row_bytes: int, rows: int) -> np.ndarray:
