@@ -5,13 +5,13 @@ import errno
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from oxy.errors import FormatError
 from oxy.formats import AssetKey, AssetType
 from oxy.runtime import (AssetLoader, AssetNotFound, GeometryAsset, LoaderConfig, MaterialAsset, RetryPolicy,
                          SceneAsset, SourceReadError, TextureResource)
+from oxy.runtime.placeholders import checker_texture, empty_buffer, error_scene
 from oxy.runtime.retry import is_transient
 from oxy.runtime.sources import LooseSource
 from oxy.samples import ContentSet
@@ -24,17 +24,19 @@ MATERIAL = ContentSet.key(AssetType.MATERIAL, "Checker")
 
 
 class Flaky:
-    """Injects ``failures`` errors into LooseSource.read_resource for textures, then reads normally."""
+    """Injects ``failures`` errors into LooseSource.read_resource for ``kind`` (textures), then reads normally."""
 
-    def __init__(self, monkeypatch, failures: int, error=lambda: OSError(errno.EIO, "Input/output error")):
+    def __init__(self, monkeypatch, failures: int, error=lambda: OSError(errno.EIO, "Input/output error"),
+                 kind: str = "texture"):
         self.failures, self.error, self.calls = failures, error, 0
         real = LooseSource.read_resource
+        what = kind
         lock = threading.Lock()
 
         def read_resource(source, kind, index):
             with lock:
                 self.calls += 1
-                fail = kind.value == "texture" and self.failures > 0
+                fail = kind.value == what and self.failures > 0
                 if fail:
                     self.failures -= 1
             if fail:
@@ -84,23 +86,58 @@ def test_a_permanent_failure_becomes_a_placeholder(sample_root, monkeypatch):
         rgba = checker.to_rgba8()
         assert rgba.shape == (8, 8, 4) and rgba[0, 0].tolist() == [255, 0, 255, 255]
         assert rgba[0, 1].tolist() == [0, 0, 0, 255] and rgba[1, 1].tolist() == [255, 0, 255, 255]
-        # a material: the default material; the callback gets the placeholder and the error
+        # a material whose texture fails: the material itself, its texture the checker; the
+        # callback gets that stand-in and the error
         done, got = threading.Event(), []
         ldr.start_load_asset(MATERIAL, MaterialAsset, lambda v, e: (got.append((v, e)), done.set()), fallback=True)
         assert done.wait(T)
-        assert got[0][0].is_default and isinstance(got[0][1], OSError)
-        # a geometry (its material's texture fails): the ERROR cube
-        cube = ldr.load_asset(GEOMETRY, GeometryAsset, fallback=True).result(T)
-        assert cube.name == "ERROR" and cube.meshes[0].index_buffer.as_array().shape == (36,)
-        positions = cube.meshes[0].vertex_buffer.as_array().view("<f4")[:, :3]
-        assert np.allclose(positions.min(0), -0.5) and np.allclose(positions.max(0), 0.5)
-        # scenes have no placeholder: the error is raised
+        material, error = got[0]
+        assert material.name == "Checker" and not material.is_default and isinstance(error, OSError)
+        assert material.texture("base_color") is checker_texture()
+        assert any("dependency" in n for n in error.__notes__)
+        # a geometry whose material's texture fails: its own meshes, that material inside
+        handle = ldr.load_asset(GEOMETRY, GeometryAsset, fallback=True)
+        geometry = handle.result(T)
+        assert handle.fallback and isinstance(handle.error, OSError)
+        assert geometry.name == "Cube" and geometry.meshes[0].index_buffer.as_array().shape == (36,)
+        assert geometry.material(MATERIAL).texture("base_color") is checker_texture()
+        # a scene: built around that geometry too
+        scene = ldr.load_asset(SCENE, SceneAsset, fallback=True).result(T)
+        assert scene.name == "CubeScene" and scene.geometry(GEOMETRY).name == "Cube"
+        assert ldr.stats.fallbacks == 4
+        # degraded objects and placeholders are not cached; the dependencies that loaded
+        # are released (cached, unreferenced)
+        assert not ldr.has_cached(MATERIAL) and not ldr.has_cached(GEOMETRY) and not ldr.has_cached(SCENE)
+        assert all(ldr.ref_count(k) == 0 for k in ldr.loop.call(ldr._cache.keys, timeout=T))
+        # without a fallback the same scene still fails
         with pytest.raises(OSError):
-            ldr.load_asset(SCENE, SceneAsset, fallback=True).result(T)
-        assert ldr.stats.fallbacks == 3
-        # placeholders are not cached
-        assert not ldr.has_cached(MATERIAL) and not ldr.has_cached(GEOMETRY)
+            ldr.load_asset(SCENE, SceneAsset).result(T)
     assert flaky.calls > 0
+
+
+def test_a_failed_buffer_makes_its_geometry_the_error_cube_and_scenes_get_an_empty_one(sample_root, monkeypatch):
+    Flaky(monkeypatch, failures=10**6, kind="buffer")
+    with AssetLoader(LoaderConfig(cpu_threads=2, retry=FAST, fallback=True)) as ldr:
+        source = ldr.add_loose_cooked_root(str(sample_root))
+        from oxy.runtime import BufferResource, ResourceKey, ResourceKind
+        handle = ldr.load_resource(ResourceKey(source, ResourceKind.BUFFER, 0), BufferResource)
+        assert handle.result(T) is empty_buffer() and handle.fallback and handle.error.errno == errno.EIO
+        assert empty_buffer().size_bytes == 0 and empty_buffer().as_array().size == 0
+        # a mesh without its vertex data is not drawable: the whole geometry is the ERROR cube
+        cube = ldr.load_asset(GEOMETRY, GeometryAsset).result(T)
+        assert cube.name == "ERROR"
+        # the scene holds the ERROR cube in place of its geometry
+        handle = ldr.load_asset(SCENE, SceneAsset)
+        scene = handle.result(T)
+        assert handle.status == "failed" and isinstance(handle.error, OSError) and handle.fallback
+        assert scene.name == "CubeScene" and scene.geometry(GEOMETRY) is cube
+        # a scene with no object of its own: the empty ERROR scene
+        assert ldr.get_or_placeholder(SCENE) is error_scene()
+        scene = error_scene()
+        assert scene.name == "ERROR" and len(scene.nodes) == 1 and scene.nodes[0].parent_index == 0
+        assert scene.geometries == () and scene.components == ()
+        # the material (no buffer) loads for real and is cached
+        assert ldr.load_asset(MATERIAL, MaterialAsset).result(T).texture("base_color").width == 64
 
 
 def test_format_errors_are_not_retried(sample_root):

@@ -1,30 +1,48 @@
 """The shared loads: one in-flight load per key, its read/decode, its dependencies, publishing.
 
 :class:`LoadEngine` is the part of :class:`~oxy.runtime.AssetLoader` that turns a key
-into a cached object with one reference per waiter: ``obtain`` joins the key's
-in-flight load (a :class:`_Job`) or starts one (``produce``): resolve -> read (I/O
-pool) -> decode (CPU pool, pure) -> dependencies loaded concurrently through
-``obtain`` (one reference each = the edges) -> publish (cache entry with
-refs = waiters, descriptor fingerprint for hot reload). Read + decode pass the
-:class:`PriorityGate`; transient read errors are retried by ``config.retry``
-outside it. A waiter that is killed (its request was cancelled) leaves the load; the
-load is stopped when none is left. A load whose mount a hot reload replaced while
-it read is built again from the new mount before it publishes.
+into a cached object with one reference per waiter. :meth:`LoadEngine.attach` never
+blocks: a cache hit calls the waiter's *listener* at once; otherwise the listener
+joins the key's in-flight load (a :class:`_Job`) or a new job is queued in the
+:class:`PriorityGate`. **A job gets its greenlet only when the gate admits it**
+(it is spawned holding its decode slot): a burst of 1,200 requests is 1,200 small
+job records, not 1,200 greenlets with their frames, so the owning hub switches less
+and the garbage collector has fewer live objects to scan. The job's greenlet
+(``produce``): resolve -> read (I/O pool) -> decode and fingerprint (CPU pool, pure)
+-> dependencies attached the same way, waited for with one event (no greenlet per
+dependency) -> publish (cache entry with refs = listeners, descriptor fingerprint
+for hot reload) -> every listener called with the value, in one pass.
 
-Thread rules: owning hub only; every method runs in a greenlet there (``obtain``
-and ``build`` block greenlet-style). Failure modes: the errors of the module
-docstring of :mod:`oxy.runtime.loader`, raised to every waiter of the load;
-GreenletExit (stop, cancel) becomes OperationCancelled for the remaining waiters.
+Listeners are plain callables ``listener(value, error)`` run on the owning hub
+(in the job's greenlet, a loop callback, or :meth:`stop`); they must not block.
+A listener that received a value owns one reference. ``detach`` takes a listener
+back before its job settles; a job nobody listens to any more is stopped (a queued
+one never starts). Transient read errors are retried by ``config.retry`` outside
+the gate. A load whose mount a hot reload replaced while it read is built again
+from the new mount before it publishes.
+
+**Fallback inside a parent.** A job some request asked ``fallback`` for (it passes
+to its dependencies) that loses a dependency builds its object anyway around the
+dependency's placeholder (:func:`dependency_placeholder`: the checker texture, the
+default material, the ``ERROR`` cube) and fails with the dependency's error,
+handing the degraded object to its listeners as ``listener(degraded, error)``. It
+is never cached (later requests load again).
+
+Thread rules: owning hub only; ``produce``/``build``/``load_deps`` run in greenlets
+there and block greenlet-style, everything else never blocks. Failure modes: the
+errors of the module docstring of :mod:`oxy.runtime.loader`, given to every
+listener of the load; GreenletExit (stop, cancel) becomes OperationCancelled.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import time
-from typing import Any, Callable, Mapping
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import gevent
-from gevent.event import AsyncResult
+from gevent.event import AsyncResult, Event
 from gevent.pool import Group
 
 from oxy.errors import OperationCancelled
@@ -33,37 +51,70 @@ from oxy.hub import CancelToken, run_blocking
 from oxy.hub.pools import run_io
 from oxy.runtime.cache import ContentCache
 from oxy.runtime.config import LoaderConfig
-from oxy.runtime.decoders import Tolerated, decode_asset, decode_resource
+from oxy.runtime.decoders import Decoded, Tolerated, decode_asset, decode_resource
 from oxy.runtime.errors import AssetNotFound, ResourceNotFound, WrongAssetKind
-from oxy.runtime.handles import LoadHandle
 from oxy.runtime.keys import ResourceKey, ResourceKind, SourceId
 from oxy.runtime.kinds import ASSET_CLASSES, ASSET_TYPES, dep_type
 from oxy.runtime.mounts import MountTable
+from oxy.runtime.placeholders import placeholder_for
 from oxy.runtime.progress import LoaderStats
 from oxy.runtime.retry import call_with_retry
-from oxy.runtime.scheduling import PriorityGate
+from oxy.runtime.scheduling import PriorityGate, Ticket
 from oxy.validate.diagnostics import Diagnostic
 from oxy.validate.rules import severity_of
 
-__all__ = ["Key", "LoadEngine", "gate_rank", "timed"]
+__all__ = ["Key", "Listener", "LoadEngine", "dependency_placeholder", "gate_rank", "timed"]
 
 log = logging.getLogger("oxy.runtime")
 Key = AssetKey | ResourceKey
+Listener = Callable[[Any, "BaseException | None"], object]
 
 
 class _Job:
-    """One in-flight load (owning hub): the requests waiting for it, its greenlet and progress."""
+    """One in-flight load (owning hub): its listeners, its gate ticket, its greenlet and progress."""
 
-    __slots__ = ("key", "priority", "result", "waiters", "started", "progress", "greenlet", "source")
+    __slots__ = ("key", "priority", "listeners", "settled", "started", "progress", "greenlet", "source",
+                 "ticket", "holds_slot", "fallback")
 
-    def __init__(self, key: Key, priority: int) -> None:
-        self.key, self.priority = key, priority
-        self.result: AsyncResult = AsyncResult()
-        self.waiters = 0
-        self.started = False      # holds (or held) a decode slot
+    def __init__(self, key: Key, priority: float, fallback: bool) -> None:
+        self.key, self.priority, self.fallback = key, priority, fallback
+        self.listeners: list[Listener] = []
+        self.settled = False
+        self.started = False      # admitted by the gate (holds or held a decode slot)
         self.progress = 0.0
         self.greenlet: Any = None
         self.source: Any = None   # the Source object it read (a hot reload may replace it)
+        self.ticket: Ticket | None = None
+        self.holds_slot = False   # spawned holding the slot its first read + decode uses
+
+    @property
+    def waiters(self) -> int:
+        return len(self.listeners)
+
+
+class _DepWait:
+    """The dependencies of one parent load: their outcomes and one event set when
+    the last of them settled (owning hub)."""
+
+    __slots__ = ("outcomes", "remaining", "event", "job", "total")
+
+    def __init__(self, count: int, job: _Job | None) -> None:
+        self.outcomes: list[tuple[bool, Any, Any] | None] = [None] * count  # (ok, value, degraded)
+        self.remaining = count
+        self.total = count
+        self.event = Event()
+        self.job = job
+
+    def listener(self, index: int) -> Listener:
+        def done(value: Any, error: BaseException | None) -> None:
+            self.outcomes[index] = (True, value, None) if error is None else (False, error, value)
+            self.remaining -= 1
+            job = self.job
+            if job is not None:
+                job.progress = 0.5 + 0.5 * (self.total - self.remaining) / (self.total + 1)
+            if self.remaining == 0:
+                self.event.set()
+        return done
 
 
 class LoadEngine:
@@ -79,26 +130,38 @@ class LoadEngine:
         self.fingerprints: dict[Key, tuple[SourceId, bytes]] = {}  # asset -> (source, descriptor SHA-256)
 
     def stop(self) -> None:
-        """Fail every in-flight load with OperationCancelled and kill the load greenlets."""
+        """Fail every in-flight load with OperationCancelled (their listeners are
+        called) and kill the load greenlets."""
         self.token.cancel("the asset loader was stopped")
-        for job in list(self.inflight.values()):
-            job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
+        jobs = list(self.inflight.values())
+        self.inflight.clear()
+        for job in jobs:
+            if job.ticket is not None:
+                job.ticket.cancel()
+                job.ticket = None
+            self._settle(job, None, OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
         if self.group is not None:
             self.group.kill(block=True, timeout=10.0)
-        self.inflight.clear()
 
-    def obtain(self, key: Key, expect: int | None, priority: int, handle: LoadHandle | None = None) -> Any:
-        """Greenlet on the owning hub: the value of ``key`` with one reference taken."""
-        self.stats.requests += 1
+    # ------------------------------------------------------------------ joining a load
+    def attach(self, key: Key, expect: int | None, priority: float, listener: Listener,
+               fallback: bool = False) -> _Job | None:
+        """Never blocks. A cache hit calls ``listener(value, None)`` now and returns
+        None; otherwise ``listener`` joins the key's in-flight load (started and
+        queued in the gate when there is none) and that job is returned. Raises
+        AssetNotFound / WrongAssetKind at once (nothing attached)."""
+        stats = self.stats
+        stats.requests += 1
         value = self.cache.acquire(key)
         if value is not None:
-            self.stats.cache_hits += 1
+            stats.cache_hits += 1
             if expect is not None and ASSET_TYPES.get(type(value)) != expect:
                 self.cache.release(key)
                 raise WrongAssetKind(f"asset {key} is a {type(value).__name__}, not a "
                                      f"{ASSET_CLASSES[expect].__name__}")
-            return value
-        if isinstance(key, AssetKey) and expect is not None:
+            listener(value, None)
+            return None
+        if expect is not None and isinstance(key, AssetKey):
             _source, actual = self.mounts.resolve(key)
             if actual != expect:
                 what = (AssetType(actual).name.lower() if actual in ASSET_CLASSES
@@ -106,69 +169,121 @@ class LoadEngine:
                 raise WrongAssetKind(f"asset {key} is a {what}, not a {AssetType(expect).name.lower()}")
         job = self.inflight.get(key)
         if job is None:
-            job = self.inflight[key] = _Job(key, priority)
-            self.stats.decodes += 1
-            assert self.group is not None
-            job.greenlet = self.group.spawn(self.produce, job)
-        else:
-            self.stats.joined += 1
-        if handle is not None:
-            handle._job = job
-        job.waiters += 1
+            if self.token.cancelled or self.gate is None:
+                raise OperationCancelled(f"load of {key} cancelled: loader stopped")
+            job = self.inflight[key] = _Job(key, priority, fallback)
+            stats.decodes += 1
+            job.listeners.append(listener)
+            job.ticket = Ticket(self._admit, job)
+            self.gate.enqueue(gate_rank(priority), job.ticket)
+            return job
+        stats.joined += 1
+        job.fallback = job.fallback or fallback
+        job.listeners.append(listener)
+        return job
+
+    def detach(self, job: _Job, listener: Listener) -> bool:
+        """Take ``listener`` back from a job not settled yet (a cancelled request, a
+        killed parent); stop the job when nobody listens any more. False when the
+        listener was not waiting (it was called already)."""
+        if job.settled:
+            return False
         try:
-            return job.result.get()
+            job.listeners.remove(listener)
+        except ValueError:
+            return False
+        if job.listeners:
+            return True
+        if self.inflight.get(job.key) is job:
+            del self.inflight[job.key]
+        job.settled = True
+        if job.ticket is not None:
+            job.ticket.cancel()
+            job.ticket = None
+        if job.holds_slot:   # spawned but never ran: give its slot on
+            job.holds_slot = False
+            assert self.gate is not None
+            self.gate.release()
+        greenlet = job.greenlet
+        if greenlet is not None and greenlet is not gevent.getcurrent():
+            greenlet.kill(block=False)
+        return True
+
+    def obtain(self, key: Key, expect: int | None, priority: float) -> Any:
+        """Greenlet on the owning hub: the value of ``key`` with one reference taken
+        (blocking form of :meth:`attach`)."""
+        result: AsyncResult = AsyncResult()
+
+        def listener(value: Any, error: BaseException | None) -> None:
+            if error is None:
+                result.set(value)
+            else:
+                result.set_exception(error)
+        job = self.attach(key, expect, priority, listener)
+        try:
+            return result.get()
         except gevent.GreenletExit:
-            self.leave(job)
+            if job is None or not self.detach(job, listener):
+                if result.successful():
+                    self.cache.release(key)
             raise
 
-    def leave(self, job: _Job) -> None:
-        """A waiter of ``job`` was killed (cancelled): give back what it held, and
-        stop the load when nobody waits for it any more."""
-        if job.result.ready():
-            if job.result.successful():
-                self.cache.release(job.key)  # the reference published for this waiter
-            return
-        job.waiters -= 1
-        if job.waiters > 0:
-            return
+    def _admit(self, job: _Job) -> bool:
+        """The gate's ticket: start ``job``'s greenlet holding the slot (False: the
+        job was abandoned meanwhile; the slot goes to the next)."""
+        if job.settled or self.group is None or self.token.cancelled:
+            return False
+        job.ticket = None
+        job.started = job.holds_slot = True
+        job.greenlet = self.group.spawn(self.produce, job)
+        return True
+
+    def _settle(self, job: _Job, value: Any, error: BaseException | None) -> None:
+        """Call every listener once (value: published, one reference each; or the error)."""
+        job.settled = True
+        job.greenlet = None
+        listeners, job.listeners = job.listeners, []
+        for listener in listeners:
+            listener(value, error)
+
+    def _forget(self, job: _Job) -> None:
         if self.inflight.get(job.key) is job:
             del self.inflight[job.key]
-        job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: no request waits for it"))
-        if job.greenlet is not None and job.greenlet is not gevent.getcurrent():
-            job.greenlet.kill(block=False)
 
-    def forget(self, job: _Job) -> None:
-        if self.inflight.get(job.key) is job:
-            del self.inflight[job.key]
-
+    # ------------------------------------------------------------------ one load
     def produce(self, job: _Job) -> None:
         """The one load of ``job.key`` (owning hub greenlet); publishes or fails it."""
         try:
             value, size, deps, fingerprint = self.build_current(job)
         except gevent.GreenletExit:
-            self.forget(job)
-            if not job.result.ready():
-                job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
+            self._forget(job)
+            if not job.settled:
+                self._settle(job, None, OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
             raise
-        except Exception as exc:  # noqa: BLE001 - every waiter gets it
-            self.forget(job)
-            if not job.result.ready():
-                job.result.set_exception(exc)
+        except Exception as exc:  # noqa: BLE001 - every listener gets it
+            self._forget(job)
+            if not job.settled:
+                self._settle(job, getattr(exc, "_oxy_degraded", None), exc)
             return
-        self.forget(job)
-        if self.token.cancelled or job.result.ready():
+        finally:
+            if job.holds_slot:
+                job.holds_slot = False
+                assert self.gate is not None
+                self.gate.release()
+        self._forget(job)
+        if self.token.cancelled or job.settled:
             self.cache.release_all(deps)
-            if not job.result.ready():
-                job.result.set_exception(OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
+            if not job.settled:
+                self._settle(job, None, OperationCancelled(f"load of {job.key} cancelled: loader stopped"))
             return
-        self.cache.publish(job.key, value, size, deps, job.waiters)
+        self.cache.publish(job.key, value, size, deps, len(job.listeners))
         if fingerprint is not None:
             self.fingerprints[job.key] = fingerprint
         job.progress = 1.0
-        job.result.set(value)
+        self._settle(job, value, None)
 
     def build_current(self, job: _Job) -> tuple[Any, int, tuple[Key, ...], Any]:
-        """:meth:`_build`, again when a hot reload replaced the mount it read
+        """:meth:`build`, again when a hot reload replaced the mount it read
         meanwhile (so a load in flight never publishes pre-swap content)."""
         for _attempt in range(3):
             job.source = None
@@ -180,16 +295,19 @@ class LoadEngine:
             self.cache.release_all(built[2])
         return built
 
-    def build(self, key: Key, priority: int, job: _Job | None) -> tuple[Any, int, tuple[Key, ...], Any]:
+    def build(self, key: Key, priority: float, job: _Job | None) -> tuple[Any, int, tuple[Key, ...], Any]:
         """Read, decode (retrying transient read errors) and load the dependencies of
-        ``key``: (value, size, dependency keys, fingerprint). Owning-hub greenlet."""
+        ``key``: (value, size, dependency keys, fingerprint). Owning-hub greenlet.
+        A dependency failure of a job in fallback mode raises the dependency's error
+        with the object built around placeholders on its ``_oxy_degraded``
+        attribute (a fresh exception object per parent: see :meth:`load_deps`)."""
         policy = self.config.retry
         if isinstance(key, ResourceKey):
             value = call_with_retry(policy, lambda: self.read_resource(key, priority, job), self.on_retry)
             return value, value.size_bytes, (), None
         asset_type_, fingerprint, decoded = call_with_retry(policy, lambda: self.read_asset(key, priority, job),
                                                             self.on_retry)
-        loaded, warnings = self.load_deps(key, asset_type_, decoded.deps, priority, decoded.tolerated, job)
+        loaded, warnings = self.load_deps(key, asset_type_, decoded, priority, job)
         try:
             value = decoded.finish(loaded, warnings)
         except BaseException:
@@ -202,27 +320,41 @@ class LoadEngine:
         log.info("%s: transient read error (attempt %d), retrying in %.2f s: %s", self.config.name, attempt,
                  delay, error)
 
-    def read_asset(self, key: AssetKey, priority: int, job: _Job | None) -> tuple[int, Any, Any]:
+    @contextmanager
+    def _slot(self, job: _Job | None, priority: float) -> Iterator[None]:
+        """The decode slot: the one the job was admitted with (first attempt), else
+        a new one from the gate (retries, reloads)."""
+        assert self.gate is not None
+        if job is not None and job.holds_slot:
+            job.holds_slot = False
+            try:
+                yield
+            finally:
+                self.gate.release()
+        else:
+            with self.gate.slot(gate_rank(priority)):
+                yield
+
+    def read_asset(self, key: AssetKey, priority: float, job: _Job | None) -> tuple[int, Any, Decoded]:
         """One attempt: resolve, read and decode an asset descriptor (in a decode slot)."""
         source, asset_type_ = self.mounts.resolve(key)
         cfg = self.config
-        assert self.gate is not None
-        with self.gate.slot(gate_rank(priority)):
+        with self._slot(job, priority):
             self.token.raise_if_cancelled()
             if job is not None:
-                job.started, job.source = True, source
+                job.source = source
             blob, where = run_io(source.read_descriptor, key)
             self.stats.bytes_read += len(blob)
-            decoded, seconds = run_blocking(timed, decode_asset, asset_type_, key, blob, source=source.id,
-                                            tables=(source.tables[ResourceKind.TEXTURE],
-                                                    source.tables[ResourceKind.BUFFER]),
-                                            where=where, verify=cfg.verify_content_hashes, strict=cfg.strict)
+            decoded, digest, seconds = run_blocking(
+                _decode_asset_timed, asset_type_, key, blob, source=source.id,
+                tables=(source.tables[ResourceKind.TEXTURE], source.tables[ResourceKind.BUFFER]),
+                where=where, verify=cfg.verify_content_hashes, strict=cfg.strict)
             self.stats.decode_seconds += seconds
         if job is not None:
             job.progress = 0.5
-        return asset_type_, (source.id, hashlib.sha256(blob).digest()), decoded
+        return asset_type_, (source.id, digest), decoded
 
-    def read_resource(self, key: ResourceKey, priority: int, job: _Job | None) -> Any:
+    def read_resource(self, key: ResourceKey, priority: float, job: _Job | None) -> Any:
         """One attempt: read and decode a texture or buffer (in a decode slot)."""
         source = self.mounts.source(key.source)
         count = source.count(key.kind)
@@ -230,11 +362,10 @@ class LoadEngine:
             raise ResourceNotFound(f"{key.kind.value} index {key.index} outside the {count}-entry table "
                                    f"of {source.path}")
         cfg = self.config
-        assert self.gate is not None
-        with self.gate.slot(gate_rank(priority)):
+        with self._slot(job, priority):
             self.token.raise_if_cancelled()
             if job is not None:
-                job.started, job.source = True, source
+                job.source = source
             entry, ewhere, payload, pwhere = run_io(source.read_resource, key.kind, key.index)
             self.stats.bytes_read += len(entry) + len(payload)
             value, seconds = run_blocking(timed, decode_resource, key, entry, ewhere, payload, pwhere,
@@ -242,73 +373,119 @@ class LoadEngine:
             self.stats.decode_seconds += seconds
             return value
 
-    def load_deps(self, parent: Key, parent_type: int, deps: tuple[Key, ...], priority: int,
-                   tolerated: Mapping[Key, Tolerated],
-                   job: _Job | None = None) -> tuple[dict[Key, Any], tuple[Diagnostic, ...]]:
-        """Load every dependency concurrently, one reference each (the edges).
+    def load_deps(self, parent: Key, parent_type: int, decoded: Decoded, priority: float,
+                  job: _Job | None = None) -> tuple[dict[Key, Any], tuple[Diagnostic, ...]]:
+        """Load every dependency of ``decoded`` concurrently, one reference each (the edges).
 
-        A dependency in ``tolerated`` that is missing or of another asset type is left
-        out with a warning (unless the loader is strict), as the engine does. If any
-        other fails, release the others and raise the first error, naming the parent.
+        Cached dependencies are taken at once; the others are attached to their
+        loads (admitted by the gate ahead of new loads of the parent's priority) and
+        waited for with one event. A dependency in ``decoded.tolerated`` that is
+        missing or of another asset type is left out with a warning (unless the
+        loader is strict), as the engine does. If any other fails, release the
+        others and raise the first error, naming the parent (in fallback mode with
+        the parent built around placeholders, see :meth:`build`).
         Returns (loaded dependencies in ``deps`` order, warnings)."""
+        deps = decoded.deps
         if not deps:
             return {}, ()
-        assert self.group is not None
-        # A dependency already cached is taken right here: no greenlet, no switch (most
-        # dependencies are shared textures and materials). The others load concurrently,
-        # admitted by the gate ahead of new loads of the parent's priority.
-        outcomes: list[tuple[bool, Any] | None] = [
-            self.try_obtain(dep, dep_type(parent_type, dep), priority) if dep in self.cache else None
-            for dep in deps]
-        pending = [i for i, outcome in enumerate(outcomes) if outcome is None]
-        greenlets = [self.group.spawn(self.try_obtain, deps[i], dep_type(parent_type, deps[i]),
-                                       _as_dependency(priority)) for i in pending]
-        if job is not None:
-            finished = [len(deps) - len(pending)]
-            job.progress = 0.5 + 0.5 * finished[0] / (len(deps) + 1)
-
-            def step(_g: Any) -> None:
-                finished[0] += 1
-                job.progress = 0.5 + 0.5 * finished[0] / (len(deps) + 1)
-            for g in greenlets:
-                g.link(step)
-        if greenlets:
+        fallback = job is not None and job.fallback
+        wait = _DepWait(len(deps), job)
+        attached: list[tuple[_Job, Listener]] = []
+        dep_priority = _as_dependency(priority)
+        for i, dep in enumerate(deps):
+            listener = wait.listener(i)
             try:
-                gevent.joinall(greenlets)
-            except BaseException:
-                gevent.killall(greenlets)
-                self.cache.release_all(d for d, o in zip(deps, outcomes) if o is not None and o[0])
-                raise
-        for i, g in zip(pending, greenlets):
-            outcomes[i] = g.value if g.successful() else (False, OperationCancelled("killed"))
-        results = [outcome for outcome in outcomes if outcome is not None]  # every slot is filled now
+                dep_job = self.attach(dep, dep_type(parent_type, dep), dep_priority, listener, fallback)
+            except Exception as exc:  # noqa: BLE001 - handled with the others below
+                listener(None, exc)
+                continue
+            if dep_job is not None:
+                attached.append((dep_job, listener))
+        try:
+            wait.event.wait()
+        except BaseException:
+            for dep_job, listener in attached:
+                self.detach(dep_job, listener)
+            self.cache.release_all(d for d, o in zip(deps, wait.outcomes) if o is not None and o[0])
+            raise
+        outcomes: list[tuple[bool, Any, Any]] = [o for o in wait.outcomes if o is not None]
         warnings: list[Diagnostic] = []
         failed = []
-        for dep, (ok, value) in zip(deps, results):
+        for dep, (ok, value, degraded) in zip(deps, outcomes):
             if ok:
                 continue
-            rule = tolerated.get(dep)
+            rule = decoded.tolerated.get(dep)
             if (rule is not None and not self.config.strict and isinstance(value, (AssetNotFound, WrongAssetKind))):
                 warnings.append(_tolerated_warning(rule, dep, value))
             else:
-                failed.append((dep, value))
-        if failed:
-            self.cache.release_all(d for d, (ok, _v) in zip(deps, results) if ok)
-            dep, exc = failed[0]
-            if isinstance(exc, OperationCancelled):
-                raise OperationCancelled(f"load of {parent} cancelled: loader stopped")
-            raise _with_context(exc, f"dependency {dep} of {parent}")
-        return {d: value for d, (ok, value) in zip(deps, results) if ok}, tuple(warnings)
+                failed.append((dep, value, degraded))
+        loaded = {d: value for d, (ok, value, _g) in zip(deps, outcomes) if ok}
+        if not failed:
+            return loaded, tuple(warnings)
+        dep, first, _degraded = failed[0]
+        if isinstance(first, OperationCancelled):
+            self.cache.release_all(loaded)
+            raise OperationCancelled(f"load of {parent} cancelled: loader stopped")
+        degraded_parent = None
+        if fallback:
+            degraded_parent = self._degraded(parent_type, decoded, loaded, failed, warnings)
+        self.cache.release_all(loaded)
+        error = _with_context(first, f"dependency {dep} of {parent}")
+        if degraded_parent is not None:
+            error = _carrying(error, degraded_parent)
+        raise error
 
-    def try_obtain(self, key: Key, expect: int | None, priority: int) -> tuple[bool, Any]:
-        """:meth:`_obtain` as (True, value) or (False, error), so that a failing
-        dependency is reported once, by its parent, and never printed by gevent."""
+    def _degraded(self, parent_type: int, decoded: Decoded, loaded: dict[Key, Any],
+                  failed: list[tuple[Key, BaseException, Any]], warnings: list[Diagnostic]) -> Any:
+        """The parent built with a placeholder for each failed dependency (its own
+        degraded object when it has one, else its kind's); None when one of them
+        has no placeholder (a buffer: the parent falls back as a whole)."""
+        stand_ins = dict(loaded)
+        for dep, _exc, degraded in failed:
+            stand_in = degraded if degraded is not None else dependency_placeholder(parent_type, dep)
+            if stand_in is None:
+                return None
+            stand_ins[dep] = stand_in
         try:
-            return True, self.obtain(key, expect, priority)
-        except gevent.GreenletExit:
-            return False, OperationCancelled(f"load of {key} cancelled: loader stopped")
-        except Exception as exc:  # noqa: BLE001 - handed to the parent load
-            return False, exc
+            return decoded.finish(stand_ins, tuple(warnings))
+        except Exception:  # noqa: BLE001 - no degraded object then; the error stands
+            log.debug("building a degraded object failed", exc_info=True)
+            return None
+
+
+def dependency_placeholder(parent_type: int, dep: Key) -> Any | None:
+    """The placeholder that stands in for a failed dependency inside its parent:
+    the checker texture, the default material, the ``ERROR`` cube; None for a
+    buffer (a mesh without its vertex or index data is not drawable: its geometry
+    falls back to the ``ERROR`` cube as a whole)."""
+    if isinstance(dep, ResourceKey):
+        return placeholder_for(dep.kind) if dep.kind is ResourceKind.TEXTURE else None
+    expect = dep_type(parent_type, dep)
+    return None if expect is None else placeholder_for(expect)
+
+
+def _carrying(error: BaseException, degraded: Any) -> BaseException:
+    """``error`` (shared by every parent of the failed dependency) as a copy of its own
+    that carries ``degraded`` for this parent's listeners."""
+    try:
+        copy = type(error).__new__(type(error))
+        copy.__dict__.update(getattr(error, "__dict__", {}))
+        if "__notes__" in copy.__dict__:
+            copy.__notes__ = list(copy.__notes__)
+        copy.args = error.args
+        copy.__cause__, copy.__context__, copy.__traceback__ = error.__cause__, error.__context__, error.__traceback__
+        copy._oxy_degraded = degraded  # type: ignore[attr-defined]
+        return copy
+    except Exception:  # noqa: BLE001 - an exception type that cannot be copied: no degraded object
+        return error
+
+
+def _decode_asset_timed(asset_type_: int, key: AssetKey, blob: bytes, **kwargs: Any) -> tuple[Decoded, bytes, float]:
+    """CPU pool: decode an asset descriptor and fingerprint it (SHA-256), timed."""
+    t0 = time.perf_counter()
+    decoded = decode_asset(asset_type_, key, blob, **kwargs)
+    digest = hashlib.sha256(blob).digest()
+    return decoded, digest, time.perf_counter() - t0
 
 
 def _as_dependency(priority: float) -> float:

@@ -17,7 +17,7 @@ greenlet-blocking on any gevent hub) with:
   placeholder as its result (``fallback`` is True) and ``error`` holds why.
 
 Thread rules: every public member is safe from any thread. The loader's owning hub
-alone writes ``_phase``/``_job``/``_greenlet``/``load_error`` (plain attribute
+alone writes ``_phase``/``_job``/``_request``/``_greenlet``/``load_error`` (plain attribute
 stores, read racily by other threads: a status seen from another thread may lag
 by one step, never run ahead of the result).
 """
@@ -36,7 +36,7 @@ QUEUED, LOADING, COMPLETED, FAILED, CANCELLED = "queued", "loading", "completed"
 class LoadHandle(CrossFuture[Any]):
     """One load request. See the module docstring."""
 
-    __slots__ = ("key", "load_error", "fallback", "_phase", "_job", "_greenlet", "_on_cancel")
+    __slots__ = ("key", "load_error", "fallback", "_phase", "_job", "_request", "_greenlet", "_on_cancel")
 
     def __init__(self, key: Any, on_cancel: Callable[["LoadHandle"], object] | None = None) -> None:
         super().__init__()
@@ -44,8 +44,9 @@ class LoadHandle(CrossFuture[Any]):
         self.load_error: BaseException | None = None   # the failure behind a fallback
         self.fallback = False
         self._phase = QUEUED
-        self._job: Any = None          # the in-flight load this request waits on (owning hub)
-        self._greenlet: Any = None     # the request's greenlet on the owning hub
+        self._job: Any = None          # the in-flight load this request waits on (owning hub; cleared when settled)
+        self._request: Any = None      # the request's listener on that load (owning hub; cleared when settled)
+        self._greenlet: Any = None     # a load from a buffer: its greenlet on the owning hub
         self._on_cancel = on_cancel
 
     @property

@@ -160,6 +160,7 @@ class AssetLoader:
             self._remove_hook()
             self._remove_hook = None
         self._engine.stop()
+        self._requests.flush()
         self._cache.clear()
         for source in self._mounts.clear():
             source.close()
@@ -356,7 +357,7 @@ class AssetLoader:
         loop = self._require_running()
         handle = LoadHandle(key, self._cancel_handle)
         use_fallback = self.config.fallback if fallback is None else fallback
-        if not loop.post(self._spawn, self._requests.serve, key, expect, int(priority), handle, callback, use_fallback):
+        if not loop.post(self._serve, key, expect, int(priority), handle, callback, use_fallback):
             raise LoaderNotRunning(f"{self.config.name}: the owning loop is shut down")
         return handle
 
@@ -369,8 +370,16 @@ class AssetLoader:
 
     def _kill_request(self, handle: LoadHandle) -> None:
         greenlet = handle._greenlet
-        if greenlet is not None and not greenlet.dead:
+        if greenlet is not None and not greenlet.dead:   # a load from a buffer
             greenlet.kill(block=False)
+            return
+        self._requests.cancel(handle)
+
+    def _serve(self, key: Key, expect: int | None, priority: int, handle: LoadHandle, callback: Callback | None,
+               fallback: bool) -> None:
+        """Hub callback: serve a request (no greenlet: it waits as a listener of its load)."""
+        self._requests.serve(key, expect, priority, handle, callback, fallback,
+                             refused=self._state != "running" or self._engine.group is None)
 
     def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         """Hub callback: start a load greenlet in the loader's group (or refuse)."""
@@ -406,7 +415,7 @@ class AssetLoader:
             for key in keys:
                 handle = LoadHandle(key, self._cancel_handle)
                 members[key] = handle
-                self._spawn(self._requests.serve, key, expect, int(priority), handle, None, use_fallback)
+                self._serve(key, expect, int(priority), handle, None, use_fallback)
             bundle._start(members, unmatched)
         if not loop.post(here):
             raise LoaderNotRunning(f"{self.config.name}: the owning loop is shut down")
@@ -489,8 +498,7 @@ class AssetLoader:
         type decides) while a load of ``key`` starts in the background. Takes no
         reference: the background load releases its own once done, so the object
         stays cached while the memory budget allows; hold it with ``load_*``.
-        None when the key is cached nowhere and has no placeholder (scenes,
-        buffers, unknown keys). Any thread."""
+        None when the key is mounted nowhere (no kind, so no placeholder). Any thread."""
         norm = _norm(key)
         expect = None if isinstance(norm, ResourceKey) else asset_type(kind)
         if isinstance(norm, ResourceKey):

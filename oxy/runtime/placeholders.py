@@ -7,7 +7,18 @@
 * geometry: a unit cube named ``ERROR`` (24 vertices in the cooker's 72-byte
   layout: position, normal, uv, tangent, bitangent, colour; 36 uint32 indices),
   one submesh using :meth:`MaterialAsset.default`;
-* material: :meth:`MaterialAsset.default`.
+* material: :meth:`MaterialAsset.default`;
+* scene: an empty scene named ``ERROR``: one root node (identity transform), no
+  components, no geometries (nothing to draw, nothing for a scene walker to trip on);
+* buffer: an empty buffer (0 bytes, stride 0, format 0, usage 0). A buffer means
+  nothing without the mesh that reads it, so *inside a geometry* a failed buffer
+  is not replaced: the geometry falls back as a whole (the ``ERROR`` cube); the
+  empty buffer is what a direct ``load_resource(..., fallback=True)`` gets.
+
+Inside a parent (:func:`oxy.runtime.engine.dependency_placeholder`) a failed texture
+becomes the checker, a failed material the default material, a failed geometry of
+a scene the ``ERROR`` cube (or, each time, the failed dependency's own object built
+around placeholders when it has one).
 
 Placeholders are built once, immutable, never cached by the loader and never a
 dependency edge: releasing one is a no-op. Their keys are the zero asset key and
@@ -25,9 +36,11 @@ from oxy.formats.resources import (SUBRESOURCE_LAYOUT_SIZE, TEXTURE_DATA_ALIGNME
                                    TEXTURE_PAYLOAD_MAGIC, SubresourceLayout, TexturePayloadHeader)
 from oxy.runtime.decoders import Where, decode_resource
 from oxy.runtime.keys import ResourceKey, ResourceKind, SourceId
-from oxy.runtime.types import BufferResource, GeometryAsset, MaterialAsset, MeshAsset, SubMeshAsset, TextureResource
+from oxy.runtime.types import (BufferResource, GeometryAsset, MaterialAsset, MeshAsset, SceneAsset, SceneNode,
+                               SubMeshAsset, TextureResource)
 
-__all__ = ["CHECKER_SIZE", "PLACEHOLDER_SOURCE", "placeholder_for", "checker_texture", "error_cube"]
+__all__ = ["CHECKER_SIZE", "PLACEHOLDER_SOURCE", "placeholder_for", "checker_texture", "empty_buffer", "error_cube",
+           "error_scene"]
 
 #: The source of placeholder resources (never mounted).
 PLACEHOLDER_SOURCE = SourceId("<placeholders>")
@@ -99,11 +112,34 @@ def error_cube() -> GeometryAsset:
                          meshes=(mesh,), materials=((default.key, default),))
 
 
+@lru_cache(maxsize=1)
+def error_scene() -> SceneAsset:
+    """An empty scene named ``ERROR``: one root node, no components, no geometries."""
+    zero = AssetKey(bytes(16))
+    root = SceneNode(name="ERROR", node_id=zero, parent_index=0, flags=0, translation=(0.0, 0.0, 0.0),
+                     rotation=(0.0, 0.0, 0.0, 1.0), scale=(1.0, 1.0, 1.0))
+    return SceneAsset(key=zero, name="ERROR", version=1, nodes=(root,), components=(), environment=(),
+                      geometries=())
+
+
+@lru_cache(maxsize=1)
+def empty_buffer() -> BufferResource:
+    """A 0-byte buffer (stride 0, format 0, usage 0)."""
+    entry = BufferResourceDesc(data_offset=0, size_bytes=0, usage_flags=0, element_stride=0, element_format=0,
+                               content_hash=0)
+    return BufferResource(key=ResourceKey(PLACEHOLDER_SOURCE, ResourceKind.BUFFER, 2), usage_flags=0,
+                          element_stride=0, element_format=0, content_hash=0, data=b"", entry=entry)
+
+
 def placeholder_for(what: Any) -> Any | None:
-    """The placeholder for an asset type (int) or a resource kind; None when that
-    kind has none (scenes, buffers)."""
+    """The placeholder for an asset type (int) or a resource kind; None for an
+    unknown asset type."""
     if what is ResourceKind.TEXTURE:
         return checker_texture()
+    if what is ResourceKind.BUFFER:
+        return empty_buffer()
+    if what == AssetType.SCENE and not isinstance(what, ResourceKind):
+        return error_scene()
     if what == AssetType.GEOMETRY and not isinstance(what, ResourceKind):
         return error_cube()
     if what == AssetType.MATERIAL and not isinstance(what, ResourceKind):

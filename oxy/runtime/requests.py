@@ -1,19 +1,33 @@
-"""Serving one request: its greenlet, its handle, its callback, its placeholder.
+"""Serving one request: its listener, its handle, its callback, its placeholder.
 
-A request (``load_*``, ``start_load_*``, a bundle member) runs :meth:`RequestServer.serve`
-in a greenlet of the owning hub: it asks the :class:`~oxy.runtime.engine.LoadEngine`
-for one reference to the key's object, then settles the request's
-:class:`~oxy.runtime.handles.LoadHandle` and runs its callback. A request cancelled
-meanwhile gives its reference back. A failed request with ``fallback`` completes
-with the kind's placeholder (:mod:`oxy.runtime.placeholders`) and keeps the error.
-Loads from memory (:meth:`serve_buffer`) decode the caller's bytes directly.
+A request (``load_*``, ``start_load_*``, a bundle member) is served by
+:meth:`RequestServer.serve`, a plain call on the owning hub (a loop callback; no
+greenlet): it attaches a :class:`_Request` listener to the key's load in the
+:class:`~oxy.runtime.engine.LoadEngine` (a cache hit settles it at once). When the
+load settles, the listener settles the request's
+:class:`~oxy.runtime.handles.LoadHandle` and queues its callback. A request
+cancelled meanwhile is detached from its load (which stops when nobody else
+waits), or gives its reference back if the value was already on its way. A failed
+request with ``fallback`` completes with a placeholder: the object built around
+its failed dependencies' placeholders when there is one (a material whose texture
+failed, with the checker texture), else its kind's (:mod:`oxy.runtime.placeholders`),
+and keeps the error. Loads from memory (:meth:`serve_buffer`) decode the caller's
+bytes in a greenlet of their own.
 
-Thread rules: owning hub only (greenlets there). Callbacks run in the request's
-greenlet; an exception they raise is logged, never propagated. Failure modes: the
-request's error goes to its handle and callback; nothing is raised from here.
+**Callbacks are published in batches.** ``callback(value, error)`` runs on the
+owning hub in the loader's *publisher* greenlet, which drains the queue of settled
+requests, yielding to the hub after every :data:`PUBLISH_BATCH` callbacks: many
+completions per hub wake-up, and the hub's other work (timers, I/O) never waits
+for more than one batch. A callback may block greenlet-style; the callbacks queued
+behind it wait meanwhile. :meth:`flush` runs what is queued (at stop).
+
+Thread rules: owning hub only. An exception a callback raises is logged, never
+propagated. Failure modes: the request's error goes to its handle and callback;
+nothing is raised from here.
 """
 from __future__ import annotations
 
+import collections
 import logging
 from typing import Any, Callable
 
@@ -30,10 +44,28 @@ from oxy.runtime.keys import ResourceKey, ResourceKind
 from oxy.runtime.placeholders import placeholder_for
 from oxy.runtime.progress import ProgressCounter
 
-__all__ = ["Callback", "RequestServer"]
+__all__ = ["Callback", "PUBLISH_BATCH", "RequestServer"]
 
 log = logging.getLogger("oxy.runtime")
 Callback = Callable[[Any, BaseException | None], object]
+#: Callbacks the publisher runs before it yields to the hub.
+PUBLISH_BATCH = 32
+
+
+class _Request:
+    """One request waiting for its load: the engine's listener for it (owning hub)."""
+
+    __slots__ = ("server", "key", "expect", "handle", "callback", "fallback", "epoch", "job")
+
+    def __init__(self, server: "RequestServer", key: Key, expect: int | None, handle: LoadHandle,
+                 callback: Callback | None, fallback: bool, epoch: int) -> None:
+        self.server, self.key, self.expect, self.handle = server, key, expect, handle
+        self.callback, self.fallback, self.epoch = callback, fallback, epoch
+        self.job: Any = None
+
+    def __call__(self, value: Any, error: BaseException | None) -> None:
+        self.job = None
+        self.server.settle(self, value, error)
 
 
 class RequestServer:
@@ -42,31 +74,44 @@ class RequestServer:
     def __init__(self, engine: LoadEngine, progress: ProgressCounter) -> None:
         self.engine = engine
         self.progress = progress
+        self._callbacks: collections.deque[tuple[Callback, Any, BaseException | None]] = collections.deque()
+        self._publisher: Any = None
 
     def serve(self, key: Key, expect: int | None, priority: int, handle: LoadHandle,
               callback: Callback | None, fallback: bool, refused: bool = False) -> None:
-        """One request (owning hub greenlet): obtain a reference, hand over the value."""
-        handle._greenlet = gevent.getcurrent()
-        epoch = self.progress.started()
-        value: Any = None
-        error: BaseException | None = None
+        """One request (owning hub, never blocks): attach it to its load."""
+        request = _Request(self, key, expect, handle, callback, fallback, self.progress.started())
+        if refused:
+            request(None, OperationCancelled(f"load of {key} cancelled: loader stopped"))
+            return
+        if handle.done():  # cancelled before it was served
+            request(None, OperationCancelled(f"load of {key} cancelled by its requester"))
+            return
         try:
-            if refused:
-                raise OperationCancelled(f"load of {key} cancelled: loader stopped")
-            if handle.done():  # cancelled before its greenlet ran
-                raise OperationCancelled(f"load of {key} cancelled by its requester")
-            value = self.engine.obtain(key, expect, priority, handle)
-        except gevent.GreenletExit:
-            error = OperationCancelled(f"load of {key} cancelled: loader stopped")
+            job = self.engine.attach(key, expect, priority, request, fallback)
         except Exception as exc:  # noqa: BLE001 - handed to the requester
-            error = exc
-        self._settle(handle, key, expect, value, error, fallback, callback, epoch)
+            request(None, exc)
+            return
+        if job is not None:  # waiting (a listener is never called from within attach)
+            request.job = handle._job = job
+            handle._request = request
+
+    def cancel(self, handle: LoadHandle) -> None:
+        """``handle.cancel()`` reached the owning hub: detach its request from the load
+        and settle it as cancelled (a request already settled is left alone)."""
+        request = handle._request
+        if request is None or request.job is None:
+            return
+        job, request.job = request.job, None
+        if self.engine.detach(job, request):
+            request(None, OperationCancelled(f"load of {request.key} cancelled by its requester"))
 
     def serve_buffer(self, key: ResourceKey, blob: bytes, priority: int, handle: LoadHandle,
                      callback: Callback | None, refused: bool = False) -> None:
-        """A resource decoded from the caller's bytes (entry + payload), cached under ``key``."""
+        """A resource decoded from the caller's bytes (entry + payload), cached under
+        ``key`` (a greenlet of its own on the owning hub)."""
         handle._greenlet = gevent.getcurrent()
-        epoch = self.progress.started()
+        request = _Request(self, key, None, handle, callback, False, self.progress.started())
         engine, cfg = self.engine, self.engine.config
         value: Any = None
         error: BaseException | None = None
@@ -89,21 +134,27 @@ class RequestServer:
             value, error = None, OperationCancelled("load from buffer cancelled: loader stopped")
         except Exception as exc:  # noqa: BLE001 - handed to the callback
             value, error = None, exc
-        self._settle(handle, key, None, value, error, False, callback, epoch)
+        handle._greenlet = None
+        request(value, error)
 
-    def _settle(self, handle: LoadHandle, key: Key, expect: int | None, value: Any, error: BaseException | None,
-                fallback: bool, callback: Callback | None, epoch: int) -> None:
+    def settle(self, request: _Request, value: Any, error: BaseException | None) -> None:
+        """Settle ``request`` with what its load gave (a value holds one reference;
+        with an error, ``value`` is the degraded object built around placeholders,
+        or None), then queue its callback."""
+        handle, key = request.handle, request.key
+        handle._job = handle._request = None   # nothing of the load stays reachable from the handle
         if error is None and not handle.set_result(value):  # cancelled while the value came in
             self.engine.cache.release(key)
             value, error = None, handle.exception()
         if error is not None:
-            value = self._fail(handle, key, expect, error, fallback)
+            value = self._fail(handle, key, request.expect, error, request.fallback, value)
             error = handle.error or error
-        self.progress.finished(handle.status, epoch)
-        if callback is not None:
-            _call_back(callback, value, error)
+        self.progress.finished(handle.status, request.epoch)
+        if request.callback is not None:
+            self._publish(request.callback, value, error)
 
-    def _fail(self, handle: LoadHandle, key: Key, expect: int | None, error: BaseException, fallback: bool) -> Any:
+    def _fail(self, handle: LoadHandle, key: Key, expect: int | None, error: BaseException, fallback: bool,
+              degraded: Any) -> Any:
         """Settle a failed request: a placeholder when asked for (and one exists),
         else the error. Returns what the callback gets as its value."""
         stats = self.engine.stats
@@ -113,7 +164,7 @@ class RequestServer:
                 stats.cancelled += 1
             return None
         stats.failures += 1
-        placeholder = self.placeholder(key, expect) if fallback else None
+        placeholder = (degraded if degraded is not None else self.placeholder(key, expect)) if fallback else None
         if placeholder is None:
             handle.set_exception(error)
             return None
@@ -133,6 +184,33 @@ class RequestServer:
             except AssetNotFound:
                 return None
         return placeholder_for(expect)
+
+    # ------------------------------------------------------------------ callbacks
+    def _publish(self, callback: Callback, value: Any, error: BaseException | None) -> None:
+        self._callbacks.append((callback, value, error))
+        if self._publisher is None:
+            group = self.engine.group
+            if group is None or self.engine.token.cancelled:
+                return  # stopping: flush() runs them
+            self._publisher = group.spawn(self._drain)
+
+    def _drain(self) -> None:
+        """The publisher greenlet: run queued callbacks, yielding every PUBLISH_BATCH."""
+        queue = self._callbacks
+        try:
+            while queue:
+                for _ in range(min(PUBLISH_BATCH, len(queue))):
+                    _call_back(*queue.popleft())
+                if queue:
+                    gevent.sleep(0)
+        finally:
+            self._publisher = None
+
+    def flush(self) -> None:
+        """Run every queued callback now (owning-hub greenlet; at stop)."""
+        queue = self._callbacks
+        while queue:
+            _call_back(*queue.popleft())
 
 
 def _call_back(callback: Callback, value: Any, error: BaseException | None) -> None:
