@@ -35,9 +35,10 @@ from oxy.cook import bc7
 from oxy.cook.mips import FILTERS
 from oxy.cook.texture import OUTPUT_FORMATS, PRESETS, TextureCookError, settings_for, watch_progress
 from oxy.importing.registry import JobContext, register_importer
+from oxy.importing.reorder import InOrder
 from oxy.importing.session import ImportSession
 from oxy.importing.session_io import SessionIO
-from oxy.importing.texture_pipeline import TexturePipeline, TextureSource, TextureWorkItem
+from oxy.importing.texture_pipeline import TexturePipeline, TextureResult, TextureSource, TextureWorkItem
 from oxy.importing.types import (SOURCE_KEY_OPTION, ImportDiagnostic, ImportPhase, ImportReport, ImportRequest,
                                  OptionSpec, Severity, check_options)
 from oxy.importing.incremental import (SourceCheck, check_source, output_record, recorded_outputs, root_texture_keys,
@@ -84,6 +85,19 @@ def option_problems(request: ImportRequest) -> list[ImportDiagnostic]:
 
 TEXTURE_PHASE_SHARE = 0.9  # of the overall progress; writing takes the rest
 
+OrderedTextures = InOrder[TextureWorkItem, TextureResult]
+
+
+def in_order(pipeline: TexturePipeline, name: str = "") -> OrderedTextures:
+    """``pipeline`` with its results handed out in submission order (see
+    :mod:`oxy.importing.reorder`), so the order textures are appended to the root
+    never depends on which cook finished first: two cooks of the same inputs give
+    the same bytes whatever the thread count, local or on a farm. Held results
+    weigh their cooked payload against the buffer's budget."""
+    return InOrder(pipeline, item_id=lambda item: item.source_id, result_id=lambda result: result.source_id,
+                   weight=lambda result: len(result.texture.payload) if result.texture is not None else 0,
+                   name=name)
+
 
 class TextureImporter:
     """Importer for image files (see the module docstring)."""
@@ -125,10 +139,12 @@ class TextureImporter:
         store = UnitStore(ctx.cache, root_texture_keys(session.records, len(state.texture_table) // TEXTURE_DESC_SIZE),
                           force=bool(options.get("force")))
         pool = ctx.loop.pools
-        pipeline = TexturePipeline(reader=ctx.reader, token=ctx.token, workers=pool.cpu_size if pool else None,
-                                   store=store)
+        pipeline = in_order(TexturePipeline(reader=ctx.reader, token=ctx.token,
+                                            workers=pool.cpu_size if pool else None, store=store),
+                            f"textures of {self.request.source_path}")
         producer = gevent.spawn(self._produce, pipeline, items)
         progress = TextureProgress(ctx, len(items))
+        pipeline.on_arrival = lambda result: progress.finished(result.source_id)  # as cooks end, not in order
         try:
             with watch_progress((item.sources[0].name for item in items), progress.on_cook_thread):
                 cooked = self._consume(ctx, pipeline, session, pending, progress)
@@ -150,13 +166,13 @@ class TextureImporter:
                                outputs=outputs if committed else {})
 
     @staticmethod
-    def _produce(pipeline: TexturePipeline, items: list[TextureWorkItem]) -> None:
+    def _produce(pipeline: OrderedTextures, items: list[TextureWorkItem]) -> None:
         for item in items:
             pipeline.submit(item)
         pipeline.close_input()
 
     @staticmethod
-    def _consume(ctx: JobContext, pipeline: TexturePipeline, session: ImportSession,
+    def _consume(ctx: JobContext, pipeline: OrderedTextures, session: ImportSession,
                  pending: dict[str, SourceCheck], progress: TextureProgress) -> dict[str, int]:
         outputs: dict[str, int] = {}
         forced = bool(ctx.request.options.get("force"))
@@ -177,7 +193,6 @@ class TextureImporter:
                 ctx.counts.add("texture", "failed")
             for d in result.diagnostics:
                 ctx.diagnose(d.severity, d.code, d.message, source_path=d.source_path)
-            progress.finished(result.source_id)
         return outputs
 
 

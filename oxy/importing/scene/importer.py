@@ -6,7 +6,8 @@
     plan  (names, keys, texture jobs, geometry groups; on the CPU pool)
     producer greenlet: every texture job -> TexturePipeline.submit (bounded, back-pressure)
     Nursery:
-      stream A: pipeline.collect() -> TextureEmitter.emit() -> tracker.mark_texture_ready()
+      stream A: pipeline.collect() (in plan order: oxy.importing.reorder) -> TextureEmitter.emit()
+                -> tracker.mark_texture_ready()
                 -> each material emitted the moment its last texture is in
       stream B: each geometry packed on the CPU pool (up to pool-size at once, emitted in
                 plan order so buffer indices are deterministic) -> buffers -> descriptor
@@ -60,6 +61,7 @@ from oxy.importing.scene.plan import (SCENE_OPTIONS, SCENE_SETTINGS_FILE_KEYS, G
 from oxy.importing.scene.readiness import MaterialReadinessTracker
 from oxy.importing.session import ImportSession
 from oxy.importing.session_io import SessionIO
+from oxy.importing.texture_importer import OrderedTextures, in_order
 from oxy.importing.texture_pipeline import TexturePipeline, TextureSource, TextureWorkItem
 from oxy.importing.types import ImportPhase, ImportReport, ImportRequest, Severity, check_options
 
@@ -70,7 +72,7 @@ PARSE_SHARE, WORK_SHARE, SCENE_SHARE = 0.1, 0.8, 0.05  # of the overall progress
 class _Job:
     """The state of one import between parse and finalize (one job greenlet)."""
 
-    def __init__(self, ctx: JobContext, session: ImportSession, plan: ScenePlan, pipeline: TexturePipeline,
+    def __init__(self, ctx: JobContext, session: ImportSession, plan: ScenePlan, pipeline: OrderedTextures,
                  unit: "_UnitBook") -> None:
         self.ctx, self.session, self.plan, self.pipeline, self.unit = ctx, session, plan, pipeline, unit
         self.outputs: dict[str, int] = {}
@@ -348,7 +350,9 @@ class SceneImporter:
             return _ModelResult(False)
         pools = ctx.loop.pools
         workers = pools.cpu_size if pools else None
-        pipeline = TexturePipeline(reader=ctx.reader, token=ctx.token, workers=workers, store=book.store)
+        # textures are emitted in plan order (not as their cooks finish): the same bytes however timed
+        pipeline = in_order(TexturePipeline(reader=ctx.reader, token=ctx.token, workers=workers, store=book.store),
+                            f"textures of {book.model_name}")
         job = _Job(ctx, session, plan, pipeline, book)
         producer = gevent.spawn(job.produce)
         try:
