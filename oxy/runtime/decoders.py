@@ -109,7 +109,7 @@ def _material(key: AssetKey, parsed: MaterialDescriptor, size: int, source: Sour
     slots: list[tuple[str, ResourceKey]] = []
     for slot, index in zip(TEXTURE_SLOTS, _TEXTURE_INDICES(desc)):
         if index and index < texture_count:  # 0 = the fallback; past the table: warned, skipped
-            slots.append((slot, ResourceKey(source, ResourceKind.TEXTURE, index)))
+            slots.append((slot, source.key(ResourceKind.TEXTURE, index)))
     factors = tuple(zip(_FACTOR_NAMES, _FACTOR_VALUES(desc)))
     h = desc.header
     # Everything but the loaded textures is bound here, on the CPU pool: ``finish``
@@ -145,7 +145,7 @@ def _geometry(key: AssetKey, parsed: GeometryDescriptor, size: int, source: Sour
             for name in ("vertex_buffer", "index_buffer"):
                 index = getattr(info, name)
                 if index < buffer_count:  # past the table: warned (geometry.buffer_index), None
-                    buffers.append((name, ResourceKey(source, ResourceKind.BUFFER, index)))
+                    buffers.append((name, source.key(ResourceKind.BUFFER, index)))
         deps += [k for _n, k in buffers]
         plans.append((mesh, info, tuple(buffers)))
     tolerated: dict[Key, Tolerated] = {}
