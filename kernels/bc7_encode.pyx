@@ -34,6 +34,23 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 include "bc7_tables.pxi"
 
+cdef extern from "bc7_simd.h":
+    ctypedef struct oxy_m6_cfg:
+        int w[4]
+        float sw[4]
+        int iters
+        int search
+    ctypedef unsigned int (*oxy_m6_fn)(const uint8_t* tx, const oxy_m6_cfg* cfg,
+                                       uint8_t* out) noexcept nogil
+    oxy_m6_fn oxy_m6_paths[2][2]
+    int oxy_m6_best
+    void oxy_m6_init()
+
+oxy_m6_init()
+
+#: SIMD paths of the mode-6 fit, by the index ``oxy_m6_paths`` uses
+_PATHS = ("default", "avx2")
+
 cdef enum:
     PB_NONE = 0      # no p-bits
     PB_SHARED = 1    # one p-bit per subset (mode 1)
@@ -59,6 +76,10 @@ ctypedef struct Cfg:
     int modes_extra      # modes tried only when mode 6 left error above extra_above
     int max_shapes       # 2-subset shapes scored: the first max_shapes of _ORDER2
     float good_enough    # per-texel error at which the mode search stops early
+    int m6_fast          # 1: mode 6 through the SIMD fit of bc7_simd.h (linear-time, integer)
+    oxy_m6_cfg m6        # its settings
+    float m6_scale       # its integer error * m6_scale = the weighted float error
+    oxy_m6_fn m6fn       # the dispatched path (set per encode call)
 
 
 ctypedef struct Enc:
@@ -86,9 +107,22 @@ _ORDER[:] = [1, 3, 0, 2, 7, 5, 4]
 cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcept nogil:
     cdef Blk b
     cdef Enc best
-    cdef int i, c, m, mask
+    cdef int i, c, m, mask, opaque = 1
     cdef float d
-    b.opaque = 1
+    best.err = BIG
+    best.mode = -1
+    for i in range(16):
+        if tx[4 * i + 3] != 255:
+            opaque = 0
+    mask = cfg.modes_opaque if opaque else cfg.modes_alpha
+    if cfg.force_mode < 0 and cfg.m6_fast and mask & 64:
+        # mode 6 by the SIMD fit, written straight to ``out``; the modes below
+        # replace it only if they beat its error (best.mode stays -1 otherwise)
+        best.err = cfg.m6fn(tx, &cfg.m6, out) * cfg.m6_scale
+        if best.err <= cfg.good_enough * 16 or ((mask & ~64) == 0 and (
+                cfg.modes_extra == 0 or best.err <= cfg.extra_above * 16)):
+            return
+    b.opaque = opaque
     b.aerr = 0
     b.sc_nch[0] = 0
     b.sc_nch[1] = 0
@@ -96,17 +130,13 @@ cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcep
         for c in range(4):
             b.px[4 * i + c] = tx[4 * i + c]
             b.ipx[4 * i + c] = tx[4 * i + c]
-        if tx[4 * i + 3] != 255:
-            b.opaque = 0
-            d = 255 - tx[4 * i + 3]
-            b.aerr += cfg.w[3] * d * d
-    best.err = BIG
+        d = 255 - tx[4 * i + 3]
+        b.aerr += cfg.w[3] * d * d
     if cfg.force_mode >= 0:
         _try_mode(&b, cfg, cfg.force_mode, &best)
         _pack(&best, out)
         return
-    mask = cfg.modes_opaque if b.opaque else cfg.modes_alpha
-    if mask & 64:
+    if mask & 64 and not cfg.m6_fast:
         _try_mode(&b, cfg, 6, &best)
     for i in range(7):
         m = _ORDER[i]
@@ -121,7 +151,8 @@ cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcep
                 if m <= 3 and not b.opaque:
                     continue
                 _try_mode(&b, cfg, m, &best)
-    _pack(&best, out)
+    if best.mode >= 0:
+        _pack(&best, out)
 
 
 cdef void _set_int(Cfg* cfg, str key, int val):
@@ -141,27 +172,66 @@ cdef void _set_int(Cfg* cfg, str key, int val):
         cfg.modes_extra = val
     elif key == "max_shapes":
         cfg.max_shapes = min(64, max(1, val))
+    elif key == "m6_fast":
+        cfg.m6_fast = 1 if val else 0
+    elif key == "m6_iters":
+        cfg.m6.iters = max(1, val)
+    elif key == "m6_search":
+        cfg.m6.search = 1 if val else 0
+
+
+#: Preset names by level (the ``quality`` int), fastest first; oxy.cook.bc7.QUALITIES
+#: must list the same names in the same order.
+PRESETS = ("ultrafast", "fast", "normal", "high")
 
 
 cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcept:
     cdef int c
+    cdef str name = PRESETS[quality]
     if perceptual:
         cfg.w[0] = 0.299 * 3
         cfg.w[1] = 0.587 * 3
         cfg.w[2] = 0.114 * 3
+        # integer weights of the SIMD mode-6 fit: the float ones * 8, rounded
+        cfg.m6.w[0] = 7
+        cfg.m6.w[1] = 14
+        cfg.m6.w[2] = 3
+        cfg.m6.w[3] = 8
+        cfg.m6_scale = 1.0 / 8
     else:
         cfg.w[0] = 1
         cfg.w[1] = 1
         cfg.w[2] = 1
+        for c in range(4):
+            cfg.m6.w[c] = 1
+        cfg.m6_scale = 1
     cfg.w[3] = 1
     for c in range(4):
         cfg.sw[c] = sqrtf(cfg.w[c])
+        cfg.m6.sw[c] = sqrtf(cfg.m6.w[c])
     cfg.force_mode = force_mode
     cfg.max_shapes = 64
     cfg.good_enough = 0
+    cfg.m6_fast = 0
+    cfg.m6.iters = 2
+    cfg.m6.search = 1
+    cfg.m6fn = NULL
     for c in range(8):
         cfg.nparts[c] = 1
-    if quality == 0:      # fast: mode 6, plus mode 1 (opaque) / 5 (alpha) on hard blocks
+    if name == "ultrafast":   # SIMD mode 6; mode 1 (opaque) / 5 (alpha) on very bad blocks
+        cfg.iters = 1
+        cfg.pbit_full = 0
+        cfg.idx_full = 0
+        cfg.modes_opaque = 1 << 6
+        cfg.modes_alpha = 1 << 6
+        cfg.rot_opaque = 0
+        cfg.modes_extra = (1 << 1) | (1 << 5)
+        cfg.extra_above = 150.0
+        cfg.max_shapes = 16
+        cfg.m6_fast = 1
+        cfg.m6.iters = 1
+        cfg.m6.search = 0
+    elif name == "fast":      # mode 6, plus mode 1 (opaque) / 5 (alpha) on hard blocks
         cfg.iters = 1
         cfg.pbit_full = 0
         cfg.idx_full = 0
@@ -171,7 +241,8 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
         cfg.modes_extra = (1 << 1) | (1 << 5)
         cfg.extra_above = 40.0
         cfg.max_shapes = 16
-    elif quality == 1:    # normal: modes 6, 1, 3, 5 (opaque) / 6, 5, 7, 4 (alpha)
+        cfg.m6_fast = 1
+    elif name == "normal":    # modes 6, 1, 3, 5 (opaque) / 6, 5, 7, 4 (alpha)
         cfg.iters = 2
         cfg.pbit_full = 1
         cfg.idx_full = 1
@@ -185,7 +256,7 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
         cfg.nparts[1] = 2
         cfg.nparts[3] = 1
         cfg.nparts[7] = 2
-    else:                 # high: every mode (mode 7 never wins on opaque blocks)
+    else:                     # high: every mode (mode 7 never wins on opaque blocks)
         cfg.iters = 3
         cfg.pbit_full = 2
         cfg.idx_full = 2
@@ -207,38 +278,60 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
                 cfg.nparts[c] = 2
 
 
-def encode(const uint8_t[:, :, ::1] rgba, int quality=1, bint perceptual=False,
-           int force_mode=-1, dict tune=None):
+def simd_path():
+    """Name of the SIMD path the mode-6 fit uses by default on this CPU:
+    ``"avx2"`` or ``"default"`` (the portable build)."""
+    return _PATHS[oxy_m6_best]
+
+
+def simd_paths():
+    """Every SIMD path this CPU can run, portable first."""
+    return tuple(name for i, name in enumerate(_PATHS) if oxy_m6_paths[i][0] != NULL)
+
+
+def encode(const uint8_t[:, :, ::1] rgba, int quality=2, bint perceptual=False,
+           int force_mode=-1, dict tune=None, str path=None):
     """Encode an (H, W, 4) uint8 image to BC7 blocks (row-major); returns bytes.
 
-    ``quality``: 0 fast, 1 normal, 2 high.  ``force_mode`` (test hook): -1 for
+    ``quality``: the index of a preset in :data:`PRESETS`.  ``force_mode`` (test hook): -1 for
     the normal search, or 0..7 to encode every block with that mode.  ``tune``
     (benchmark hook) overrides preset knobs by Cfg field name, e.g.
-    ``{"max_shapes": 32, "nparts": [1] * 8, "modes_opaque": 0x42}``.  Releases
-    the GIL over the whole block loop; deterministic; thread-safe.
+    ``{"max_shapes": 32, "nparts": [1] * 8, "modes_opaque": 0x42}``.  ``path``
+    forces a SIMD path of the mode-6 fit (one of :func:`simd_paths`; None = the
+    best, :func:`simd_path`); every path gives the same bytes.  Releases the GIL
+    over the whole block loop; deterministic; thread-safe.
     """
     cdef Py_ssize_t height = rgba.shape[0], width = rgba.shape[1]
     cdef Py_ssize_t bw, bh, bx, by, x, y, xx
+    cdef bint lin
     cdef Cfg cfg
     cdef uint8_t tx[64]
     cdef const uint8_t* rows[4]
     cdef uint8_t* outp
     if rgba.shape[2] != 4 or height < 1 or width < 1:
         raise ValueError("rgba must have shape (H, W, 4) with H, W >= 1")
-    if quality < 0 or quality > 2:
-        raise ValueError("quality must be 0, 1 or 2")
+    if quality < 0 or quality >= len(PRESETS):
+        raise ValueError(f"quality must be 0..{len(PRESETS) - 1} (an index of {PRESETS})")
     if force_mode < -1 or force_mode > 7:
         raise ValueError("force_mode must be -1 or 0..7")
     bw = (width + 3) // 4
     bh = (height + 3) // 4
     _setup(&cfg, quality, perceptual, force_mode)
+    lin = not perceptual
+    if path is None:
+        cfg.m6fn = oxy_m6_paths[oxy_m6_best][lin]
+    elif path in _PATHS and oxy_m6_paths[_PATHS.index(path)][0] != NULL:
+        cfg.m6fn = oxy_m6_paths[_PATHS.index(path)][lin]
+    else:
+        raise ValueError(f"path must be None or one of {simd_paths()}, got {path!r}")
     if tune:
         for key, val in tune.items():
             if key == "nparts":
                 for c in range(8):
                     cfg.nparts[c] = min(16, max(1, int(val[c])))
             elif key in ("iters", "pbit_full", "idx_full", "modes_opaque", "modes_alpha",
-                         "rot_opaque", "modes_extra", "max_shapes"):
+                         "rot_opaque", "modes_extra", "max_shapes", "m6_fast",
+                         "m6_iters", "m6_search"):
                 _set_int(&cfg, key, int(val))
             elif key == "extra_above":
                 cfg.extra_above = float(val)
@@ -254,9 +347,13 @@ def encode(const uint8_t[:, :, ::1] rgba, int quality=1, bint perceptual=False,
             for y in range(4):
                 rows[y] = &rgba[min(by * 4 + y, height - 1), 0, 0]
             for bx in range(bw):
-                for y in range(4):
-                    for x in range(4):
-                        xx = min(bx * 4 + x, width - 1) * 4
-                        memcpy(&tx[16 * y + 4 * x], rows[y] + xx, 4)
+                if bx * 4 + 3 < width:
+                    for y in range(4):
+                        memcpy(&tx[16 * y], rows[y] + bx * 16, 16)
+                else:
+                    for y in range(4):
+                        for x in range(4):
+                            xx = min(bx * 4 + x, width - 1) * 4
+                            memcpy(&tx[16 * y + 4 * x], rows[y] + xx, 4)
                 _encode_block(tx, &cfg, outp + 16 * (by * bw + bx))
     return res

@@ -128,7 +128,7 @@ def test_every_mode_reachable(wrinkles: np.ndarray, mode: int) -> None:
     img = np.ascontiguousarray(wrinkles[100:164, 200:264]).copy()
     if mode in (4, 5, 6, 7):  # give the alpha-capable modes some alpha to carry
         img[..., 3] = np.clip(img[..., 0].astype(int) + 40, 0, 255).astype(np.uint8)
-    data = kernel.encode(img, 1, False, mode)
+    data = kernel.encode(img, bc7.QUALITIES.index("normal"), False, mode)
     assert (block_modes(data) == mode).all()
     out = ref_decode(data, 64, 64)
     np.testing.assert_array_equal(out, bc7.decode(data, 64, 64))

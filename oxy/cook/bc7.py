@@ -10,10 +10,13 @@ padded by edge replication (the last row/column repeats), never with black; the
 encoder gathers each block with clamped coordinates, so no padded copy of the image
 is made and extra memory stays O(1) whatever the image size.
 
-Presets (``quality=``), all using every BC7 mode where it pays:
+Presets (``quality=``), fastest first, all using every BC7 mode where it pays:
 
-* ``"fast"``   -- mode 6 fit for every block, plus a mode 1 / mode 5 try on blocks
-  that mode 6 leaves with a large error.
+* ``"ultrafast"`` -- mode 6 by the SIMD fit (one least-squares pass, projected
+  indices), plus a mode 1 / mode 5 try on the few blocks it leaves with a very
+  large error.
+* ``"fast"``   -- mode 6 by the SIMD fit (two passes, +/-1 index search) for every
+  block, plus a mode 1 / mode 5 try on blocks that mode 6 leaves with a large error.
 * ``"normal"`` -- modes 6, 1, 3, 5 (opaque) or 6, 5, 7, 4 (with alpha), the best
   partition shapes picked by a cheap estimate, two refinement rounds.
 * ``"high"``   -- every mode (mode 7 only on blocks with alpha, where it can win),
@@ -29,6 +32,10 @@ after each, on the calling thread, between two GIL-free kernel calls. A block
 depends only on its own 16 texels (edge blocks clamp to the image's last row and
 column, which a strip boundary never cuts, as strips are whole block rows), so the
 bytes are the same as those of one call.
+
+SIMD: the mode-6 fit (``bc7_simd.h``) has a portable build and an AVX2 build picked
+at run time; :func:`simd_path` names the one this CPU uses. Every path gives the
+same bytes (integer reductions, no FMA), so cooked output does not depend on the CPU.
 
 Thread rules: both functions are pure; they never start threads, and the kernels
 release the GIL, so calls from several threads run in parallel. Output is
@@ -48,19 +55,26 @@ from oxy._kernels import bc7_decode as _dec
 from oxy._kernels import bc7_encode as _enc
 from oxy.cook import strips
 
-__all__ = ["BLOCK_BYTES", "QUALITIES", "STRIP_BYTES", "block_count", "decode", "encode", "psnr", "strip_rows"]
+__all__ = ["BLOCK_BYTES", "QUALITIES", "STRIP_BYTES", "block_count", "decode", "encode", "psnr",
+           "simd_path", "strip_rows"]
 
 #: Preset names accepted by :func:`encode`, fastest first.
-QUALITIES: Final[tuple[str, ...]] = ("fast", "normal", "high")
+QUALITIES: Final[tuple[str, ...]] = ("ultrafast", "fast", "normal", "high")
 #: Size of one BC7 block in bytes.
 BLOCK_BYTES: Final[int] = 16
 
 #: Bytes of RGBA8 source (about) per strip when :func:`encode` reports progress.
 STRIP_BYTES: Final[int] = strips.STRIP_BYTES
 
-Quality = Literal["fast", "normal", "high"]
+Quality = Literal["ultrafast", "fast", "normal", "high"]
 #: ``progress(blocks_done, blocks_total)``
 Progress = Callable[[int, int], None]
+
+
+def simd_path() -> str:
+    """The SIMD path the encoder's mode-6 fit runs on this CPU: ``"avx2"`` or
+    ``"default"`` (portable). Informational: every path gives the same bytes."""
+    return str(_enc.simd_path())
 
 
 def block_count(width: int, height: int) -> int:
