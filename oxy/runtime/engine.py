@@ -58,7 +58,7 @@ from oxy.runtime.kinds import ASSET_CLASSES, ASSET_TYPES, dep_type
 from oxy.runtime.mounts import MountTable
 from oxy.runtime.placeholders import placeholder_for
 from oxy.runtime.progress import LoaderStats
-from oxy.runtime.retry import call_with_retry
+from oxy.runtime.retry import call_with_retry, is_transient
 from oxy.runtime.scheduling import PriorityGate, Ticket
 from oxy.validate.diagnostics import Diagnostic
 from oxy.validate.rules import severity_of
@@ -74,7 +74,7 @@ class _Job:
     """One in-flight load (owning hub): its listeners, its gate ticket, its greenlet and progress."""
 
     __slots__ = ("key", "priority", "listeners", "settled", "started", "progress", "greenlet", "source",
-                 "ticket", "holds_slot", "fallback")
+                 "ticket", "holds_slot", "fallback", "abandon")
 
     def __init__(self, key: Key, priority: float, fallback: bool) -> None:
         self.key, self.priority, self.fallback = key, priority, fallback
@@ -85,7 +85,8 @@ class _Job:
         self.greenlet: Any = None
         self.source: Any = None   # the Source object it read (a hot reload may replace it)
         self.ticket: Ticket | None = None
-        self.holds_slot = False   # spawned holding the slot its first read + decode uses
+        self.holds_slot = False   # admitted holding the slot its first read + decode uses
+        self.abandon: Callable[[], object] | None = None  # detaches it from its dependencies (batched loads)
 
     @property
     def waiters(self) -> int:
@@ -96,14 +97,16 @@ class _DepWait:
     """The dependencies of one parent load: their outcomes and one event set when
     the last of them settled (owning hub)."""
 
-    __slots__ = ("outcomes", "remaining", "event", "job", "total")
+    __slots__ = ("outcomes", "remaining", "event", "job", "total", "then", "attached")
 
-    def __init__(self, count: int, job: _Job | None) -> None:
+    def __init__(self, count: int, job: _Job | None, then: Callable[[], object] | None = None) -> None:
         self.outcomes: list[tuple[bool, Any, Any] | None] = [None] * count  # (ok, value, degraded)
         self.remaining = count
         self.total = count
-        self.event = Event()
+        self.event = Event() if then is None else None   # greenlet waiter, or ...
+        self.then = then                                  # ... a continuation (never blocks)
         self.job = job
+        self.attached: list[tuple[_Job, Listener]] = []
 
     def listener(self, index: int) -> Listener:
         def done(value: Any, error: BaseException | None) -> None:
@@ -113,7 +116,12 @@ class _DepWait:
             if job is not None:
                 job.progress = 0.5 + 0.5 * (self.total - self.remaining) / (self.total + 1)
             if self.remaining == 0:
-                self.event.set()
+                if self.then is not None:
+                    then, self.then = self.then, None
+                    then()
+                else:
+                    assert self.event is not None
+                    self.event.set()
         return done
 
 
@@ -128,6 +136,10 @@ class LoadEngine:
         self.gate: PriorityGate | None = None
         self.token = CancelToken()
         self.fingerprints: dict[Key, tuple[SourceId, bytes]] = {}  # asset -> (source, descriptor SHA-256)
+        self.batch_size = 4        # admitted asset loads read and decoded per pool task
+        self.max_batches = 2       # batch greenlets at once (set from the CPU pool size)
+        self._ready: list[_Job] = []   # admitted asset loads waiting for a batch
+        self._batches = 0
 
     def stop(self) -> None:
         """Fail every in-flight load with OperationCancelled (their listeners are
@@ -207,6 +219,9 @@ class LoadEngine:
         greenlet = job.greenlet
         if greenlet is not None and greenlet is not gevent.getcurrent():
             greenlet.kill(block=False)
+        if job.abandon is not None:
+            abandon, job.abandon = job.abandon, None
+            abandon()
         return True
 
     def obtain(self, key: Key, expect: int | None, priority: float) -> Any:
@@ -235,13 +250,19 @@ class LoadEngine:
             return False
         job.ticket = None
         job.started = job.holds_slot = True
-        job.greenlet = self.group.spawn(self.produce, job)
+        if isinstance(job.key, AssetKey):
+            self._ready.append(job)
+            if self._batches < self.max_batches:
+                self._batches += 1
+                self.group.spawn(self._batch_loop)
+        else:
+            job.greenlet = self.group.spawn(self.produce, job)
         return True
 
     def _settle(self, job: _Job, value: Any, error: BaseException | None) -> None:
         """Call every listener once (value: published, one reference each; or the error)."""
         job.settled = True
-        job.greenlet = None
+        job.greenlet = job.abandon = None
         listeners, job.listeners = job.listeners, []
         for listener in listeners:
             listener(value, error)
@@ -251,10 +272,11 @@ class LoadEngine:
             del self.inflight[job.key]
 
     # ------------------------------------------------------------------ one load
-    def produce(self, job: _Job) -> None:
-        """The one load of ``job.key`` (owning hub greenlet); publishes or fails it."""
+    def produce(self, job: _Job, failed_first: BaseException | None = None) -> None:
+        """The one load of ``job.key`` (owning hub greenlet); publishes or fails it.
+        ``failed_first``: its first read (in a batch) failed with this transient error."""
         try:
-            value, size, deps, fingerprint = self.build_current(job)
+            value, size, deps, fingerprint = self.build_current(job, failed_first)
         except gevent.GreenletExit:
             self._forget(job)
             if not job.settled:
@@ -270,6 +292,10 @@ class LoadEngine:
                 job.holds_slot = False
                 assert self.gate is not None
                 self.gate.release()
+        self._publish(job, value, size, deps, fingerprint)
+
+    def _publish(self, job: _Job, value: Any, size: int, deps: tuple[Key, ...], fingerprint: Any) -> None:
+        """Cache the built object (one reference per listener) and settle the job."""
         self._forget(job)
         if self.token.cancelled or job.settled:
             self.cache.release_all(deps)
@@ -282,12 +308,130 @@ class LoadEngine:
         job.progress = 1.0
         self._settle(job, value, None)
 
-    def build_current(self, job: _Job) -> tuple[Any, int, tuple[Key, ...], Any]:
+    def _fail(self, job: _Job, error: BaseException) -> None:
+        self._forget(job)
+        if not job.settled:
+            self._settle(job, getattr(error, "_oxy_degraded", None), error)
+
+    def _drop_slot(self, job: _Job) -> None:
+        if job.holds_slot:
+            job.holds_slot = False
+            assert self.gate is not None
+            self.gate.release()
+
+    # ------------------------------------------------------------------ batched loads
+    def _batch_loop(self) -> None:
+        """A batch greenlet: read and decode admitted asset loads, up to ``batch_size``
+        at a time (one I/O task and one CPU task per batch), until none is ready."""
+        try:
+            while self._ready:
+                # share what is ready between the batch greenlets (a lone load is not held
+                # up behind another's decode), at most batch_size each
+                take = min(self.batch_size, -(-len(self._ready) // self.max_batches))
+                batch, self._ready[:] = self._ready[:take], self._ready[take:]
+                self._run_batch(batch)
+        finally:
+            self._batches -= 1
+
+    def _run_batch(self, jobs: list[_Job]) -> None:
+        """First attempt of each job's read + decode, together; each then goes on
+        alone: through its dependencies as listeners (no greenlet), or, after a
+        transient error or a mount replaced meanwhile, in a greenlet of its own
+        (:meth:`produce`, which retries)."""
+        cfg = self.config
+        live: list[tuple[_Job, Any, int]] = []
+        try:
+            for job in jobs:
+                if job.settled:
+                    self._drop_slot(job)
+                    continue
+                try:
+                    assert isinstance(job.key, AssetKey)
+                    source, asset_type_ = self.mounts.resolve(job.key)
+                except Exception as exc:  # noqa: BLE001 - that load fails alone
+                    self._drop_slot(job)
+                    self._fail(job, exc)
+                    continue
+                job.source = source
+                live.append((job, source, asset_type_))
+            if not live:
+                return
+            self.token.raise_if_cancelled()
+            reads = run_io(_read_descriptors, [(source, job.key) for job, source, _t in live])
+            work: list[Any] = []
+            for (job, source, asset_type_), read in zip(live, reads):
+                if isinstance(read, tuple):
+                    self.stats.bytes_read += len(read[0])
+                    work.append((asset_type_, job.key, read[0], source.id,
+                                 (source.tables[ResourceKind.TEXTURE], source.tables[ResourceKind.BUFFER]), read[1]))
+                else:
+                    work.append(None)
+            decoded_all = run_blocking(_decode_assets, work, cfg.verify_content_hashes, cfg.strict)
+        except BaseException as exc:
+            for job in jobs:
+                self._drop_slot(job)
+                if not job.settled:
+                    self._fail(job, OperationCancelled(f"load of {job.key} cancelled: loader stopped")
+                               if isinstance(exc, (gevent.GreenletExit, OperationCancelled)) else exc)
+            raise
+        for job in jobs:
+            self._drop_slot(job)
+        for (job, source, asset_type_), read, outcome in zip(live, reads, decoded_all):
+            if job.settled:
+                continue
+            failure = read if not isinstance(read, tuple) else outcome if isinstance(outcome, BaseException) else None
+            if failure is not None or self.mounts.current(source.id) is not source:
+                if failure is not None and not is_transient(failure):
+                    self._fail(job, failure)
+                    continue
+                assert self.group is not None   # retry (or re-read a replaced mount) alone
+                job.greenlet = self.group.spawn(self.produce, job, failure)
+                continue
+            decoded, digest, seconds = outcome
+            self.stats.decode_seconds += seconds
+            job.progress = 0.5
+            self._continue(job, asset_type_, decoded, (source.id, digest))
+
+    def _continue(self, job: _Job, parent_type: int, decoded: Decoded, fingerprint: Any) -> None:
+        """A decoded asset of a batch: attach its dependencies with a continuation that
+        finishes, publishes and settles it when the last one settled. Never blocks."""
+        def complete() -> None:
+            job.abandon = None
+            if job.settled:       # cancelled or stopped meanwhile: give back what came in
+                self.cache.release_all(d for d, o in zip(decoded.deps, wait.outcomes) if o is not None and o[0])
+                return
+            try:
+                loaded, warnings = self._collect(job.key, parent_type, decoded, wait, job.fallback)
+                try:
+                    value = decoded.finish(loaded, warnings)
+                except BaseException:
+                    self.cache.release_all(loaded)
+                    raise
+            except Exception as exc:  # noqa: BLE001 - every listener gets it
+                self._fail(job, exc)
+                return
+            self._publish(job, value, decoded.size, tuple(loaded), fingerprint)
+
+        if not decoded.deps:
+            wait = _DepWait(0, job)
+            complete()
+            return
+        wait = _DepWait(len(decoded.deps), job, complete)
+        job.abandon = lambda: self._detach_all(wait)
+        self._attach_deps(job.key, parent_type, decoded, job.priority, wait, job.fallback)
+
+    def _detach_all(self, wait: _DepWait) -> None:
+        for dep_job, listener in wait.attached:
+            self.detach(dep_job, listener)
+
+    def build_current(self, job: _Job, failed_first: BaseException | None = None
+                      ) -> tuple[Any, int, tuple[Key, ...], Any]:
         """:meth:`build`, again when a hot reload replaced the mount it read
         meanwhile (so a load in flight never publishes pre-swap content)."""
         for _attempt in range(3):
             job.source = None
-            built = self.build(job.key, job.priority, job)
+            built = self.build(job.key, job.priority, job, failed_first)
+            failed_first = None
             read_from = job.source
             current = None if read_from is None else self.mounts.current(read_from.id)
             if current is None or current is read_from:
@@ -295,7 +439,8 @@ class LoadEngine:
             self.cache.release_all(built[2])
         return built
 
-    def build(self, key: Key, priority: float, job: _Job | None) -> tuple[Any, int, tuple[Key, ...], Any]:
+    def build(self, key: Key, priority: float, job: _Job | None,
+              failed_first: BaseException | None = None) -> tuple[Any, int, tuple[Key, ...], Any]:
         """Read, decode (retrying transient read errors) and load the dependencies of
         ``key``: (value, size, dependency keys, fingerprint). Owning-hub greenlet.
         A dependency failure of a job in fallback mode raises the dependency's error
@@ -306,7 +451,7 @@ class LoadEngine:
             value = call_with_retry(policy, lambda: self.read_resource(key, priority, job), self.on_retry)
             return value, value.size_bytes, (), None
         asset_type_, fingerprint, decoded = call_with_retry(policy, lambda: self.read_asset(key, priority, job),
-                                                            self.on_retry)
+                                                            self.on_retry, failed_first)
         loaded, warnings = self.load_deps(key, asset_type_, decoded, priority, job)
         try:
             value = decoded.finish(loaded, warnings)
@@ -385,29 +530,39 @@ class LoadEngine:
         others and raise the first error, naming the parent (in fallback mode with
         the parent built around placeholders, see :meth:`build`).
         Returns (loaded dependencies in ``deps`` order, warnings)."""
-        deps = decoded.deps
-        if not deps:
+        if not decoded.deps:
             return {}, ()
         fallback = job is not None and job.fallback
-        wait = _DepWait(len(deps), job)
-        attached: list[tuple[_Job, Listener]] = []
+        wait = _DepWait(len(decoded.deps), job)
+        self._attach_deps(parent, parent_type, decoded, priority, wait, fallback)
+        try:
+            assert wait.event is not None
+            wait.event.wait()
+        except BaseException:
+            self._detach_all(wait)
+            self.cache.release_all(d for d, o in zip(decoded.deps, wait.outcomes) if o is not None and o[0])
+            raise
+        return self._collect(parent, parent_type, decoded, wait, fallback)
+
+    def _attach_deps(self, parent: Key, parent_type: int, decoded: Decoded, priority: float, wait: _DepWait,
+                     fallback: bool) -> None:
+        """Attach one listener of ``wait`` per dependency (a cached one settles at once)."""
         dep_priority = _as_dependency(priority)
-        for i, dep in enumerate(deps):
+        for i, dep in enumerate(decoded.deps):
             listener = wait.listener(i)
             try:
                 dep_job = self.attach(dep, dep_type(parent_type, dep), dep_priority, listener, fallback)
-            except Exception as exc:  # noqa: BLE001 - handled with the others below
+            except Exception as exc:  # noqa: BLE001 - handled with the others in _collect
                 listener(None, exc)
                 continue
             if dep_job is not None:
-                attached.append((dep_job, listener))
-        try:
-            wait.event.wait()
-        except BaseException:
-            for dep_job, listener in attached:
-                self.detach(dep_job, listener)
-            self.cache.release_all(d for d, o in zip(deps, wait.outcomes) if o is not None and o[0])
-            raise
+                wait.attached.append((dep_job, listener))
+
+    def _collect(self, parent: Key, parent_type: int, decoded: Decoded, wait: _DepWait,
+                 fallback: bool) -> tuple[dict[Key, Any], tuple[Diagnostic, ...]]:
+        """The settled dependencies of ``wait``: (loaded, warnings), or the first
+        failure raised (see :meth:`load_deps`)."""
+        deps = decoded.deps
         outcomes: list[tuple[bool, Any, Any]] = [o for o in wait.outcomes if o is not None]
         warnings: list[Diagnostic] = []
         failed = []
@@ -478,6 +633,34 @@ def _carrying(error: BaseException, degraded: Any) -> BaseException:
         return copy
     except Exception:  # noqa: BLE001 - an exception type that cannot be copied: no degraded object
         return error
+
+
+def _read_descriptors(items: list[tuple[Any, AssetKey]]) -> list[Any]:
+    """I/O pool: each (source, key)'s descriptor as (blob, where), or the error."""
+    out: list[Any] = []
+    for source, key in items:
+        try:
+            out.append(source.read_descriptor(key))
+        except Exception as exc:  # noqa: BLE001 - that load fails (or retries) alone
+            out.append(exc)
+    return out
+
+
+def _decode_assets(work: list[Any], verify: bool, strict: bool) -> list[Any]:
+    """CPU pool: decode and fingerprint each read descriptor, (decoded, digest,
+    seconds) or the error; None stays None (its read failed)."""
+    out: list[Any] = []
+    for item in work:
+        if item is None:
+            out.append(None)
+            continue
+        asset_type_, key, blob, source_id, tables, where = item
+        try:
+            out.append(_decode_asset_timed(asset_type_, key, blob, source=source_id, tables=tables, where=where,
+                                           verify=verify, strict=strict))
+        except Exception as exc:  # noqa: BLE001 - that load fails alone
+            out.append(exc)
+    return out
 
 
 def _decode_asset_timed(asset_type_: int, key: AssetKey, blob: bytes, **kwargs: Any) -> tuple[Decoded, bytes, float]:

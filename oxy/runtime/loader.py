@@ -126,7 +126,11 @@ class AssetLoader:
     def _start_on_hub(self) -> None:
         assert self._loop is not None and self._loop.pools is not None
         self._engine.group = Group()
-        self._engine.gate = PriorityGate(self.config.decode_slots or 4 * self._loop.pools.cpu_size)
+        cpu = self._loop.pools.cpu_size
+        slots = self.config.decode_slots or 4 * cpu
+        self._engine.gate = PriorityGate(slots)
+        self._engine.batch_size = max(1, slots // cpu)   # the slots' loads in one batch per CPU thread
+        self._engine.max_batches = cpu
         self._remove_hook = self._loop.add_shutdown_hook(self._stop_on_hub)
         if self.config.watch:
             self._watch_here()

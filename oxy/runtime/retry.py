@@ -64,12 +64,22 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def call_with_retry(policy: RetryPolicy, attempt: Callable[[], T],
-                    on_retry: Callable[[int, BaseException, float], object] | None = None) -> T:
+                    on_retry: Callable[[int, BaseException, float], object] | None = None,
+                    failed_first: BaseException | None = None) -> T:
     """``attempt()`` until it succeeds, raises a non-transient error, or ``policy``
     runs out (then its last error is raised, with a note saying how many attempts
     were made). ``on_retry(retry_number, error, delay)`` runs before each wait.
-    Owning-hub greenlet only (sleeps with gevent)."""
+    ``failed_first``: a first attempt already made elsewhere failed with this error
+    (it counts as attempt 1). Owning-hub greenlet only (sleeps with gevent)."""
     tries = 0
+    if failed_first is not None:
+        tries = 1
+        if not is_transient(failed_first) or tries >= policy.max_attempts:
+            raise failed_first
+        delay = policy.delay(tries)
+        if on_retry is not None:
+            on_retry(tries, failed_first, delay)
+        gevent.sleep(delay)
     while True:
         tries += 1
         try:
