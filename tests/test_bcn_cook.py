@@ -143,7 +143,7 @@ def cooked(tmp_path_factory: pytest.TempPathFactory, normal_png) -> dict[str, tu
 @pytest.mark.parametrize("name", list(CASES))
 def test_cooked_root_validates_and_has_the_format(cooked, name: str) -> None:
     _source, root = cooked[name]
-    result = oxy("validate", root, "--verify-hashes", timeout=120)
+    result = oxy("validate", root, "--verify-hashes", "--strict", timeout=120)  # no warning either
     assert result.returncode == 0, result.stdout + result.stderr
     entry = read_table(root)[1]
     assert int(entry["format"]) == CASES[name][2]
@@ -300,6 +300,40 @@ def test_bc5_cook_reports_per_strip_and_a_cancel_stops_it(tmp_path: pathlib.Path
     assert done < total, "the whole texture was encoded after the cancel"
     assert len(seen) <= at_cancel + 2
     assert not (tmp_path / "root" / "container.index.bin").exists()
+
+
+@pytest.mark.parametrize("fmt", [Format.BC1_UNORM, Format.BC4_UNORM])
+def test_validator_checks_layouts_by_block_size(fmt: Format) -> None:
+    """An 8-byte-block payload is sound as itself; read as a 16-byte-block format its
+    tight rows are too short (texture.payload.row_pitch), and a moved subresource
+    breaks the packing's alignment."""
+    from oxy.cook.payload import TextureShape, pack_texture_payload
+    from oxy.formats import PackingPolicy
+    from oxy.formats.resources import TEXTURE_DESC_DTYPE
+    from oxy.validate.diagnostics import ValidationReport
+    from oxy.validate.reader import BytesReader
+    from oxy.validate.resources import check_texture_payload
+
+    def codes(cooked, **entry_fields) -> set[str]:
+        entry = np.frombuffer(cooked.table_entry(0).build(), TEXTURE_DESC_DTYPE)[0].copy()
+        for k, v in entry_fields.items():
+            entry[k] = v
+        report = ValidationReport("t", "texture")
+        check_texture_payload(report, entry, BytesReader(cooked.payload), 0, file="t", file_offset=0, fld="t",
+                              table_file="t", at=0, verify_hashes=True)
+        return {d.code for d in report.diagnostics}
+
+    subs = [bytes(range(256))[:(-(-max(1, 20 >> m) // 4)) * (-(-max(1, 12 >> m) // 4)) * 8] for m in range(5)]
+    for policy in (PackingPolicy.D3D12, PackingPolicy.TIGHT):
+        cooked = pack_texture_payload(TextureShape(20, 12, fmt, mip_levels=5), subs, policy=policy)
+        assert codes(cooked) == set(), policy
+    assert "texture.payload.row_pitch" in codes(cooked, format=Format.BC7_UNORM)  # tight: 40-byte rows < 80
+    d3d12 = pack_texture_payload(TextureShape(20, 12, fmt, mip_levels=5), subs)
+    moved = bytearray(d3d12.payload)
+    moved[28 + 12:28 + 16] = (512 + 8).to_bytes(4, "little")  # subresource 1's offset off the 512 grid
+    from dataclasses import replace
+
+    assert "texture.payload.layout_alignment" in codes(replace(d3d12, payload=bytes(moved)), content_hash=0)
 
 
 def test_cli_format_choices_are_the_cook_outputs() -> None:

@@ -1,8 +1,10 @@
 """Checks of resource tables, texture payloads and buffers: shared by the PAK and loose
 validators **and** by the runtime loader's decoders, so both apply the same rules.
 
-Implements the runtime's texture payload validation (FORMATS.md 4.3) and the
-buffer-kind rules (4.2). Entries are numpy records (``TEXTURE_DESC_DTYPE`` /
+Implements the runtime's texture payload validation (FORMATS.md 4.3), the layout
+rules of the cooker (each subresource's row pitch and size for its format and mip,
+by the format's block size: 8-byte blocks for BC1/BC4, 16 for BC2/3/5/6H/7; the
+packing policy's pitch and offset alignment) and the buffer-kind rules (4.2). Entries are numpy records (``TEXTURE_DESC_DTYPE`` /
 ``BUFFER_DESC_DTYPE``); payload bytes come through a :class:`RangeReader`, read one
 texture's header and layouts at a time, hashes streamed, so memory stays bounded
 whatever the size of the data. Reads only the declarations in ``oxy.formats``, never
@@ -13,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from oxy.formats.enums import TextureType, format_block_info
-from oxy.formats.resources import (BUFFER_DESC_SIZE, SUBRESOURCE_LAYOUT_DTYPE, SUBRESOURCE_LAYOUT_SIZE,
-                                   TEXTURE_DATA_ALIGNMENT, TEXTURE_DESC_SIZE, TEXTURE_PAYLOAD_HEADER_SIZE,
+from oxy.formats.resources import (BUFFER_DESC_SIZE, D3D12_ROW_PITCH_ALIGNMENT, D3D12_SUBRESOURCE_ALIGNMENT,
+                                   SUBRESOURCE_LAYOUT_DTYPE, SUBRESOURCE_LAYOUT_SIZE,
+                                   TEXTURE_DATA_ALIGNMENT, TIGHT_SUBRESOURCE_ALIGNMENT, TEXTURE_DESC_SIZE, TEXTURE_PAYLOAD_HEADER_SIZE,
                                    TEXTURE_PAYLOAD_MAGIC, TexturePayloadHeader)
 from oxy.validate.diagnostics import ValidationReport
 from oxy.validate.reader import RangeReader, stream_content_hashes
@@ -140,6 +143,9 @@ def check_texture_payload(report: ValidationReport, e: np.void, data: RangeReade
             report.add("texture.payload.layout_range", f"subresource {k} ends at {int(ends[k])}, "
                        f"past the {data_size}-byte data section", file,
                        off + hdr.layouts_offset_bytes + int(k) * SUBRESOURCE_LAYOUT_SIZE, f"{pfld}.layouts[{k}]")
+        if hdr.subresource_count == layers * mips:
+            _check_layout_shapes(report, e, layouts, hdr.packing_policy, file,
+                                 off + hdr.layouts_offset_bytes, pfld)
     if verify_hashes:
         zeroed, plain = stream_content_hashes(data, pos, size, HASH_FIELD)
         if hdr.content_hash and hdr.content_hash != zeroed:
@@ -150,6 +156,47 @@ def check_texture_payload(report: ValidationReport, e: np.void, data: RangeReade
         if desc_hash and desc_hash not in (zeroed, plain):
             report.add("texture.content_hash", f"content_hash {desc_hash:#018x} != {zeroed:#018x} "
                        "computed over the payload", table_file, at + 31, fld + ".content_hash")
+
+
+def _check_layout_shapes(report: ValidationReport, e: np.void, layouts: np.ndarray, policy: int, file: str,
+                         at: int, pfld: str) -> None:
+    """Each subresource's row pitch and size against its format and mip (FORMATS.md
+    4.3 "Sizes": rows of ``ceil(w/4) * block_bytes`` for block formats, ``w * bpp``
+    otherwise) and the packing policy's alignment (D3D12: pitch a multiple of 256,
+    offsets of 512; tight: offsets of 4). The runtime does not check these (it
+    follows the layouts), so they are warnings; the first five of each are reported."""
+    info = format_block_info(int(e["format"]))
+    mips = int(e["mip_levels"])
+    if info is None or mips < 1 or len(layouts) == 0:
+        return  # texture.format / texture.mip_levels already say why
+    block_bytes, block = info
+    w, h, d = max(1, int(e["width"])), max(1, int(e["height"])), max(1, int(e["depth"]))
+    per_mip = [(-(-max(1, w >> m) // block) * block_bytes, -(-max(1, h >> m) // block) * max(1, d >> m))
+               for m in range(min(mips, 64))] + [(block_bytes, 1)] * max(0, mips - 64)
+    shape = np.array(per_mip, np.int64)[np.arange(len(layouts)) % mips]
+    row_bytes, rows = shape[:, 0], shape[:, 1]
+    pitch = layouts["row_pitch_bytes"].astype(np.int64)
+    size = layouts["size_bytes"].astype(np.int64)
+    offset = layouts["offset_bytes"].astype(np.int64)
+    d3d12 = policy == 1
+    bad_pitch = (pitch < row_bytes) | ((pitch % D3D12_ROW_PITCH_ALIGNMENT != 0) if d3d12 else False)
+    for k in np.nonzero(bad_pitch)[0][:5]:
+        report.add("texture.payload.row_pitch", f"subresource {k} (mip {int(k) % mips}): row_pitch "
+                   f"{int(pitch[k])} for rows of {int(row_bytes[k])} bytes"
+                   f"{' (D3D12 packing: a multiple of 256 at least the row)' if d3d12 else ''}", file,
+                   at + int(k) * SUBRESOURCE_LAYOUT_SIZE + 4, f"{pfld}.layouts[{k}].row_pitch_bytes")
+    short = ~bad_pitch & (size < pitch * (rows - 1) + row_bytes)
+    for k in np.nonzero(short)[0][:5]:
+        report.add("texture.payload.layout_size", f"subresource {k} (mip {int(k) % mips}): size_bytes "
+                   f"{int(size[k])} cannot hold {int(rows[k])} row(s) of {int(row_bytes[k])} bytes at pitch "
+                   f"{int(pitch[k])}", file, at + int(k) * SUBRESOURCE_LAYOUT_SIZE + 8,
+                   f"{pfld}.layouts[{k}].size_bytes")
+    if policy in (1, 2):
+        align = D3D12_SUBRESOURCE_ALIGNMENT if d3d12 else TIGHT_SUBRESOURCE_ALIGNMENT
+        for k in np.nonzero(offset % align)[0][:5]:
+            report.add("texture.payload.layout_alignment", f"subresource {k}: offset_bytes {int(offset[k])} is "
+                       f"not {align}-aligned ({'D3D12' if d3d12 else 'tight'} packing)", file,
+                       at + int(k) * SUBRESOURCE_LAYOUT_SIZE, f"{pfld}.layouts[{k}].offset_bytes")
 
 
 def check_buffer_table(report: ValidationReport, table: np.ndarray, data: RangeReader, *,

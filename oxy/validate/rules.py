@@ -115,6 +115,12 @@ _RULES: tuple[Rule, ...] = (
     Rule("texture.payload.data_offset", E, "rejects data before the end of the layouts"),
     Rule("texture.payload.layouts_range", E, "rejects layouts or data starting past the payload"),
     Rule("texture.payload.layout_range", E, "rejects a subresource outside the data section"),
+    Rule("texture.payload.row_pitch", W, "follows the layout's pitch (a pitch below the row, or not 256-aligned "
+         "under D3D12 packing, uploads garbage rows)", sure=False),
+    Rule("texture.payload.layout_size", W, "follows the layout's size (one too small for its format's rows "
+         "uploads past the subresource)", sure=False),
+    Rule("texture.payload.layout_alignment", W, "follows the offset (D3D12 packing puts subresources at 512, "
+         "tight at 4)", sure=False),
     Rule("texture.payload.content_hash", E, "rejects a hash mismatch (only with verify_content_hashes)"),
     Rule("texture.content_hash", E, "rejects a hash mismatch (only with verify_content_hashes)"),
     # ---- buffers (data::BufferResource)
