@@ -3,7 +3,9 @@ service (with or without a farm) and compare roots the way the engine reads them
 from __future__ import annotations
 
 import hashlib
+import logging
 import pathlib
+import re
 import shutil
 
 import numpy as np
@@ -67,8 +69,6 @@ def pack_bytes(root: pathlib.Path, out: pathlib.Path) -> bytes:
     return out.read_bytes()
 
 
-TEXTURE_FILES = ("Resources/textures.table", "Resources/textures.data", "container.index.bin")
-
 
 def texture_contents(root: pathlib.Path, reports: list[ImportReport]) -> dict[str, str]:
     """Each texture output of the jobs (by output name) -> SHA-256 of its table entry
@@ -87,23 +87,55 @@ def texture_contents(root: pathlib.Path, reports: list[ImportReport]) -> dict[st
 
 def assert_same_roots(a: pathlib.Path, b: pathlib.Path, tmp: pathlib.Path, reports_a: list[ImportReport],
                       reports_b: list[ImportReport]) -> None:
-    """Both valid; every cooked file byte for byte the same, except that textures are
-    appended in the order their cooks *finish* (locally too: the pipeline emits in
-    completion order), so the texture table and data are compared per texture (entry
-    and payload bytes) unless they happen to be identical; and the same PAK bytes
-    (``oxy pack`` writes the canonical order)."""
+    """Both valid; every cooked file byte for byte the same (textures are appended in
+    submission order, whatever finished first: oxy.importing.reorder), each texture
+    output the same, and the same PAK bytes."""
     for root in (a, b):
         report = validate_loose_root(root, verify_hashes=True)
         assert report.ok, report
     files_a, files_b = cooked_files(a), cooked_files(b)
     assert files_a.keys() == files_b.keys()
-    same_order = all(files_a[f] == files_b[f] for f in TEXTURE_FILES[:2])
     for name in files_a:
-        if same_order or name not in TEXTURE_FILES:
-            assert files_a[name] == files_b[name], name
+        assert files_a[name] == files_b[name], name
     contents_a, contents_b = texture_contents(a, reports_a), texture_contents(b, reports_b)
     assert contents_a and contents_a == contents_b
     assert pack_bytes(a, tmp / "a.pak") == pack_bytes(b, tmp / "b.pak")
+
+
+def assert_identical_roots(roots: list[pathlib.Path], tmp: pathlib.Path) -> None:
+    """Every cooked file of every root byte for byte (the per-root GUID aside) and
+    the packed PAKs (``oxy pack``)."""
+    for root in roots:
+        assert validate_loose_root(root, verify_hashes=True).ok
+    first = cooked_files(roots[0])
+    assert "Resources/textures.data" in first
+    for root in roots[1:]:
+        assert cooked_files(root) == first, root
+    paks = {pack_bytes(root, tmp / f"{root.name}.pak") for root in roots}
+    assert len(paks) == 1
+
+
+#: Very different sizes, the biggest first: with 2 threads the small ones finish first.
+MIXED_SIZES = (384, 16, 48, 8, 96, 24, 64, 32)
+
+
+def mixed_images(folder: pathlib.Path, sizes: tuple[int, ...] = MIXED_SIZES) -> list[pathlib.Path]:
+    """Noise PNGs of ``sizes`` (square), in that order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, size in enumerate(sizes):
+        rng = np.random.default_rng(7 + i)
+        path = folder / f"mixed{i}_{size}.png"
+        Image.fromarray(rng.integers(0, 256, (size, size, 4), dtype=np.uint8), "RGBA").save(path)
+        out.append(path)
+    return out
+
+
+def out_of_order_counts(records: list[logging.LogRecord]) -> list[int]:
+    """How many results finished before an earlier one, per pipeline run (the in-order
+    buffer, oxy.importing.reorder, logs it at DEBUG at the end of each run)."""
+    return [int(m.group(1)) for r in records if r.name == "oxy.importing.reorder"
+            and (m := re.search(r"(\d+) finished before an earlier one", r.getMessage()))]
 
 
 def fresh(path: pathlib.Path) -> pathlib.Path:

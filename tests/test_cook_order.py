@@ -11,19 +11,15 @@ from __future__ import annotations
 
 import logging
 import pathlib
-import re
 
 import gevent
 import gevent.event
-import numpy as np
 import pytest
-from PIL import Image
 
-from farming import cooked_files, fresh, pack_bytes
+from farming import assert_identical_roots, fresh, mixed_images, out_of_order_counts
 from oxy.hub import Channel, ChannelClosed, ImportLoop
 from oxy.importing import AsyncImportService, ImportRequest
 from oxy.importing.reorder import InOrder
-from oxy.validate import validate_loose_root
 
 
 class FakePipeline:
@@ -148,40 +144,6 @@ def test_bad_bounds_are_refused():
 
 # -- real cooks ---------------------------------------------------------------------------------
 
-#: Very different sizes, the biggest first: with 2 threads the small ones finish first.
-SIZES = (384, 16, 48, 8, 96, 24, 64, 32)
-
-
-def mixed_images(folder: pathlib.Path) -> list[pathlib.Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i, size in enumerate(SIZES):
-        rng = np.random.default_rng(7 + i)
-        path = folder / f"mixed{i}_{size}.png"
-        Image.fromarray(rng.integers(0, 256, (size, size, 4), dtype=np.uint8), "RGBA").save(path)
-        out.append(path)
-    return out
-
-
-def out_of_order_counts(caplog: pytest.LogCaptureFixture) -> list[int]:
-    """How many results finished before an earlier one, per pipeline run (the in-order
-    buffer logs it at the end of each)."""
-    return [int(m.group(1)) for r in caplog.records if r.name == "oxy.importing.reorder"
-            and (m := re.search(r"(\d+) finished before an earlier one", r.getMessage()))]
-
-
-def assert_identical_roots(roots: list[pathlib.Path], tmp: pathlib.Path) -> None:
-    """Every cooked file byte for byte (the per-root GUID aside) and the packed PAKs."""
-    for root in roots:
-        assert validate_loose_root(root, verify_hashes=True).ok
-    first = cooked_files(roots[0])
-    assert "Resources/textures.data" in first
-    for root in roots[1:]:
-        assert cooked_files(root) == first, root
-    paks = {pack_bytes(root, tmp / f"{root.name}.pak") for root in roots}
-    assert len(paks) == 1
-
-
 def cook_textures(service: AsyncImportService, images: list[pathlib.Path], root: pathlib.Path):
     report = service.submit(ImportRequest(str(images[0]), str(fresh(root)),
                                           options={"sources": [str(i) for i in images[1:]]})).wait(600)
@@ -198,7 +160,7 @@ def test_one_and_two_threads_give_identical_texture_roots(tmp_path, caplog):
         with AsyncImportService(cpu_threads=threads) as service:
             caplog.clear()
             report = cook_textures(service, images, root)
-        counts = out_of_order_counts(caplog)
+        counts = out_of_order_counts(caplog.records)
         assert len(counts) == 1
         assert threads > 1 or counts == [0]  # one thread: completion order is submission order
         differed.append(counts[0])
@@ -239,7 +201,7 @@ def test_a_scene_with_textures_of_different_sizes_gives_identical_roots(tmp_path
             report = service.submit(ImportRequest(str(model), str(root))).wait(600)
         assert report is not None and report.success, report and report.diagnostics
         assert report.written["textures"] >= 4  # (and the placeholder texture 0 of a new root)
-        counts = out_of_order_counts(caplog)
+        counts = out_of_order_counts(caplog.records)
         assert len(counts) == 1 and (threads > 1 or counts == [0])
         differed.append(counts[0])
         roots.append(root)

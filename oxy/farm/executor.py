@@ -11,20 +11,25 @@ cache), it calls :meth:`Farm.cook_texture` / :meth:`Farm.parse_scene` /
 on the hub still does every file write (commit protocol, determinism and crash safety
 unchanged).
 
-Crossing: ``client.submit`` from the pool thread; the Dask future's done callback
-(Dask's callback thread) sets a :class:`~oxy.hub.future.CrossFuture` that the pool
-thread waits on. Cancellation: the task's token (:func:`oxy.hub.pools.current_task`,
+Crossing: the unit becomes a :class:`~oxy.farm.batching.Call`; the
+:class:`~oxy.farm.batching.Batcher` submits it (alone, or with other small units of
+the same step in one Dask task while the cluster is busy: ``max_tasks`` tasks in
+flight, ``batch_texels`` / ``batch_units`` per task) and wakes the call's
+:class:`~oxy.hub.future.CrossFuture` when its task's results are fetched. The pool
+thread waits on that CrossFuture only. Cancellation: the task's token (:func:`oxy.hub.pools.current_task`,
 cancelled when the greenlet waiting for the pool task is killed: a cancelled job,
-``cancel_all``, shutdown) sets that CrossFuture too, and the Dask future is
-cancelled (``future.cancel()``). Back-pressure: at most ``max_in_flight`` tasks are
-submitted at once (a semaphore; waiting for a slot also watches the token); the
-service sizes its CPU pool so that many units can wait. Timeouts: ``task_timeout``
-per task (:class:`FarmTimeout`, the task is cancelled).
+``cancel_all``, shutdown) wakes it too; the unit leaves its queued batch, or its Dask
+task is cancelled (``future.cancel()``) once no unit of the task is still wanted.
+Back-pressure: ``max_tasks`` Dask tasks; the service sizes its CPU pool to
+``max_in_flight`` units, so that many units can wait (and small ones can queue up
+into batches). Timeouts: ``task_timeout`` per task (:class:`FarmTimeout`, the task
+is cancelled).
 
 Failures: a worker killed mid-task is Dask's business (it reschedules the task on
 another worker; after ``distributed.scheduler.allowed-failures`` kills the task
 fails with ``KilledWorker``, reported as a :class:`FarmError`); a cook error on bad
-input comes back as the local cook's exception (bad input fails alone); a lost
+input comes back as the local cook's exception for that unit only (bad input fails
+alone, also inside a batch); a lost
 scheduler makes every waiting task raise :class:`FarmLost` and calls the failure
 listeners (the service fails its running jobs: nothing of theirs is committed).
 
@@ -43,10 +48,10 @@ methods from CPU-pool threads (or any plain thread); counters from any thread.
 """
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Callable, Mapping, Sequence
@@ -55,7 +60,7 @@ from oxy.errors import OperationCancelled
 from oxy.farm import tasks
 from oxy.farm.errors import FarmError, FarmLost, FarmTimeout, FarmUnavailable, FarmVersionMismatch, RemoteFailure, \
     rebuild
-from oxy.hub.future import CrossFuture, FutureTimeout
+from oxy.farm.batching import Batcher, Call
 from oxy.hub.pools import current_task
 
 __all__ = ["Farm", "FarmCounters", "parse_address"]
@@ -64,6 +69,10 @@ log = logging.getLogger("oxy.farm")
 
 #: Seconds between two checks of the scheduler connection while a task is awaited.
 POLL = 0.25
+#: Default batch budget: the source texels one Dask task may carry (a 256x256 image; 16 of 64x64).
+BATCH_TEXELS = 256 * 256
+#: Default most units in one Dask task.
+BATCH_UNITS = 32
 
 
 @dataclass
@@ -71,7 +80,7 @@ class FarmCounters:
     """What crossed to the cluster (bytes are the task's payload: input file bytes
     out, encoded result bytes back; Dask's own framing is not counted)."""
 
-    submitted: int = 0
+    submitted: int = 0      # units (a texture, a parse, a geometry)
     completed: int = 0
     failed: int = 0
     cancelled: int = 0
@@ -81,6 +90,22 @@ class FarmCounters:
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
+
+
+def _texels(sources: Sequence[tuple[str, bytes]]) -> int | None:
+    """Source pixels of a texture unit from its image headers (Pillow reads only the
+    header), or None when an image cannot be sized that way (it then goes alone)."""
+    from PIL import Image
+
+    total = 0
+    for _name, data in sources:
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+        except Exception:  # noqa: BLE001 - unknown or bad header: not batched (a bad input fails on the worker)
+            return None
+        total += int(width) * int(height)
+    return total
 
 
 def parse_address(address: str) -> tuple[str, int | str]:
@@ -145,11 +170,17 @@ class Farm:
     ``AsyncImportService(farm=...)``; :meth:`close` when done (or use ``with``)."""
 
     def __init__(self, client: Any, *, cluster: Any = None, address: str = "", max_in_flight: int | None = None,
-                 task_timeout: float = 600.0, lost_after: float = 10.0) -> None:
+                 task_timeout: float = 600.0, lost_after: float = 10.0, max_tasks: int | None = None,
+                 batch_texels: int = BATCH_TEXELS, batch_units: int = BATCH_UNITS) -> None:
         """Wrap a connected synchronous ``distributed.Client`` (prefer :meth:`connect`).
-        ``max_in_flight``: default twice the workers' threads (at least 2);
-        ``task_timeout``: seconds per task; ``lost_after``: seconds without a
-        scheduler connection before waiting tasks fail with :class:`FarmLost`."""
+        ``max_tasks``: Dask tasks in flight, default twice the workers' threads (at
+        least 2); ``max_in_flight``: units the client should keep waiting on the farm
+        (the service sizes its CPU pool to it), default 8 per worker thread (at least
+        ``max_tasks``), so that small units queue up and share tasks
+        (:mod:`oxy.farm.batching`); ``batch_texels`` / ``batch_units``: the most texels
+        (source pixels) and units one task may carry (``batch_texels=0``: no
+        batching); ``task_timeout``: seconds per task; ``lost_after``: seconds without
+        a scheduler connection before waiting units fail with :class:`FarmLost`."""
         self.client = client
         self.cluster = cluster
         self.address = address
@@ -158,12 +189,14 @@ class Farm:
         if self.task_timeout <= 0 or self.lost_after <= 0:
             raise ValueError("task_timeout and lost_after must be positive")
         threads = self.worker_threads()
-        self.max_in_flight = int(max_in_flight or max(2, 2 * threads))
-        if self.max_in_flight < 1:
-            raise ValueError("max_in_flight must be >= 1")
+        self.max_tasks = int(max_tasks or max(2, 2 * threads))
+        self.max_in_flight = int(max_in_flight or max(self.max_tasks, 8 * threads))
+        if self.max_in_flight < 1 or self.max_tasks < 1:
+            raise ValueError("max_in_flight and max_tasks must be >= 1")
         self.counters = FarmCounters()
+        self._batcher = Batcher(client, max_tasks=self.max_tasks, batch_texels=int(batch_texels),
+                                batch_units=int(batch_units), task_timeout=self.task_timeout)
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(self.max_in_flight)
         self._in_flight = 0
         self._listeners: list[Callable[[FarmError], object]] = []
         self._lost: FarmLost | None = None
@@ -174,12 +207,15 @@ class Farm:
     @classmethod
     def connect(cls, address: str, *, security: Any = None, max_in_flight: int | None = None,
                 task_timeout: float = 600.0, connect_timeout: float = 30.0, lost_after: float = 10.0,
-                check_versions: bool = True) -> Farm:
+                check_versions: bool = True, max_tasks: int | None = None, batch_texels: int | None = None,
+                batch_units: int | None = None) -> Farm:
         """Connect to ``address`` (:func:`parse_address`): an existing scheduler, or
         ``local:N``, a ``LocalCluster`` of N single-threaded worker processes started
         here (and stopped by :meth:`close`). ``security`` goes to Dask unchanged
         (:func:`_security`). Then, unless ``check_versions`` is false, every worker
-        must report this process's :func:`~oxy.farm.tasks.worker_versions`.
+        must report this process's :func:`~oxy.farm.tasks.worker_versions`. The
+        bounds (``max_in_flight``, ``max_tasks``, ``batch_texels``, ``batch_units``)
+        are :class:`Farm`'s.
 
         Raises FarmUnavailable (Dask missing, nothing answers in ``connect_timeout``
         s, or no worker joined), FarmVersionMismatch, FarmError (gevent-patched
@@ -212,8 +248,10 @@ class Farm:
             _in_thread(lambda: (client.close(), cluster.close() if cluster is not None else None))
             raise FarmUnavailable(f"no worker joined the cook farm at {address} within {connect_timeout:g} s") \
                 from None
+        batching = {k: v for k, v in (("batch_texels", batch_texels), ("batch_units", batch_units))
+                    if v is not None}
         farm = cls(client, cluster=cluster, address=address, max_in_flight=max_in_flight,
-                   task_timeout=task_timeout, lost_after=lost_after)
+                   task_timeout=task_timeout, lost_after=lost_after, max_tasks=max_tasks, **batching)
         try:
             if check_versions:
                 farm.check_versions(timeout=connect_timeout)
@@ -264,7 +302,23 @@ class Farm:
 
     @property
     def in_flight(self) -> int:
+        """Units sent to the farm and not finished (queued or in a Dask task)."""
         return self._in_flight
+
+    @property
+    def tasks_submitted(self) -> int:
+        """Dask tasks submitted so far (fewer than units when small ones were batched)."""
+        return self._batcher.tasks_submitted
+
+    @property
+    def units_batched(self) -> int:
+        """Units that shared a Dask task with others."""
+        return self._batcher.units_batched
+
+    @property
+    def tasks_in_flight(self) -> int:
+        """Dask tasks submitted and not finished (each carries one or more units)."""
+        return self._batcher.tasks_in_flight
 
     # -- the unit steps (CPU-pool threads) -----------------------------------------------------------
     def cook_texture(self, sources: Sequence[tuple[str, bytes]], settings: Any, kind: str, key: str,
@@ -272,7 +326,8 @@ class Farm:
         """``cook_texture_files`` on the farm: the decoded ``CookedTexture``."""
         sent = sum(len(data) for _name, data in sources)
         return self._decode(self.run(tasks.cook_texture_task, list(sources), settings, kind, key, cache_url,
-                                     what=f"texture {sources[0][0] if sources else ''}", sent=sent))
+                                     what=f"texture {sources[0][0] if sources else ''}", sent=sent,
+                                     texels=_texels(sources)))
 
     def parse_scene(self, path: str, model: bytes, deps: Mapping[str, bytes | None], key: str,
                     cache_url: str | None) -> Any:
@@ -297,35 +352,39 @@ class Farm:
 
         return unit_codec.decode(data)
 
-    def run(self, fn: Callable[..., bytes], *args: Any, what: str, sent: int = 0) -> bytes:
-        """Submit ``fn(*args)`` and wait for its bytes, on the calling (pool) thread.
-        Raises OperationCancelled (the task's token was cancelled: the Dask future is
-        cancelled too), the rebuilt cook error (bad input), or for the farm's own
+    def run(self, fn: Callable[..., bytes], *args: Any, what: str, sent: int = 0, texels: int | None = None) -> bytes:
+        """Send ``fn(*args)`` to the farm (alone, or with other small units in one task:
+        :mod:`oxy.farm.batching`) and wait for its bytes on the calling thread.
+        Raises OperationCancelled (the task's token was cancelled: the unit leaves
+        its batch, or its Dask task is cancelled once no unit of it is wanted), the
+        rebuilt cook error (bad input, this unit only), or for the farm's own
         failures FarmTimeout / FarmLost / FarmError, after calling the failure
         listeners; when there are listeners (a service, which fails its running jobs)
         those become OperationCancelled, so the unit's caller stops quietly."""
         try:
-            return self._run(fn, args, what, sent)
+            return self._run(Call(fn, args, what, sent, texels))
         except FarmError as error:
             if not self._fail(error):
                 raise
             raise OperationCancelled(str(error)) from error
 
-    def _run(self, fn: Callable[..., bytes], args: tuple[Any, ...], what: str, sent: int) -> bytes:
+    def _run(self, call: Call) -> bytes:
         task = current_task()
         token = task.token if task is not None else None
         self._raise_if_lost()
-        while not self._slots.acquire(timeout=POLL):
-            if token is not None:
-                token.raise_if_cancelled()
-            self._raise_if_lost()
+        with self._lock:
+            self._in_flight += 1
+            self.counters.submitted += 1
+            self.counters.bytes_sent += call.sent
+            self.counters.peak_in_flight = max(self.counters.peak_in_flight, self._in_flight)
+        forget = token.on_cancel(lambda: call.wake.set_result(None)) if token is not None else None
         try:
-            with self._lock:
-                self._in_flight += 1
-                self.counters.submitted += 1
-                self.counters.bytes_sent += sent
-                self.counters.peak_in_flight = max(self.counters.peak_in_flight, self._in_flight)
-            data = self._submit_and_wait(fn, args, token, what)
+            try:
+                self._batcher.start(call)
+            except RuntimeError:
+                self._raise_if_lost(force=True)
+                raise
+            data = self._wait(call, token)
             with self._lock:
                 self.counters.completed += 1
                 self.counters.bytes_received += len(data)
@@ -339,57 +398,54 @@ class Farm:
                 self.counters.failed += 1
             raise
         finally:
+            if forget is not None:
+                forget()
             with self._lock:
                 self._in_flight -= 1
-            self._slots.release()
 
-    def _submit_and_wait(self, fn: Callable[..., bytes], args: tuple[Any, ...], token: Any, what: str) -> bytes:
+    def _wait(self, call: Call, token: Any) -> bytes:
+        """Wait for ``call``'s outcome: woken by its batch's end or its token's cancel,
+        and every POLL seconds to check the scheduler connection and the deadline.
+        Only CrossFuture waits: no Dask call blocks here."""
         from distributed import CancelledError as DaskCancelled
         from distributed import KilledWorker
 
-        done: CrossFuture[None] = CrossFuture()
-        name = getattr(fn, "__name__", "task").removesuffix("_task")
-        future = self.client.submit(fn, *args, key=f"oxy-{name}-{uuid.uuid4().hex}", pure=False)
-        future.add_done_callback(lambda _f: done.set_result(None))
-        forget = token.on_cancel(lambda: done.set_result(None)) if token is not None else None
-        deadline = time.monotonic() + self.task_timeout
-        try:
-            while True:
-                try:
-                    done.result(POLL)
-                    break
-                except FutureTimeout:
-                    pass
-                self._raise_if_lost()
-                if time.monotonic() > deadline:
-                    future.cancel()
-                    raise FarmTimeout(f"{what}: the farm task took more than {self.task_timeout:g} s; cancelled")
-            if token is not None and token.cancelled and not future.done():
-                future.cancel()
+        what = call.what
+        while not call.done:
+            call.wake.wait(POLL)
+            if token is not None and token.cancelled:
+                self._batcher.cancel(call)
                 token.raise_if_cancelled()
+            if call.done:
+                break
             try:
-                value = future.result()
-            except RemoteFailure as failure:
-                raise rebuild(failure) from None
-            except KilledWorker as exc:
-                raise FarmError(f"{what}: the farm gave up on the task: {exc}") from None
-            except DaskCancelled:
-                if token is not None and token.cancelled:
-                    token.raise_if_cancelled()
-                self._raise_if_lost(force=True)
-                raise FarmLost(f"{what}: the farm cancelled the task (scheduler {self.address} lost?)") from None
-            except (OSError, TimeoutError) as exc:
-                self._raise_if_lost(force=True)
-                raise FarmError(f"{what}: {type(exc).__name__}: {exc}") from None
-            if not isinstance(value, (bytes, bytearray)):
-                raise FarmError(f"{what}: the farm task returned {type(value).__name__}, not bytes")
-            return bytes(value)
-        finally:
-            if forget is not None:
-                forget()
-            if not future.done():
-                future.cancel()
-            future.release()
+                self._raise_if_lost()
+            except FarmLost:
+                self._batcher.cancel(call)
+                raise
+            batch = call.batch
+            if batch is not None and batch.deadline and time.monotonic() > batch.deadline and not batch.done:
+                self._batcher.expire(batch)
+                raise FarmTimeout(f"{what}: the farm task took more than {self.task_timeout:g} s; cancelled")
+        try:
+            ok, value = call.outcome()
+        except KilledWorker as exc:
+            raise FarmError(f"{what}: the farm gave up on the task: {exc}") from None
+        except DaskCancelled:
+            if token is not None and token.cancelled:
+                token.raise_if_cancelled()
+            self._raise_if_lost(force=True)
+            raise FarmLost(f"{what}: the farm cancelled the task (scheduler {self.address} lost?)") from None
+        except (OSError, TimeoutError) as exc:
+            self._raise_if_lost(force=True)
+            raise FarmError(f"{what}: {type(exc).__name__}: {exc}") from None
+        if not ok:
+            if isinstance(value, RemoteFailure):
+                raise rebuild(value) from None
+            raise value
+        if not isinstance(value, (bytes, bytearray)):
+            raise FarmError(f"{what}: the farm task returned {type(value).__name__}, not bytes")
+        return bytes(value)
 
     # -- losing the scheduler -----------------------------------------------------------------------
     def _raise_if_lost(self, force: bool = False) -> None:
@@ -436,6 +492,7 @@ class Farm:
         if self._closed:
             return
         self._closed = True
+        self._batcher.close()
 
         def shut() -> None:
             try:

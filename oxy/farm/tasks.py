@@ -35,7 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from oxy.farm.errors import RemoteFailure
 
-__all__ = ["cook_texture_task", "pack_geometry_task", "parse_scene_task", "worker_versions"]
+__all__ = ["cook_texture_task", "pack_geometry_task", "parse_scene_task", "run_units", "worker_versions"]
 
 _caches: dict[str, Any] = {}
 _caches_lock = threading.Lock()
@@ -88,6 +88,20 @@ def _carry(fn: Callable[[], Any]) -> Any:
         raise RemoteFailure("SceneParseError", (exc.path, exc.reason)) from None
     except TextureCookError as exc:
         raise RemoteFailure("TextureCookError", (str(exc),)) from None
+
+
+def run_units(fn: Callable[..., bytes], calls: Sequence[tuple[Any, ...]]) -> list[tuple[bool, Any]]:
+    """One Dask task for several units of the same step (:mod:`oxy.farm.batching`):
+    ``fn(*args)`` for each, in order, as ``(True, bytes)``, or ``(False, error)`` when
+    that unit raised (a cook error already travels as RemoteFailure; anything else as
+    itself), so one bad input fails only its unit and the others still return."""
+    out: list[tuple[bool, Any]] = []
+    for args in calls:
+        try:
+            out.append((True, fn(*args)))
+        except Exception as exc:  # noqa: BLE001 - the unit's own outcome
+            out.append((False, exc))
+    return out
 
 
 def cook_texture_task(sources: Sequence[tuple[str, bytes]], settings: Any, kind: str, key: str,

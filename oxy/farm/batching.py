@@ -1,0 +1,282 @@
+"""From units of cook work to Dask tasks: small units coalesced into one task, results per unit.
+
+A Dask task costs a fixed overhead (submit, scheduling, a worker round trip, the
+client's callback: about 0.1 s per task on a loaded 2-core machine), so a farm of
+tiny textures was slower than cooking them locally. :class:`Batcher` sends each
+unit (:class:`Call`) to the cluster through a queue of :class:`Batch` es:
+
+* at most ``max_tasks`` Dask tasks are in flight; while they are, new units wait in
+  the queue, and a *small* unit (``texels`` known and at most ``batch_texels``)
+  joins the last queued batch of the same function if the batch stays within
+  ``batch_texels`` and ``batch_units``. So batches form exactly while the cluster
+  is busy (the window is "until a task slot frees"), and a lone unit on an idle
+  farm goes at once, without waiting for a timer. A large unit (or one whose size
+  is unknown: a scene parse, a geometry, an image Pillow cannot size) is a batch of
+  its own.
+* one Dask task runs a batch (:func:`oxy.farm.tasks.run_units`): every unit in
+  turn, each one's failure caught and returned as *its* outcome, so a bad input
+  in a batch fails only its unit.
+* results are delivered per unit: the task's done callback frees its slot at once
+  (the next batch goes), and a fetcher thread gathers the outcomes and wakes each
+  unit's :class:`~oxy.hub.future.CrossFuture`. Waiting for a unit never makes a
+  blocking Dask call, so a greenlet on a hub can wait too (``wake`` is hub-aware).
+* cancellation per unit: a unit still queued leaves its batch (an emptied batch is
+  dropped); a unit already submitted is marked, and its task is cancelled on the
+  cluster (``future.cancel()``) once every unit of the batch is cancelled. A task
+  already running on a worker finishes there; its results are dropped.
+
+Thread rules: :meth:`Batcher.start` and :meth:`Batcher.cancel` from any thread;
+two daemon threads of its own (``oxy-farm-submit``: submits; ``oxy-farm-fetch``:
+gathers), started on first use and ended by :meth:`Batcher.close`. Failure modes:
+a task that fails as a whole (``KilledWorker``, cancelled by a lost scheduler, an
+OS error) sets :attr:`Batch.error` for all its units; a submit that raises does
+the same. The farm (:mod:`oxy.farm.executor`) turns those into its errors.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import deque
+from typing import Any, Callable
+
+from oxy.farm import tasks
+from oxy.hub.future import CrossFuture
+
+__all__ = ["Batch", "Batcher", "Call"]
+
+log = logging.getLogger("oxy.farm")
+
+
+class Call:
+    """One unit of work for the farm: ``fn(*args)`` returning bytes. ``texels``: its
+    size when known (small units can share a task); ``wake`` is set when its batch
+    is done (or by whoever wants the waiter to look again: a cancel)."""
+
+    __slots__ = ("fn", "args", "what", "sent", "texels", "wake", "batch", "index", "cancelled")
+
+    def __init__(self, fn: Callable[..., bytes], args: tuple[Any, ...], what: str, sent: int = 0,
+                 texels: int | None = None) -> None:
+        self.fn, self.args, self.what, self.sent, self.texels = fn, args, what, sent, texels
+        self.wake: CrossFuture[None] = CrossFuture()
+        self.batch: Batch | None = None
+        self.index = -1          # position in its batch's task (set when submitted)
+        self.cancelled = False
+
+    @property
+    def done(self) -> bool:
+        return self.batch is not None and self.batch.done
+
+    def outcome(self) -> tuple[bool, Any]:
+        """``(True, bytes)`` or ``(False, exception)`` for this unit; raises the
+        batch's own error. Only once :attr:`done`."""
+        batch = self.batch
+        assert batch is not None and batch.done
+        if batch.error is not None:
+            raise batch.error
+        assert batch.outcomes is not None
+        return batch.outcomes[self.index]
+
+
+class Batch:
+    """Units of one function sent as one Dask task (see the module docstring)."""
+
+    __slots__ = ("fn", "calls", "texels", "small", "submitted", "future", "key", "deadline", "outcomes", "error",
+                 "done", "slot_held")
+
+    def __init__(self, fn: Callable[..., bytes], small: bool) -> None:
+        self.fn = fn
+        self.calls: list[Call] = []
+        self.texels = 0
+        self.small = small
+        self.submitted = False
+        self.future: Any = None
+        self.key = ""
+        self.deadline = 0.0
+        self.outcomes: list[tuple[bool, Any]] | None = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.slot_held = False
+
+
+class Batcher:
+    """See the module docstring."""
+
+    def __init__(self, client: Any, *, max_tasks: int, batch_texels: int, batch_units: int,
+                 task_timeout: float) -> None:
+        if max_tasks < 1 or batch_units < 1 or batch_texels < 0:
+            raise ValueError("max_tasks and batch_units must be >= 1, batch_texels >= 0")
+        self.client = client
+        self.max_tasks, self.batch_texels, self.batch_units = max_tasks, batch_texels, batch_units
+        self.task_timeout = task_timeout
+        self._cond = threading.Condition()
+        self._queue: deque[Batch] = deque()
+        self._tasks = 0
+        self._closed = False
+        self._done: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        #: Dask tasks submitted; units that travelled in a task with others; most tasks at once.
+        self.tasks_submitted = 0
+        self.units_batched = 0
+        self.peak_tasks = 0
+
+    # -- any thread ---------------------------------------------------------------------------------
+    def start(self, call: Call) -> None:
+        """Queue ``call`` (joining a queued batch when it is small and fits)."""
+        small = call.texels is not None and call.texels <= self.batch_texels
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the farm is closed")
+            if not self._threads:
+                self._threads = [threading.Thread(target=self._submit_loop, name="oxy-farm-submit", daemon=True),
+                                 threading.Thread(target=self._fetch_loop, name="oxy-farm-fetch", daemon=True)]
+                for thread in self._threads:
+                    thread.start()
+            batch = self._queue[-1] if self._queue else None
+            if not (small and batch is not None and batch.small and batch.fn is call.fn
+                    and len(batch.calls) < self.batch_units
+                    and batch.texels + int(call.texels or 0) <= self.batch_texels):
+                batch = Batch(call.fn, small)
+                self._queue.append(batch)
+            batch.calls.append(call)
+            batch.texels += int(call.texels or 0)
+            call.batch = batch
+            self._cond.notify_all()
+
+    def cancel(self, call: Call) -> None:
+        """Cancel one unit: out of its queued batch, or (submitted) marked; its task is
+        cancelled on the cluster when no unit of it is still wanted."""
+        cancel_task = None
+        with self._cond:
+            if call.cancelled:
+                return
+            call.cancelled = True
+            batch = call.batch
+            if batch is None or batch.done:
+                return
+            if not batch.submitted:
+                batch.calls.remove(call)
+                batch.texels -= int(call.texels or 0)
+                if not batch.calls and batch in self._queue:
+                    self._queue.remove(batch)
+                return
+            if batch.future is not None and all(c.cancelled for c in batch.calls):
+                cancel_task = batch
+                self._free_slot(batch)
+        if cancel_task is not None:
+            try:
+                cancel_task.future.cancel()
+            except Exception as exc:  # noqa: BLE001 - a lost client cannot cancel; nothing more to do
+                log.debug("cancelling %s: %s", cancel_task.key, exc)
+
+    def expire(self, batch: Batch) -> None:
+        """Give up on a submitted batch (its task timed out): cancel it on the cluster."""
+        with self._cond:
+            self._free_slot(batch)
+        if batch.future is not None:
+            try:
+                batch.future.cancel()
+            except Exception as exc:  # noqa: BLE001
+                log.debug("cancelling %s: %s", batch.key, exc)
+
+    @property
+    def tasks_in_flight(self) -> int:
+        return self._tasks
+
+    def close(self) -> None:
+        """Stop both threads; queued units are woken (their waiters see the farm closed)."""
+        with self._cond:
+            self._closed = True
+            queued = [c for b in self._queue for c in b.calls]
+            self._queue.clear()
+            self._cond.notify_all()
+        self._done.put(None)
+        for call in queued:
+            call.wake.set_result(None)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(10)
+
+    # -- the submit thread ---------------------------------------------------------------------------
+    def _free_slot(self, batch: Batch) -> None:
+        """Under ``_cond``: the batch no longer holds a task slot."""
+        if batch.slot_held:
+            batch.slot_held = False
+            self._tasks -= 1
+            self._cond.notify_all()
+
+    def _submit_loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and not (self._queue and self._tasks < self.max_tasks):
+                    self._cond.wait()
+                if self._closed:
+                    return
+                batch = self._queue.popleft()
+                batch.submitted = True
+                for index, call in enumerate(batch.calls):
+                    call.index = index
+                calls = list(batch.calls)
+                if not calls:
+                    continue
+                batch.slot_held = True
+                self._tasks += 1
+                self.peak_tasks = max(self.peak_tasks, self._tasks)
+            self._submit(batch, calls)
+
+    def _submit(self, batch: Batch, calls: list[Call]) -> None:
+        name = getattr(batch.fn, "__name__", "task").removesuffix("_task")
+        batch.key = f"oxy-{name}-{uuid.uuid4().hex}" if len(calls) == 1 else \
+            f"oxy-{name}-{len(calls)}x-{uuid.uuid4().hex}"
+        try:
+            future = self.client.submit(tasks.run_units, batch.fn, [c.args for c in calls], key=batch.key,
+                                        pure=False)
+        except Exception as exc:  # noqa: BLE001 - every unit of the batch gets it
+            batch.error = exc
+            with self._cond:
+                self._free_slot(batch)
+            self._finish(batch)
+            return
+        with self._cond:
+            batch.future = future
+            batch.deadline = time.monotonic() + self.task_timeout
+            self.tasks_submitted += 1
+            if len(calls) > 1:
+                self.units_batched += len(calls)
+            unwanted = all(c.cancelled for c in calls)
+            if unwanted:
+                self._free_slot(batch)
+        if unwanted:
+            future.cancel()
+        future.add_done_callback(lambda _f: self._task_done(batch))
+
+    # -- Dask's callback thread, then the fetch thread ---------------------------------------------------
+    def _task_done(self, batch: Batch) -> None:
+        with self._cond:
+            self._free_slot(batch)  # the next batch may go while this one's results are fetched
+        self._done.put(batch)
+
+    def _fetch_loop(self) -> None:
+        while (batch := self._done.get()) is not None:
+            try:
+                value = batch.future.result(timeout=self.task_timeout)
+                if not isinstance(value, list) or len(value) != len(batch.calls):
+                    raise TypeError(f"the farm task {batch.key} returned {type(value).__name__}, "
+                                    f"not {len(batch.calls)} outcomes")
+                batch.outcomes = value
+            except BaseException as exc:  # noqa: BLE001 - the batch's own failure, for every unit
+                batch.error = exc
+            finally:
+                try:
+                    batch.future.release()
+                except Exception:  # noqa: BLE001 - a closed client: nothing to release
+                    pass
+            self._finish(batch)
+
+    @staticmethod
+    def _finish(batch: Batch) -> None:
+        batch.done = True
+        for call in batch.calls:
+            call.wake.set_result(None)
