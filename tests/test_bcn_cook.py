@@ -177,6 +177,25 @@ def test_every_subresource_decodes_with_texture2ddecoder_and_the_loader(cooked, 
             assert (values[..., 3] == 1).all()
 
 
+PRESET_OF = {"bc1": "albedo", "bc4": "data", "bc5": "normal", "bc6h": "hdr"}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_exported_dds_cooks_back_by_passthrough(cooked, tmp_path: pathlib.Path, name: str) -> None:
+    """``oxy export --format dds`` of the cooked texture, cooked again with the preset
+    (and format) that made it: the blocks pass through and the payload is the same."""
+    from oxy.cook.texture import cook_texture_files, settings_for
+
+    _source, root = cooked[name]
+    result = oxy("export", root, "--all", "-o", tmp_path, "--format", "dds", timeout=120)
+    assert result.returncode == 0, result.stderr
+    dds, = tmp_path.glob("*.dds")
+    settings = settings_for(PRESET_OF[name], **({"output": "bc1"} if name == "bc1" else {}))
+    again = cook_texture_files([(dds.name, dds.read_bytes())], settings)
+    assert [n.code for n in again.notes] == ["texture.passthrough"]
+    assert again.payload == payload(root, read_table(root)[1])
+
+
 def test_bc1_quality(cooked) -> None:
     source, root = cooked["bc1"]
     got = load_texture(root).to_rgba8()
