@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <string.h>
+#include <math.h>
 
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__SSE2__)
 #define BCN_X86 1
@@ -464,6 +465,424 @@ static void bcn_encode_bc45_ultra(const uint8_t* img, ptrdiff_t h, ptrdiff_t w, 
 #endif
     (void)path;
     bcn_bc45_ultra_scalar(img, h, w, nch, ch0, ch1, out);
+}
+
+/* ------------------------------------------------------------------ BC1 */
+
+/* One-colour tables (bcn.pyx's _OM5 / _OM6: the 5- and 6-bit endpoint pair
+ * whose 1/3 interpolant is nearest each 8-bit value), set once at import. */
+static const uint8_t* bcn_om5;
+static const uint8_t* bcn_om6;
+
+static void bcn_simd_set_tables(const uint8_t* om5, const uint8_t* om6) {
+    bcn_om5 = om5;
+    bcn_om6 = om6;
+}
+
+static inline void bcn_bc1_write(int c0, int c1, uint32_t bits, uint8_t* out) {
+    out[0] = (uint8_t)(c0 & 255);
+    out[1] = (uint8_t)(c0 >> 8);
+    out[2] = (uint8_t)(c1 & 255);
+    out[3] = (uint8_t)(c1 >> 8);
+    memcpy(out + 4, &bits, 4); /* little-endian (x86, ARM) */
+}
+
+/* The one-colour block (exact tables, as the other presets). */
+static void bcn_bc1_solid(const int* rgb, uint8_t* out) {
+    int c0 = (bcn_om5[2 * rgb[0]] << 11) | (bcn_om6[2 * rgb[1]] << 5) | bcn_om5[2 * rgb[2]];
+    int c1 = (bcn_om5[2 * rgb[0] + 1] << 11) | (bcn_om6[2 * rgb[1] + 1] << 5) | bcn_om5[2 * rgb[2] + 1];
+    if (c0 == c1)
+        bcn_bc1_write(c0, c1, 0, out);
+    else if (c0 > c1)
+        bcn_bc1_write(c0, c1, 0xAAAAAAAAu, out); /* all index 2: (2 c0 + c1) / 3 */
+    else
+        bcn_bc1_write(c1, c0, 0xFFFFFFFFu, out); /* swapped: index 3 */
+}
+
+/* ---- the lane-parallel encoder of bcn_simd_bc1.h, once per path */
+
+/* scalar: one block per "vector" */
+#define VF float
+#define VM int
+#define VI uint32_t
+#define F_SET(x) ((float)(x))
+#define F_ADD(a, b) ((a) + (b))
+#define F_SUB(a, b) ((a) - (b))
+#define F_MUL(a, b) ((a) * (b))
+#define F_DIV(a, b) ((a) / (b))
+#define F_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define F_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define F_ABS(a) fabsf(a)
+#define F_TRUNC(a) ((float)(int32_t)(a))
+#define F_LT(a, b) ((a) < (b))
+#define F_LE(a, b) ((a) <= (b))
+#define F_EQ(a, b) ((a) == (b))
+#define M_AND(a, b) ((a) & (b))
+#define F_SEL(m, a, b) ((m) ? (a) : (b))
+#define F_POW2INV(n) bcn_pow2inv(n)
+#define F_TOI(a) ((uint32_t)(int32_t)(a))
+#define I_SET(x) ((uint32_t)(x))
+#define I_ADD(a, b) ((a) + (b))
+#define I_AND(a, b) ((a) & (b))
+#define I_XOR(a, b) ((a) ^ (b))
+#define I_OR(a, b) ((a) | (b))
+#define I_CMPLT(a, b) ((a) < (b) ? 0xffffffffu : 0u)
+#define I_SLLI(a, n) ((a) << (n))
+/* 2^-(exponent of n): n * result lies in [1, 2) (n > 0, finite) */
+static inline float bcn_pow2inv(float n) {
+    uint32_t bits;
+    float m;
+    memcpy(&bits, &n, 4);
+    bits = (254u << 23) - (bits & 0x7f800000u);
+    memcpy(&m, &bits, 4);
+    return m;
+}
+#define BCN_FN(name) name##_scalar
+#if defined(__GNUC__) && !defined(__clang__)
+#define BCN_ATTR __attribute__((optimize("no-tree-vectorize")))
+#else
+#define BCN_ATTR
+#endif
+#include "bcn_simd_bc1.h"
+#undef BCN_FN
+#undef BCN_ATTR
+#undef VF
+#undef VM
+#undef VI
+#undef F_SET
+#undef F_ADD
+#undef F_SUB
+#undef F_MUL
+#undef F_DIV
+#undef F_MIN
+#undef F_MAX
+#undef F_ABS
+#undef F_TRUNC
+#undef F_LT
+#undef F_LE
+#undef F_EQ
+#undef M_AND
+#undef F_SEL
+#undef F_POW2INV
+#undef F_TOI
+#undef I_SET
+#undef I_ADD
+#undef I_AND
+#undef I_XOR
+#undef I_OR
+#undef I_CMPLT
+#undef I_SLLI
+
+static void bcn_bc1_ultra_scalar(const uint8_t* img, ptrdiff_t h, ptrdiff_t w, int nch, uint8_t* out) {
+    ptrdiff_t bw = (w + 3) / 4, bh = (h + 3) / 4, bx, by, x, y, xx, yy;
+    float px[48];
+    const uint8_t* p;
+    int ch, rgb[3];
+    uint32_t c0, c1, bits;
+    int solid;
+    for (by = 0; by < bh; by++) {
+        for (bx = 0; bx < bw; bx++) {
+            for (y = 0; y < 4; y++) {
+                yy = by * 4 + y < h ? by * 4 + y : h - 1;
+                for (x = 0; x < 4; x++) {
+                    xx = bx * 4 + x < w ? bx * 4 + x : w - 1;
+                    p = img + (yy * w + xx) * nch;
+                    for (ch = 0; ch < 3; ch++)
+                        px[16 * ch + 4 * y + x] = (float)p[ch];
+                }
+            }
+            bcn_bc1v_scalar(px, &c0, &c1, &bits, &solid);
+            if (solid) {
+                for (ch = 0; ch < 3; ch++)
+                    rgb[ch] = (int)px[16 * ch];
+                bcn_bc1_solid(rgb, out);
+            } else {
+                bcn_bc1_write((int)c0, (int)c1, bits, out);
+            }
+            out += 8;
+        }
+    }
+}
+
+#ifdef BCN_X86
+#define BCN_AI static inline __attribute__((always_inline))
+
+/* Four RGBx rows of the block at p: 4-byte texels read directly, 3-byte ones
+ * spread by byte shifts (16-byte loads only where they stay inside the image,
+ * else through a copy), others copied. */
+BCN_AI void bcn_bc1_rows_sse2(const uint8_t* p, ptrdiff_t stride, int nch, const uint8_t* end, __m128i* rows) {
+    uint8_t tmp[16];
+    int y, x, ch;
+    __m128i v;
+    for (y = 0; y < 4; y++) {
+        const uint8_t* r = p + y * stride;
+        if (nch == 4) {
+            rows[y] = _mm_loadu_si128((const __m128i*)r);
+        } else if (nch == 3) {
+            if (r + 16 <= end) {
+                v = _mm_loadu_si128((const __m128i*)r);
+            } else {
+                memcpy(tmp, r, 12);
+                memset(tmp + 12, 0, 4);
+                v = _mm_loadu_si128((const __m128i*)tmp);
+            }
+            rows[y] = _mm_unpacklo_epi64(_mm_unpacklo_epi32(v, _mm_srli_si128(v, 3)),
+                                         _mm_unpacklo_epi32(_mm_srli_si128(v, 6), _mm_srli_si128(v, 9)));
+        } else {
+            for (x = 0; x < 4; x++)
+                for (ch = 0; ch < 4; ch++)
+                    tmp[4 * x + ch] = ch < 3 ? r[x * nch + ch] : 0;
+            rows[y] = _mm_loadu_si128((const __m128i*)tmp);
+        }
+    }
+}
+
+/* SSE2 ops (4 blocks per vector) */
+#define VF __m128
+#define VM __m128
+#define VI __m128i
+#define F_SET(x) _mm_set1_ps((float)(x))
+#define F_ADD _mm_add_ps
+#define F_SUB _mm_sub_ps
+#define F_MUL _mm_mul_ps
+#define F_DIV _mm_div_ps
+#define F_MIN _mm_min_ps
+#define F_MAX _mm_max_ps
+#define F_ABS(a) _mm_and_ps(a, _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff)))
+#define F_TRUNC(a) _mm_cvtepi32_ps(_mm_cvttps_epi32(a))
+#define F_LT _mm_cmplt_ps
+#define F_LE _mm_cmple_ps
+#define F_EQ _mm_cmpeq_ps
+#define M_AND _mm_and_ps
+#define F_SEL(m, a, b) _mm_or_ps(_mm_and_ps(m, a), _mm_andnot_ps(m, b))
+#define F_POW2INV(n) \
+    _mm_castsi128_ps(_mm_sub_epi32(_mm_set1_epi32(254 << 23), _mm_and_si128(_mm_castps_si128(n), _mm_set1_epi32(0x7f800000))))
+#define F_TOI _mm_cvttps_epi32
+#define I_SET _mm_set1_epi32
+#define I_ADD _mm_add_epi32
+#define I_AND _mm_and_si128
+#define I_XOR _mm_xor_si128
+#define I_OR _mm_or_si128
+#define I_CMPLT _mm_cmplt_epi32
+#define I_SLLI _mm_slli_epi32
+#define BCN_FN(name) name##_sse2
+#define BCN_ATTR
+#include "bcn_simd_bc1.h"
+#undef BCN_FN
+#undef BCN_ATTR
+#undef VF
+#undef VM
+#undef VI
+#undef F_SET
+#undef F_ADD
+#undef F_SUB
+#undef F_MUL
+#undef F_DIV
+#undef F_MIN
+#undef F_MAX
+#undef F_ABS
+#undef F_TRUNC
+#undef F_LT
+#undef F_LE
+#undef F_EQ
+#undef M_AND
+#undef F_SEL
+#undef F_POW2INV
+#undef F_TOI
+#undef I_SET
+#undef I_ADD
+#undef I_AND
+#undef I_XOR
+#undef I_OR
+#undef I_CMPLT
+#undef I_SLLI
+
+/* AVX2 ops (8 blocks per vector) */
+#define VF __m256
+#define VM __m256
+#define VI __m256i
+#define F_SET(x) _mm256_set1_ps((float)(x))
+#define F_ADD _mm256_add_ps
+#define F_SUB _mm256_sub_ps
+#define F_MUL _mm256_mul_ps
+#define F_DIV _mm256_div_ps
+#define F_MIN _mm256_min_ps
+#define F_MAX _mm256_max_ps
+#define F_ABS(a) _mm256_and_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)))
+#define F_TRUNC(a) _mm256_cvtepi32_ps(_mm256_cvttps_epi32(a))
+#define F_LT(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
+#define F_LE(a, b) _mm256_cmp_ps(a, b, _CMP_LE_OQ)
+#define F_EQ(a, b) _mm256_cmp_ps(a, b, _CMP_EQ_OQ)
+#define M_AND _mm256_and_ps
+#define F_SEL(m, a, b) _mm256_blendv_ps(b, a, m)
+#define F_POW2INV(n)                                                                     \
+    _mm256_castsi256_ps(_mm256_sub_epi32(_mm256_set1_epi32(254 << 23),                 \
+                                         _mm256_and_si256(_mm256_castps_si256(n), _mm256_set1_epi32(0x7f800000))))
+#define F_TOI _mm256_cvttps_epi32
+#define I_SET _mm256_set1_epi32
+#define I_ADD _mm256_add_epi32
+#define I_AND _mm256_and_si256
+#define I_XOR _mm256_xor_si256
+#define I_OR _mm256_or_si256
+#define I_CMPLT(a, b) _mm256_cmpgt_epi32(b, a)
+#define I_SLLI _mm256_slli_epi32
+#define BCN_FN(name) name##_avx2
+#define BCN_ATTR __attribute__((target("avx2")))
+#include "bcn_simd_bc1.h"
+#undef BCN_FN
+#undef BCN_ATTR
+#undef VF
+#undef VM
+#undef VI
+#undef F_SET
+#undef F_ADD
+#undef F_SUB
+#undef F_MUL
+#undef F_DIV
+#undef F_MIN
+#undef F_MAX
+#undef F_ABS
+#undef F_TRUNC
+#undef F_LT
+#undef F_LE
+#undef F_EQ
+#undef M_AND
+#undef F_SEL
+#undef F_POW2INV
+#undef F_TOI
+#undef I_SET
+#undef I_ADD
+#undef I_AND
+#undef I_XOR
+#undef I_OR
+#undef I_CMPLT
+#undef I_SLLI
+
+/* The RGBx rows of block (bx, by) (clamped at the edges). */
+BCN_AI void bcn_bc1_block_rows(const uint8_t* img, ptrdiff_t h, ptrdiff_t w, int nch, ptrdiff_t bx, ptrdiff_t by,
+                               __m128i* rows) {
+    uint8_t tmp[64];
+    ptrdiff_t x, y, xx, yy;
+    int ch;
+    if (bx * 4 + 4 <= w && by * 4 + 4 <= h) {
+        bcn_bc1_rows_sse2(img + (by * 4 * w + bx * 4) * nch, w * nch, nch, img + h * w * nch, rows);
+        return;
+    }
+    for (y = 0; y < 4; y++) {
+        yy = by * 4 + y < h ? by * 4 + y : h - 1;
+        for (x = 0; x < 4; x++) {
+            xx = bx * 4 + x < w ? bx * 4 + x : w - 1;
+            for (ch = 0; ch < 4; ch++)
+                tmp[16 * y + 4 * x + ch] = ch < 3 ? img[(yy * w + xx) * nch + ch] : 0;
+        }
+    }
+    bcn_bc1_rows_sse2(tmp, 16, 4, tmp + 64, rows);
+}
+
+/* Texels of 4 blocks' rows (rows[4 * b + y]) -> px[16 * ch + i] with block b in lane b. */
+BCN_AI void bcn_bc1_transpose4(const __m128i* rows, __m128i* tex) {
+    int y;
+    __m128i t0, t1, t2, t3;
+    for (y = 0; y < 4; y++) {
+        t0 = _mm_unpacklo_epi32(rows[y], rows[4 + y]);
+        t1 = _mm_unpacklo_epi32(rows[8 + y], rows[12 + y]);
+        t2 = _mm_unpackhi_epi32(rows[y], rows[4 + y]);
+        t3 = _mm_unpackhi_epi32(rows[8 + y], rows[12 + y]);
+        tex[4 * y] = _mm_unpacklo_epi64(t0, t1);
+        tex[4 * y + 1] = _mm_unpackhi_epi64(t0, t1);
+        tex[4 * y + 2] = _mm_unpacklo_epi64(t2, t3);
+        tex[4 * y + 3] = _mm_unpackhi_epi64(t2, t3);
+    }
+}
+
+BCN_AI __m128 bcn_chan_ps(__m128i t, int ch) {
+    return _mm_cvtepi32_ps(_mm_and_si128(_mm_srl_epi32(t, _mm_cvtsi32_si128(8 * ch)), _mm_set1_epi32(0xff)));
+}
+
+/* Writes lane l's block, or the one-colour block from its first texel. */
+BCN_AI void bcn_bc1_emit(const __m128i* rows, uint32_t c0, uint32_t c1, uint32_t bits, int solid, uint8_t* out) {
+    int rgb[3];
+    uint32_t t0;
+    if (solid) {
+        t0 = (uint32_t)_mm_cvtsi128_si32(rows[0]);
+        rgb[0] = (int)(t0 & 255);
+        rgb[1] = (int)((t0 >> 8) & 255);
+        rgb[2] = (int)((t0 >> 16) & 255);
+        bcn_bc1_solid(rgb, out);
+    } else {
+        bcn_bc1_write((int)c0, (int)c1, bits, out);
+    }
+}
+
+static void bcn_bc1_ultra_sse2(const uint8_t* img, ptrdiff_t h, ptrdiff_t w, int nch, uint8_t* out) {
+    ptrdiff_t bw = (w + 3) / 4, bh = (h + 3) / 4, bx, by;
+    __m128i rows[16], tex[16], c0, c1, bits;
+    __m128 px[48], solid;
+    uint32_t a0[4], a1[4], ab[4];
+    int l, i, ch, sm;
+    for (by = 0; by < bh; by++) {
+        for (bx = 0; bx < bw; bx += 4) {
+            for (l = 0; l < 4; l++)
+                bcn_bc1_block_rows(img, h, w, nch, bx + l < bw ? bx + l : bw - 1, by, rows + 4 * l);
+            bcn_bc1_transpose4(rows, tex);
+            for (i = 0; i < 16; i++)
+                for (ch = 0; ch < 3; ch++)
+                    px[16 * ch + i] = bcn_chan_ps(tex[i], ch);
+            bcn_bc1v_sse2(px, &c0, &c1, &bits, &solid);
+            _mm_storeu_si128((__m128i*)a0, c0);
+            _mm_storeu_si128((__m128i*)a1, c1);
+            _mm_storeu_si128((__m128i*)ab, bits);
+            sm = _mm_movemask_ps(solid);
+            for (l = 0; l < 4 && bx + l < bw; l++)
+                bcn_bc1_emit(rows + 4 * l, a0[l], a1[l], ab[l], (sm >> l) & 1, out + 8 * (bx + l));
+        }
+        out += 8 * bw;
+    }
+}
+
+__attribute__((target("avx2"))) static void bcn_bc1_ultra_avx2(const uint8_t* img, ptrdiff_t h, ptrdiff_t w,
+                                                              int nch, uint8_t* out) {
+    ptrdiff_t bw = (w + 3) / 4, bh = (h + 3) / 4, bx, by;
+    __m128i rows[32], tex[32];
+    __m256i c0, c1, bits;
+    __m256 px[48], solid;
+    uint32_t a0[8], a1[8], ab[8];
+    int l, i, ch, sm;
+    for (by = 0; by < bh; by++) {
+        for (bx = 0; bx < bw; bx += 8) {
+            for (l = 0; l < 8; l++)
+                bcn_bc1_block_rows(img, h, w, nch, bx + l < bw ? bx + l : bw - 1, by, rows + 4 * l);
+            bcn_bc1_transpose4(rows, tex);
+            bcn_bc1_transpose4(rows + 16, tex + 16);
+            for (i = 0; i < 16; i++)
+                for (ch = 0; ch < 3; ch++)
+                    px[16 * ch + i] = _mm256_set_m128(bcn_chan_ps(tex[16 + i], ch), bcn_chan_ps(tex[i], ch));
+            bcn_bc1v_avx2(px, &c0, &c1, &bits, &solid);
+            _mm256_storeu_si256((__m256i*)a0, c0);
+            _mm256_storeu_si256((__m256i*)a1, c1);
+            _mm256_storeu_si256((__m256i*)ab, bits);
+            sm = _mm256_movemask_ps(solid);
+            for (l = 0; l < 8 && bx + l < bw; l++)
+                bcn_bc1_emit(rows + 4 * l, a0[l], a1[l], ab[l], (sm >> l) & 1, out + 8 * (bx + l));
+        }
+        out += 8 * bw;
+    }
+}
+#endif
+
+static void bcn_encode_bc1_ultra(const uint8_t* img, ptrdiff_t h, ptrdiff_t w, int nch, uint8_t* out, int path) {
+#ifdef BCN_X86
+    if (path == BCN_PATH_AVX2) {
+        bcn_bc1_ultra_avx2(img, h, w, nch, out);
+        return;
+    }
+    if (path == BCN_PATH_SSE2) {
+        bcn_bc1_ultra_sse2(img, h, w, nch, out);
+        return;
+    }
+#endif
+    (void)path;
+    bcn_bc1_ultra_scalar(img, h, w, nch, out);
 }
 
 #endif /* OXY_BCN_SIMD_H */
