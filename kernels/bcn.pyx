@@ -35,6 +35,8 @@ cdef extern from "bcn_simd.h" nogil:
     int bcn_simd_max_path()
     void bcn_encode_bc45_ultra(const uint8_t* img, Py_ssize_t h, Py_ssize_t w, int nch, int ch0, int ch1,
                                uint8_t* out, int path)
+    void bcn_simd_set_tables(const uint8_t* om5, const uint8_t* om6)
+    void bcn_encode_bc1_ultra(const uint8_t* img, Py_ssize_t h, Py_ssize_t w, int nch, uint8_t* out, int path)
 
 include "bc7_tables.pxi"
 include "bcn_bc4.pxi"
@@ -43,6 +45,7 @@ include "bcn_bc6h.pxi"
 
 _bc1_tables()
 _bc4_tables()
+bcn_simd_set_tables(&_OM5[0][0], &_OM6[0][0])
 
 
 #: SIMD path names, by path number (the higher, the wider).
@@ -159,7 +162,11 @@ def encode_bc1(const uint8_t[:, :, ::1] img, int level=2, int simd=-1):
     cdef int path = _check_simd(simd)
     res = PyBytes_FromStringAndSize(NULL, bw * bh * 8)
     outp = <uint8_t*>PyBytes_AS_STRING(res)
-    level = max(level - 1, 0)
+    if level == 0:
+        with nogil:
+            bcn_encode_bc1_ultra(&img[0, 0, 0], height, width, <int>nch, outp, path)
+        return res
+    level -= 1
     with nogil:
         for by in range(bh):
             for y in range(4):
