@@ -21,7 +21,7 @@ from typing import Any, Hashable, Iterable
 __all__ = ["ContentCache", "Entry"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     key: Hashable
     value: Any

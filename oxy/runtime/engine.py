@@ -397,6 +397,7 @@ class LoadEngine:
         finishes, publishes and settles it when the last one settled. Never blocks."""
         def complete() -> None:
             job.abandon = None
+            wait.attached = []   # (job, listener) pairs whose listeners refer back to ``wait``
             if job.settled:       # cancelled or stopped meanwhile: give back what came in
                 self.cache.release_all(d for d, o in zip(decoded.deps, wait.outcomes) if o is not None and o[0])
                 return

@@ -65,7 +65,7 @@ from oxy.runtime.listing import AssetInfo, list_assets, memory_by_type
 from oxy.runtime.mounts import MountTable
 from oxy.runtime.progress import LoaderStats, LoadProgress, ProgressCounter
 from oxy.runtime.reload import MountWatcher, Reloader, ReloadReport
-from oxy.runtime.requests import Callback, RequestServer
+from oxy.runtime.requests import Callback, Intake, RequestServer
 from oxy.runtime.scheduling import Priority, PriorityGate
 from oxy.runtime.sources import open_loose_root, open_pak
 
@@ -91,6 +91,8 @@ class AssetLoader:
         self._progress = ProgressCounter()
         self._engine = LoadEngine(self.config, self._mounts, self._cache, self.stats)
         self._requests = RequestServer(self._engine, self._progress)
+        self._intake = Intake(self._post, self._spawn_drain, self._serve)
+        self._cancel_cb = self._cancel_handle   # one bound method shared by every handle
         self._reloader = Reloader(self)
         self._watcher: MountWatcher | None = None
 
@@ -164,6 +166,7 @@ class AssetLoader:
             self._remove_hook()
             self._remove_hook = None
         self._engine.stop()
+        self._intake.drain_now()      # requests not served yet: refused (OperationCancelled)
         self._requests.flush()
         self._cache.clear()
         for source in self._mounts.clear():
@@ -351,17 +354,17 @@ class AssetLoader:
         rkind = resource_kind(kind)
         key = ResourceKey(BUFFER_SOURCE, rkind, next(self._buffer_serial))
         loop = self._require_running()
-        handle = LoadHandle(key, self._cancel_handle)
+        handle = LoadHandle(key, self._cancel_cb)
         if not loop.post(self._spawn, self._requests.serve_buffer, key, bytes(data), int(priority), handle, callback):
             raise LoaderNotRunning(f"{self.config.name}: the owning loop is shut down")
         return handle
 
     def _request(self, key: Key, expect: int | None, priority: int, callback: Callback | None,
                  fallback: bool | None) -> LoadHandle:
-        loop = self._require_running()
-        handle = LoadHandle(key, self._cancel_handle)
+        self._require_running()
+        handle = LoadHandle(key, self._cancel_cb)
         use_fallback = self.config.fallback if fallback is None else fallback
-        if not loop.post(self._serve, key, expect, int(priority), handle, callback, use_fallback):
+        if not self._intake.submit(key, expect, int(priority), handle, callback, use_fallback):
             raise LoaderNotRunning(f"{self.config.name}: the owning loop is shut down")
         return handle
 
@@ -378,6 +381,18 @@ class AssetLoader:
             greenlet.kill(block=False)
             return
         self._requests.cancel(handle)
+
+    def _spawn_drain(self, drain: Callable[[], None]) -> None:
+        """Hub callback: start the intake's drain greenlet (stopped: serve them refused, now)."""
+        group = self._engine.group
+        if self._state != "running" or group is None:
+            self._intake.drain_now()
+            return
+        group.spawn(drain)
+
+    def _post(self, fn: Callable[..., Any], *args: Any) -> bool:
+        loop = self._loop
+        return loop is not None and loop.post(fn, *args)
 
     def _serve(self, key: Key, expect: int | None, priority: int, handle: LoadHandle, callback: Callback | None,
                fallback: bool) -> None:
@@ -417,7 +432,7 @@ class AssetLoader:
                 return
             members = {}
             for key in keys:
-                handle = LoadHandle(key, self._cancel_handle)
+                handle = LoadHandle(key, self._cancel_cb)
                 members[key] = handle
                 self._serve(key, expect, int(priority), handle, None, use_fallback)
             bundle._start(members, unmatched)

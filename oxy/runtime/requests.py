@@ -35,7 +35,7 @@ import gevent
 
 from oxy.errors import OperationCancelled
 from oxy.formats import BufferResourceDesc, TextureResourceDesc
-from oxy.hub import run_blocking
+from oxy.hub import allocate_lock, run_blocking
 from oxy.runtime.decoders import Where, decode_resource
 from oxy.runtime.engine import Key, LoadEngine, gate_rank, timed
 from oxy.runtime.errors import AssetNotFound
@@ -44,12 +44,79 @@ from oxy.runtime.keys import ResourceKey, ResourceKind
 from oxy.runtime.placeholders import placeholder_for
 from oxy.runtime.progress import ProgressCounter
 
-__all__ = ["Callback", "PUBLISH_BATCH", "RequestServer"]
+__all__ = ["Callback", "Intake", "PUBLISH_BATCH", "RequestServer", "yield_to_loop"]
 
 log = logging.getLogger("oxy.runtime")
 Callback = Callable[[Any, BaseException | None], object]
-#: Callbacks the publisher runs before it yields to the hub.
+#: Callbacks the publisher runs (requests the intake serves) before it yields to the hub's loop.
 PUBLISH_BATCH = 32
+
+
+def yield_to_loop() -> None:
+    """Let the hub's loop run one iteration (timers, I/O, other greenlets) before this
+    greenlet goes on. ``gevent.sleep(0)`` would not: it only reschedules the greenlet
+    among the loop's callbacks, which may run again before any timer fires."""
+    gevent.sleep(1e-6)
+
+
+class Intake:
+    """Requests arriving from any thread, served on the owning hub in batches.
+
+    ``submit(*args)`` (any thread) queues ``serve(*args)``; the first submission
+    while the queue is idle posts *one* loop callback that starts a drain greenlet
+    (``spawn``), which serves :data:`PUBLISH_BATCH` requests, lets the loop run an
+    iteration (:func:`yield_to_loop`), and so on until the queue is empty. A burst
+    of 1,200 requests is one cross-thread wake-up and ~40 short hub turns, not
+    1,200 loop callbacks run back to back (gevent runs queued callbacks for up to
+    the switch interval, 5 ms, before it looks at its timers).
+
+    Thread rules: ``submit`` from any thread; the drain runs on the owning hub.
+    ``drain_now`` (owning hub) serves what is queued at once (at stop, refused).
+    Failure modes: ``submit`` returns False when the loop no longer takes callbacks.
+    """
+
+    __slots__ = ("_queue", "_lock", "_posted", "_post", "_spawn", "_serve")
+
+    def __init__(self, post: Callable[..., bool], spawn: Callable[..., object],
+                 serve: Callable[..., object]) -> None:
+        self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._lock = allocate_lock()
+        self._posted = False
+        self._post, self._spawn, self._serve = post, spawn, serve
+
+    def submit(self, *args: Any) -> bool:
+        self._queue.append(args)
+        with self._lock:
+            if self._posted:
+                return True
+            self._posted = True
+        if self._post(self._spawn, self._drain):
+            return True
+        with self._lock:
+            self._posted = False
+        return False
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while True:
+            for _ in range(PUBLISH_BATCH):
+                try:
+                    args = queue.popleft()
+                except IndexError:
+                    break
+                self._serve(*args)
+            with self._lock:
+                if not queue:
+                    self._posted = False
+                    return
+            yield_to_loop()
+
+    def drain_now(self) -> None:
+        queue = self._queue
+        while queue:
+            self._serve(*queue.popleft())
+        with self._lock:
+            self._posted = False
 
 
 class _Request:
@@ -202,7 +269,7 @@ class RequestServer:
                 for _ in range(min(PUBLISH_BATCH, len(queue))):
                     _call_back(*queue.popleft())
                 if queue:
-                    gevent.sleep(0)
+                    yield_to_loop()
         finally:
             self._publisher = None
 
