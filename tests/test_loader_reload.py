@@ -238,3 +238,39 @@ def test_stop_ends_the_watcher_thread(tmp_path):
     while len(watchers()) != before:
         assert time.monotonic() < deadline, "the watcher thread outlived stop()"
         time.sleep(0.01)
+
+
+def test_keys_removed_by_a_reload_are_announced_and_evicted_once_released(tmp_path):
+    def content(*extra: str) -> ContentSet:
+        cube = textured_cube()
+        for name in extra:
+            cube.assets.append((AssetType.MATERIAL, name, build_material(name, textures={"base_color": 1})))
+        return cube
+
+    pak = tmp_path / "content.pak"
+    write_sample_pak(pak, content("Held", "Released"))
+    held_key, released_key = (ContentSet.key(AssetType.MATERIAL, n) for n in ("Held", "Released"))
+    with AssetLoader(LoaderConfig(cpu_threads=2)) as ldr:
+        source = ldr.add_pak(str(pak))
+        recorder = Recorder(ldr)
+        held = ldr.load_asset(held_key, MaterialAsset).result(T)
+        released = ldr.load_asset(released_key, MaterialAsset).result(T)
+        ldr.release(released_key)   # cached, unreferenced
+        texture = held.texture("base_color")
+        write_sample_pak(tmp_path / "next.pak", content())
+        os.replace(tmp_path / "next.pak", pak)
+        [report] = ldr.reload(source)
+        assert set(report.removed) == {held_key, released_key} and report.reloaded == []
+        assert sorted((c for c in recorder.calls), key=lambda c: c[0] != held_key) == [
+            (held_key, held, None), (released_key, released, None)]
+        assert all(recorder.on_hub)
+        # nothing held the released one: gone now; the held one stays valid until released
+        assert not ldr.has_cached(released_key)
+        assert ldr.has_cached(held_key) and ldr.ref_count(held_key) == 1
+        assert held.texture("base_color") is texture and held.name == "Held"
+        assert ldr.release(held_key) and not ldr.has_cached(held_key)   # evicted, not kept in the LRU
+        from oxy.runtime import AssetNotFound
+        with pytest.raises(AssetNotFound):
+            ldr.load_asset(held_key).result(T)
+        # the texture it used is still mounted and cached (unreferenced, reusable)
+        assert ldr.has_cached(texture.key)

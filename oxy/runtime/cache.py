@@ -7,7 +7,9 @@ to 0 the entry becomes unreferenced: it releases its own dependencies at once
 size exceeds the memory budget. Then the least recently used unreferenced
 entries are evicted. A load that hits an unreferenced entry revives it, re-taking
 its dependencies, provided they are all still cached; otherwise the entry is
-dropped and loaded again. Referenced entries are never evicted.
+dropped and loaded again. Referenced entries are never evicted. An entry whose key
+left its mount (:meth:`ContentCache.retire`, hot reload) is evicted as soon as it is
+unreferenced instead of joining the LRU list.
 
 Thread rules: owned by the loader's hub; call every method on that hub's thread
 only. Nothing here blocks or switches greenlets, so each call is atomic.
@@ -29,6 +31,7 @@ class Entry:
     deps: tuple[Hashable, ...]
     refs: int = 0
     holds_deps: bool = True  # whether this entry's edges currently count in its deps' refs
+    retired: bool = False    # its key left its mount: evicted as soon as nothing holds it
 
 
 @dataclass
@@ -140,6 +143,20 @@ class ContentCache:
         self._evict(entry)
         return True
 
+    def retire(self, key: Hashable) -> bool:
+        """The key left its mount (hot reload): evict its entry now if nothing holds
+        it (True), else once the last reference is released, instead of keeping it
+        in the LRU list. Its holders keep a valid object meanwhile (and a new load
+        of the key, while it is still held, gets that object)."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return False
+        if entry.refs == 0:
+            self._evict(entry)
+            return True
+        entry.retired = True
+        return False
+
     def release_all(self, keys: Iterable[Hashable]) -> None:
         for key in keys:
             entry = self._entries.get(key)
@@ -194,13 +211,16 @@ class ContentCache:
             self._unreference(entry)
 
     def _unreference(self, entry: Entry) -> None:
-        self._lru[entry.key] = None
+        if not entry.retired:
+            self._lru[entry.key] = None
         if entry.holds_deps:
             entry.holds_deps = False
             for dep in entry.deps:
                 d = self._entries.get(dep)
                 if d is not None and d.refs:
                     self._decref(d)
+        if entry.retired and self._entries.get(entry.key) is entry:
+            self._evict(entry)
 
     def _evict(self, entry: Entry) -> None:
         self._lru.pop(entry.key, None)

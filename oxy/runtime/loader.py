@@ -292,7 +292,9 @@ class AssetLoader:
     def on_reload(self, callback: Callable[[Any, Any, Any], object]) -> Callable[[], None]:
         """Subscribe ``callback(key, old, new)``: called on the owning hub once per
         object a reload swapped (changed keys and their dependents, dependencies
-        first). Returns the unsubscribe function. Any thread."""
+        first), and ``callback(key, old, None)`` for a cached key the reload removed
+        (gone from its mount: evicted once released). Returns the unsubscribe
+        function. Any thread."""
         self._reloader.subscribers.append(callback)
         return lambda: _discard(self._reloader.subscribers, callback)
 

@@ -28,8 +28,11 @@ the cache in place: keys stay valid, references held by callers stay counted, th
 old objects are freed when their holders drop them. Unreferenced stale entries
 are simply evicted. Subscribers of :meth:`AssetLoader.on_reload` get
 ``callback(key, old, new)`` on the owning hub, once per swapped key, in that
-order. Keys gone from the new mount keep their cached object (reported in the
-:class:`ReloadReport`, no callback).
+order. Keys gone from the new mount (an asset no longer in it, a resource index
+past its new table) are reported in :class:`ReloadReport` ``removed`` and to the same
+subscribers as ``callback(key, old, None)`` (after the swaps); their holders keep the
+old object, which is evicted from the cache as soon as the last reference is
+released (at once when nothing holds it), never kept for reuse.
 
 **Failure modes.** A mount that fails to re-read (a torn or corrupt file, a
 missing PAK) keeps its previous content; the error is logged, counted
@@ -77,7 +80,7 @@ class ReloadReport:
     """What one reload of one mount did. ``changed``: keys whose content changed;
     ``reloaded``: keys swapped in the cache (changed + dependents, in order);
     ``dropped``: stale unreferenced entries evicted; ``removed``: cached keys no
-    longer in the mount (kept); ``errors``: (key or path, error);
+    longer in the mount (``on_reload(key, old, None)``; evicted once released); ``errors``: (key or path, error);
     ``detected``/``finished``: ``time.monotonic()`` of the first change event (or
     the call) and of the last notification."""
 
@@ -150,6 +153,7 @@ class Reloader:
         old.close()
         report.changed = list(changed)
         self._swap(self._with_dependents(changed), report)
+        self._retire(report.removed)
         return self._done(report)
 
     def _done(self, report: ReloadReport) -> ReloadReport:
@@ -257,6 +261,20 @@ class Reloader:
             report.reloaded.append(key)
             for callback in list(self.subscribers):
                 _call(callback, key, old, value)
+
+    def _retire(self, keys: list[Any]) -> None:
+        """Keys gone from the mount: ``callback(key, old, None)`` to the subscribers,
+        and the cached object is evicted once released (at once if nothing holds it)."""
+        ldr = self.loader
+        cache = ldr._cache
+        for key in keys:
+            old = cache.peek(key)
+            if old is None:
+                continue
+            cache.retire(key)
+            ldr._engine.fingerprints.pop(key, None)
+            for callback in list(self.subscribers):
+                _call(callback, key, old, None)
 
     def _tell_error(self, what: str, error: BaseException) -> None:
         for callback in list(self.error_subscribers):
