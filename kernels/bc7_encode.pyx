@@ -182,7 +182,7 @@ cdef void _set_int(Cfg* cfg, str key, int val):
 
 #: Preset names by level (the ``quality`` int), fastest first; oxy.cook.bc7.QUALITIES
 #: must list the same names in the same order.
-PRESETS = ("ultrafast", "fast", "normal", "high")
+PRESETS = ("ultrafast", "fast", "normal", "better", "thorough", "high")
 
 
 cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcept:
@@ -242,7 +242,8 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
         cfg.extra_above = 40.0
         cfg.max_shapes = 16
         cfg.m6_fast = 1
-    elif name == "normal":    # modes 6, 1, 3, 5 (opaque) / 6, 5, 7, 4 (alpha)
+    elif name == "normal" or name == "better":
+        # modes 6 (SIMD fit), 1, 3, 5 (opaque) / 6, 5, 7, 4 (alpha)
         cfg.iters = 2
         cfg.pbit_full = 1
         cfg.idx_full = 1
@@ -251,11 +252,34 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
         cfg.rot_opaque = 0
         cfg.modes_extra = 0
         cfg.extra_above = 0
-        cfg.max_shapes = 40
+        cfg.max_shapes = 48
         cfg.good_enough = 1.0
         cfg.nparts[1] = 2
         cfg.nparts[3] = 1
         cfg.nparts[7] = 2
+        cfg.m6_fast = 1
+        if name == "better":  # more shapes scored and fitted, lower early stop
+            cfg.max_shapes = 64
+            cfg.nparts[1] = 3
+            cfg.nparts[3] = 2
+            cfg.good_enough = 0.7
+    elif name == "thorough":  # modes 6 (SIMD), 1, 3, 0, 2, 5; no rotations on opaque
+        cfg.iters = 2
+        cfg.pbit_full = 2
+        cfg.idx_full = 1
+        cfg.modes_opaque = 0x6f
+        cfg.modes_alpha = 0xff
+        cfg.rot_opaque = 0
+        cfg.modes_extra = 0
+        cfg.extra_above = 0
+        cfg.max_shapes = 64
+        cfg.good_enough = 0.5
+        cfg.nparts[0] = 2
+        cfg.nparts[1] = 3
+        cfg.nparts[2] = 1
+        cfg.nparts[3] = 3
+        cfg.nparts[7] = 2
+        cfg.m6_fast = 1
     else:                     # high: every mode (mode 7 never wins on opaque blocks)
         cfg.iters = 3
         cfg.pbit_full = 2

@@ -1,5 +1,5 @@
 """BC7 encoder: quality per preset, every mode, edge padding, alpha, determinism,
-GIL-free concurrency and input validation.
+identical bytes on every SIMD path, GIL-free concurrency and input validation.
 
 Quality is measured as RGB PSNR after decoding with an independent decoder
 (texture2ddecoder), on images from ../shared/corpus. Thresholds sit ~0.5 dB below
@@ -78,6 +78,13 @@ def test_quality_per_preset(request: pytest.FixtureRequest, name: str,
     out = roundtrip(img, quality)
     assert bc7.psnr(img, out) >= floor
     assert (out[..., 3] == 255).all()  # opaque stays exactly opaque
+
+
+def test_preset_names_match_the_kernel() -> None:
+    # the kernel maps the level int (QUALITIES.index(name)) to its settings by name
+    assert bc7.QUALITIES == kernel.PRESETS
+    assert bc7.QUALITIES[:1] == ("ultrafast",)
+    assert {"fast", "normal", "high"} <= set(bc7.QUALITIES)
 
 
 def test_presets_are_ordered(wrinkles: np.ndarray) -> None:
@@ -189,7 +196,7 @@ def test_solid_colours_are_near_exact() -> None:
 
 def test_deterministic_and_thread_safe(concrete: np.ndarray) -> None:
     img = np.ascontiguousarray(concrete[:128])
-    want = {q: bc7.encode(img, q) for q in ("fast", "normal")}
+    want = {q: bc7.encode(img, q) for q in ("ultrafast", "fast", "normal")}
     assert all(bc7.encode(img, q) == want[q] for q in want)
     results: dict[tuple[str, int], bytes] = {}
 
@@ -201,8 +208,63 @@ def test_deterministic_and_thread_safe(concrete: np.ndarray) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert len(results) == 4
+    assert len(results) == 6
     assert all(results[(q, i)] == want[q] for q, i in results)
+
+
+def _path_inputs(wrinkles: np.ndarray) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    photo = np.ascontiguousarray(wrinkles[:96, :160])
+    alpha = photo.copy()
+    alpha[..., 3] = np.clip(photo[..., 1].astype(int) * 2 - 60, 0, 255).astype(np.uint8)
+    noise = rng.integers(0, 256, (36, 44, 4), dtype=np.uint8)  # odd size, random alpha
+    flat = np.zeros((16, 16, 4), np.uint8)
+    flat[..., :3] = (0, 128, 255)
+    flat[..., 3] = 255
+    flat[8:, :, 3] = 0
+    return {"photo": photo, "alpha": alpha, "noise": noise, "flat": flat}
+
+
+def test_simd_path_is_reported() -> None:
+    paths = kernel.simd_paths()
+    assert paths[0] == "default"
+    assert bc7.simd_path() in paths
+    assert set(paths) <= {"default", "avx2"}
+    with pytest.raises(ValueError, match="path must be"):
+        kernel.encode(np.zeros((4, 4, 4), np.uint8), 0, False, -1, None, "avx9")
+
+
+@pytest.mark.parametrize("perceptual", [False, True])
+def test_every_simd_path_gives_the_same_bytes(wrinkles: np.ndarray, perceptual: bool) -> None:
+    """The cook cache and byte-identity checks rely on output not depending on the
+    CPU: force each path the machine can run and compare with the portable one."""
+    paths = kernel.simd_paths()
+    if len(paths) < 2:
+        pytest.skip("this CPU runs only the portable path")
+    for name, img in _path_inputs(wrinkles).items():
+        for quality in bc7.QUALITIES[:3]:  # the presets that use the SIMD mode-6 fit
+            level = bc7.QUALITIES.index(quality)
+            want = kernel.encode(img, level, perceptual, -1, None, "default")
+            assert bc7.encode(img, quality, perceptual) == want, (name, quality)
+            for path in paths[1:]:
+                assert kernel.encode(img, level, perceptual, -1, None, path) == want, (name, quality, path)
+
+
+def test_simd_mode6_fit_alone(wrinkles: np.ndarray) -> None:
+    """Mode 6 by the SIMD fit for every block (no retries): valid mode-6 blocks,
+    opaque blocks decode to alpha exactly 255, quality within reach of the generic
+    fit, and the same bytes on every path."""
+    img = np.ascontiguousarray(wrinkles[:128, :128])
+    ultra = bc7.QUALITIES.index("ultrafast")
+    data = kernel.encode(img, ultra, False, -1, {"modes_extra": 0})
+    assert (block_modes(data) == 6).all()
+    out = ref_decode(data, 128, 128)
+    np.testing.assert_array_equal(out, bc7.decode(data, 128, 128))
+    assert (out[..., 3] == 255).all()
+    generic = ref_decode(kernel.encode(img, ultra, False, -1, {"modes_extra": 0, "m6_fast": 0}), 128, 128)
+    assert bc7.psnr(img, out) >= bc7.psnr(img, generic) - 0.3
+    for path in kernel.simd_paths():
+        assert kernel.encode(img, ultra, False, -1, {"modes_extra": 0}, path) == data
 
 
 def test_encode_releases_the_gil(wrinkles: np.ndarray) -> None:

@@ -17,8 +17,11 @@ Presets (``quality=``), fastest first, all using every BC7 mode where it pays:
   large error.
 * ``"fast"``   -- mode 6 by the SIMD fit (two passes, +/-1 index search) for every
   block, plus a mode 1 / mode 5 try on blocks that mode 6 leaves with a large error.
-* ``"normal"`` -- modes 6, 1, 3, 5 (opaque) or 6, 5, 7, 4 (with alpha), the best
-  partition shapes picked by a cheap estimate, two refinement rounds.
+* ``"normal"`` -- modes 6 (SIMD fit), 1, 3 (opaque) or 6, 5, 7, 4 (with alpha), the
+  best partition shapes picked by a cheap estimate, two refinement rounds.
+* ``"better"`` -- ``"normal"`` with more partition shapes scored and fitted.
+* ``"thorough"`` -- adds modes 0, 2 and 5 on opaque blocks, more shapes, full
+  p-bit search (no rotations on opaque blocks, neighbour index search).
 * ``"high"``   -- every mode (mode 7 only on blocks with alpha, where it can win),
   all rotations, more partition shapes, full p-bit and index search.
 
@@ -59,14 +62,14 @@ __all__ = ["BLOCK_BYTES", "QUALITIES", "STRIP_BYTES", "block_count", "decode", "
            "simd_path", "strip_rows"]
 
 #: Preset names accepted by :func:`encode`, fastest first.
-QUALITIES: Final[tuple[str, ...]] = ("ultrafast", "fast", "normal", "high")
+QUALITIES: Final[tuple[str, ...]] = ("ultrafast", "fast", "normal", "better", "thorough", "high")
 #: Size of one BC7 block in bytes.
 BLOCK_BYTES: Final[int] = 16
 
 #: Bytes of RGBA8 source (about) per strip when :func:`encode` reports progress.
 STRIP_BYTES: Final[int] = strips.STRIP_BYTES
 
-Quality = Literal["ultrafast", "fast", "normal", "high"]
+Quality = Literal["ultrafast", "fast", "normal", "better", "thorough", "high"]
 #: ``progress(blocks_done, blocks_total)``
 Progress = Callable[[int, int], None]
 
