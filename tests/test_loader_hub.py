@@ -176,3 +176,18 @@ def test_stop_settles_requests_not_served_yet(materials, monkeypatch):
         gate.set()
         stopper.join(T)
     assert len(calls) == len(keys) and all(isinstance(e, OperationCancelled) for e in calls)
+
+
+def test_gc_freeze_is_an_explicit_option(sample_root):
+    import gc
+    before = gc.get_freeze_count()
+    try:
+        with AssetLoader(LoaderConfig(cpu_threads=1)) as ldr:
+            ldr.add_loose_cooked_root(str(sample_root))
+            assert gc.get_freeze_count() == before   # off by default: the process's GC is left alone
+        with AssetLoader(LoaderConfig(cpu_threads=1, gc_freeze=True)) as ldr:
+            ldr.add_loose_cooked_root(str(sample_root))
+            assert gc.get_freeze_count() > before
+            assert ldr.load_asset(MATERIAL, MaterialAsset).result(T).name == "Checker"
+    finally:
+        gc.unfreeze()

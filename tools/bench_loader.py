@@ -14,14 +14,17 @@
    run's p50/p99/max, their medians, and PASS/FAIL of the median against the floor
    (p99 < 5 ms, max < 20 ms). Full (generation-2) garbage collections during the
    loaded runs are counted with their longest pause (``gc.callbacks``), and the
-   load average is printed: the machine is shared. ``--gc-freeze`` first calls
-   ``gc.freeze()`` (what a latency-sensitive application does after start-up: the
-   imported heap leaves the collected generations, so a full collection scans only
-   what was made since; oxy itself never calls it).
+   load average is printed: the machine is shared. Each loaded run also counts the
+   collections of every generation (``gc.get_stats``) and the owning hub's thread
+   CPU per asset, which contention inflates much less than lateness. The last line
+   pools the samples of every run (a loaded run is short: ~150-300 samples each, so
+   a single run's p99 is its 2nd-3rd worst tick). ``--gc-freeze`` runs the loaders
+   with ``LoaderConfig(gc_freeze=True)`` (a full collection and ``gc.freeze()``
+   after the mount: off by default, an application's choice).
 3. **De-dup ratio under concurrent requests.** 8 plain threads each request all of
    ``--hot`` keys in shuffled order at once; ratio = decodes actually run / requests.
 
-Usage: ``python3 tools/bench_loader.py [--materials 1200] [--repeats 5] [--gc-freeze] [--write docs/bench_loader.md]``
+Usage: ``python3 tools/bench_loader.py [--materials 1200] [--repeats 5] [--gc-freeze] [--write FILE]``
 """
 from __future__ import annotations
 
@@ -138,34 +141,43 @@ class FullCollections:
 
 
 def lateness_runs(pak: str, keys: list, cpu_threads: int, repeats: int,
-                  loader_cls: type[AssetLoader] = AssetLoader) -> dict[str, list[tuple[float, ...]]]:
+                  loader_cls: type[AssetLoader] = AssetLoader, gc_freeze: bool = False,
+                  samples: dict[str, list[float]] | None = None) -> dict[str, list[tuple[float, ...]]]:
     """Alternating idle / cold-load lateness runs on fresh loaders: {"idle": [(samples,
     p50, p99, max)], "loaded": [(samples, p50, p99, max, full GCs, longest full GC ms,
-    its CPU ms, owning-hub CPU us per asset)]}."""
+    its CPU ms, owning-hub CPU us per asset, gen-0 collections, gen-1 collections)]}.
+    ``samples`` (if given) collects every run's raw lateness under "idle"/"loaded"."""
     runs: dict[str, list[tuple[float, ...]]] = {"idle": [], "loaded": []}
     for _ in range(repeats):
-        ldr = loader_cls(LoaderConfig(cpu_threads=cpu_threads)).start()
+        ldr = loader_cls(LoaderConfig(cpu_threads=cpu_threads, gc_freeze=gc_freeze)).start()
         ldr.add_pak(pak)
         assert ldr.loop is not None
         idle = hub_latency(ldr, 1.0, None)
         hub_cpu = ldr.loop.call(time.thread_time)
+        stats0 = [g["collections"] for g in gc.get_stats()]
         with FullCollections() as full:
             busy = hub_latency(ldr, None, lambda: [f.result(TIMEOUT) for f in [ldr.load_asset(k) for k in keys]])
+        young = [g["collections"] - c for g, c in zip(gc.get_stats(), stats0)]
         hub_cpu = ldr.loop.call(time.thread_time) - hub_cpu
         ldr.stop()
+        if samples is not None:
+            samples.setdefault("idle", []).extend(idle)
+            samples.setdefault("loaded", []).extend(busy)
         runs["idle"].append((len(idle), pct(idle, .5), pct(idle, .99), max(idle)))
         runs["loaded"].append((len(busy), pct(busy, .5), pct(busy, .99), max(busy), full.count, full.longest,
-                               full.longest_cpu, hub_cpu / len(keys) * 1e6))
+                               full.longest_cpu, hub_cpu / len(keys) * 1e6, young[0], young[1]))
     return runs
 
 
-def lateness_table(runs: dict[str, list[tuple[float, ...]]]) -> list[str]:
-    lines = ["| run | state | samples | p50 | p99 | max | full GCs: n, longest ms (CPU ms) | hub CPU us/asset |",
-             "|---|---|---|---|---|---|---|---|"]
+def lateness_table(runs: dict[str, list[tuple[float, ...]]],
+                   samples: dict[str, list[float]] | None = None) -> list[str]:
+    lines = ["| run | state | samples | p50 | p99 | max | full GCs: n, longest ms (CPU ms) | gen-0 / gen-1 GCs "
+             "| hub CPU us/asset |", "|---|---|---|---|---|---|---|---|---|"]
     for i, (idle, busy) in enumerate(zip(runs["idle"], runs["loaded"])):
-        lines.append(f"| {i + 1} | idle | {idle[0]:.0f} | {idle[1]:.2f} | {idle[2]:.2f} | {idle[3]:.2f} | | |")
+        lines.append(f"| {i + 1} | idle | {idle[0]:.0f} | {idle[1]:.2f} | {idle[2]:.2f} | {idle[3]:.2f} | | | |")
         lines.append(f"| {i + 1} | 1,200 cold loads | {busy[0]:.0f} | {busy[1]:.2f} | {busy[2]:.2f} | {busy[3]:.2f} "
-                     f"| {busy[4]:.0f}, {busy[5]:.1f} ({busy[6]:.1f}) | {busy[7]:.0f} |")
+                     f"| {busy[4]:.0f}, {busy[5]:.1f} ({busy[6]:.1f}) | {busy[8]:.0f} / {busy[9]:.0f} "
+                     f"| {busy[7]:.0f} |")
     med = {k: [statistics.median(r[i] for r in v) for i in range(1, 4)] for k, v in runs.items()}
     verdict = "PASS" if med["loaded"][1] < 5 and med["loaded"][2] < 20 else "FAIL"
     lines += ["", "| median over runs | p50 | p99 | max |", "|---|---|---|---|",
@@ -174,6 +186,10 @@ def lateness_table(runs: dict[str, list[tuple[float, ...]]]) -> list[str]:
               f"| loaded / idle | {med['loaded'][0] / med['idle'][0]:.1f}x | {med['loaded'][1] / med['idle'][1]:.1f}x "
               f"| {med['loaded'][2] / med['idle'][2]:.1f}x |", "",
               f"Floor p99 < 5 ms and max < 20 ms under 1,200 cold loads (medians): **{verdict}**."]
+    if samples:
+        lines += ["", "All runs' samples pooled: " + "; ".join(
+            f"{state} {len(v)} samples, p99 {pct(v, .99):.2f} ms, p99.9 {pct(v, .999):.2f} ms"
+            for state, v in samples.items()) + "."]
     return lines
 
 
@@ -188,7 +204,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--cpu-threads", type=int, default=2)
     ap.add_argument("--hot", type=int, default=100)
-    ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after setting up (an application's choice)")
+    ap.add_argument("--gc-freeze", action="store_true",
+                    help="LoaderConfig(gc_freeze=True): a full collection and gc.freeze() after each mount")
     ap.add_argument("--write", help="write the results as markdown to this file")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench_loader_")
@@ -197,12 +214,9 @@ def main() -> None:
     write_loose_root(root, content)
     packed = pack_paths([root], pak)
     keys = [ContentSet.key(t, n) for t, n, _b in content.assets]
-    if args.gc_freeze:
-        gc.collect()
-        gc.freeze()
     lines = [f"# AssetLoader benchmark ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
              f"Python {platform.python_version()}, cpu_threads={args.cpu_threads}"
-             f"{', gc.freeze() after set-up' if args.gc_freeze else ''})", "",
+             f"{', LoaderConfig(gc_freeze=True)' if args.gc_freeze else ''})", "",
              f"Content: {len(keys)} assets ({args.materials} materials over 16 textures, 1 geometry, 1 scene), "
              f"{packed.textures} textures, {packed.buffers} buffers; PAK {packed.size} bytes.", ""]
 
@@ -220,12 +234,13 @@ def main() -> None:
                      f"{med['loose root'] / med[label]:.2f}x |")
 
     load_before = os.getloadavg()
-    runs = lateness_runs(pak, keys, args.cpu_threads, args.repeats)
+    samples: dict[str, list[float]] = {}
+    runs = lateness_runs(pak, keys, args.cpu_threads, args.repeats, gc_freeze=args.gc_freeze, samples=samples)
     load_after = os.getloadavg()
     lines += ["", "## 2. Owning-hub lateness (of a 1 ms sleep), ms: idle vs 1,200 cold loads", "",
               f"Idle and loaded runs alternate, a fresh loader each; load average (1 min) {load_before[0]:.2f} "
               f"before, {load_after[0]:.2f} after.", ""]
-    lines += lateness_table(runs)
+    lines += lateness_table(runs, samples)
 
     hot = [ContentSet.key(AssetType.MATERIAL, f"M{i:06d}") for i in range(min(args.hot, args.materials))]
     ldr = AssetLoader(LoaderConfig(cpu_threads=args.cpu_threads)).start()

@@ -47,6 +47,15 @@ class LoaderConfig:
     after its retries completes with a placeholder (checker texture, ``ERROR``
     cube, default material) and carries the error (:mod:`oxy.runtime.placeholders`).
 
+    ``gc_freeze``: after each mount, run one full garbage collection and
+    ``gc.freeze()`` (:func:`oxy.runtime.loader.freeze_heap`). This changes the
+    *process's* garbage collector, so it is off by default and only for an
+    application that wants it: what is alive at mount time (modules, the
+    application's and the loader's long-lived objects) is no longer scanned by
+    later full collections, which then pause every thread for the objects made since
+    only (docs/bench_loader.md measures both). The mount itself pays one full
+    collection. ``gc.unfreeze()`` undoes it; the loader never calls that.
+
     ``watch``: watch every mounted loose root (its ``container.index.bin``) and PAK
     file and hot-reload what changed (:mod:`oxy.runtime.reload`), ``reload_debounce``
     seconds after the last change (default 0.3).
@@ -64,6 +73,7 @@ class LoaderConfig:
     fallback: bool = False
     watch: bool = False
     reload_debounce: float = 0.3
+    gc_freeze: bool = False
 
     def __post_init__(self) -> None:
         if self.memory_budget < 0:

@@ -43,6 +43,7 @@ docs/runtime.md.
 """
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 from typing import Any, Callable, Iterable
@@ -244,11 +245,15 @@ class AssetLoader:
                 source_id = self._mounts.add(run_io(opener, path, verify=verify))
                 self._mounts_changed()
                 return source_id
-            return self._on_hub(here)
-        with self._lock:
-            if self._state != "new":
-                raise LoaderNotRunning(f"{self.config.name}: cannot mount, the loader is {self._state}")
-            return self._mounts.add(opener(path, verify=verify))
+            source_id: SourceId = self._on_hub(here)
+        else:
+            with self._lock:
+                if self._state != "new":
+                    raise LoaderNotRunning(f"{self.config.name}: cannot mount, the loader is {self._state}")
+                source_id = self._mounts.add(opener(path, verify=verify))
+        if self.config.gc_freeze:
+            freeze_heap()
+        return source_id
 
     @property
     def mounts(self) -> tuple[SourceId, ...]:
@@ -561,6 +566,17 @@ class AssetLoader:
 
 
 # ---------------------------------------------------------------------- helpers
+def freeze_heap() -> None:
+    """``LoaderConfig(gc_freeze=True)``, after a mount, on the mounting thread: one
+    full collection, then ``gc.freeze()``: every object alive now (the imported
+    modules, the application's and the loader's long-lived structures, the new
+    mount's index) leaves the collected generations, so the full collections a burst
+    of loads triggers later scan only what was made since. Process-wide; undone by
+    ``gc.unfreeze()`` (the loader never calls it: the application may freeze too)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _discard(items: list[Any], item: Any) -> None:
     try:
         items.remove(item)
