@@ -44,6 +44,9 @@ cdef extern from "bc7_simd.h":
                                        uint8_t* out) noexcept nogil
     oxy_m6_fn oxy_m6_paths[2][2]
     int oxy_m6_best
+    ctypedef void (*oxy_ps_fn)(const int* ipx, const float* sw, int ns, const unsigned int* masks,
+                               int np, float* res, float* lam) noexcept nogil
+    oxy_ps_fn oxy_ps_paths[2]
     void oxy_m6_init()
 
 oxy_m6_init()
@@ -80,6 +83,7 @@ ctypedef struct Cfg:
     oxy_m6_cfg m6        # its settings
     float m6_scale       # its integer error * m6_scale = the weighted float error
     oxy_m6_fn m6fn       # the dispatched path (set per encode call)
+    oxy_ps_fn psfn       # shape scores of opaque blocks, same path
 
 
 ctypedef struct Enc:
@@ -216,6 +220,7 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
     cfg.m6.iters = 2
     cfg.m6.search = 1
     cfg.m6fn = NULL
+    cfg.psfn = NULL
     for c in range(8):
         cfg.nparts[c] = 1
     if name == "ultrafast":   # SIMD mode 6; mode 1 (opaque) / 5 (alpha) on very bad blocks
@@ -344,8 +349,10 @@ def encode(const uint8_t[:, :, ::1] rgba, int quality=2, bint perceptual=False,
     lin = not perceptual
     if path is None:
         cfg.m6fn = oxy_m6_paths[oxy_m6_best][lin]
+        cfg.psfn = oxy_ps_paths[oxy_m6_best]
     elif path in _PATHS and oxy_m6_paths[_PATHS.index(path)][0] != NULL:
         cfg.m6fn = oxy_m6_paths[_PATHS.index(path)][lin]
+        cfg.psfn = oxy_ps_paths[_PATHS.index(path)]
     else:
         raise ValueError(f"path must be None or one of {simd_paths()}, got {path!r}")
     if tune:

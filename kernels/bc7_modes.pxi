@@ -110,6 +110,7 @@ cdef int _shapes(Blk* b, const Cfg* cfg, int mode, int* out, float* est) noexcep
     cdef OxyBC7Mode m = oxy_bc7_modes[mode]
     cdef int nch = 3 if (m.ab == 0 or b.opaque) else 4
     cdef int t = m.ns - 2, i
+    cdef unsigned int masks[64]
     cdef float fq = 1.0 / (((1 << m.ib) - 1) * ((1 << m.ib) - 1))
     if b.sc_nch[t] != nch:
         if m.ns == 2:
@@ -120,8 +121,14 @@ cdef int _shapes(Blk* b, const Cfg* cfg, int mode, int* out, float* est) noexcep
             b.sc_np[t] = 64
             for i in range(64):
                 b.sc_list[t][i] = i
-        _part_scores(b.ipx, cfg.sw, nch, m.ns, b.sc_list[t], b.sc_np[t],
-                     b.sc_res[t], b.sc_lam[t])
+        if nch == 3:
+            # opaque: the SIMD scorer of bc7_simd.h (vectorised across shapes)
+            for i in range(b.sc_np[t]):
+                masks[i] = oxy_bc7_p2[b.sc_list[t][i]] if m.ns == 2 else oxy_bc7_p3[b.sc_list[t][i]]
+            cfg.psfn(b.ipx, cfg.sw, m.ns, masks, b.sc_np[t], b.sc_res[t], b.sc_lam[t])
+        else:
+            _part_scores(b.ipx, cfg.sw, nch, m.ns, b.sc_list[t], b.sc_np[t],
+                         b.sc_res[t], b.sc_lam[t])
         b.sc_nch[t] = nch
     return _top_k(b.sc_res[t], b.sc_lam[t], b.sc_list[t], b.sc_np[t], 1 << m.pb,
                   fq, cfg.nparts[mode], out, est)

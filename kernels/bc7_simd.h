@@ -325,6 +325,155 @@ OXY_M6_INLINE uint32_t oxy_m6_body(const uint8_t *tx, const oxy_m6_cfg *cfg, uin
     return best;
 }
 
+/* ------------------------------------------------------------------ shapes
+ * Line-fit scores of partition shapes of an opaque (RGB) block, vectorised across
+ * shapes: res[q] = weighted scatter left off each subset's principal axis (a lower
+ * bound of any encoding's error), lam[q] = scatter along the axes (summed over the
+ * subsets).  Subset moments are exact integer sums (texel masks, no order
+ * dependence); the per-shape float maths is a fixed sequence of IEEE operations,
+ * lane by lane, so every path gives the same scores.  masks[q]: 2-subset shapes:
+ * bit i = subset of texel i; 3-subset shapes: bits 2i..2i+1.  np <= 64. */
+#define OXY_PS_MAX 64
+
+/* No value changes: lets the compiler evaluate both sides of the float selects
+   below (if-conversion), which the loop needs to vectorise. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize ("no-trapping-math")
+#endif
+
+OXY_M6_INLINE void oxy_ps_line(const int32_t mo[10][OXY_PS_MAX], int np, const float *sw,
+                               float *res, float *lam)
+{
+    float s00 = sw[0] * sw[0], s01 = sw[0] * sw[1], s02 = sw[0] * sw[2];
+    float s11 = sw[1] * sw[1], s12 = sw[1] * sw[2], s22 = sw[2] * sw[2];
+    int q;
+    for (q = 0; q < np; q++) {
+        int32_t n = mo[9][q];
+        float inv = 1.0f / (float)(n > 1 ? n : 1);
+        float x = (float)mo[0][q], y = (float)mo[1][q], z = (float)mo[2][q];
+        float a = ((float)mo[3][q] - x * x * inv) * s00;
+        float b = ((float)mo[4][q] - x * y * inv) * s01;
+        float c = ((float)mo[5][q] - x * z * inv) * s02;
+        float d = ((float)mo[6][q] - y * y * inv) * s11;
+        float e = ((float)mo[7][q] - y * z * inv) * s12;
+        float f = ((float)mo[8][q] - z * z * inv) * s22;
+        float tr = a + d + f;
+        /* start from the row of the largest diagonal entry (branch-free) */
+        int ka = (a >= d) & (a >= f);
+        int kd = (ka ^ 1) & (d >= f);
+        float v0 = ka ? a : c, v1 = ka ? b : e, v2 = ka ? c : f;
+        float n0, n1, n2, m0, m1, m2, nn, l, den;
+        int live;
+        v0 = kd ? b : v0;
+        v1 = kd ? d : v1;
+        v2 = kd ? e : v2;
+        n0 = a * v0 + b * v1 + c * v2;
+        n1 = b * v0 + d * v1 + e * v2;
+        n2 = c * v0 + e * v1 + f * v2;
+        m0 = a * n0 + b * n1 + c * n2;
+        m1 = b * n0 + d * n1 + e * n2;
+        m2 = c * n0 + e * n1 + f * n2;
+        nn = n0 * n0 + n1 * n1 + n2 * n2;
+        den = nn > 0 ? nn : 1.0f;
+        l = (n0 * m0 + n1 * m1 + n2 * m2) / den;
+        l = l > tr ? tr : l;
+        l = nn > 0 ? l : 0.0f;
+        live = (n > 1) & (tr > 1e-3f);
+        res[q] += live ? tr - l : 0.0f;
+        lam[q] += live ? l : 0.0f;
+    }
+}
+
+OXY_M6_INLINE void oxy_ps_body(const int32_t *ipx, const float *sw, int ns,
+                               const uint32_t *masks, int np, float *res, float *lam)
+{
+    int32_t mom[10][16], tot[10];
+    int32_t sub[2][10][OXY_PS_MAX];
+    int32_t mo[10][OXY_PS_MAX];
+    int32_t m1[OXY_PS_MAX], m2[OXY_PS_MAX];
+    int i, j, q, s;
+    for (i = 0; i < 16; i++) {
+        int32_t r = ipx[4 * i], g = ipx[4 * i + 1], b = ipx[4 * i + 2];
+        mom[0][i] = r;
+        mom[1][i] = g;
+        mom[2][i] = b;
+        mom[3][i] = r * r;
+        mom[4][i] = r * g;
+        mom[5][i] = r * b;
+        mom[6][i] = g * g;
+        mom[7][i] = g * b;
+        mom[8][i] = b * b;
+        mom[9][i] = 1;
+    }
+    for (j = 0; j < 10; j++) {
+        int32_t t = 0;
+        for (i = 0; i < 16; i++)
+            t += mom[j][i];
+        tot[j] = t;
+    }
+    for (j = 0; j < 10; j++)
+        for (q = 0; q < np; q++) {
+            sub[0][j][q] = 0;
+            sub[1][j][q] = 0;
+        }
+    for (i = 0; i < 16; i++) {
+        if (ns == 2) {
+            for (q = 0; q < np; q++)
+                m1[q] = -(int32_t)((masks[q] >> i) & 1);
+        } else {
+            for (q = 0; q < np; q++) {
+                uint32_t sb = (masks[q] >> (2 * i)) & 3;
+                m1[q] = -(int32_t)(sb == 1);
+                m2[q] = -(int32_t)(sb == 2);
+            }
+        }
+        for (j = 0; j < 10; j++) {
+            int32_t v = mom[j][i];
+            for (q = 0; q < np; q++)
+                sub[0][j][q] += m1[q] & v;
+            if (ns == 3)
+                for (q = 0; q < np; q++)
+                    sub[1][j][q] += m2[q] & v;
+        }
+    }
+    for (q = 0; q < np; q++) {
+        res[q] = 0;
+        lam[q] = 0;
+    }
+    /* subset 0 = the block total minus the others */
+    for (j = 0; j < 10; j++)
+        for (q = 0; q < np; q++)
+            mo[j][q] = tot[j] - sub[0][j][q] - (ns == 3 ? sub[1][j][q] : 0);
+    oxy_ps_line((const int32_t (*)[OXY_PS_MAX])mo, np, sw, res, lam);
+    for (s = 0; s < ns - 1; s++)
+        oxy_ps_line((const int32_t (*)[OXY_PS_MAX])sub[s], np, sw, res, lam);
+}
+
+typedef void (*oxy_ps_fn)(const int32_t *ipx, const float *sw, int ns, const uint32_t *masks,
+                          int np, float *res, float *lam);
+
+static void oxy_ps_default(const int32_t *ipx, const float *sw, int ns, const uint32_t *masks,
+                           int np, float *res, float *lam)
+{
+    oxy_ps_body(ipx, sw, ns, masks, np, res, lam);
+}
+
+#if OXY_M6_X86
+__attribute__((target("avx2")))
+static void oxy_ps_avx2(const int32_t *ipx, const float *sw, int ns, const uint32_t *masks,
+                        int np, float *res, float *lam)
+{
+    oxy_ps_body(ipx, sw, ns, masks, np, res, lam);
+}
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
+static oxy_ps_fn oxy_ps_paths[2];
+
 /* [path][0: weighted, 1: linear weights (all 1)] */
 static uint32_t oxy_m6_default_w(const uint8_t *tx, const oxy_m6_cfg *cfg, uint8_t *out)
 {
@@ -360,12 +509,15 @@ static void oxy_m6_init(void)
     oxy_m6_paths[0][1] = oxy_m6_default_lin;
     oxy_m6_paths[1][0] = 0;
     oxy_m6_paths[1][1] = 0;
+    oxy_ps_paths[0] = oxy_ps_default;
+    oxy_ps_paths[1] = 0;
     oxy_m6_best = 0;
 #if OXY_M6_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2")) {
         oxy_m6_paths[1][0] = oxy_m6_avx2_w;
         oxy_m6_paths[1][1] = oxy_m6_avx2_lin;
+        oxy_ps_paths[1] = oxy_ps_avx2;
         oxy_m6_best = 1;
     }
 #endif
