@@ -37,6 +37,8 @@ cdef extern from "bcn_simd.h" nogil:
                                uint8_t* out, int path)
     void bcn_simd_set_tables(const uint8_t* om5, const uint8_t* om6)
     void bcn_encode_bc1_ultra(const uint8_t* img, Py_ssize_t h, Py_ssize_t w, int nch, uint8_t* out, int path)
+    void bcn_simd_set_bc6h_layout(const signed char* layout)
+    void bcn_encode_bc6h_ultra(const uint16_t* img, Py_ssize_t h, Py_ssize_t w, int nch, uint8_t* out)
 
 include "bc7_tables.pxi"
 include "bcn_bc4.pxi"
@@ -46,6 +48,7 @@ include "bcn_bc6h.pxi"
 _bc1_tables()
 _bc4_tables()
 bcn_simd_set_tables(&_OM5[0][0], &_OM6[0][0])
+bcn_simd_set_bc6h_layout(&oxy_bc6h_layout[0][0])
 
 
 #: SIMD path names, by path number (the higher, the wider).
@@ -209,7 +212,11 @@ def encode_bc6h(const uint16_t[:, :, ::1] half, int level=2, int simd=-1):
     cdef int path = _check_simd(simd)
     res = PyBytes_FromStringAndSize(NULL, bw * bh * 16)
     outp = <uint8_t*>PyBytes_AS_STRING(res)
-    level = max(level - 1, 0)
+    if level == 0:
+        with nogil:
+            bcn_encode_bc6h_ultra(&half[0, 0, 0], height, width, <int>nch, outp)
+        return res
+    level -= 1
     with nogil:
         for by in range(bh):
             for bx in range(bw):

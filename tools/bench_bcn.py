@@ -218,6 +218,17 @@ def ratios(rows: list[Row], unit: str, fmt_d: Callable[[float], str]) -> list[st
     return lines
 
 
+def verdict(fmt: str, rows: list[Row]) -> list[str]:
+    """Per ISPC profile: PASS if some oxy preset is at least as fast (min Mpix/s)
+    with at least its mean quality, naming the best such preset."""
+    lines = []
+    for p in (r for r in rows if r.name.startswith("ispc")):
+        ahead = [o.name for o in rows if o.name.startswith("oxy")
+                 and o.min_mpix >= p.min_mpix and o.mean_q >= p.mean_q]
+        lines.append(f"| {fmt} | {p.name} | {'PASS (' + ', '.join(ahead) + ')' if ahead else 'FAIL'} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="3 small images, one run each")
@@ -231,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     cols = list(images)
     load = os.getloadavg()
     report = [f"{cpu_name()}, one pinned thread, median of {repeat} run(s); "
-              f"load average at start {load[0]:.1f}"]
+              f"load average at start {load[0]:.1f}; oxy SIMD path: {bcn.simd_path()}"]
+    verdicts = ["", "| format | ISPC profile | oxy preset ahead on both speed and quality? |", "|---|---|---|"]
     db: Callable[[float], str] = lambda v: f"{v:.2f} dB"  # noqa: E731
     dd: Callable[[float], str] = lambda v: f"{v:+.2f} dB"  # noqa: E731
     for fmt in ("bc1", "bc4", "bc5"):
@@ -240,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             section = [""] + table(f"{fmt.upper()}", rows, cols, "dB", db) + ratios(rows, "dB", dd)
             print("\n".join(section), flush=True)
             report += section
+            verdicts += verdict(fmt.upper(), rows)
     if "bc5" in wanted:
         rows, floor = bench_normals(images, repeat)
         deg: Callable[[float], str] = lambda v: f"{-v:.3f} deg"  # noqa: E731
@@ -247,12 +260,14 @@ def main(argv: list[str] | None = None) -> int:
         report += ["", *table("BC5 normal maps (mean angular error; lower is better)", rows, cols, "deg", deg),
                    "", "8-bit X/Y storage alone: " + ", ".join(f"{f:.3f} deg" for f in floor)]
         report += ratios(rows, "angle", ddeg)
+        verdicts += verdict("BC5 normals", rows)
     if "bc6h" in wanted:
         rows = bench_bc6h(repeat)
         report += ["", *table("BC6H (log-PSNR; linear RMSE)", rows, ["esplanade 2048x1024", "esplanade wide"],
                               "log-dB", db)] + ratios(rows, "log-dB", dd)
+        verdicts += verdict("BC6H", rows)
     load = os.getloadavg()
-    report += ["", f"load average at end {load[0]:.1f}"]
+    report += verdicts + ["", f"load average at end {load[0]:.1f}"]
     print("\n== summary ==\n" + "\n".join(report))
     return 0
 
