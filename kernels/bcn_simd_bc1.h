@@ -11,7 +11,9 @@
  * Branches of the scalar encoder are lane selects; divisions whose lane is
  * not used get a safe divisor, so no lane ever converts a NaN to int.
  *
- * Algorithm per block (that of the "fast" preset): one-colour blocks are
+ * Algorithm per block (that of the "fast" preset, except that the two endpoint
+ * pairs are compared by the distance to the endpoint line's exact 1/3 points
+ * rather than to the decoder's truncated palette): one-colour blocks are
  * flagged (the caller writes them from the optimal-endpoint tables); else the
  * principal axis of the colours (3 power iterations on the exact covariance,
  * normalised by powers of two), rounded to integers (largest +-80), endpoints
@@ -64,23 +66,24 @@ BCN_ATTR static inline __attribute__((always_inline)) void BCN_FN(bcn_linev)(con
     L->scale = F_SEL(sw, F_DIV(F_SET(3.0f), F_SEL(sw, len2, F_SET(1.0f))), F_SET(0.0f));
 }
 
-/* Along-line indices u (0 at e0) by projection; returns the squared error. */
+/* Along-line indices u (0 at e0) by projection; returns the squared distance
+ * of the texels to their points e0 + u d / 3 of the endpoint line (the
+ * decoder's palette truncates those points to integers; the comparison of two
+ * endpoint pairs does not need that last digit). */
 BCN_ATTR static inline __attribute__((always_inline)) VF BCN_FN(bcn_evalv)(const VF* px, const BCN_FN(bcn_line) * L,
                                                                            VF* u) {
-    VF err = F_SET(0.0f), dot, k, pal, diff;
-    VM m1, m2, m3;
+    VF err = F_SET(0.0f), dot, k, xe[3], d3[3], diff;
     int i, ch;
+    for (ch = 0; ch < 3; ch++)
+        d3[ch] = F_MUL(L->d[ch], F_SET(1.0f / 3.0f));
     for (i = 0; i < 16; i++) {
-        dot = F_ADD(F_ADD(F_MUL(F_SUB(px[i], L->e0[0]), L->d[0]), F_MUL(F_SUB(px[16 + i], L->e0[1]), L->d[1])),
-                    F_MUL(F_SUB(px[32 + i], L->e0[2]), L->d[2]));
+        for (ch = 0; ch < 3; ch++)
+            xe[ch] = F_SUB(px[16 * ch + i], L->e0[ch]);
+        dot = F_ADD(F_ADD(F_MUL(xe[0], L->d[0]), F_MUL(xe[1], L->d[1])), F_MUL(xe[2], L->d[2]));
         k = F_MIN(F_MAX(F_TRUNC(F_ADD(F_MUL(dot, L->scale), F_SET(0.5f))), F_SET(0.0f)), F_SET(3.0f));
         u[i] = k;
-        m1 = F_LT(F_SET(0.5f), k);
-        m2 = F_LT(F_SET(1.5f), k);
-        m3 = F_LT(F_SET(2.5f), k);
         for (ch = 0; ch < 3; ch++) {
-            pal = F_SEL(m2, F_SEL(m3, L->pal[ch][3], L->pal[ch][2]), F_SEL(m1, L->pal[ch][1], L->pal[ch][0]));
-            diff = F_SUB(px[16 * ch + i], pal);
+            diff = F_SUB(xe[ch], F_MUL(k, d3[ch]));
             err = F_ADD(err, F_MUL(diff, diff));
         }
     }
@@ -91,7 +94,7 @@ BCN_ATTR static inline __attribute__((always_inline)) VF BCN_FN(bcn_evalv)(const
  * Outputs per lane: c0, c1 (565), the 32 index bits, and the one-colour flag. */
 BCN_ATTR static inline __attribute__((always_inline)) void BCN_FN(bcn_bc1v)(const VF* px, VI* oc0, VI* oc1, VI* obits,
                                                                             VM* osolid) {
-    VF mn[3], mx[3], s[3], sq[6], cov[6], ax[3], nx[3], n, m, f, ai[3], p, pmin, pmax, a2, sdot, asum, t, ep[3];
+    VF s[3], sq[6], cov[6], ax[3], nx[3], n, m, f, ai[3], p, pmin, pmax, a2, sdot, asum, t, ep[3];
     VF qa[3], ca, qb[3], cb, u[16], u2[16], err, err2, su, suu, sux[3], aa, ab, bb, det, e0[3], e1[3], axv, bxv;
     VM live, ok, better;
     VI bits, idx;
@@ -99,14 +102,10 @@ BCN_ATTR static inline __attribute__((always_inline)) void BCN_FN(bcn_bc1v)(cons
     int i, ch, it;
     VF c128 = F_SET(128.0f);
     for (ch = 0; ch < 3; ch++) {
-        mn[ch] = mx[ch] = s[ch] = px[16 * ch];
-        for (i = 1; i < 16; i++) {
-            mn[ch] = F_MIN(mn[ch], px[16 * ch + i]);
-            mx[ch] = F_MAX(mx[ch], px[16 * ch + i]);
+        s[ch] = px[16 * ch];
+        for (i = 1; i < 16; i++)
             s[ch] = F_ADD(s[ch], px[16 * ch + i]);
-        }
     }
-    *osolid = M_AND(M_AND(F_EQ(mn[0], mx[0]), F_EQ(mn[1], mx[1])), F_EQ(mn[2], mx[2]));
     for (i = 0; i < 6; i++)
         sq[i] = F_SET(0.0f);
     for (i = 0; i < 16; i++) {
@@ -124,6 +123,8 @@ BCN_ATTR static inline __attribute__((always_inline)) void BCN_FN(bcn_bc1v)(cons
     cov[3] = F_SUB(F_MUL(sq[3], F_SET(16.0f)), F_MUL(s[1], s[1]));
     cov[4] = F_SUB(F_MUL(sq[4], F_SET(16.0f)), F_MUL(s[1], s[2]));
     cov[5] = F_SUB(F_MUL(sq[5], F_SET(16.0f)), F_MUL(s[2], s[2]));
+    /* one colour: no variance in any channel (exact integers) */
+    *osolid = M_AND(M_AND(F_EQ(cov[0], F_SET(0.0f)), F_EQ(cov[3], F_SET(0.0f))), F_EQ(cov[5], F_SET(0.0f)));
     ax[0] = F_ADD(F_ADD(cov[0], cov[1]), cov[2]);
     ax[1] = F_ADD(F_ADD(cov[1], cov[3]), cov[4]);
     ax[2] = F_ADD(F_ADD(cov[2], cov[4]), cov[5]);
