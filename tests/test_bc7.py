@@ -60,12 +60,18 @@ def concrete() -> np.ndarray:
 
 # (image, crop, preset) -> minimum RGB PSNR in dB
 QUALITY_FLOORS = [
-    ("wrinkles", None, "fast", 47.9),
-    ("wrinkles", (256, 384), "normal", 50.5),
-    ("wrinkles", (128, 256), "high", 52.7),
-    ("concrete", None, "fast", 50.1),
-    ("concrete", None, "normal", 54.2),
-    ("concrete", (128, 128), "high", 59.6),
+    ("wrinkles", None, "ultrafast", 47.9),  # measured 48.36
+    ("wrinkles", None, "fast", 48.3),  # 48.78 (47.9 floor before the SIMD mode-6 fit)
+    ("wrinkles", (256, 384), "normal", 50.5),  # 50.98
+    ("wrinkles", (256, 384), "better", 50.8),  # 51.24
+    ("wrinkles", (128, 256), "thorough", 52.7),  # 53.13
+    ("wrinkles", (128, 256), "high", 52.7),  # 53.26
+    ("concrete", None, "ultrafast", 50.2),  # 50.65
+    ("concrete", None, "fast", 50.2),  # 50.72
+    ("concrete", None, "normal", 54.2),  # 54.67
+    ("concrete", None, "better", 55.6),  # 56.12
+    ("concrete", (128, 128), "thorough", 58.9),  # 59.35
+    ("concrete", (128, 128), "high", 59.6),  # 60.10
 ]
 
 
@@ -90,7 +96,10 @@ def test_preset_names_match_the_kernel() -> None:
 def test_presets_are_ordered(wrinkles: np.ndarray) -> None:
     img = np.ascontiguousarray(wrinkles[200:328, 300:428])
     scores = [bc7.psnr(img, roundtrip(img, q)) for q in bc7.QUALITIES]
-    assert scores[0] < scores[1] <= scores[2] + 0.05
+    # each preset at least as good as the one before it (0.05 dB of slack), and the
+    # ends clearly apart
+    assert all(a <= b + 0.05 for a, b in zip(scores, scores[1:])), scores
+    assert scores[0] < scores[2] < scores[-1]
 
 
 def test_perceptual_weights_favour_green(wrinkles: np.ndarray) -> None:
