@@ -2,6 +2,9 @@
 """Benchmark the texture cook end to end (issue 5).
 
     python tools/bench_cook.py [--count 16] [--size 512] [--quality normal] [--memory]
+    python tools/bench_cook.py --real [--rounds 5] [--quality normal]
+    python tools/bench_cook.py --cancel [--rounds 10]
+    python tools/bench_cook.py --scenes [--rounds 5]
 
 In one run, on the same 16 natural images (scikit-image's bundled photos, resized;
 the corpus images when scikit-image is missing):
@@ -13,6 +16,19 @@ the corpus images when scikit-image is missing):
    (floor <= 1.10, goal 1.05);
 3. with --memory: peak RSS of a fresh process cooking 16 vs 64 textures (must not
    grow with the count).
+
+``--real`` (issue 15): the realistic mix where one texture dominates -- two 2048²
+albedo textures (the corpus photos Wrinkles.jpg resized and drkwood2.jpg tiled), a
+1024² normal map (derived from Wrinkles.jpg as a height field; preset ``normal``
+through a sidecar), the corpus' small PNG/TGA files and its 1k HDR (preset ``hdr``)
+-- cooked as one job with 1 pool thread, 2 threads, and 2 threads with the
+intra-texture fan-out off (``oxy.hub.fanout.ENABLED``), in alternating rounds;
+prints per-round and median ratios (floor 1.8x, goal 1.9x) and the load average.
+
+``--cancel``: how long after a job cancel the CPU pool is free (no strip encoding)
+while a 2048² BC7 texture is encoding over 2 pool threads (floor 50 ms).
+
+``--scenes``: the corpus glTF/FBX models imported with 1 vs 2 threads, alternating.
 """
 from __future__ import annotations
 
@@ -55,16 +71,43 @@ def make_images(folder: pathlib.Path, count: int, size: int) -> list[pathlib.Pat
     return paths
 
 
-def cook_async(paths: list[pathlib.Path], threads: int, quality: str) -> float:
+def thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) of every thread of this process, by native id
+    (Linux /proc; empty elsewhere)."""
+    out: dict[int, tuple[str, float]] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            stat = pathlib.Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def cook_async(paths: list[pathlib.Path], threads: int, quality: str, cpu: list[float] | None = None,
+               **service_options: object) -> float:
+    """Wall seconds of one job cooking ``paths``. ``cpu``: filled with the CPU seconds
+    each thread of the process spent during the job (largest first)."""
     from oxy.importing import AsyncImportService, ImportRequest
 
     root = pathlib.Path(tempfile.mkdtemp()) / "root"
     try:
-        with AsyncImportService(cpu_threads=threads) as service:
+        with AsyncImportService(cpu_threads=threads, **service_options) as service:
+            before = thread_cpu()
             start = time.perf_counter()
             report = service.submit(ImportRequest(str(paths[0]), str(root), options={
                 "sources": [str(p) for p in paths[1:]], "quality": quality})).wait()
             elapsed = time.perf_counter() - start
+            if cpu is not None:
+                after = thread_cpu()
+                cpu[:] = sorted((t - before.get(tid, ("", 0.0))[1] for tid, (_n, t) in after.items()), reverse=True)
         assert report.success, [str(d) for d in report.diagnostics]
         return elapsed
     finally:
@@ -97,6 +140,211 @@ def peak_rss_mb(count: int, size: int, quality: str) -> float:
     return int(out[0]) / 1024
 
 
+# -- issue 15: the real mix, cancel latency, corpus scenes ---------------------------------------------
+
+SMALL = ("images/Concrete.tga", "images/net.png", "images/This Way Up.png", "images/basn6a16.png",
+         "models/gltf_Duck/DuckCM.png", "models/gltf_BoxTextured/CesiumLogoFlat.png")
+
+
+def make_real_mix(folder: pathlib.Path) -> list[pathlib.Path]:
+    """The issue's mix, from the corpus' real images (see the module docstring)."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    wrinkles = Image.open(CORPUS / "images" / "Wrinkles.jpg").convert("RGB")
+    wrinkles.resize((2048, 2048), Image.LANCZOS).save(folder / "wrinkles_2048.png")
+    wood = np.asarray(Image.open(CORPUS / "models" / "obj_spider" / "drkwood2.jpg").convert("RGB"))
+    Image.fromarray(np.tile(wood, (3, 3, 1))[:2048, :2048]).save(folder / "wood_2048.png")
+    height = np.asarray(wrinkles.convert("L").resize((1024, 1024), Image.LANCZOS), np.float32) / 255.0
+    gy, gx = np.gradient(height * 8.0)
+    normal = np.stack([-gx, -gy, np.ones_like(gx)], axis=2)
+    normal /= np.linalg.norm(normal, axis=2, keepdims=True)
+    Image.fromarray(np.rint((normal * 0.5 + 0.5) * 255).astype(np.uint8)).save(folder / "wrinkles_normal_1024.png")
+    (folder / "wrinkles_normal_1024.png.oxy.toml").write_text('preset = "normal"\n')
+    paths = [folder / "wrinkles_2048.png", folder / "wood_2048.png", folder / "wrinkles_normal_1024.png"]
+    for rel in SMALL:
+        target = folder / pathlib.Path(rel).name
+        shutil.copyfile(CORPUS / rel, target)
+        paths.append(target)
+    hdr = folder / "royal_esplanade_1k.hdr"
+    shutil.copyfile(CORPUS / "images" / "royal_esplanade_1k.hdr", hdr)
+    (folder / "royal_esplanade_1k.hdr.oxy.toml").write_text('preset = "hdr"\n')
+    paths.append(hdr)
+    return paths
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def cook_mix(paths: list[pathlib.Path], threads: int, quality: str, fan_out: bool = True,
+             cpu: list[float] | None = None) -> float:
+    from oxy.hub import fanout
+
+    before = fanout.ENABLED
+    fanout.ENABLED = fan_out
+    try:
+        return cook_async(paths, threads, quality, cpu, cache=None)
+    finally:
+        fanout.ENABLED = before
+
+
+def bench_real(rounds: int, quality: str) -> int:
+    folder = pathlib.Path(tempfile.mkdtemp())
+    try:
+        paths = make_real_mix(folder / "mix")
+        cook_mix(paths[3:], 2, quality)  # warm-up: imports, kernels, page cache
+        print(f"real mix ({len(paths)} textures: 2x 2048², 1024² normal, {len(SMALL)} small PNG/TGA, 1k HDR), "
+              f"BC7 {quality}, {os.cpu_count()} cores, load average before: {load()}")
+        one, two, flat, bound, bound_flat = [], [], [], [], []
+        for r in range(rounds):
+            order = [(1, True), (2, True), (2, False)] if r % 2 == 0 else [(2, False), (2, True), (1, True)]
+            cpus: dict[tuple[int, bool], list[float]] = {key: [] for key in order}
+            got = {key: cook_mix(paths, key[0], quality, key[1], cpus[key]) for key in order}
+            one.append(got[(1, True)])
+            two.append(got[(2, True)])
+            flat.append(got[(2, False)])
+            # Load-independent: the 1-thread job's CPU time over the busiest thread's CPU
+            # time in the 2-thread job (what 2 idle cores would give at best).
+            bound.append(sum(cpus[(1, True)]) / max(cpus[(2, True)][0], 1e-9))
+            bound_flat.append(sum(cpus[(1, True)]) / max(cpus[(2, False)][0], 1e-9))
+            print(f"  round {r + 1}: 1 thread {one[-1]:6.3f} s | 2 threads {two[-1]:6.3f} s "
+                  f"({one[-1] / two[-1]:.2f}x; CPU-time bound {bound[-1]:.2f}x) | 2 threads, fan-out off "
+                  f"{flat[-1]:6.3f} s ({one[-1] / flat[-1]:.2f}x; bound {bound_flat[-1]:.2f}x)   load {load()}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    m1, m2, mf = _median(one), _median(two), _median(flat)
+    print(f"  median: 1 thread {m1:.3f} s, 2 threads {m2:.3f} s -> {m1 / m2:.2f}x (floor 1.8, goal 1.9); "
+          f"fan-out off {mf:.3f} s -> {m1 / mf:.2f}x")
+    print(f"  best:   1 thread {min(one):.3f} s, 2 threads {min(two):.3f} s -> {min(one) / min(two):.2f}x; "
+          f"fan-out off {min(flat):.3f} s -> {min(one) / min(flat):.2f}x")
+    print(f"  CPU-time bound (1-thread CPU / busiest thread's CPU at 2 threads; load-independent): "
+          f"median {_median(bound):.2f}x with fan-out, {_median(bound_flat):.2f}x without")
+    print(f"  load average after: {load()}")
+    return 0
+
+
+def bench_cancel(rounds: int, quality: str) -> int:
+    """Cancel a 2048² BC7 cook at several points and time until no strip is encoding."""
+    import threading
+
+    import numpy as np
+
+    from oxy.cook import bc7
+    from oxy.cook.texture import watch_progress
+    from oxy.importing import AsyncImportService, ImportRequest
+
+    real = bc7._enc
+
+    class Spy:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.running = 0
+            self.last_end = 0.0
+            self.threads: set[int] = set()
+            self.times: list[float] = []
+
+        def encode(self, image: np.ndarray, *args: object) -> bytes:
+            with self.lock:
+                self.running += 1
+                self.threads.add(threading.get_ident())
+            start = time.perf_counter()
+            try:
+                return real.encode(image, *args)
+            finally:
+                end = time.perf_counter()
+                with self.lock:
+                    self.running -= 1
+                    self.last_end = end
+                    if image.shape[1] == 2048:
+                        self.times.append(end - start)
+
+    folder = pathlib.Path(tempfile.mkdtemp())
+    latencies: list[float] = []
+    spy = Spy()
+    bc7._enc = spy
+    try:
+        paths = make_real_mix(folder / "mix")
+        source = paths[0]
+        with AsyncImportService(cpu_threads=2, cache=None) as service:
+            for r in range(rounds):
+                reports = threading.Event()
+                count = {"n": 0}
+                wanted = 3 + 5 * r  # cancel after this many strips reported
+
+                def sink(_name: str, _done: int, _total: int) -> None:
+                    count["n"] += 1
+                    if count["n"] >= wanted:
+                        reports.set()
+
+                with watch_progress([source.name, str(source)], sink):
+                    handle = service.submit(ImportRequest(str(source), str(folder / f"root{r}"),
+                                                          options={"quality": quality}))
+                    if not reports.wait(300):
+                        raise SystemExit("no progress reported")
+                    cancelled_at = time.perf_counter()
+                    handle.cancel()
+                    report = handle.wait(300)
+                    reported = time.perf_counter() - cancelled_at
+                    while True:  # poll (a tool, not a test) until no strip is encoding
+                        with spy.lock:
+                            if spy.running == 0:
+                                break
+                        time.sleep(0.0005)
+                    free = max(0.0, spy.last_end - cancelled_at)
+                latencies.append(free)
+                print(f"  cancel after {wanted:3d} strips: pool free {free * 1000:6.1f} ms after the cancel "
+                      f"(report {reported * 1000:6.1f} ms, cancelled={report.cancelled if report else None})")
+    finally:
+        bc7._enc = real
+        shutil.rmtree(folder, ignore_errors=True)
+    strip = _median(spy.times) if spy.times else 0.0
+    print(f"cancel latency, 2048² BC7 {quality} on 2 pool threads ({len(spy.threads)} threads encoded strips): "
+          f"median {_median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms (floor 50 ms); "
+          f"one strip (32 rows x 2048) takes {strip * 1000:.1f} ms median; load {load()}")
+    return 0
+
+
+def bench_scenes(rounds: int) -> int:
+    """The corpus models with textures, each imported with 1 vs 2 pool threads, alternating."""
+    from oxy.importing import AsyncImportService, ImportRequest
+
+    models = sorted(p for p in (CORPUS / "models").glob("*/*") if p.suffix.lower() in (".gltf", ".glb", ".fbx"))
+    print(f"corpus scenes, {os.cpu_count()} cores, load average before: {load()}")
+    folder = pathlib.Path(tempfile.mkdtemp())
+
+    def one_run(threads: int) -> float:
+        with AsyncImportService(cpu_threads=threads, cache=None) as service:
+            start = time.perf_counter()
+            for i, model in enumerate(models):
+                service.submit(ImportRequest(str(model), str(folder / f"r{threads}-{time.time_ns()}-{i}"))).wait(600)
+            return time.perf_counter() - start
+
+    try:
+        one_run(2)  # warm-up: pyassimp, libassimp, the parser worker
+        ones, twos = [], []
+        for r in range(rounds):
+            if r % 2 == 0:
+                ones.append(one_run(1))
+                twos.append(one_run(2))
+            else:
+                twos.append(one_run(2))
+                ones.append(one_run(1))
+            print(f"  round {r + 1}: {len(models)} models, 1 thread {ones[-1]:.3f} s, 2 threads {twos[-1]:.3f} s "
+                  f"({ones[-1] / twos[-1]:.2f}x)")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"  median ratio {_median(ones) / _median(twos):.2f}x; load average after: {load()}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=16)
@@ -105,7 +353,17 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--memory", action="store_true", help="also measure peak RSS for 16 vs 64 textures")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--real", action="store_true", help="the issue-15 mix: 1 vs 2 threads, alternating rounds")
+    parser.add_argument("--cancel", action="store_true", help="cancel latency of a 2048² encode on 2 threads")
+    parser.add_argument("--scenes", action="store_true", help="corpus models: 1 vs 2 threads, alternating")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    if args.real:
+        return bench_real(args.rounds, args.quality)
+    if args.cancel:
+        return bench_cancel(args.rounds, args.quality)
+    if args.scenes:
+        return bench_scenes(args.rounds)
 
     folder = pathlib.Path(tempfile.mkdtemp())
     try:
