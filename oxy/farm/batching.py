@@ -8,11 +8,11 @@ unit (:class:`Call`) to the cluster through a queue of :class:`Batch` es:
 * at most ``max_tasks`` Dask tasks are in flight; while they are, new units wait in
   the queue, and a *small* unit (``texels`` known and at most ``batch_texels``)
   joins the last queued batch of the same function if the batch stays within
-  ``batch_texels`` and ``batch_units``. So batches form exactly while the cluster
-  is busy (the window is "until a task slot frees"), and a lone unit on an idle
-  farm goes at once, without waiting for a timer. A large unit (or one whose size
-  is unknown: a scene parse, a geometry, an image Pillow cannot size) is a batch of
-  its own.
+  ``batch_texels`` and ``batch_units``. So batches form while the cluster is busy
+  (the window is "until a task slot frees"), plus ``linger`` seconds after a small
+  batch's first unit when a slot is free (unless the batch is half full by
+  texels already). A large unit (or one whose size is unknown: a scene parse, a
+  geometry, an image Pillow cannot size) is a batch of its own and never lingers.
 * one Dask task runs a batch (:func:`oxy.farm.tasks.run_units`): every unit in
   turn, each one's failure caught and returned as *its* outcome, so a bad input
   in a batch fails only its unit.
@@ -84,10 +84,11 @@ class Batch:
     """Units of one function sent as one Dask task (see the module docstring)."""
 
     __slots__ = ("fn", "calls", "texels", "small", "submitted", "future", "key", "deadline", "outcomes", "error",
-                 "done", "slot_held")
+                 "done", "slot_held", "opened")
 
     def __init__(self, fn: Callable[..., bytes], small: bool) -> None:
         self.fn = fn
+        self.opened = time.monotonic()
         self.calls: list[Call] = []
         self.texels = 0
         self.small = small
@@ -105,11 +106,12 @@ class Batcher:
     """See the module docstring."""
 
     def __init__(self, client: Any, *, max_tasks: int, batch_texels: int, batch_units: int,
-                 task_timeout: float) -> None:
-        if max_tasks < 1 or batch_units < 1 or batch_texels < 0:
-            raise ValueError("max_tasks and batch_units must be >= 1, batch_texels >= 0")
+                 task_timeout: float, linger: float = 0.0) -> None:
+        if max_tasks < 1 or batch_units < 1 or batch_texels < 0 or linger < 0:
+            raise ValueError("max_tasks and batch_units must be >= 1, batch_texels and linger >= 0")
         self.client = client
         self.max_tasks, self.batch_texels, self.batch_units = max_tasks, batch_texels, batch_units
+        self.linger = linger
         self.task_timeout = task_timeout
         self._cond = threading.Condition()
         self._queue: deque[Batch] = deque()
@@ -214,6 +216,11 @@ class Batcher:
                     self._cond.wait()
                 if self._closed:
                     return
+                head = self._queue[0]
+                wait = head.opened + self.linger - time.monotonic()
+                if head.small and wait > 0 and not self._full(head):
+                    self._cond.wait(wait)  # a slot is free: let a few more small units join first
+                    continue
                 batch = self._queue.popleft()
                 batch.submitted = True
                 for index, call in enumerate(batch.calls):
@@ -225,6 +232,9 @@ class Batcher:
                 self._tasks += 1
                 self.peak_tasks = max(self.peak_tasks, self._tasks)
             self._submit(batch, calls)
+
+    def _full(self, batch: Batch) -> bool:
+        return len(batch.calls) >= self.batch_units or 2 * batch.texels >= self.batch_texels
 
     def _submit(self, batch: Batch, calls: list[Call]) -> None:
         name = getattr(batch.fn, "__name__", "task").removesuffix("_task")

@@ -73,6 +73,8 @@ POLL = 0.25
 BATCH_TEXELS = 256 * 256
 #: Default most units in one Dask task.
 BATCH_UNITS = 32
+#: Default seconds a small batch waits for more units when a task slot is free.
+LINGER = 0.005
 
 
 @dataclass
@@ -171,15 +173,16 @@ class Farm:
 
     def __init__(self, client: Any, *, cluster: Any = None, address: str = "", max_in_flight: int | None = None,
                  task_timeout: float = 600.0, lost_after: float = 10.0, max_tasks: int | None = None,
-                 batch_texels: int = BATCH_TEXELS, batch_units: int = BATCH_UNITS) -> None:
+                 batch_texels: int = BATCH_TEXELS, batch_units: int = BATCH_UNITS, linger: float = LINGER) -> None:
         """Wrap a connected synchronous ``distributed.Client`` (prefer :meth:`connect`).
         ``max_tasks``: Dask tasks in flight, default twice the workers' threads (at
         least 2); ``max_in_flight``: units the client should keep waiting on the farm
-        (the service sizes its CPU pool to it), default 8 per worker thread (at least
-        ``max_tasks``), so that small units queue up and share tasks
-        (:mod:`oxy.farm.batching`); ``batch_texels`` / ``batch_units``: the most texels
+        (the service sizes its CPU pool to it), default 16 per worker thread (at least
+        ``max_tasks``, at most ``max_tasks`` + 256: each holds its source bytes), so
+        that small units queue up and share tasks (:mod:`oxy.farm.batching`); ``batch_texels`` / ``batch_units``: the most texels
         (source pixels) and units one task may carry (``batch_texels=0``: no
-        batching); ``task_timeout``: seconds per task; ``lost_after``: seconds without
+        batching); ``linger``: seconds a small batch waits for company when a task
+        slot is free; ``task_timeout``: seconds per task; ``lost_after``: seconds without
         a scheduler connection before waiting units fail with :class:`FarmLost`."""
         self.client = client
         self.cluster = cluster
@@ -190,12 +193,13 @@ class Farm:
             raise ValueError("task_timeout and lost_after must be positive")
         threads = self.worker_threads()
         self.max_tasks = int(max_tasks or max(2, 2 * threads))
-        self.max_in_flight = int(max_in_flight or max(self.max_tasks, 8 * threads))
+        self.max_in_flight = int(max_in_flight or max(self.max_tasks, min(16 * threads, self.max_tasks + 256)))
         if self.max_in_flight < 1 or self.max_tasks < 1:
             raise ValueError("max_in_flight and max_tasks must be >= 1")
         self.counters = FarmCounters()
         self._batcher = Batcher(client, max_tasks=self.max_tasks, batch_texels=int(batch_texels),
-                                batch_units=int(batch_units), task_timeout=self.task_timeout)
+                                batch_units=int(batch_units), task_timeout=self.task_timeout,
+                                linger=float(linger))
         self._lock = threading.Lock()
         self._in_flight = 0
         self._listeners: list[Callable[[FarmError], object]] = []
@@ -208,14 +212,14 @@ class Farm:
     def connect(cls, address: str, *, security: Any = None, max_in_flight: int | None = None,
                 task_timeout: float = 600.0, connect_timeout: float = 30.0, lost_after: float = 10.0,
                 check_versions: bool = True, max_tasks: int | None = None, batch_texels: int | None = None,
-                batch_units: int | None = None) -> Farm:
+                batch_units: int | None = None, linger: float | None = None) -> Farm:
         """Connect to ``address`` (:func:`parse_address`): an existing scheduler, or
         ``local:N``, a ``LocalCluster`` of N single-threaded worker processes started
         here (and stopped by :meth:`close`). ``security`` goes to Dask unchanged
         (:func:`_security`). Then, unless ``check_versions`` is false, every worker
         must report this process's :func:`~oxy.farm.tasks.worker_versions`. The
-        bounds (``max_in_flight``, ``max_tasks``, ``batch_texels``, ``batch_units``)
-        are :class:`Farm`'s.
+        bounds (``max_in_flight``, ``max_tasks``, ``batch_texels``, ``batch_units``,
+        ``linger``) are :class:`Farm`'s.
 
         Raises FarmUnavailable (Dask missing, nothing answers in ``connect_timeout``
         s, or no worker joined), FarmVersionMismatch, FarmError (gevent-patched
@@ -248,10 +252,11 @@ class Farm:
             _in_thread(lambda: (client.close(), cluster.close() if cluster is not None else None))
             raise FarmUnavailable(f"no worker joined the cook farm at {address} within {connect_timeout:g} s") \
                 from None
-        batching = {k: v for k, v in (("batch_texels", batch_texels), ("batch_units", batch_units))
-                    if v is not None}
         farm = cls(client, cluster=cluster, address=address, max_in_flight=max_in_flight,
-                   task_timeout=task_timeout, lost_after=lost_after, max_tasks=max_tasks, **batching)
+                   task_timeout=task_timeout, lost_after=lost_after, max_tasks=max_tasks,
+                   batch_texels=BATCH_TEXELS if batch_texels is None else batch_texels,
+                   batch_units=BATCH_UNITS if batch_units is None else batch_units,
+                   linger=LINGER if linger is None else linger)
         try:
             if check_versions:
                 farm.check_versions(timeout=connect_timeout)
