@@ -269,21 +269,57 @@ class Batcher:
         self._done.put(batch)
 
     def _fetch_loop(self) -> None:
-        while (batch := self._done.get()) is not None:
-            try:
-                value = batch.future.result(timeout=self.task_timeout)
-                if not isinstance(value, list) or len(value) != len(batch.calls):
-                    raise TypeError(f"the farm task {batch.key} returned {type(value).__name__}, "
-                                    f"not {len(batch.calls)} outcomes")
-                batch.outcomes = value
-            except BaseException as exc:  # noqa: BLE001 - the batch's own failure, for every unit
-                batch.error = exc
-            finally:
+        """Gather finished tasks' outcomes: every batch done by now in one
+        ``client.gather`` (one round trip for many tasks), a failed or cancelled one
+        on its own (its error is every unit's)."""
+        while (first := self._done.get()) is not None:
+            batches, stop = [first], False
+            while True:
                 try:
-                    batch.future.release()
-                except Exception:  # noqa: BLE001 - a closed client: nothing to release
-                    pass
-            self._finish(batch)
+                    more = self._done.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batches.append(more)
+            finished = [b for b in batches if getattr(b.future, "status", "") == "finished"]
+            if len(finished) > 1:
+                try:
+                    values = self.client.gather([b.future for b in finished])
+                except BaseException as exc:  # noqa: BLE001 - each is fetched on its own below
+                    log.debug("gathering %d farm results at once failed (%s); one by one", len(finished), exc)
+                else:
+                    for batch, value in zip(finished, values):
+                        self._settle(batch, value)
+            for batch in batches:
+                if not batch.done:
+                    try:
+                        value = batch.future.result(timeout=self.task_timeout)
+                    except BaseException as exc:  # noqa: BLE001 - the batch's own failure, for every unit
+                        batch.error = exc
+                        self._release(batch)
+                        self._finish(batch)
+                    else:
+                        self._settle(batch, value)
+            if stop:
+                return
+
+    def _settle(self, batch: Batch, value: Any) -> None:
+        if not isinstance(value, list) or len(value) != len(batch.calls):
+            batch.error = TypeError(f"the farm task {batch.key} returned {type(value).__name__}, "
+                                    f"not {len(batch.calls)} outcomes")
+        else:
+            batch.outcomes = value
+        self._release(batch)
+        self._finish(batch)
+
+    @staticmethod
+    def _release(batch: Batch) -> None:
+        try:
+            batch.future.release()
+        except Exception:  # noqa: BLE001 - a closed client: nothing to release
+            pass
 
     @staticmethod
     def _finish(batch: Batch) -> None:
