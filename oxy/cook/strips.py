@@ -33,8 +33,11 @@ from typing import Callable, Final
 
 import numpy as np
 
-#: Bytes of source (about) per strip.
-STRIP_BYTES: Final[int] = 256 * 1024
+#: Bytes of source (about) per strip: 64 KB, 16K texels of RGBA8 (8 rows of a 2048²
+#: image): about 9 ms of BC7 ``normal`` and 50 ms of ``high`` on one core, so a cancel
+#: frees the pool within a strip, and one texture splits finely enough to balance
+#: two or more pool threads. A kernel call per strip costs microseconds.
+STRIP_BYTES: Final[int] = 64 * 1024
 
 #: ``progress(blocks_done, blocks_total)``
 Progress = Callable[[int, int], None]

@@ -196,7 +196,7 @@ def _cook_checked(sources: list[tuple[str, bytes]], settings: TextureSettings, k
                   token: CancelToken, store: UnitStore) -> tuple[CookedTexture | None, int | None, UnitOutcome]:
     """Runs on a CPU-pool thread: skip the work if the job was cancelled meanwhile;
     else the root's texture, the cache's, or a cook (:func:`cook_texture_unit`). A cook
-    checks the token between strips of blocks (a few hundred KB of source each), so a
+    checks the token between strips of blocks (about 64 KB of source each), so a
     cancelled job frees its pool thread within a strip instead of encoding to the end.
     The job's token cancels this task's token while the cook runs, so pool threads
     helping with its strips (:mod:`oxy.hub.fanout`) stop claiming strips as well."""
