@@ -320,16 +320,22 @@ def bench_scenes(rounds: int) -> int:
     print(f"corpus scenes, {os.cpu_count()} cores, load average before: {load()}")
     folder = pathlib.Path(tempfile.mkdtemp())
 
-    def one_run(threads: int) -> float:
+    def one_run(threads: int) -> list[float]:
+        walls = []
         with AsyncImportService(cpu_threads=threads, cache=None) as service:
-            start = time.perf_counter()
             for i, model in enumerate(models):
-                service.submit(ImportRequest(str(model), str(folder / f"r{threads}-{time.time_ns()}-{i}"))).wait(600)
-            return time.perf_counter() - start
+                start = time.perf_counter()
+                report = service.submit(ImportRequest(str(model), str(folder / f"r{threads}-{time.time_ns()}-{i}"))
+                                        ).wait(600)
+                walls.append(time.perf_counter() - start)
+                if not (report and report.success):
+                    print(f"  note: {model.name} did not import cleanly")
+        return walls
 
     try:
         one_run(2)  # warm-up: pyassimp, libassimp, the parser worker
-        ones, twos = [], []
+        ones: list[list[float]] = []
+        twos: list[list[float]] = []
         for r in range(rounds):
             if r % 2 == 0:
                 ones.append(one_run(1))
@@ -337,11 +343,16 @@ def bench_scenes(rounds: int) -> int:
             else:
                 twos.append(one_run(2))
                 ones.append(one_run(1))
-            print(f"  round {r + 1}: {len(models)} models, 1 thread {ones[-1]:.3f} s, 2 threads {twos[-1]:.3f} s "
-                  f"({ones[-1] / twos[-1]:.2f}x)")
+            print(f"  round {r + 1}: {len(models)} models, 1 thread {sum(ones[-1]):.3f} s, 2 threads "
+                  f"{sum(twos[-1]):.3f} s ({sum(ones[-1]) / sum(twos[-1]):.2f}x)   load {load()}")
+        for i, model in enumerate(models):
+            a, b = _median([w[i] for w in ones]), _median([w[i] for w in twos])
+            print(f"    {model.parent.name + '/' + model.name:55s} 1 thread {a:6.3f} s, 2 threads {b:6.3f} s "
+                  f"({a / b:.2f}x)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"  median ratio {_median(ones) / _median(twos):.2f}x; load average after: {load()}")
+    ones_total, twos_total = [sum(w) for w in ones], [sum(w) for w in twos]
+    print(f"  median ratio {_median(ones_total) / _median(twos_total):.2f}x; load average after: {load()}")
     return 0
 
 
