@@ -38,7 +38,7 @@ cdef extern from "bcn_simd.h" nogil:
     void bcn_simd_set_tables(const uint8_t* om5, const uint8_t* om6)
     void bcn_encode_bc1_ultra(const uint8_t* img, Py_ssize_t h, Py_ssize_t w, int nch, uint8_t* out, int path)
     void bcn_simd_set_bc6h_layout(const signed char* layout)
-    void bcn_encode_bc6h_ultra(const uint16_t* img, Py_ssize_t h, Py_ssize_t w, int nch, uint8_t* out)
+    void bcn_encode_bc6h_ultra(const uint16_t* img, Py_ssize_t h, Py_ssize_t w, int nch, uint8_t* out, int path)
 
 include "bc7_tables.pxi"
 include "bcn_bc4.pxi"
@@ -214,7 +214,7 @@ def encode_bc6h(const uint16_t[:, :, ::1] half, int level=2, int simd=-1):
     outp = <uint8_t*>PyBytes_AS_STRING(res)
     if level == 0:
         with nogil:
-            bcn_encode_bc6h_ultra(&half[0, 0, 0], height, width, <int>nch, outp)
+            bcn_encode_bc6h_ultra(&half[0, 0, 0], height, width, <int>nch, outp, path)
         return res
     level -= 1
     with nogil:

@@ -61,7 +61,7 @@ static inline void bcn_gather1(const uint8_t* p, ptrdiff_t stride, int nch, int 
 
 /* Channel ch of the 4x4 block at (bx, by) of an (h, w, nch) image into v[16],
  * coordinates clamped at the image edges (edge replication). */
-static inline void bcn_gather_clamped(const uint8_t* img, ptrdiff_t h, ptrdiff_t w, int nch,
+static inline __attribute__((always_inline)) void bcn_gather_clamped(const uint8_t* img, ptrdiff_t h, ptrdiff_t w, int nch,
                                       ptrdiff_t bx, ptrdiff_t by, int ch, uint8_t* v) {
     ptrdiff_t x, y, xx, yy;
     for (y = 0; y < 4; y++) {
@@ -489,7 +489,7 @@ static inline void bcn_bc1_write(int c0, int c1, uint32_t bits, uint8_t* out) {
 }
 
 /* The one-colour block (exact tables, as the other presets). */
-static void bcn_bc1_solid(const int* rgb, uint8_t* out) {
+static inline __attribute__((always_inline)) void bcn_bc1_solid(const int* rgb, uint8_t* out) {
     int c0 = (bcn_om5[2 * rgb[0]] << 11) | (bcn_om6[2 * rgb[1]] << 5) | bcn_om5[2 * rgb[2]];
     int c1 = (bcn_om5[2 * rgb[0] + 1] << 11) | (bcn_om6[2 * rgb[1] + 1] << 5) | bcn_om5[2 * rgb[2] + 1];
     if (c0 == c1)
@@ -498,6 +498,73 @@ static void bcn_bc1_solid(const int* rgb, uint8_t* out) {
         bcn_bc1_write(c0, c1, 0xAAAAAAAAu, out); /* all index 2: (2 c0 + c1) / 3 */
     else
         bcn_bc1_write(c1, c0, 0xFFFFFFFFu, out); /* swapped: index 3 */
+}
+
+/* ------------------------------------------------------------------ BC6H helpers */
+
+/* BC6H_UF16 "ultrafast" (bcn_simd_bc6h.h) packs its blocks with the bit
+ * layouts of bcn_bc6h.pxi's table (set at import). */
+static const signed char* bcn_bc6h_layout; /* [32][84]: (component, shift, bits) ... -1 */
+
+static void bcn_simd_set_bc6h_layout(const signed char* layout) { bcn_bc6h_layout = layout; }
+
+static inline void bcn_w128(uint64_t* lo, uint64_t* hi, int pos, int n, uint64_t v) {
+    v &= (n >= 64 ? ~0ull : ((1ull << n) - 1));
+    if (pos < 64) {
+        *lo |= v << pos;
+        if (pos + n > 64)
+            *hi |= v >> (64 - pos);
+    } else {
+        *hi |= v << (pos - 64);
+    }
+}
+
+static inline __attribute__((always_inline)) void bcn_bc6_pack1(int mode, const int* codes, const uint8_t* idx,
+                                                              uint8_t* out) {
+    int vals[12] = {0}, c, t, pos = 5, i;
+    const signed char* L = bcn_bc6h_layout + 84 * mode;
+    uint64_t ib;
+#ifdef __SIZEOF_INT128__
+    unsigned __int128 bits = (unsigned)mode;
+#endif
+    for (c = 0; c < 3; c++) {
+        vals[c * 4] = codes[c];
+        vals[c * 4 + 1] = codes[3 + c];
+    }
+    /* indices: texel 0 (anchor) 3 bits, then 4 bits each: 63 bits after the endpoints */
+    ib = idx[0];
+    for (i = 1; i < 16; i++)
+        ib |= (uint64_t)idx[i] << (4 * i - 1);
+#ifdef __SIZEOF_INT128__
+    for (t = 0; t < 84 && L[t] >= 0; t += 3) {
+        bits |= (unsigned __int128)((uint64_t)(vals[L[t]] >> L[t + 1]) & ((1ull << L[t + 2]) - 1)) << pos;
+        pos += L[t + 2];
+    }
+    bits |= (unsigned __int128)ib << pos;
+    for (i = 0; i < 16; i++)
+        out[i] = (uint8_t)(bits >> (8 * i));
+#else
+    {
+        uint64_t lo = 0, hi = 0;
+        bcn_w128(&lo, &hi, 0, 5, (uint64_t)mode);
+        for (t = 0; t < 84 && L[t] >= 0; t += 3) {
+            bcn_w128(&lo, &hi, pos, L[t + 2], (uint64_t)(vals[L[t]] >> L[t + 1]));
+            pos += L[t + 2];
+        }
+        bcn_w128(&lo, &hi, pos, 63, ib);
+        for (i = 0; i < 8; i++) {
+            out[i] = (uint8_t)(lo >> (8 * i));
+            out[8 + i] = (uint8_t)(hi >> (8 * i));
+        }
+    }
+#endif
+}
+
+/* Half bits -> UF16 range: negatives and NaN to 0, +inf to 0x7BFF (branch-free). */
+static inline int bcn_clamp_half(uint16_t v) {
+    int x = v;
+    x = (x & 0x8000) || x > 0x7C00 ? 0 : x;
+    return x > 0x7BFF ? 0x7BFF : x;
 }
 
 /* ---- the lane-parallel encoder of bcn_simd_bc1.h, once per path */
@@ -529,6 +596,10 @@ static void bcn_bc1_solid(const int* rgb, uint8_t* out) {
 #define I_OR(a, b) ((a) | (b))
 #define I_CMPLT(a, b) ((a) < (b) ? 0xffffffffu : 0u)
 #define I_SLLI(a, n) ((a) << (n))
+#define F_SQRT sqrtf
+#define F_LOADU(p) (*(p))
+#define F_STOREU(p, v) (*(p) = (v))
+#define BCN_N 1
 /* 2^-(exponent of n): n * result lies in [1, 2) (n > 0, finite) */
 static inline float bcn_pow2inv(float n) {
     uint32_t bits;
@@ -545,6 +616,7 @@ static inline float bcn_pow2inv(float n) {
 #define BCN_ATTR
 #endif
 #include "bcn_simd_bc1.h"
+#include "bcn_simd_bc6h.h"
 #undef BCN_FN
 #undef BCN_ATTR
 #undef VF
@@ -573,6 +645,10 @@ static inline float bcn_pow2inv(float n) {
 #undef I_OR
 #undef I_CMPLT
 #undef I_SLLI
+#undef F_SQRT
+#undef F_LOADU
+#undef F_STOREU
+#undef BCN_N
 
 static void bcn_bc1_ultra_scalar(const uint8_t* img, ptrdiff_t h, ptrdiff_t w, int nch, uint8_t* out) {
     ptrdiff_t bw = (w + 3) / 4, bh = (h + 3) / 4, bx, by, x, y, xx, yy;
@@ -666,9 +742,14 @@ BCN_AI void bcn_bc1_rows_sse2(const uint8_t* p, ptrdiff_t stride, int nch, const
 #define I_OR _mm_or_si128
 #define I_CMPLT _mm_cmplt_epi32
 #define I_SLLI _mm_slli_epi32
+#define F_SQRT _mm_sqrt_ps
+#define F_LOADU _mm_loadu_ps
+#define F_STOREU _mm_storeu_ps
+#define BCN_N 4
 #define BCN_FN(name) name##_sse2
 #define BCN_ATTR
 #include "bcn_simd_bc1.h"
+#include "bcn_simd_bc6h.h"
 #undef BCN_FN
 #undef BCN_ATTR
 #undef VF
@@ -697,6 +778,10 @@ BCN_AI void bcn_bc1_rows_sse2(const uint8_t* p, ptrdiff_t stride, int nch, const
 #undef I_OR
 #undef I_CMPLT
 #undef I_SLLI
+#undef F_SQRT
+#undef F_LOADU
+#undef F_STOREU
+#undef BCN_N
 
 /* AVX2 ops (8 blocks per vector) */
 #define VF __m256
@@ -710,7 +795,7 @@ BCN_AI void bcn_bc1_rows_sse2(const uint8_t* p, ptrdiff_t stride, int nch, const
 #define F_MIN _mm256_min_ps
 #define F_MAX _mm256_max_ps
 #define F_ABS(a) _mm256_and_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)))
-#define F_TRUNC(a) _mm256_cvtepi32_ps(_mm256_cvttps_epi32(a))
+#define F_TRUNC(a) _mm256_round_ps(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC)
 #define F_LT(a, b) _mm256_cmp_ps(a, b, _CMP_LT_OQ)
 #define F_LE(a, b) _mm256_cmp_ps(a, b, _CMP_LE_OQ)
 #define F_EQ(a, b) _mm256_cmp_ps(a, b, _CMP_EQ_OQ)
@@ -727,9 +812,14 @@ BCN_AI void bcn_bc1_rows_sse2(const uint8_t* p, ptrdiff_t stride, int nch, const
 #define I_OR _mm256_or_si256
 #define I_CMPLT(a, b) _mm256_cmpgt_epi32(b, a)
 #define I_SLLI _mm256_slli_epi32
+#define F_SQRT _mm256_sqrt_ps
+#define F_LOADU _mm256_loadu_ps
+#define F_STOREU _mm256_storeu_ps
+#define BCN_N 8
 #define BCN_FN(name) name##_avx2
 #define BCN_ATTR __attribute__((target("avx2")))
 #include "bcn_simd_bc1.h"
+#include "bcn_simd_bc6h.h"
 #undef BCN_FN
 #undef BCN_ATTR
 #undef VF
@@ -758,6 +848,10 @@ BCN_AI void bcn_bc1_rows_sse2(const uint8_t* p, ptrdiff_t stride, int nch, const
 #undef I_OR
 #undef I_CMPLT
 #undef I_SLLI
+#undef F_SQRT
+#undef F_LOADU
+#undef F_STOREU
+#undef BCN_N
 
 /* The RGBx rows of block (bx, by) (clamped at the edges). */
 BCN_AI void bcn_bc1_block_rows(const uint8_t* img, ptrdiff_t h, ptrdiff_t w, int nch, ptrdiff_t bx, ptrdiff_t by,
@@ -886,280 +980,19 @@ static void bcn_encode_bc1_ultra(const uint8_t* img, ptrdiff_t h, ptrdiff_t w, i
     bcn_bc1_ultra_scalar(img, h, w, nch, out);
 }
 
-/* ------------------------------------------------------------------ BC6H */
-
-/* BC6H_UF16 "ultrafast": one region only, scalar C (single path: the same code
- * on every CPU), the "fast" preset's method cut down: principal axis in the
- * pre-scale domain (half * 64 / 31), endpoints at the extreme projections with
- * texel 0 (the anchor) near endpoint A, one mode per block: 5-bit code 11
- * (12-bit base, 8-bit deltas) when the quantised deltas fit, else code 3
- * (10.10.10 raw); indices by projection on the decoded palette line, one
- * least-squares refit, kept if its squared half-bit error is smaller.  The bit layouts come from
- * bcn_bc6h.pxi's table (set at import). */
-
-static const signed char* bcn_bc6h_layout; /* [32][84]: (component, shift, bits) ... -1 */
-
-static void bcn_simd_set_bc6h_layout(const signed char* layout) { bcn_bc6h_layout = layout; }
-
-static const int bcn_w4[16] = {0, 4, 9, 13, 17, 21, 26, 30, 34, 38, 43, 47, 51, 55, 60, 64};
-
-static inline int bcn_bc6_unq(int v, int n) {
-    if (n >= 15)
-        return v;
-    if (v == 0)
-        return 0;
-    if (v == (1 << n) - 1)
-        return 0xFFFF;
-    return ((v << 16) + 0x8000) >> n;
-}
-
-static inline int bcn_bc6_quant(float e, int n) {
-    int top = (1 << n) - 1, v, best, bd, d, c, ei = (int)e;
-    v = (int)((e * (float)(1 << n) - 32768.0f) * (1.0f / 65536.0f) + 0.5f);
-    v = v < 0 ? 0 : (v > top ? top : v);
-    best = v;
-    bd = abs(bcn_bc6_unq(v, n) - ei);
-    for (c = v - 1; c <= v + 1; c += 2) {
-        if (c < 0 || c > top)
-            continue;
-        d = abs(bcn_bc6_unq(c, n) - ei);
-        if (d < bd) {
-            bd = d;
-            best = c;
-        }
-    }
-    return best;
-}
-
-/* Squared half-bit error between unquantised endpoints ua, ub; each texel's
- * index is its rounded projection on the palette line (texel 0: 0..7). */
-static int64_t bcn_bc6_eval(const int* h, const int* ua, const int* ub, uint8_t* idx) {
-    int pal[48], k, c, i, k0, hi, d0, d1, d2;
-    float dx[3], len2 = 0.0f, sc;
-    int64_t err = 0;
-    for (k = 0; k < 16; k++)
-        for (c = 0; c < 3; c++)
-            pal[3 * k + c] = ((((ua[c] * (64 - bcn_w4[k]) + ub[c] * bcn_w4[k] + 32) >> 6)) * 31) >> 6;
-    for (c = 0; c < 3; c++) {
-        dx[c] = (float)(pal[45 + c] - pal[c]);
-        len2 += dx[c] * dx[c];
-    }
-    sc = len2 > 0.0f ? 15.0f / len2 : 0.0f;
-    for (i = 0; i < 16; i++) {
-        k0 = (int)(((float)(h[3 * i] - pal[0]) * dx[0] + (float)(h[3 * i + 1] - pal[1]) * dx[1] +
-                    (float)(h[3 * i + 2] - pal[2]) * dx[2]) * sc + 0.5f);
-        hi = i == 0 ? 7 : 15;
-        k0 = k0 < 0 ? 0 : (k0 > hi ? hi : k0);
-        d0 = h[3 * i] - pal[3 * k0];
-        d1 = h[3 * i + 1] - pal[3 * k0 + 1];
-        d2 = h[3 * i + 2] - pal[3 * k0 + 2];
-        idx[i] = (uint8_t)k0;
-        err += (int64_t)d0 * d0 + (int64_t)d1 * d1 + (int64_t)d2 * d2;
-    }
-    return err;
-}
-
-/* Quantise ea, eb for one-region mode `mode` (n-bit base, dn-bit deltas or
- * raw when dn == 0); codes[6] = stored (a r g b, b or delta r g b). */
-static int64_t bcn_bc6_try(const int* h, int n, int dn, const float* ea, const float* eb, int* codes, uint8_t* idx) {
-    int ua[3], ub[3], c, v0, v1, d, lim;
-    for (c = 0; c < 3; c++) {
-        v0 = bcn_bc6_quant(ea[c], n);
-        v1 = bcn_bc6_quant(eb[c], n);
-        if (dn) {
-            lim = 1 << (dn - 1);
-            d = v1 - v0;
-            d = d < -lim ? -lim : (d > lim - 1 ? lim - 1 : d);
-            v1 = v0 + d;
-            codes[3 + c] = d & ((1 << dn) - 1);
-        } else {
-            codes[3 + c] = v1;
-        }
-        codes[c] = v0;
-        ua[c] = bcn_bc6_unq(v0, n);
-        ub[c] = bcn_bc6_unq(v1, n);
-    }
-    return bcn_bc6_eval(h, ua, ub, idx);
-}
-
-static void bcn_bc6_lsq(const int* h, const uint8_t* idx, float* ea, float* eb) {
-    float aa = 0, ab = 0, bb = 0, w, det, x, ax[3] = {0, 0, 0}, bx[3] = {0, 0, 0}, v;
-    int i, c;
-    for (i = 0; i < 16; i++) {
-        w = (float)bcn_w4[idx[i]] * (1.0f / 64.0f);
-        aa += (1 - w) * (1 - w);
-        ab += (1 - w) * w;
-        bb += w * w;
-        for (c = 0; c < 3; c++) {
-            x = (float)h[3 * i + c] * (64.0f / 31.0f);
-            ax[c] += (1 - w) * x;
-            bx[c] += w * x;
-        }
-    }
-    det = aa * bb - ab * ab;
-    if (det < 1e-6f)
+static void bcn_encode_bc6h_ultra(const uint16_t* img, ptrdiff_t h, ptrdiff_t w, int nch, uint8_t* out, int path) {
+#ifdef BCN_X86
+    if (path == BCN_PATH_AVX2) {
+        bcn_bc6h_ultra_avx2(img, h, w, nch, out);
         return;
-    det = 1.0f / det;
-    for (c = 0; c < 3; c++) {
-        v = (ax[c] * bb - bx[c] * ab) * det;
-        ea[c] = v < 0.0f ? 0.0f : (v > 65535.0f ? 65535.0f : v);
-        v = (bx[c] * aa - ax[c] * ab) * det;
-        eb[c] = v < 0.0f ? 0.0f : (v > 65535.0f ? 65535.0f : v);
     }
-}
-
-static inline void bcn_w128(uint64_t* lo, uint64_t* hi, int pos, int n, uint64_t v) {
-    v &= (n >= 64 ? ~0ull : ((1ull << n) - 1));
-    if (pos < 64) {
-        *lo |= v << pos;
-        if (pos + n > 64)
-            *hi |= v >> (64 - pos);
-    } else {
-        *hi |= v << (pos - 64);
+    if (path == BCN_PATH_SSE2) {
+        bcn_bc6h_ultra_sse2(img, h, w, nch, out);
+        return;
     }
-}
-
-static void bcn_bc6_pack1(int mode, const int* codes, const uint8_t* idx, uint8_t* out) {
-    uint64_t lo = 0, hi = 0;
-    int vals[12] = {0}, c, t, pos = 5, i;
-    const signed char* L = bcn_bc6h_layout + 84 * mode;
-    for (c = 0; c < 3; c++) {
-        vals[c * 4] = codes[c];
-        vals[c * 4 + 1] = codes[3 + c];
-    }
-    bcn_w128(&lo, &hi, 0, 5, (uint64_t)mode);
-    for (t = 0; t < 84 && L[t] >= 0; t += 3) {
-        bcn_w128(&lo, &hi, pos, L[t + 2], (uint64_t)(vals[L[t]] >> L[t + 1]));
-        pos += L[t + 2];
-    }
-    for (i = 0; i < 16; i++) {
-        bcn_w128(&lo, &hi, pos, i == 0 ? 3 : 4, idx[i]);
-        pos += i == 0 ? 3 : 4;
-    }
-    for (i = 0; i < 8; i++) {
-        out[i] = (uint8_t)(lo >> (8 * i));
-        out[8 + i] = (uint8_t)(hi >> (8 * i));
-    }
-}
-
-/* h: 16 x 3 half bits, already clamped to 0..0x7BFF. */
-static void bcn_bc6_ultra_block(const int* h, uint8_t* out) {
-    static const int modes[2][3] = {{3, 10, 0}, {11, 12, 8}};
-    float x[48], mean[3] = {0, 0, 0}, cov[6] = {0, 0, 0, 0, 0, 0}, axis[3], d[3], nx, ny, nz, n, t, t0 = 0;
-    float tmin = 1e30f, tmax = -1e30f, ea[3], eb[3], s = 64.0f / 31.0f;
-    int i, c, it, m, codes[6], best_codes[6], best_mode = 3, fits, dd;
-    uint8_t idx[16], best_idx[16];
-    int64_t err, best = -1;
-    for (i = 0; i < 16; i++)
-        for (c = 0; c < 3; c++) {
-            x[3 * i + c] = (float)h[3 * i + c] * s;
-            mean[c] += x[3 * i + c];
-        }
-    for (c = 0; c < 3; c++)
-        mean[c] *= 1.0f / 16.0f;
-    for (i = 0; i < 16; i++) {
-        for (c = 0; c < 3; c++)
-            d[c] = x[3 * i + c] - mean[c];
-        cov[0] += d[0] * d[0];
-        cov[1] += d[0] * d[1];
-        cov[2] += d[0] * d[2];
-        cov[3] += d[1] * d[1];
-        cov[4] += d[1] * d[2];
-        cov[5] += d[2] * d[2];
-    }
-    axis[0] = cov[0] + cov[1] + cov[2];
-    axis[1] = cov[1] + cov[3] + cov[4];
-    axis[2] = cov[2] + cov[4] + cov[5];
-    for (it = 0; it < 3; it++) {
-        nx = cov[0] * axis[0] + cov[1] * axis[1] + cov[2] * axis[2];
-        ny = cov[1] * axis[0] + cov[3] * axis[1] + cov[4] * axis[2];
-        nz = cov[2] * axis[0] + cov[4] * axis[1] + cov[5] * axis[2];
-        n = fabsf(nx) > fabsf(ny) ? fabsf(nx) : fabsf(ny);
-        n = fabsf(nz) > n ? fabsf(nz) : n;
-        if (n < 1e-12f)
-            break;
-        n = bcn_pow2inv(n);
-        axis[0] = nx * n;
-        axis[1] = ny * n;
-        axis[2] = nz * n;
-    }
-    n = axis[0] * axis[0] + axis[1] * axis[1] + axis[2] * axis[2];
-    if (n < 1e-12f) {
-        axis[0] = axis[1] = axis[2] = 0.57735f;
-    } else {
-        n = 1.0f / sqrtf(n);
-        for (c = 0; c < 3; c++)
-            axis[c] *= n;
-    }
-    for (i = 0; i < 16; i++) {
-        t = (x[3 * i] - mean[0]) * axis[0] + (x[3 * i + 1] - mean[1]) * axis[1] + (x[3 * i + 2] - mean[2]) * axis[2];
-        if (i == 0)
-            t0 = t;
-        tmin = t < tmin ? t : tmin;
-        tmax = t > tmax ? t : tmax;
-    }
-    if (t0 - tmin > tmax - t0) { /* texel 0 (the anchor) must sit near endpoint A */
-        t = tmin;
-        tmin = tmax;
-        tmax = t;
-    }
-    /* one mode per block: 12-bit base + 8-bit deltas when the deltas fit, else 10.10.10 */
-    fits = 1;
-    for (c = 0; c < 3; c++) {
-        t = mean[c] + axis[c] * tmin;
-        ea[c] = t < 0.0f ? 0.0f : (t > 65535.0f ? 65535.0f : t);
-        t = mean[c] + axis[c] * tmax;
-        eb[c] = t < 0.0f ? 0.0f : (t > 65535.0f ? 65535.0f : t);
-        dd = bcn_bc6_quant(eb[c], 12) - bcn_bc6_quant(ea[c], 12);
-        fits &= dd >= -128 && dd <= 127;
-    }
-    m = fits ? 1 : 0;
-    {
-        err = bcn_bc6_try(h, modes[m][1], modes[m][2], ea, eb, codes, idx);
-        for (it = 0; it < 2; it++) {
-            if (best < 0 || err < best) {
-                best = err;
-                best_mode = modes[m][0];
-                memcpy(best_codes, codes, sizeof(codes));
-                memcpy(best_idx, idx, 16);
-            }
-            if (it == 1 || err == 0)
-                break;
-            bcn_bc6_lsq(h, idx, ea, eb);
-            err = bcn_bc6_try(h, modes[m][1], modes[m][2], ea, eb, codes, idx);
-        }
-    }
-    bcn_bc6_pack1(best_mode, best_codes, best_idx, out);
-}
-
-static inline int bcn_clamp_half(uint16_t v) {
-    if (v & 0x8000)
-        return 0;
-    if (v > 0x7C00)
-        return 0;
-    return v > 0x7BFF ? 0x7BFF : v;
-}
-
-/* RGB of an (h, w, nch >= 3) array of half bits -> BC6H_UF16 blocks. */
-static void bcn_encode_bc6h_ultra(const uint16_t* img, ptrdiff_t h, ptrdiff_t w, int nch, uint8_t* out) {
-    ptrdiff_t bw = (w + 3) / 4, bh = (h + 3) / 4, bx, by, x, y, xx, yy;
-    int hb[48], c;
-    const uint16_t* p;
-    for (by = 0; by < bh; by++) {
-        for (bx = 0; bx < bw; bx++) {
-            for (y = 0; y < 4; y++) {
-                yy = by * 4 + y < h ? by * 4 + y : h - 1;
-                for (x = 0; x < 4; x++) {
-                    xx = bx * 4 + x < w ? bx * 4 + x : w - 1;
-                    p = img + (yy * w + xx) * nch;
-                    for (c = 0; c < 3; c++)
-                        hb[12 * y + 3 * x + c] = bcn_clamp_half(p[c]);
-                }
-            }
-            bcn_bc6_ultra_block(hb, out);
-            out += 16;
-        }
-    }
+#endif
+    (void)path;
+    bcn_bc6h_ultra_scalar(img, h, w, nch, out);
 }
 
 #endif /* OXY_BCN_SIMD_H */

@@ -393,6 +393,22 @@ def test_simd_paths_give_identical_bytes(fmt: str, wrinkles: np.ndarray) -> None
             assert all(o == outs[0] for o in outs), (fmt, img.shape, level)
 
 
+def test_simd_paths_give_identical_bytes_bc6h(hdr: np.ndarray) -> None:
+    """BC6H ultrafast (one block per vector lane) gives the same bytes on every
+    path: real HDR at two exposures, odd sizes, 4 channels, out-of-range values."""
+    rng = np.random.default_rng(4)
+    wide = hdr * np.exp2(np.linspace(-6, 10, hdr.shape[1], dtype=np.float32))[None, :, None]
+    wild = (rng.random((37, 29, 3)) * 70000 - 5000).astype(np.float32)
+    wild[3, 5] = (np.inf, np.nan, -np.inf)
+    imgs = [hdr[:301, :203], wide[17:250, 33:500], np.dstack([hdr[:64, :64], hdr[:64, :64, :1]]), wild]
+    paths = range(len(kernel.simd_paths()))
+    for img in imgs:
+        with np.errstate(over="ignore", invalid="ignore"):
+            bits = np.ascontiguousarray(img.astype(np.float16)).view(np.uint16)
+        outs = [kernel.encode_bc6h(bits, 0, p) for p in paths]
+        assert all(o == outs[0] for o in outs), img.shape
+
+
 # ------------------------------------------------------------------ arguments
 
 U8 = np.zeros((4, 4, 3), np.uint8)

@@ -24,9 +24,9 @@ Formats (block bytes; DXGI name):
 Presets (``quality=``): ``"ultrafast"`` (vectorised C in ``kernels/bcn_simd.h``;
 see :func:`simd_path`: BC4/BC5 min/max endpoints and exact nearest indices, 6-10x
 faster than ``fast`` at ~0.7 dB less; BC1 the ``fast`` algorithm on 8 blocks per
-AVX2 vector, same quality, ~4x faster; BC6H one mode per block -- 12-bit base with
-8-bit deltas where they fit, else 10.10.10 -- projected indices, one refit: scalar C,
-~2x ``fast`` at ~0.1-0.3 dB less), ``"fast"`` (one least-squares
+AVX2 vector, same quality, ~5x faster; BC6H 8 blocks per AVX2 vector, one mode per
+block -- 12-bit base with 8-bit deltas where they fit, else 10.10.10 -- projected
+indices, one refit: ~5x ``fast`` at ~0.1-0.3 dB less), ``"fast"`` (one least-squares
 pass; BC1 indices by projection), ``"normal"`` (refinement rounds plus the secondary modes: BC1 3-colour,
 BC4 6-value and a +/-1 endpoint hill climb, BC6H two regions on the best shape),
 ``"high"`` (more rounds, BC1 +/-1 per-channel endpoint search, a longer BC4 climb,
