@@ -251,7 +251,7 @@ def test_resolution_is_pure_and_the_recipe_changed() -> None:
     recipe of a normal map is not the one the old code (BC7 normal maps, stage 1) keyed."""
     from oxy.build.recipe import Recipe
     from oxy.cook.image_decode import DecodedImage
-    from oxy.cook.texture import TextureSettings, bcn_quality, resolve_output, settings_for
+    from oxy.cook.texture import TextureSettings, resolve_output, settings_for
     from oxy.importing.units import _settings_json, texture_recipe
 
     grey = np.repeat(np.arange(64, dtype=np.uint8).reshape(8, 8, 1), 4, axis=2)
@@ -267,7 +267,6 @@ def test_resolution_is_pure_and_the_recipe_changed() -> None:
     assert resolve_output(data, [DecodedImage(translucent, "t", "png", True)]).output == "bc7"
     assert resolve_output(settings_for("data", output="bc7"), [DecodedImage(grey, "g", "png", False)]).output == "bc7"
     assert settings_for("normal").output == "bc5" and settings_for("hdr").output == "bc6h"
-    assert [bcn_quality(q) for q in ("fast", "normal", "high")] == ["fast", "normal", "high"]
     sources = [("n.png", b"same bytes")]
     old_settings = TextureSettings("normal", "bc7", srgb=False, normal_map=True)
     old = {k: v for k, v in _settings_json(old_settings).items() if k != "grey_output"}
@@ -355,8 +354,13 @@ def test_validator_checks_layouts_by_block_size(fmt: Format) -> None:
     assert "texture.payload.layout_alignment" in codes(replace(d3d12, payload=bytes(moved)), content_hash=0)
 
 
-def test_cli_format_choices_are_the_cook_outputs() -> None:
-    from oxy.cli.cook_cmd import OUTPUT_CHOICES
-    from oxy.cook.texture import OUTPUT_FORMATS
+def test_cli_choices_are_the_cook_outputs_and_qualities() -> None:
+    from oxy.cli.cook_cmd import OUTPUT_CHOICES, QUALITY_CHOICES
+    from oxy.cook import bc7, bcn
+    from oxy.cook.texture import OUTPUT_FORMATS, bcn_quality
 
-    assert OUTPUT_CHOICES == OUTPUT_FORMATS
+    assert OUTPUT_CHOICES == OUTPUT_FORMATS and QUALITY_CHOICES == bc7.QUALITIES
+    mapped = [bcn_quality(q) for q in bc7.QUALITIES]
+    assert all(m in bcn.QUALITIES for m in mapped)
+    assert [bcn.QUALITIES.index(m) for m in mapped] == sorted(bcn.QUALITIES.index(m) for m in mapped)  # monotone
+    assert all(bcn_quality(q) == q for q in bcn.QUALITIES if q in bc7.QUALITIES)

@@ -31,6 +31,8 @@ WAIT_SLICE = 0.2
 #: ``--format`` choices: ``oxy.cook.texture.OUTPUT_FORMATS``, spelled out here so that
 #: ``oxy --help`` does not import numpy (a test checks they are the same).
 OUTPUT_CHOICES = ("bc7", "bc1", "bc4", "bc5", "bc6h", "rgba8", "rgba16f", "rgba32f")
+#: ``--quality`` choices: ``oxy.cook.bc7.QUALITIES`` (fastest first), spelled out for the same reason.
+QUALITY_CHOICES = ("ultrafast", "fast", "normal", "better", "thorough", "high")
 IO_CODES = ("session.open_failed", "session.write_failed", "session.finalize_failed",
             "import.source_not_found", "import.source_unreadable", "texture.read_failed")
 
@@ -42,8 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default=None, choices=("albedo", "normal", "data", "hdr", "ui"),
                    help="texture preset of image inputs (default albedo); for models, the preset of their colour "
                         "textures (base colour, emissive: albedo, ui or data), normal and data maps keep theirs")
-    p.add_argument("--quality", default="normal", choices=("fast", "normal", "high"),
-                   help="BC7 effort (images and models' textures)")
+    p.add_argument("--quality", default="normal", choices=QUALITY_CHOICES,
+                   help="encoder effort (images and models' textures), BC7's presets, fastest first; BC1/BC4/BC5/"
+                        "BC6H use the bcn preset of the same name, or the one just below (better, thorough: normal)")
     p.add_argument("--format", dest="texture_format", default=None, choices=OUTPUT_CHOICES,
                    help="output format of image inputs, overriding the preset's (albedo bc7, normal bc5, data bc7 "
                         "or bc4 for a one-channel image, hdr bc6h, ui bc7); models' textures keep their roles' presets")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from oxy.cli.common import ExitCode
-from oxy.cli.cook_cmd import OUTPUT_CHOICES
+from oxy.cli.cook_cmd import OUTPUT_CHOICES, QUALITY_CHOICES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="seconds a running job may take to finish at shutdown before it is cancelled (default 10)")
     p.add_argument("--debounce", type=int, default=300, metavar="MS",
                    help="quiet time before a batch of file changes is cooked (default 300 ms)")
-    p.add_argument("--quality", default="normal", choices=("fast", "normal", "high"), help="BC7 effort")
+    p.add_argument("--quality", default="normal", choices=QUALITY_CHOICES,
+                   help="encoder effort: a BC7 preset, fastest first (BC1/BC4/BC5/BC6H: the bcn preset of the same "
+                        "name, or the one just below)")
     p.add_argument("--format", dest="output", default=None, choices=OUTPUT_CHOICES,
                    help="output format of image sources, overriding their preset's (default: the preset's: albedo "
                         "bc7, normal bc5, data bc7 or bc4 for one-channel images, hdr bc6h); models keep their "
