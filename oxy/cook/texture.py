@@ -167,9 +167,10 @@ def output_format(settings: TextureSettings) -> Format:
 
 def bcn_quality(quality: str) -> bcn.Quality:
     """The :mod:`oxy.cook.bcn` preset for a BC7 ``quality`` name: the same name where
-    bcn has it; anything faster than "fast" (e.g. an "ultrafast" BC7 preset) is
-    "fast", anything above "high" is "high", a name in between takes the bcn preset
-    just below it. Raises TextureCookError for a name that is not a BC7 quality."""
+    bcn has it (e.g. "ultrafast", "fast", "normal", "high"); a BC7 preset bcn lacks
+    takes the bcn preset just below it in BC7's order ("better", "thorough" ->
+    "normal"), or bcn's fastest when none is below; so the mapping is monotone.
+    Raises TextureCookError for a name that is not a BC7 quality."""
     if quality in bcn.QUALITIES:
         return cast(bcn.Quality, quality)
     if quality not in bc7.QUALITIES:
