@@ -196,6 +196,27 @@ def test_exported_dds_cooks_back_by_passthrough(cooked, tmp_path: pathlib.Path, 
     assert again.payload == payload(root, read_table(root)[1])
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_status_page_thumbnails(cooked, name: str) -> None:
+    """The daemon's thumbnails decode every new format (BC5 with its Z rebuilt: blue)."""
+    import io
+
+    from oxy.daemon.thumbs import THUMB_SIZE, Thumbnails
+
+    _source, root = cooked[name]
+    thumbs = Thumbnails(str(root))
+    try:
+        thumb = thumbs.render(1)
+    finally:
+        thumbs.close()
+    with Image.open(io.BytesIO(thumb.png)) as im:
+        rgba = np.asarray(im.convert("RGBA"))
+    assert max(thumb.width, thumb.height) == THUMB_SIZE and rgba.shape[:2] == (thumb.height, thumb.width)
+    assert rgba[..., :3].std() > 1  # a picture, not a flat fill
+    if name == "bc5":  # mostly flat normals: Z near 1 -> blue near 255
+        assert rgba[..., 2].mean() > 200
+
+
 def test_bc1_quality(cooked) -> None:
     source, root = cooked["bc1"]
     got = load_texture(root).to_rgba8()
