@@ -116,8 +116,9 @@ def _material(key: AssetKey, parsed: MaterialDescriptor, size: int, source: Sour
     # Everything but the loaded textures is bound here, on the CPU pool: ``finish``
     # runs on the loader's owning hub and only adds the textures and the warnings.
     fields = {"key": key, "name": h.name, "version": h.version, "streaming_priority": h.streaming_priority,
-              "variant_flags": h.variant_flags, "factors": factors, "shaders": parsed.shaders,
-              "texture_keys": SlotMap(slots), "desc": desc}
+              "variant_flags": h.variant_flags, "factors": factors,
+              "shaders": _shared(("shaders", parsed.shaders))[1],
+              "texture_keys": _shared(("texture_keys", SlotMap(slots)))[1], "desc": desc}
 
     def finish(deps: Mapping[Key, Any], extra: Warnings) -> MaterialAsset:
         return MaterialAsset(textures=SlotMap((slot, deps[k]) for slot, k in slots if k in deps),
@@ -127,7 +128,9 @@ def _material(key: AssetKey, parsed: MaterialDescriptor, size: int, source: Sour
 
 
 # Immutable (name, value) pairs shared between the objects decoded: most materials
-# repeat the same factors (roughness 1.0, an emissive of (0, 0, 0)...) and texture slots,
+# repeat the same factors (roughness 1.0, an emissive of (0, 0, 0)...), texture slots,
+# shader references and texture-key maps (values equal by content, never by identity:
+# no loaded object is shared this way),
 # so 1,200 materials hold a few hundred pair objects instead of ~30,000. Fewer objects
 # kept alive = fewer allocations counted by the garbage collector = fewer (and shorter)
 # collections while a burst of loads runs. Bounded: the table starts afresh when full.
