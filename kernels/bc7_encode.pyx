@@ -84,6 +84,7 @@ ctypedef struct Cfg:
     float m6_scale       # its integer error * m6_scale = the weighted float error
     oxy_m6_fn m6fn       # the dispatched path (set per encode call)
     oxy_ps_fn psfn       # shape scores of opaque blocks, same path
+    float m5_below       # opaque blocks try mode 5 only if mode 6 left at most this per texel (0: always)
 
 
 ctypedef struct Enc:
@@ -112,7 +113,7 @@ cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcep
     cdef Blk b
     cdef Enc best
     cdef int i, c, m, mask, opaque = 1
-    cdef float d
+    cdef float d, e6
     best.err = BIG
     best.mode = -1
     for i in range(16):
@@ -142,10 +143,15 @@ cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcep
         return
     if mask & 64 and not cfg.m6_fast:
         _try_mode(&b, cfg, 6, &best)
+    e6 = best.err
     for i in range(7):
         m = _ORDER[i]
         if best.err <= cfg.good_enough * 16:
             break
+        if m == 5 and opaque and cfg.m5_below > 0 and e6 > cfg.m5_below * 16:
+            # opaque mode 5 wins on near-flat blocks (7-bit colour endpoints without
+            # p-bits); mode 6 already does well on every other block
+            continue
         if (mask >> m) & 1:
             _try_mode(&b, cfg, m, &best)
     if cfg.modes_extra and best.err > cfg.extra_above * 16:
@@ -220,6 +226,7 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
     cfg.m6.iters = 2
     cfg.m6.search = 1
     cfg.m6fn = NULL
+    cfg.m5_below = 0
     cfg.psfn = NULL
     for c in range(8):
         cfg.nparts[c] = 1
@@ -263,12 +270,14 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
         cfg.nparts[3] = 1
         cfg.nparts[7] = 2
         cfg.m6_fast = 1
-        if name == "better":  # more shapes scored and fitted, lower early stop
-            cfg.max_shapes = 64
+        cfg.m5_below = 4
+        if name == "better":  # every shape scored, 3 mode-1 shapes fitted, full
+            cfg.max_shapes = 64  # p-bit search, lower early stop
             cfg.nparts[1] = 3
-            cfg.nparts[3] = 2
-            cfg.good_enough = 0.7
+            cfg.pbit_full = 2
+            cfg.good_enough = 0.5
     elif name == "thorough":  # modes 6 (SIMD), 1, 3, 0, 2, 5; no rotations on opaque
+        # blocks, one shape each for the 3-subset modes
         cfg.iters = 2
         cfg.pbit_full = 2
         cfg.idx_full = 1
@@ -278,13 +287,14 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
         cfg.modes_extra = 0
         cfg.extra_above = 0
         cfg.max_shapes = 64
-        cfg.good_enough = 0.5
-        cfg.nparts[0] = 2
-        cfg.nparts[1] = 3
+        cfg.good_enough = 0.3
+        cfg.nparts[0] = 1
+        cfg.nparts[1] = 4
         cfg.nparts[2] = 1
-        cfg.nparts[3] = 3
+        cfg.nparts[3] = 2
         cfg.nparts[7] = 2
         cfg.m6_fast = 1
+        cfg.m5_below = 4
     else:                     # high: every mode (mode 7 never wins on opaque blocks)
         cfg.iters = 3
         cfg.pbit_full = 2
@@ -368,6 +378,8 @@ def encode(const uint8_t[:, :, ::1] rgba, int quality=2, bint perceptual=False,
                 cfg.extra_above = float(val)
             elif key == "good_enough":
                 cfg.good_enough = float(val)
+            elif key == "m5_below":
+                cfg.m5_below = float(val)
             else:
                 raise ValueError(f"unknown tune key {key!r}")
     res = PyBytes_FromStringAndSize(NULL, bw * bh * 16)

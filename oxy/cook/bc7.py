@@ -19,9 +19,14 @@ Presets (``quality=``), fastest first, all using every BC7 mode where it pays:
   block, plus a mode 1 / mode 5 try on blocks that mode 6 leaves with a large error.
 * ``"normal"`` -- modes 6 (SIMD fit), 1, 3 (opaque) or 6, 5, 7, 4 (with alpha), the
   best partition shapes picked by a cheap estimate, two refinement rounds.
-* ``"better"`` -- ``"normal"`` with more partition shapes scored and fitted.
-* ``"thorough"`` -- adds modes 0, 2 and 5 on opaque blocks, more shapes, full
-  p-bit search (no rotations on opaque blocks, neighbour index search).
+  Opaque blocks try mode 5 only when mode 6 left them nearly exact (<= 4 squared
+  error per texel): it wins on near-flat blocks, where its p-bit-free 7-bit colour
+  endpoints beat mode 6's.
+* ``"better"`` -- ``"normal"`` scoring all 64 shapes, fitting 3 mode-1 shapes,
+  full p-bit search and a lower early stop.
+* ``"thorough"`` -- adds modes 0 and 2 on opaque blocks (one shape each), 4 mode-1
+  and 2 mode-3 shapes, full p-bit search (no rotations on opaque blocks,
+  neighbour index search).
 * ``"high"``   -- every mode (mode 7 only on blocks with alpha, where it can win),
   all rotations, more partition shapes, full p-bit and index search.
 
