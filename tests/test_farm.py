@@ -283,3 +283,39 @@ def test_a_cancelled_unit_leaves_its_queued_batch(farm, tmp_path):
     finally:
         loop.close(60)
         one._batcher.close()
+
+
+def test_a_greenlet_can_wait_for_the_farm_without_a_pool_thread(farm, tmp_path):
+    """Farm.start_texture / Farm.wait from a greenlet on an import hub: the hub keeps
+    running other greenlets while the unit is on the cluster, no CPU-pool thread is
+    taken, and the bytes are a local cook's."""
+    import gevent
+
+    from oxy.cook.texture import cook_texture_files, settings_for
+    from oxy.hub import ImportLoop
+
+    path = noise_images(tmp_path / "n", 1, 256)[0]
+    sources = [(str(path), path.read_bytes())]
+    settings = settings_for("albedo")
+    loop = ImportLoop(cpu_threads=1, name="farm-greenlet-test")
+    try:
+        def job():
+            ticks = [0]
+
+            def tick():
+                while True:
+                    ticks[0] += 1
+                    gevent.sleep(0.005)
+
+            ticker = gevent.spawn(tick)
+            call = farm.start_texture(sources, settings, "2d", "key-greenlet", None)
+            busy = loop.pools.cpu_busy
+            data = farm.wait(call)
+            ticker.kill()
+            return farm.decode(data), ticks[0], busy
+
+        texture, ticks, busy = loop.call(job, timeout=300)
+    finally:
+        loop.close(60)
+    assert busy == 0 and ticks > 1  # no pool task; the hub ran the ticker while the unit was away
+    assert texture == cook_texture_files(sources, settings, kind="2d")

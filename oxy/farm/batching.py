@@ -25,9 +25,11 @@ unit (:class:`Call`) to the cluster through a queue of :class:`Batch` es:
   cluster (``future.cancel()``) once every unit of the batch is cancelled. A task
   already running on a worker finishes there; its results are dropped.
 
-Thread rules: :meth:`Batcher.start` and :meth:`Batcher.cancel` from any thread;
-two daemon threads of its own (``oxy-farm-submit``: submits; ``oxy-farm-fetch``:
-gathers), started on first use and ended by :meth:`Batcher.close`. Failure modes:
+Thread rules: :meth:`Batcher.start`, :meth:`Batcher.cancel` and
+:meth:`Batcher.expire` from any thread, never blocking (also from a greenlet on a
+hub); two daemon threads of its own (``oxy-farm-submit``: submits and cancels;
+``oxy-farm-fetch``: gathers), started on first use and ended by
+:meth:`Batcher.close`. Failure modes:
 a task that fails as a whole (``KilledWorker``, cancelled by a lost scheduler, an
 OS error) sets :attr:`Batch.error` for all its units; a submit that raises does
 the same. The farm (:mod:`oxy.farm.executor`) turns those into its errors.
@@ -116,6 +118,7 @@ class Batcher:
         self._cond = threading.Condition()
         self._queue: deque[Batch] = deque()
         self._tasks = 0
+        self._cancels: list[Batch] = []   # submitted tasks to cancel on the cluster (submit thread)
         self._closed = False
         self._done: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -149,8 +152,8 @@ class Batcher:
 
     def cancel(self, call: Call) -> None:
         """Cancel one unit: out of its queued batch, or (submitted) marked; its task is
-        cancelled on the cluster when no unit of it is still wanted."""
-        cancel_task = None
+        cancelled on the cluster (by the submit thread: this never blocks) when no
+        unit of it is still wanted."""
         with self._cond:
             if call.cancelled:
                 return
@@ -165,23 +168,17 @@ class Batcher:
                     self._queue.remove(batch)
                 return
             if batch.future is not None and all(c.cancelled for c in batch.calls):
-                cancel_task = batch
                 self._free_slot(batch)
-        if cancel_task is not None:
-            try:
-                cancel_task.future.cancel()
-            except Exception as exc:  # noqa: BLE001 - a lost client cannot cancel; nothing more to do
-                log.debug("cancelling %s: %s", cancel_task.key, exc)
+                self._cancels.append(batch)
+                self._cond.notify_all()
 
     def expire(self, batch: Batch) -> None:
         """Give up on a submitted batch (its task timed out): cancel it on the cluster."""
         with self._cond:
             self._free_slot(batch)
-        if batch.future is not None:
-            try:
-                batch.future.cancel()
-            except Exception as exc:  # noqa: BLE001
-                log.debug("cancelling %s: %s", batch.key, exc)
+            if batch.future is not None:
+                self._cancels.append(batch)
+                self._cond.notify_all()
 
     @property
     def tasks_in_flight(self) -> int:
@@ -212,10 +209,21 @@ class Batcher:
     def _submit_loop(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and not (self._queue and self._tasks < self.max_tasks):
+                while not self._closed and not self._cancels and not (self._queue and self._tasks < self.max_tasks):
                     self._cond.wait()
                 if self._closed:
                     return
+                cancels, self._cancels = self._cancels, []
+            for batch in cancels:
+                try:
+                    batch.future.cancel()
+                except Exception as exc:  # noqa: BLE001 - a lost client cannot cancel; nothing more to do
+                    log.debug("cancelling %s: %s", batch.key, exc)
+            with self._cond:
+                if self._closed:
+                    return
+                if not (self._queue and self._tasks < self.max_tasks):
+                    continue
                 head = self._queue[0]
                 wait = head.opened + self.linger - time.monotonic()
                 if head.small and wait > 0 and not self._full(head):

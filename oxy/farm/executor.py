@@ -359,36 +359,77 @@ class Farm:
 
     def run(self, fn: Callable[..., bytes], *args: Any, what: str, sent: int = 0, texels: int | None = None) -> bytes:
         """Send ``fn(*args)`` to the farm (alone, or with other small units in one task:
-        :mod:`oxy.farm.batching`) and wait for its bytes on the calling thread.
-        Raises OperationCancelled (the task's token was cancelled: the unit leaves
-        its batch, or its Dask task is cancelled once no unit of it is wanted), the
-        rebuilt cook error (bad input, this unit only), or for the farm's own
-        failures FarmTimeout / FarmLost / FarmError, after calling the failure
-        listeners; when there are listeners (a service, which fails its running jobs)
-        those become OperationCancelled, so the unit's caller stops quietly."""
+        :mod:`oxy.farm.batching`) and wait for its bytes on the calling thread (the
+        token is the pool task's, :func:`~oxy.hub.pools.current_task`). Raises
+        OperationCancelled (the token was cancelled: the unit leaves its batch, or
+        its Dask task is cancelled once no unit of it is wanted), the rebuilt cook
+        error (bad input, this unit only), or for the farm's own failures
+        FarmTimeout / FarmLost / FarmError, after calling the failure listeners;
+        when there are listeners (a service, which fails its running jobs) those
+        become OperationCancelled, so the unit's caller stops quietly."""
+        task = current_task()
+        call = Call(fn, args, what, sent, texels)
         try:
-            return self._run(Call(fn, args, what, sent, texels))
+            self._begin(call)
+            return self._end(call, task.token if task is not None else None)
         except FarmError as error:
             if not self._fail(error):
                 raise
             raise OperationCancelled(str(error)) from error
 
-    def _run(self, call: Call) -> bytes:
-        task = current_task()
-        token = task.token if task is not None else None
+    def start_texture(self, sources: Sequence[tuple[str, bytes]], settings: Any, kind: str, key: str,
+                      cache_url: str | None) -> Call:
+        """Send a texture cook (as :meth:`cook_texture`) without waiting for it: the
+        :class:`~oxy.farm.batching.Call` to pass to :meth:`wait`. Never blocks (no
+        Dask call: the farm's submit thread submits), so a greenlet on an import hub
+        may call it."""
+        call = Call(tasks.cook_texture_task, (list(sources), settings, kind, key, cache_url),
+                    f"texture {sources[0][0] if sources else ''}", sum(len(d) for _n, d in sources), _texels(sources))
+        try:
+            self._begin(call)
+        except FarmError as error:
+            if not self._fail(error):
+                raise
+            raise OperationCancelled(str(error)) from error
+        return call
+
+    def wait(self, call: Call, token: Any = None) -> bytes:
+        """The bytes of a call from :meth:`start_texture` (:meth:`decode` them). From a
+        plain or pool thread it blocks that thread; from a greenlet on an import hub
+        only that greenlet (the wait is a hub-aware CrossFuture; no Dask call is
+        made here: gathering and cancelling happen on the farm's own threads), so
+        waiting for the cluster need not hold a CPU-pool thread. ``token``: a
+        CancelToken whose cancel drops the unit. Errors as :meth:`run`."""
+        try:
+            return self._end(call, token)
+        except FarmError as error:
+            if not self._fail(error):
+                raise
+            raise OperationCancelled(str(error)) from error
+
+    def decode(self, data: bytes) -> Any:
+        """The cook result encoded in a unit's bytes (a CookedTexture...)."""
+        return self._decode(data)
+
+    def _begin(self, call: Call) -> None:
         self._raise_if_lost()
         with self._lock:
             self._in_flight += 1
             self.counters.submitted += 1
             self.counters.bytes_sent += call.sent
             self.counters.peak_in_flight = max(self.counters.peak_in_flight, self._in_flight)
+        try:
+            self._batcher.start(call)
+        except RuntimeError:  # the batcher is closed: the farm was closed
+            with self._lock:
+                self._in_flight -= 1
+                self.counters.failed += 1
+            self._raise_if_lost(force=True)
+            raise
+
+    def _end(self, call: Call, token: Any) -> bytes:
         forget = token.on_cancel(lambda: call.wake.set_result(None)) if token is not None else None
         try:
-            try:
-                self._batcher.start(call)
-            except RuntimeError:
-                self._raise_if_lost(force=True)
-                raise
             data = self._wait(call, token)
             with self._lock:
                 self.counters.completed += 1
