@@ -191,3 +191,42 @@ def test_gc_freeze_is_an_explicit_option(sample_root):
             assert ldr.load_asset(MATERIAL, MaterialAsset).result(T).name == "Checker"
     finally:
         gc.unfreeze()
+
+
+def test_decoders_share_equal_immutable_parts_but_never_merge_distinct_values(tmp_path):
+    import math
+
+    from oxy.cook.descriptors import build_material
+    from oxy.runtime import ResourceKey, ResourceKind
+    from oxy.runtime.decoders import _shared
+    from oxy.runtime.keys import SourceId
+    from oxy.samples import fallback_texture
+
+    source = SourceId("test")
+    key = source.key(ResourceKind.TEXTURE, 3)
+    assert key is source.key(ResourceKind.TEXTURE, 3) and key == ResourceKey(source, ResourceKind.TEXTURE, 3)
+    assert hash(key) == hash(ResourceKey(source, ResourceKind.TEXTURE, 3))
+    assert key != SourceId("other").key(ResourceKind.TEXTURE, 3)
+    # equal by ==, but not the same value: kept apart
+    zero, negative = _shared(("x", 0.0)), _shared(("x", -0.0))
+    assert math.copysign(1, negative[1]) == -1 and zero is not negative
+    assert type(_shared(("y", 1))[1]) is int and type(_shared(("y", True))[1]) is bool
+    assert type(_shared(("y", 1.0))[1]) is float
+    _shared(("z", (1.0, 0.0)))
+    assert math.copysign(1, _shared(("z", (1.0, -0.0)))[1][1]) == -1
+    assert _shared(("z", (1.0, 0.0))) is _shared(("z", (1.0, 0.0)))
+    assert _shared(("u", [1])) == ("u", [1])   # unhashable: as it is
+    # through the loader: two materials share their texture-key map and shader tuple,
+    # and keep their own factors
+    content = many_materials(0)
+    content.textures = [fallback_texture(), fallback_texture()]
+    for name, metal in (("A", 0.25), ("B", 0.75)):
+        content.assets.append((AssetType.MATERIAL, name, build_material(name, textures={"base_color": 1},
+                                                                        metalness=metal)))
+    write_loose_root(tmp_path / "r", content)
+    with AssetLoader(LoaderConfig(cpu_threads=1)) as ldr:
+        ldr.add_loose_cooked_root(str(tmp_path / "r"))
+        a, b = (ldr.load_asset(ContentSet.key(AssetType.MATERIAL, n)).result(T) for n in ("A", "B"))
+        assert a.texture_keys is b.texture_keys and a.shaders is b.shaders
+        assert a.metalness == pytest.approx(0.25, abs=1e-4) and b.metalness == pytest.approx(0.75, abs=1e-4)
+        assert a.texture("base_color") is b.texture("base_color")
