@@ -1,19 +1,24 @@
-/* Vectorised "ultrafast" block encoders for kernels/bcn.pyx (BC4 / BC5, BC1).
+/* Vectorised "ultrafast" (level 0) block encoders for kernels/bcn.pyx: BC4 / BC5
+ * here, BC1 in bcn_simd_bc1.h, BC6H in bcn_simd_bc6h.h.
  *
- * Every encoder here exists in up to three code paths that produce the same
- * bytes for the same input:
- *   BCN_PATH_SCALAR  portable C (any CPU; also the reference for the others),
- *   BCN_PATH_SSE2    SSE2 intrinsics (baseline on x86_64: no dispatch needed),
- *   BCN_PATH_AVX2    the SSE2 code compiled for AVX2 (VEX encoding; chosen at
+ * Every encoder exists in three code paths that produce the same bytes for
+ * the same input (tests/test_bcn.py compares them):
+ *   BCN_PATH_SCALAR  portable C (any CPU; the reference),
+ *   BCN_PATH_SSE2    SSE2 (baseline on x86_64: no dispatch needed),
+ *   BCN_PATH_AVX2    AVX2 functions (__attribute__((target("avx2"))), chosen at
  *                    run time with __builtin_cpu_supports, so the default
  *                    portable -O3 build still runs on any x86_64).
- * Integer parts are exact on every path; the float parts of BC1 are written
- * once over a 4-lane vector type (bcn_simd_bc1.h, included once per path), so
- * every path performs the same IEEE single-precision operations in the same
- * order (no FMA: the AVX2 target does not enable it, and contraction is off).
+ * BC4/BC5: one block per SSE2 register, two per AVX2 register; all integer,
+ * so exact on every path.  BC1 and BC6H: one block per vector lane (4 SSE2, 8
+ * AVX2, 1 scalar), the algorithm written once over lane-wise op macros and
+ * included once per path; every path performs the same IEEE single-precision
+ * operations in the same order (no FMA: the avx2 target does not enable it).
+ * Helpers called from the AVX2 drivers are always_inline: a call into
+ * SSE-encoded code per block costs an AVX-SSE transition.
  *
- * Thread rules: pure functions over caller memory; the only global is the
- * default path, written once at import (bcn_simd_init) before any caller runs.
+ * Thread rules: pure functions over caller memory; the only globals are the
+ * table pointers set once at import (bcn_simd_set_tables,
+ * bcn_simd_set_bc6h_layout) before any caller runs.
  * Failure modes: none (the Cython caller validates shapes and channels).
  */
 #ifndef OXY_BCN_SIMD_H
