@@ -8,6 +8,9 @@ No assertion depends on wall-clock time.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -372,6 +375,33 @@ def path_images(wrinkles: np.ndarray) -> list[np.ndarray]:
 def test_simd_path_is_reported() -> None:
     assert bcn.simd_path() in kernel.SIMD_PATHS
     assert kernel.simd_paths()[0] == "scalar" and bcn.simd_path() in kernel.simd_paths()
+
+
+def test_simd_path_environment_variable() -> None:
+    """OXY_BCN_SIMD picks a lower path at import (a fresh interpreter)."""
+    code = "from oxy.cook import bcn; print(bcn.simd_path())"
+    env = dict(os.environ, OXY_BCN_SIMD="scalar")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "scalar"
+
+
+def test_bc4_ultrafast_indices_are_the_nearest_palette_entries(wrinkles: np.ndarray) -> None:
+    """ultrafast: endpoints at each block's max and min, and every texel decodes to
+    the nearest of the decoder's eight values (checked against texture2ddecoder)."""
+    rng = np.random.default_rng(8)
+    for img in (np.ascontiguousarray(wrinkles[:128, :256, 1]), rng.integers(0, 256, (64, 64), dtype=np.uint8)):
+        h, w = img.shape
+        data = np.frombuffer(bcn.encode_bc4(img, "ultrafast"), np.uint8).reshape(h // 4, w // 4, 8)
+        out = ref_decode("bc4", data.tobytes(), w, h)[..., 0].astype(int)
+        blocks = img.reshape(h // 4, 4, w // 4, 4).swapaxes(1, 2).astype(int)
+        e0, e1 = data[..., 0].astype(int), data[..., 1].astype(int)
+        assert (e0 == blocks.max(axis=(2, 3))).all() and (e1 == blocks.min(axis=(2, 3))).all()
+        k = np.arange(1, 7)
+        pal = np.concatenate([e0[..., None], e1[..., None], ((7 - k) * e0[..., None] + k * e1[..., None]) // 7], axis=2)
+        best = np.abs(blocks.reshape(h // 4, w // 4, 16, 1) - pal[:, :, None, :]).min(axis=3)
+        got = np.abs(out.reshape(h // 4, 4, w // 4, 4).swapaxes(1, 2).reshape(h // 4, w // 4, 16)
+                     - blocks.reshape(h // 4, w // 4, 16))
+        np.testing.assert_array_equal(got, best)
 
 
 @pytest.mark.parametrize("fmt", ["bc1", "bc4", "bc5"])
