@@ -230,3 +230,37 @@ def test_decoders_share_equal_immutable_parts_but_never_merge_distinct_values(tm
         assert a.texture_keys is b.texture_keys and a.shaders is b.shaders
         assert a.metalness == pytest.approx(0.25, abs=1e-4) and b.metalness == pytest.approx(0.75, abs=1e-4)
         assert a.texture("base_color") is b.texture("base_color")
+
+
+def test_a_cancelled_parent_gives_back_the_dependencies_that_arrived(tmp_path, monkeypatch):
+    from oxy.cook.descriptors import build_material
+    from oxy.runtime import ResourceKind, TextureResource
+    from oxy.samples import checker_texture, fallback_texture
+
+    content = many_materials(0)
+    content.textures = [fallback_texture(), checker_texture(8), checker_texture(16)]
+    content.assets.append((AssetType.MATERIAL, "Two", build_material("Two", textures={"base_color": 1, "normal": 2})))
+    write_loose_root(tmp_path / "r", content)
+    entered, gate = threading.Event(), threading.Event()
+    real = engine_module.decode_resource
+
+    def held(key, *args, **kwargs):
+        if key.index == 2:
+            entered.set()
+            assert gate.wait(T)
+        return real(key, *args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "decode_resource", held)
+    with AssetLoader(LoaderConfig(cpu_threads=2)) as ldr:
+        source = ldr.add_loose_cooked_root(str(tmp_path / "r"))
+        first = source.key(ResourceKind.TEXTURE, 1)
+        ldr.load_resource(first, TextureResource).result(T)     # cached and held once
+        handle = ldr.load_asset(ContentSet.key(AssetType.MATERIAL, "Two"), MaterialAsset)
+        assert entered.wait(T)        # texture 1 arrived (a reference), texture 2 is decoding
+        _until(lambda: ldr.ref_count(first) == 2, "the material to take texture 1")
+        assert handle.cancel()
+        _until(lambda: ldr.loop.call(lambda: len(ldr._engine.inflight), timeout=T) == 0, "the loads to stop")
+        assert ldr.ref_count(first) == 1   # the material's reference was given back
+        gate.set()
+        assert not ldr.is_loaded(ContentSet.key(AssetType.MATERIAL, "Two"))
+        assert ldr.ref_count(source.key(ResourceKind.TEXTURE, 2)) == 0

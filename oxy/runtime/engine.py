@@ -422,8 +422,14 @@ class LoadEngine:
         self._attach_deps(job.key, parent_type, decoded, job.priority, wait, job.fallback)
 
     def _detach_all(self, wait: _DepWait) -> None:
-        for dep_job, listener in wait.attached:
-            self.detach(dep_job, listener)
+        """Take back the listeners of ``wait`` still waiting (each dependency stops when
+        nobody else waits for it); each counts as settled with OperationCancelled, so
+        the wait completes once (a batched load's continuation then sees its load
+        abandoned and gives back the references that did arrive)."""
+        attached, wait.attached = wait.attached, []
+        for dep_job, listener in attached:
+            if self.detach(dep_job, listener):
+                listener(None, OperationCancelled(f"load of {dep_job.key} abandoned by its parent"))
 
     def build_current(self, job: _Job, failed_first: BaseException | None = None
                       ) -> tuple[Any, int, tuple[Key, ...], Any]:
