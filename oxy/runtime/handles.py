@@ -5,7 +5,7 @@ Every ``load_*`` / ``start_load_*`` call returns its own :class:`LoadHandle`, a
 ``add_done_callback`` work as before: thread-blocking in a plain thread,
 greenlet-blocking on any gevent hub) with:
 
-* ``status``: ``queued`` (waiting for a decode slot, or for its greenlet to start),
+* ``status``: ``queued`` (not served yet, or its load waits for a decode slot),
   ``loading`` (reading, decoding or loading dependencies), then ``completed``,
   ``failed`` or ``cancelled``;
 * ``progress``: 0.0 .. 1.0 (0.5 once read and decoded, then the fraction of its

@@ -4,12 +4,16 @@
 config, or created by :meth:`start` and closed by :meth:`stop`); all its state
 lives on that loop's hub thread and is touched by it only.
 
-**A load** (greenlets on the owning hub): resolve -> read (I/O pool) -> decode (CPU
-pool, pure) -> load dependencies concurrently -> publish (cache, edges, waiters).
-Requests for a key already in flight join that load. Read + decode pass a
-:class:`PriorityGate` in (priority, arrival) order. A transient read error (EIO,
-EAGAIN, a file missing or short mid-swap) is retried by ``config.retry``
-(:mod:`oxy.runtime.retry`, re-resolving each time, outside the gate while it waits).
+**A load** (:mod:`oxy.runtime.engine`, owning hub): resolve -> read (I/O pool) ->
+decode (CPU pool, pure) -> load dependencies concurrently -> publish (cache, edges,
+waiters). Requests for a key already in flight join that load as listeners. A load
+waits in a :class:`PriorityGate` in (priority, arrival) order *without a greenlet*;
+admitted asset loads are read and decoded in batches, one pool task each way per
+batch. A transient read error (EIO, EAGAIN, a file missing or short mid-swap) is
+retried by ``config.retry`` (:mod:`oxy.runtime.retry`, re-resolving each time,
+outside the gate while it waits). Requests from other threads enter through one
+intake and callbacks are published in batches (:mod:`oxy.runtime.requests`), so the
+owning hub's other greenlets and timers never wait long.
 
 **Requests and handles.** Every ``load_*`` / ``start_load_*`` call is one request
 with its own :class:`~oxy.runtime.handles.LoadHandle` (a CrossFuture: waitable from
@@ -21,7 +25,8 @@ the same load; the load itself is stopped when no request waits for it. With
 requests (:mod:`oxy.runtime.bundles`); ``progress()`` counts them since a mark.
 
 **Threads.** ``start_load_*`` callbacks ``callback(value, error)`` always run on the
-owning hub (they must not call :meth:`stop`). Mounts, ``release``, ``get_cached``,
+owning hub, in the loader's publisher greenlet (they may block greenlet-style,
+delaying the callbacks queued behind them; they must not call :meth:`stop`). Mounts, ``release``, ``get_cached``,
 listing, memory and reload calls are safe from any thread (from a greenlet when on
 the owning hub). Hot reload (:mod:`oxy.runtime.reload`): a watcher thread posts file
 events to the owning hub; re-reads run on the I/O pool; ``on_reload`` subscribers
