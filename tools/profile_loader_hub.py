@@ -13,7 +13,9 @@ sleeps wake (as the benchmark does), records:
 * **Pool tasks.** Every task the loader sends to the CPU and I/O pools (wrapped
   through the ``run_blocking`` / ``run_io`` names of the module that runs the loads,
   ``oxy.runtime.engine``, or ``oxy.runtime.loader`` before the split; nothing is
-  edited): function, thread, wall and CPU time. A task's CPU time is, to a
+  edited): function, thread, wall and CPU time. Batched loads show as
+  ``_read_descriptors`` / ``_decode_assets`` (one task per batch), resources and
+  retries as ``read_resource`` / ``timed``. A task's CPU time is, to a
   first approximation, time it held the GIL (the decoders are pure Python).
 * **CPU per thread** over the loaded run (``/proc/self/task/*/stat``): hub, pools,
   the requesting thread.
