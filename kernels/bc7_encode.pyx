@@ -238,7 +238,7 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
         cfg.modes_alpha = 1 << 6
         cfg.rot_opaque = 0
         cfg.modes_extra = (1 << 1) | (1 << 5)
-        cfg.extra_above = 150.0
+        cfg.extra_above = 200.0
         cfg.max_shapes = 16
         cfg.m6_fast = 1
         cfg.m6.iters = 1

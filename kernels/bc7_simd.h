@@ -195,25 +195,19 @@ OXY_M6_INLINE void oxy_m6_pack(const int *c0, const int *c1, const int32_t *idx,
     }
 }
 
-OXY_M6_INLINE uint32_t oxy_m6_body(const uint8_t *tx, const oxy_m6_cfg *cfg, uint8_t *out,
-                                   const int lin)
+/* The fit of one block; ``opaque`` (every alpha 255) is a compile-time constant. */
+OXY_M6_INLINE uint32_t oxy_m6_fit(const int32_t x[4][16], int32_t amin, int32_t amax,
+                                  const oxy_m6_cfg *cfg, uint8_t *out, const int lin,
+                                  const int opaque)
 {
-    int32_t x[4][16], t[16], idx[16], tidx[16];
-    int32_t s[4], amin = 255, amax = 0, opaque, tmin, tmax, ui[4];
+    int32_t t[16], idx[16], tidx[16];
+    int32_t s[4], tmin, tmax, ui[4];
     int32_t cv[4][4];
     float cov[4][4], v[4], nv[4], lo[4], hi[4], mx, sc, f;
     int q0[4], q1[4], b0[4], b1[4];
     uint32_t err, best;
-    int i, c, d, it, nch, bi, allsame;
-    for (i = 0; i < 16; i++)
-        for (c = 0; c < 4; c++)
-            x[c][i] = tx[4 * i + c];
-    for (i = 0; i < 16; i++) {
-        amin = x[3][i] < amin ? x[3][i] : amin;
-        amax = x[3][i] > amax ? x[3][i] : amax;
-    }
-    opaque = amin == 255;
-    nch = opaque ? 3 : 4;
+    const int nch = opaque ? 3 : 4;
+    int i, c, d, it, bi, allsame;
     for (c = 0; c < 4; c++) {
         int32_t sum = 0;
         for (i = 0; i < 16; i++)
@@ -323,6 +317,36 @@ OXY_M6_INLINE uint32_t oxy_m6_body(const uint8_t *tx, const oxy_m6_cfg *cfg, uin
     }
     oxy_m6_pack(b0, b1, idx, out);
     return best;
+}
+
+OXY_M6_INLINE uint32_t oxy_m6_body(const uint8_t *tx, const oxy_m6_cfg *cfg, uint8_t *out,
+                                   const int lin)
+{
+    int32_t x[4][16], amin = 255, amax = 0;
+    int i;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* one 32-bit word per texel, split with shifts: vectorises (no byte gathers) */
+    uint32_t w[16];
+    memcpy(w, tx, sizeof(w));
+    for (i = 0; i < 16; i++) {
+        x[0][i] = (int32_t)(w[i] & 255);
+        x[1][i] = (int32_t)((w[i] >> 8) & 255);
+        x[2][i] = (int32_t)((w[i] >> 16) & 255);
+        x[3][i] = (int32_t)(w[i] >> 24);
+    }
+#else
+    int c;
+    for (i = 0; i < 16; i++)
+        for (c = 0; c < 4; c++)
+            x[c][i] = tx[4 * i + c];
+#endif
+    for (i = 0; i < 16; i++) {
+        amin = x[3][i] < amin ? x[3][i] : amin;
+        amax = x[3][i] > amax ? x[3][i] : amax;
+    }
+    if (amin == 255)
+        return oxy_m6_fit((const int32_t (*)[16])x, amin, amax, cfg, out, lin, 1);
+    return oxy_m6_fit((const int32_t (*)[16])x, amin, amax, cfg, out, lin, 0);
 }
 
 /* ------------------------------------------------------------------ shapes

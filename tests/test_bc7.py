@@ -172,15 +172,17 @@ def test_odd_sizes_pad_by_edge_replication(w: int, h: int) -> None:
     img[..., :3] += rng.integers(0, 6, (h, w, 3), dtype=np.uint8)
     img[..., 3] = 255
     for quality in bc7.QUALITIES:
+        # ultrafast keeps mode 6's projected indices unless a block is far off
+        tol = 24 if quality == "ultrafast" else 16
         data = bc7.encode(img, quality)
         assert len(data) == ((w + 3) // 4) * ((h + 3) // 4) * 16
         out = bc7.decode(data, w, h)
-        assert np.abs(out.astype(int) - img.astype(int)).max() <= 16
+        assert np.abs(out.astype(int) - img.astype(int)).max() <= tol
         # the padded texels are decoded as the replicated edge, not black
         bw, bh = ((w + 3) // 4) * 4, ((h + 3) // 4) * 4
         padded = ref_decode(data, bw, bh)
         edge = np.pad(img, ((0, bh - h), (0, bw - w), (0, 0)), mode="edge")
-        assert np.abs(padded.astype(int) - edge.astype(int)).max() <= 16
+        assert np.abs(padded.astype(int) - edge.astype(int)).max() <= tol
 
 
 def test_last_column_red_is_replicated() -> None:
