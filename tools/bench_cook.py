@@ -91,10 +91,57 @@ def thread_cpu() -> dict[int, tuple[str, float]]:
     return out
 
 
+class Runnable:
+    """Samples, every ``period`` s on its own thread, how many threads of this process
+    (other than itself) are running or runnable (state R in /proc): the parallelism a
+    job keeps up, whatever share of the cores other processes take (Linux only)."""
+
+    def __init__(self, period: float = 0.005) -> None:
+        import threading
+
+        self.period = period
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import threading
+
+        me = str(threading.get_native_id())
+        while not self._stop.wait(self.period):
+            running = 0
+            try:
+                tasks = os.listdir("/proc/self/task")
+            except OSError:
+                return
+            for tid in tasks:
+                if tid == me:
+                    continue
+                try:
+                    stat = pathlib.Path(f"/proc/self/task/{tid}/stat").read_text()
+                except OSError:
+                    continue
+                running += stat[stat.rindex(")") + 2] == "R"
+            self.samples.append(running)
+
+    def __enter__(self) -> Runnable:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def mean(self) -> float:
+        return sum(self.samples) / max(1, len(self.samples))
+
+
 def cook_async(paths: list[pathlib.Path], threads: int, quality: str, cpu: list[float] | None = None,
-               **service_options: object) -> float:
+               runnable: list[float] | None = None, **service_options: object) -> float:
     """Wall seconds of one job cooking ``paths``. ``cpu``: filled with the CPU seconds
-    each thread of the process spent during the job (largest first)."""
+    each thread of the process spent during the job (largest first); ``runnable``:
+    with the mean number of runnable threads during the job (:class:`Runnable`)."""
     from oxy.importing import AsyncImportService, ImportRequest
 
     root = pathlib.Path(tempfile.mkdtemp()) / "root"
@@ -102,9 +149,12 @@ def cook_async(paths: list[pathlib.Path], threads: int, quality: str, cpu: list[
         with AsyncImportService(cpu_threads=threads, **service_options) as service:
             before = thread_cpu()
             start = time.perf_counter()
-            report = service.submit(ImportRequest(str(paths[0]), str(root), options={
-                "sources": [str(p) for p in paths[1:]], "quality": quality})).wait()
+            with Runnable() as sampler:
+                report = service.submit(ImportRequest(str(paths[0]), str(root), options={
+                    "sources": [str(p) for p in paths[1:]], "quality": quality})).wait()
             elapsed = time.perf_counter() - start
+            if runnable is not None:
+                runnable[:] = [sampler.mean]
             if cpu is not None:
                 after = thread_cpu()
                 cpu[:] = sorted((t - before.get(tid, ("", 0.0))[1] for tid, (_n, t) in after.items()), reverse=True)
@@ -185,13 +235,13 @@ def _median(values: list[float]) -> float:
 
 
 def cook_mix(paths: list[pathlib.Path], threads: int, quality: str, fan_out: bool = True,
-             cpu: list[float] | None = None) -> float:
+             cpu: list[float] | None = None, runnable: list[float] | None = None) -> float:
     from oxy.hub import fanout
 
     before = fanout.ENABLED
     fanout.ENABLED = fan_out
     try:
-        return cook_async(paths, threads, quality, cpu, cache=None)
+        return cook_async(paths, threads, quality, cpu, runnable, cache=None)
     finally:
         fanout.ENABLED = before
 
@@ -203,21 +253,24 @@ def bench_real(rounds: int, quality: str) -> int:
         cook_mix(paths[3:], 2, quality)  # warm-up: imports, kernels, page cache
         print(f"real mix ({len(paths)} textures: 2x 2048², 1024² normal, {len(SMALL)} small PNG/TGA, 1k HDR), "
               f"BC7 {quality}, {os.cpu_count()} cores, load average before: {load()}")
-        one, two, flat, bound, bound_flat = [], [], [], [], []
+        one, two, flat = [], [], []
+        par: dict[tuple[int, bool], list[float]] = {(1, True): [], (2, True): [], (2, False): []}
+        cpu_total: dict[tuple[int, bool], list[float]] = {key: [] for key in par}
         for r in range(rounds):
             order = [(1, True), (2, True), (2, False)] if r % 2 == 0 else [(2, False), (2, True), (1, True)]
             cpus: dict[tuple[int, bool], list[float]] = {key: [] for key in order}
-            got = {key: cook_mix(paths, key[0], quality, key[1], cpus[key]) for key in order}
+            runs: dict[tuple[int, bool], list[float]] = {key: [] for key in order}
+            got = {key: cook_mix(paths, key[0], quality, key[1], cpus[key], runs[key]) for key in order}
             one.append(got[(1, True)])
             two.append(got[(2, True)])
             flat.append(got[(2, False)])
-            # Load-independent: the 1-thread job's CPU time over the busiest thread's CPU
-            # time in the 2-thread job (what 2 idle cores would give at best).
-            bound.append(sum(cpus[(1, True)]) / max(cpus[(2, True)][0], 1e-9))
-            bound_flat.append(sum(cpus[(1, True)]) / max(cpus[(2, False)][0], 1e-9))
+            for key in order:
+                par[key].append(runs[key][0])
+                cpu_total[key].append(sum(cpus[key]))
             print(f"  round {r + 1}: 1 thread {one[-1]:6.3f} s | 2 threads {two[-1]:6.3f} s "
-                  f"({one[-1] / two[-1]:.2f}x; CPU-time bound {bound[-1]:.2f}x) | 2 threads, fan-out off "
-                  f"{flat[-1]:6.3f} s ({one[-1] / flat[-1]:.2f}x; bound {bound_flat[-1]:.2f}x)   load {load()}")
+                  f"({one[-1] / two[-1]:.2f}x; runnable {par[(2, True)][-1]:.2f}) | 2 threads, fan-out off "
+                  f"{flat[-1]:6.3f} s ({one[-1] / flat[-1]:.2f}x; runnable {par[(2, False)][-1]:.2f})   "
+                  f"load {load()}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     m1, m2, mf = _median(one), _median(two), _median(flat)
@@ -225,8 +278,11 @@ def bench_real(rounds: int, quality: str) -> int:
           f"fan-out off {mf:.3f} s -> {m1 / mf:.2f}x")
     print(f"  best:   1 thread {min(one):.3f} s, 2 threads {min(two):.3f} s -> {min(one) / min(two):.2f}x; "
           f"fan-out off {min(flat):.3f} s -> {min(one) / min(flat):.2f}x")
-    print(f"  CPU-time bound (1-thread CPU / busiest thread's CPU at 2 threads; load-independent): "
-          f"median {_median(bound):.2f}x with fan-out, {_median(bound_flat):.2f}x without")
+    print(f"  mean runnable threads during the job (sampled every 5 ms; load-independent parallelism): "
+          f"1 thread {_median(par[(1, True)]):.2f}, 2 threads {_median(par[(2, True)]):.2f}, "
+          f"2 threads fan-out off {_median(par[(2, False)]):.2f}")
+    print(f"  process CPU seconds (median): 1 thread {_median(cpu_total[(1, True)]):.2f}, 2 threads "
+          f"{_median(cpu_total[(2, True)]):.2f}, fan-out off {_median(cpu_total[(2, False)]):.2f}")
     print(f"  load average after: {load()}")
     return 0
 
