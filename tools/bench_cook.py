@@ -364,7 +364,7 @@ def bench_cancel(rounds: int, quality: str) -> int:
     strip = _median(spy.times) if spy.times else 0.0
     print(f"cancel latency, 2048² BC7 {quality} on 2 pool threads ({len(spy.threads)} threads encoded strips): "
           f"median {_median(latencies) * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms (floor 50 ms); "
-          f"one strip (32 rows x 2048) takes {strip * 1000:.1f} ms median; load {load()}")
+          f"one strip ({bc7.strip_rows(2048)} rows x 2048) takes {strip * 1000:.1f} ms median; load {load()}")
     return 0
 
 
