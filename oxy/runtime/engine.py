@@ -329,7 +329,10 @@ class LoadEngine:
                 # up behind another's decode), at most batch_size each
                 take = min(self.batch_size, -(-len(self._ready) // self.max_batches))
                 batch, self._ready[:] = self._ready[:take], self._ready[take:]
-                self._run_batch(batch)
+                try:
+                    self._run_batch(batch)
+                except Exception:  # noqa: BLE001 - its loads got the error; the others go on
+                    log.exception("%s: a load batch failed", self.config.name)
         finally:
             self._batches -= 1
 

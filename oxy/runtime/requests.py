@@ -104,7 +104,10 @@ class Intake:
                     args = queue.popleft()
                 except IndexError:
                     break
-                self._serve(*args)
+                try:
+                    self._serve(*args)
+                except Exception:  # noqa: BLE001 - one broken request must not stop the intake
+                    log.exception("serving a load request failed")
             with self._lock:
                 if not queue:
                     self._posted = False
