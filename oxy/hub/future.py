@@ -42,8 +42,10 @@ class CrossFuture(Generic[T]):
         self._done = False
         self._value: T | None = None
         self._error: BaseException | None = None
-        self._watchers: list[Any] = []
-        self._callbacks: list[Callable[[CrossFuture[T]], object]] = []
+        # Created on the first waiter / callback: most futures never get either, and two
+        # fewer tracked objects per future keep garbage collection cheap in bursts.
+        self._watchers: list[Any] | None = None
+        self._callbacks: list[Callable[[CrossFuture[T]], object]] | None = None
 
     # -- setting (any thread) --------------------------------------------------
     def set_result(self, value: T) -> bool:
@@ -62,11 +64,11 @@ class CrossFuture(Generic[T]):
             self._latch.set()
             # Sending under the lock: a waiter removes its watcher under the same
             # lock before closing it, so we never send to a closed watcher.
-            for watcher in self._watchers:
+            for watcher in self._watchers or ():
                 watcher.send()
-            self._watchers = []
-            callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
+            self._watchers = None
+            callbacks, self._callbacks = self._callbacks, None
+        for callback in callbacks or ():
             _call_quietly(callback, self)
         return True
 
@@ -78,6 +80,8 @@ class CrossFuture(Generic[T]):
         """Run ``callback(self)`` in the setting thread (now, if already set)."""
         with self._lock:
             if not self._done:
+                if self._callbacks is None:
+                    self._callbacks = []
                 self._callbacks.append(callback)
                 return
         _call_quietly(callback, self)
@@ -98,12 +102,14 @@ class CrossFuture(Generic[T]):
             with self._lock:
                 if self._done:
                     return True
+                if self._watchers is None:
+                    self._watchers = []
                 self._watchers.append(watcher)
             try:
                 return event.wait(timeout) or self._done
             finally:
                 with self._lock:
-                    if watcher in self._watchers:
+                    if self._watchers and watcher in self._watchers:
                         self._watchers.remove(watcher)
         finally:
             watcher.stop()
