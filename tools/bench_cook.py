@@ -253,6 +253,17 @@ def bench_real(rounds: int, quality: str) -> int:
         cook_mix(paths[3:], 2, quality)  # warm-up: imports, kernels, page cache
         print(f"real mix ({len(paths)} textures: 2x 2048², 1024² normal, {len(SMALL)} small PNG/TGA, 1k HDR), "
               f"BC7 {quality}, {os.cpu_count()} cores, load average before: {load()}")
+        single: dict[tuple[int, bool], list[float]] = {(1, True): [], (2, True): [], (2, False): []}
+        single_par: dict[tuple[int, bool], list[float]] = {key: [] for key in single}
+        for r in range(rounds):  # one 2048² texture alone: what the fan-out changes most
+            for key in ([(1, True), (2, True), (2, False)] if r % 2 == 0 else [(2, False), (2, True), (1, True)]):
+                runs: list[float] = []
+                single[key].append(cook_mix(paths[:1], key[0], quality, key[1], None, runs))
+                single_par[key].append(runs[0])
+        s1, s2, sf = (_median(single[k]) for k in ((1, True), (2, True), (2, False)))
+        print(f"  one 2048² texture alone, medians of {rounds}: 1 thread {s1:.3f} s, 2 threads {s2:.3f} s "
+              f"({s1 / s2:.2f}x; runnable {_median(single_par[(2, True)]):.2f}), fan-out off {sf:.3f} s "
+              f"({s1 / sf:.2f}x; runnable {_median(single_par[(2, False)]):.2f})   load {load()}")
         one, two, flat = [], [], []
         par: dict[tuple[int, bool], list[float]] = {(1, True): [], (2, True): [], (2, False): []}
         cpu_total: dict[tuple[int, bool], list[float]] = {key: [] for key in par}
