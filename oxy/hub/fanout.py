@@ -104,9 +104,11 @@ class _Spread(Generic[T]):
             try:
                 result = self.work(index)
             except BaseException as error:  # noqa: BLE001 - re-raised on the caller
-                with self.lock:
+                with self.lock:  # one step: the caller never sees the item ended without its error
                     self.running -= 1
-                self.stop(error)
+                    self.stopped = True
+                    if self.error is None:
+                        self.error = error
                 self.wake.notify()
                 return
             with self.lock:
@@ -115,10 +117,12 @@ class _Spread(Generic[T]):
                 self.running -= 1
             self.wake.notify()
 
-    def drain(self) -> tuple[list[int], int]:
+    def drain(self) -> tuple[list[int], int, BaseException | None]:
+        """Items finished by helpers since the last call, items helpers are running, the
+        first error: read together, under the lock."""
         with self.lock:
             finished, self.finished = self.finished, []
-            return finished, self.running
+            return finished, self.running, self.error
 
 
 def spread(work: Callable[[int], T], count: int, after: Callable[[int], None] | None = None) -> list[T] | None:
@@ -137,17 +141,17 @@ def spread(work: Callable[[int], T], count: int, after: Callable[[int], None] | 
             state.results[index] = work(index)
             if after is not None:
                 after(index)
-            finished, _running = state.drain()
+            finished, _running, _error = state.drain()
             for done in finished:
                 if after is not None:
                     after(done)
         while True:
-            finished, running = state.drain()
+            finished, running, error = state.drain()
             for done in finished:
                 if after is not None:
                     after(done)
-            if state.error is not None:
-                raise state.error
+            if error is not None:
+                raise error
             if running == 0:
                 break
             state.wake.wait(1.0)
@@ -165,7 +169,7 @@ def _wait_helpers(state: _Spread[T]) -> None:
     """After a failure on the caller: wait for the items helpers are running (no
     more are claimed), so nothing of this spread runs once the caller has left."""
     while True:
-        _finished, running = state.drain()
+        _finished, running, _error = state.drain()
         if running == 0:
             return
         state.wake.wait(1.0)
