@@ -22,6 +22,10 @@ texture ends and, inside a long texture, as its BC7 strips are encoded
 flight; ``items_done`` only finished ones). The pool threads' reports reach the hub
 through :func:`oxy.cook.texture.watch_progress` and ``loop.post``.
 
+Order: textures are appended to the root in the order of the sources, whatever
+cook finishes first (:func:`in_order`, :mod:`oxy.importing.reorder`), so two cooks
+of the same sources give byte-identical roots (any thread count, local or farm).
+
 Runs as an importer on the import hub (see ``oxy.importing.registry``).
 """
 from __future__ import annotations
