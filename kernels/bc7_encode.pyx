@@ -13,6 +13,11 @@
 #     error is skipped;
 #   * a preset may stop early once a block's error is below ``good_enough``, or
 #     try "extra" modes only on blocks that mode 6 leaves with a large error.
+# SIMD (bc7_simd.h): mode 6 of the ultrafast..thorough presets and, in every
+# preset, the shape scores of opaque blocks run in C kernels built twice, portable
+# and AVX2, picked at import (``simd_path``) or forced per call (``path=``);
+# integer reductions and a fixed per-lane float sequence make every path give the
+# same bytes.
 # Opaque blocks never pay for alpha: modes 0-3 have implicit alpha 255, and modes
 # 4-7 keep alpha endpoints at codes that expand exactly to 255 (p-bits pinned to 1
 # in modes 6/7).  A cut-out guard keeps alpha 0 / 255 texels exact under least
