@@ -319,3 +319,25 @@ def test_a_greenlet_can_wait_for_the_farm_without_a_pool_thread(farm, tmp_path):
         loop.close(60)
     assert busy == 0 and ticks > 1  # no pool task; the hub ran the ticker while the unit was away
     assert texture == cook_texture_files(sources, settings, kind="2d")
+
+
+def test_texture_units_wait_for_the_farm_on_greenlets_not_pool_threads(farm, tmp_path):
+    """With ONE CPU-pool thread, a texture job still keeps several units on the farm at
+    once (each waits on its pipeline greenlet; the pool thread only hashes, looks up and
+    decodes), and the root is byte-identical to a local cook. Waiting on pool threads,
+    at most one unit could be in flight."""
+    images = mixed_images(tmp_path / "src", (96, 64, 48, 32, 24, 16))
+    wide = small_farm(farm, max_tasks=4, max_in_flight=8, batch_texels=0)
+    try:
+        reports = []
+        for name, service_farm in (("local", None), ("farm", wide)):
+            with AsyncImportService(cpu_threads=1, farm=service_farm) as service:
+                reports.append(service.submit(ImportRequest(
+                    str(images[0]), str(fresh(tmp_path / name)),
+                    options={"sources": [str(i) for i in images[1:]]})).wait(600))
+        assert all(r is not None and r.success for r in reports), [r and r.diagnostics for r in reports]
+        assert wide.counters.completed == len(images)
+        assert wide.counters.peak_in_flight > 1, wide.counters
+        assert_identical_roots([tmp_path / "local", tmp_path / "farm"], tmp_path)
+    finally:
+        wide._batcher.close()

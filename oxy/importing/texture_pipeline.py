@@ -29,9 +29,10 @@ from oxy.cook.payload import CookedTexture
 from oxy.cook.texture import TextureCookError, TextureSettings
 from oxy.errors import OperationCancelled
 from oxy.hub import AsyncFileReader, CancelToken, Channel, ChannelClosed, run_blocking
-from oxy.hub.pools import current_task
+from oxy.hub.pools import current_pools, current_task
 from oxy.importing.types import ImportDiagnostic, Severity
-from oxy.importing.units import UnitOutcome, UnitStore, cook_texture_unit
+from oxy.importing.units import (UnitOutcome, UnitStore, cook_texture_unit, finish_farmed_texture,
+                                 texture_lookup)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,11 @@ class TexturePipeline:
         self._reader = reader
         self._token = token
         self._workers = max(1, workers or os.cpu_count() or 1)
+        pools = current_pools()
+        self._farm = getattr(pools, "farm", None) if pools is not None else None
+        if self._farm is not None:
+            # farm cooks wait on greenlets, not pool threads: as many workers as units the farm takes
+            self._workers = max(self._workers, int(getattr(self._farm, "max_in_flight", 1)))
         self._input: Channel[TextureWorkItem] = Channel(queue_capacity or 2 * self._workers)
         self._output: Channel[TextureResult] = Channel(self._workers)
         self._counts = _Counters()
@@ -182,14 +188,36 @@ class TexturePipeline:
             return TextureResult(item.source_id, None, tuple(problems), False)
         start = time.perf_counter()
         try:
-            texture, reused, outcome = run_blocking(_cook_checked, sources, item.settings, item.kind, self._token,
-                                                    self._store)
+            if self._farm is not None:
+                texture, reused, outcome = self._cook_on_farm(sources, item)
+            else:
+                texture, reused, outcome = run_blocking(_cook_checked, sources, item.settings, item.kind,
+                                                        self._token, self._store)
         except ImageDecodeError as exc:
             return TextureResult(item.source_id, None, (_error("texture.decode_failed", exc.reason, exc.source),))
         except TextureCookError as exc:
             return TextureResult(item.source_id, None, (_error("texture.cook_failed", str(exc), item.source_id),))
         notes = tuple(ImportDiagnostic.from_note(n, item.source_id) for n in texture.notes) if texture else ()
         return TextureResult(item.source_id, texture, notes, True, time.perf_counter() - start, reused, outcome)
+
+    def _cook_on_farm(self, sources: list[tuple[str, bytes]],
+                      item: TextureWorkItem) -> tuple[CookedTexture | None, int | None, UnitOutcome]:
+        """With a cook farm: the lookup on a pool thread, then the cook sent to the farm and
+        waited for on this greenlet (no pool thread is held while the cluster works), then
+        the result decoded and cached on a pool thread. Errors as the local cook's (a bad
+        input's ImageDecodeError / TextureCookError comes back from the worker);
+        FarmError / OperationCancelled propagate."""
+        farm = self._farm
+        assert farm is not None
+        self._token.raise_if_cancelled()
+        texture, reused, outcome = run_blocking(texture_lookup, sources, item.settings, item.kind, self._store)
+        if texture is not None or reused is not None:
+            return texture, reused, outcome
+        key = outcome.recipe.key
+        call = farm.start_texture(sources, item.settings, item.kind, key, self._store.farm_cache_url())
+        data = farm.wait(call, self._token)
+        texture = run_blocking(finish_farmed_texture, farm, data, key, self._store)
+        return texture, None, outcome
 
 
 def _cook_checked(sources: list[tuple[str, bytes]], settings: TextureSettings, kind: str,

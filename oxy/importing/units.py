@@ -161,20 +161,43 @@ def cook_texture_unit(sources: Sequence[tuple[str, bytes]], settings: TextureSet
     """(texture, None, outcome) from the cache or a cook, or (None, index, outcome)
     when the root already holds this exact texture at ``index``. ``progress(done, total)``
     is called between strips of a local cook (what it raises ends the cook: a cancel)."""
+    texture, reused, outcome = texture_lookup(sources, settings, kind, store)
+    if texture is not None or reused is not None:
+        return texture, reused, outcome
+    key = outcome.recipe.key
+    farm = store.farm
+    if farm is not None:
+        texture = farm.cook_texture(sources, settings, kind, key, store.farm_cache_url())
+        store.store_farmed(key, texture)
+    else:
+        texture = cook_texture_files(sources, settings, kind=kind, progress=progress)
+        store.store(key, texture)
+    return texture, None, outcome
+
+
+def texture_lookup(sources: Sequence[tuple[str, bytes]], settings: TextureSettings, kind: str,
+                   store: UnitStore) -> tuple[CookedTexture | None, int | None, UnitOutcome]:
+    """The cheap half of :func:`cook_texture_unit` (hash the sources, look in the root,
+    then the cache): (None, index, outcome) when the root holds it, (texture, None,
+    outcome) from the cache, (None, None, outcome) when it must be cooked (the
+    outcome's recipe has the key). Any thread; reads the cache (I/O)."""
     recipe = texture_recipe(sources, settings, kind)
     key = recipe.key
     if key in store.root_textures:
         return None, store.root_textures[key], UnitOutcome(recipe, ROOT)
     texture, origin = store.fetch(key, CookedTexture, f"texture {sources[0][0] if sources else ''}")
-    if texture is None:
-        farm = store.farm
-        if farm is not None:
-            texture = farm.cook_texture(sources, settings, kind, key, store.farm_cache_url())
-            store.store_farmed(key, texture)
-        else:
-            texture = cook_texture_files(sources, settings, kind=kind, progress=progress)
-            store.store(key, texture)
     return texture, None, UnitOutcome(recipe, origin)
+
+
+def finish_farmed_texture(farm: Any, data: bytes, key: str, store: UnitStore) -> CookedTexture:
+    """After a farm cook waited for on a greenlet (:meth:`oxy.farm.Farm.wait`): decode
+    the result's bytes and fill the local cache as :meth:`UnitStore.store_farmed`
+    does. Runs on a pool thread (decoding and cache writes are CPU and I/O work)."""
+    texture = farm.decode(data)
+    if not isinstance(texture, CookedTexture):
+        raise TypeError(f"the farm returned a {type(texture).__name__} for texture unit {key}, not a CookedTexture")
+    store.store_farmed(key, texture)
+    return texture
 
 
 # -- scene parse ------------------------------------------------------------------------------------
