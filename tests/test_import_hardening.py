@@ -64,7 +64,7 @@ def test_sources_as_a_string_is_one_clear_error(tmp_path, runner):
 @pytest.mark.parametrize("options, fragment", [
     ({"mips": 1}, "'mips' must be bool, got int"),
     ({"quality": True}, "'quality' must be str, got bool"),
-    ({"quality": "ultra"}, "'quality' must be one of 'fast', 'normal', 'high'"),
+    ({"quality": "ultra"}, "'quality' must be one of 'ultrafast', 'fast', 'normal', 'better', 'thorough', 'high'"),
     ({"alpha_coverage": 1.5}, "strictly between 0 and 1"),
     ({"sources": [str(NET), 7]}, "item 1 must be str or PathLike, got int"),
     ({"source_key": b"short"}, "must be 16 bytes"),
