@@ -30,10 +30,14 @@ def _kernel_extensions() -> list[Extension]:
     only = {name.strip() for name in os.environ.get("OXY_KERNELS", "").split(",") if name.strip()}
     if only:
         sources = [src for src in sources if os.path.splitext(os.path.basename(src))[0] in only]
+    # headers and includes are not seen by Cython's dependency scan when only a header
+    # that another header includes changes: every kernel depends on all of them
+    depends = sorted(glob.glob(os.path.join("kernels", "*.h")) + glob.glob(os.path.join("kernels", "*.pxi")))
     return [
         Extension(
             name=f"oxy._kernels.{os.path.splitext(os.path.basename(src))[0]}",
             sources=[src],
+            depends=depends,
             extra_compile_args=_compile_args(),
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         )

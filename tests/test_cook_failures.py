@@ -3,6 +3,7 @@ index always stays valid (issue 5)."""
 from __future__ import annotations
 
 import pathlib
+import os
 import signal
 import struct
 import subprocess
@@ -150,8 +151,10 @@ def test_ctrl_c_cancels_the_cli_cleanly(tmp_path):
     before = _snapshot(root)
     # Enough work (about 10 s on one thread) that the signal lands in mid-cook on any machine.
     inputs = [str(IMAGES / "royal_esplanade_1k.hdr")] + [str(IMAGES / "Wrinkles.jpg")] * 7
+    # Its own empty cook cache: hits from other tests' cooks of these files would end the job at once.
+    env = {**os.environ, "OXY_CACHE_DIR": str(tmp_path / "cache")}
     proc = subprocess.Popen([sys.executable, "-m", "oxy", "cook", *inputs, "-o", str(root), "--quality", "high",
-                             "--threads", "1"], cwd=PROJECT, stderr=subprocess.PIPE, text=True)
+                             "--threads", "1"], cwd=PROJECT, stderr=subprocess.PIPE, text=True, env=env)
     line = proc.stderr.readline()  # the first progress line: the job is running
     assert "[" in line, line
     proc.send_signal(signal.SIGINT)
