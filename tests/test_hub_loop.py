@@ -219,7 +219,9 @@ def test_one_hundred_cycles_leak_no_thread_greenlet_or_fd():
     assert settle(lambda: native_thread_count() <= threads_before), (threads_before, native_thread_count())
     assert len(threading.enumerate()) == enumerate_before
     assert fd_count() == fds_before
-    assert _greenlet_count() <= greenlets_before
+    # A leak per cycle shows as >= 100 more greenlets; a thread left by an earlier test
+    # (a farm client's, a loader's) that starts a greenlet meanwhile adds one or two.
+    assert settle(lambda: _greenlet_count() <= greenlets_before + 3, limit=5.0), (greenlets_before, _greenlet_count())
 
 
 def test_startup_failure_is_raised_by_the_constructor():
