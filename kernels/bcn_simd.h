@@ -622,38 +622,7 @@ static inline float bcn_pow2inv(float n) {
 #endif
 #include "bcn_simd_bc1.h"
 #include "bcn_simd_bc6h.h"
-#undef BCN_FN
-#undef BCN_ATTR
-#undef VF
-#undef VM
-#undef VI
-#undef F_SET
-#undef F_ADD
-#undef F_SUB
-#undef F_MUL
-#undef F_DIV
-#undef F_MIN
-#undef F_MAX
-#undef F_ABS
-#undef F_TRUNC
-#undef F_LT
-#undef F_LE
-#undef F_EQ
-#undef M_AND
-#undef F_SEL
-#undef F_POW2INV
-#undef F_TOI
-#undef I_SET
-#undef I_ADD
-#undef I_AND
-#undef I_XOR
-#undef I_OR
-#undef I_CMPLT
-#undef I_SLLI
-#undef F_SQRT
-#undef F_LOADU
-#undef F_STOREU
-#undef BCN_N
+#include "bcn_simd_lanes_end.h"
 
 static void bcn_bc1_ultra_scalar(const uint8_t* img, ptrdiff_t h, ptrdiff_t w, int nch, uint8_t* out) {
     ptrdiff_t bw = (w + 3) / 4, bh = (h + 3) / 4, bx, by, x, y, xx, yy;
@@ -755,38 +724,7 @@ BCN_AI void bcn_bc1_rows_sse2(const uint8_t* p, ptrdiff_t stride, int nch, const
 #define BCN_ATTR
 #include "bcn_simd_bc1.h"
 #include "bcn_simd_bc6h.h"
-#undef BCN_FN
-#undef BCN_ATTR
-#undef VF
-#undef VM
-#undef VI
-#undef F_SET
-#undef F_ADD
-#undef F_SUB
-#undef F_MUL
-#undef F_DIV
-#undef F_MIN
-#undef F_MAX
-#undef F_ABS
-#undef F_TRUNC
-#undef F_LT
-#undef F_LE
-#undef F_EQ
-#undef M_AND
-#undef F_SEL
-#undef F_POW2INV
-#undef F_TOI
-#undef I_SET
-#undef I_ADD
-#undef I_AND
-#undef I_XOR
-#undef I_OR
-#undef I_CMPLT
-#undef I_SLLI
-#undef F_SQRT
-#undef F_LOADU
-#undef F_STOREU
-#undef BCN_N
+#include "bcn_simd_lanes_end.h"
 
 /* AVX2 ops (8 blocks per vector) */
 #define VF __m256
@@ -825,38 +763,7 @@ BCN_AI void bcn_bc1_rows_sse2(const uint8_t* p, ptrdiff_t stride, int nch, const
 #define BCN_ATTR __attribute__((target("avx2")))
 #include "bcn_simd_bc1.h"
 #include "bcn_simd_bc6h.h"
-#undef BCN_FN
-#undef BCN_ATTR
-#undef VF
-#undef VM
-#undef VI
-#undef F_SET
-#undef F_ADD
-#undef F_SUB
-#undef F_MUL
-#undef F_DIV
-#undef F_MIN
-#undef F_MAX
-#undef F_ABS
-#undef F_TRUNC
-#undef F_LT
-#undef F_LE
-#undef F_EQ
-#undef M_AND
-#undef F_SEL
-#undef F_POW2INV
-#undef F_TOI
-#undef I_SET
-#undef I_ADD
-#undef I_AND
-#undef I_XOR
-#undef I_OR
-#undef I_CMPLT
-#undef I_SLLI
-#undef F_SQRT
-#undef F_LOADU
-#undef F_STOREU
-#undef BCN_N
+#include "bcn_simd_lanes_end.h"
 
 /* The RGBx rows of block (bx, by) (clamped at the edges). */
 BCN_AI void bcn_bc1_block_rows(const uint8_t* img, ptrdiff_t h, ptrdiff_t w, int nch, ptrdiff_t bx, ptrdiff_t by,
