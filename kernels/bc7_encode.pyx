@@ -235,20 +235,9 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
     cfg.psfn = NULL
     for c in range(8):
         cfg.nparts[c] = 1
-    if name == "ultrafast":   # SIMD mode 6; mode 1 (opaque) / 5 (alpha) on very bad blocks
-        cfg.iters = 1
-        cfg.pbit_full = 0
-        cfg.idx_full = 0
-        cfg.modes_opaque = 1 << 6
-        cfg.modes_alpha = 1 << 6
-        cfg.rot_opaque = 0
-        cfg.modes_extra = (1 << 1) | (1 << 5)
-        cfg.extra_above = 200.0
-        cfg.max_shapes = 16
-        cfg.m6_fast = 1
-        cfg.m6.iters = 1
-        cfg.m6.search = 0
-    elif name == "fast":      # mode 6, plus mode 1 (opaque) / 5 (alpha) on hard blocks
+    if name == "ultrafast" or name == "fast":
+        # SIMD mode-6 fit for every block, plus mode 1 (opaque) / 5 (alpha) on blocks it
+        # leaves above 40 (fast) or 200 (ultrafast) squared error per texel
         cfg.iters = 1
         cfg.pbit_full = 0
         cfg.idx_full = 0
@@ -259,6 +248,10 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
         cfg.extra_above = 40.0
         cfg.max_shapes = 16
         cfg.m6_fast = 1
+        if name == "ultrafast":  # one refinement round, no endpoint search
+            cfg.extra_above = 200.0
+            cfg.m6.iters = 1
+            cfg.m6.search = 0
     elif name == "normal" or name == "better":
         # modes 6 (SIMD fit), 1, 3, 5 (opaque) / 6, 5, 7, 4 (alpha)
         cfg.iters = 2
