@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -10,18 +9,12 @@ from oxy.errors import OperationCancelled
 from oxy.formats import AssetType
 from oxy.runtime import (AssetLoader, LoadHandle, LoaderConfig, MaterialAsset, SceneAsset, TextureResource)
 from oxy.runtime import engine as engine_module
+from waiting import until
 from oxy.samples import ContentSet, checker_texture
 
 T = 20
 SCENE = ContentSet.key(AssetType.SCENE, "CubeScene")
 MATERIAL = ContentSet.key(AssetType.MATERIAL, "Checker")
-
-
-def _until(predicate, what: str) -> None:
-    deadline = time.monotonic() + T
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.002)
 
 
 @pytest.fixture
@@ -50,7 +43,7 @@ def test_a_handle_reports_status_and_progress(sample_root, held_decode):
         assert isinstance(handle, LoadHandle) and handle.key == SCENE
         assert handle.status in ("queued", "loading") and handle.progress == 0.0
         assert entered.wait(T)
-        _until(lambda: handle.status == "loading", "the loading status")
+        until(lambda: handle.status == "loading", "the loading status")
         assert ldr.is_loading(SCENE) and not ldr.is_loaded(SCENE)
         gate.set()
         scene = handle.result(T)
@@ -68,7 +61,7 @@ def test_cancel_one_of_two_waiters(sample_root, held_decode):
         seen = []
         third = ldr.start_load_asset(MATERIAL, MaterialAsset, lambda v, e: seen.append((v, e)))
         assert entered.wait(T)
-        _until(lambda: ldr.loop.call(lambda: ldr._engine.inflight[MATERIAL].waiters, timeout=T) == 3, "three waiters")
+        until(lambda: ldr.loop.call(lambda: ldr._engine.inflight[MATERIAL].waiters, timeout=T) == 3, "three waiters")
         assert first.cancel() and third.cancel()
         assert first.status == "cancelled" and first.done()
         with pytest.raises(OperationCancelled, match="cancelled by its requester"):
@@ -78,7 +71,7 @@ def test_cancel_one_of_two_waiters(sample_root, held_decode):
         material = second.result(T)
         assert material.name == "Checker" and second.status == "completed"
         assert calls == [MATERIAL]  # decoded once
-        _until(lambda: len(seen) == 1, "the cancelled request's callback")
+        until(lambda: len(seen) == 1, "the cancelled request's callback")
         assert seen[0][0] is None and isinstance(seen[0][1], OperationCancelled)
         assert ldr.ref_count(MATERIAL) == 1  # only the second request's reference
         assert ldr.release(MATERIAL) and not ldr.release(MATERIAL)
@@ -92,7 +85,7 @@ def test_cancelling_the_last_waiter_stops_the_shared_load(sample_root, held_deco
         handle = ldr.load_asset(SCENE, SceneAsset)
         assert entered.wait(T)
         assert handle.cancel()
-        _until(lambda: not ldr.is_loading(SCENE), "the abandoned load to stop")
+        until(lambda: not ldr.is_loading(SCENE), "the abandoned load to stop")
         gate.set()
         assert handle.status == "cancelled"
         # nothing was published for nobody; a later request loads afresh

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import threading
-import time
 
 import gevent
 import pytest
@@ -17,17 +16,11 @@ from oxy.formats import AssetType
 from oxy.runtime import AssetLoader, LoaderConfig, MaterialAsset, RetryPolicy
 from oxy.runtime import engine as engine_module
 from oxy.runtime.sources import LooseSource
+from waiting import until
 from oxy.samples import ContentSet, many_materials, write_loose_root
 
 T = 20
 MATERIAL = ContentSet.key(AssetType.MATERIAL, "Checker")
-
-
-def _until(predicate, what: str) -> None:
-    deadline = time.monotonic() + T
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.002)
 
 
 @pytest.fixture
@@ -58,7 +51,7 @@ def test_queued_loads_hold_no_greenlet(materials, monkeypatch):
         ldr.add_loose_cooked_root(str(root))
         handles = [ldr.load_asset(k, MaterialAsset) for k in keys]
         assert entered.wait(T)
-        _until(lambda: ldr.loop.call(lambda: ldr._engine.gate.waiting, timeout=T) == len(keys) - 1,
+        until(lambda: ldr.loop.call(lambda: ldr._engine.gate.waiting, timeout=T) == len(keys) - 1,
                "every other load queued in the gate")
         # 39 queued loads: tickets in the gate, no greenlet (the one running is the batch's)
         assert ldr.loop.call(lambda: len(ldr._engine.group), timeout=T) <= 2
@@ -130,7 +123,7 @@ def test_cancelling_a_parent_that_waits_for_its_dependency_stops_both(sample_roo
         assert entered.wait(T)   # the material is decoded and waits for its texture
         assert handle.status == "loading" and 0.5 <= handle.progress < 1.0
         assert handle.cancel()
-        _until(lambda: ldr.loop.call(lambda: len(ldr._engine.inflight), timeout=T) == 0,
+        until(lambda: ldr.loop.call(lambda: len(ldr._engine.inflight), timeout=T) == 0,
                "the material and its texture to stop")
         gate.set()
         with pytest.raises(OperationCancelled):
@@ -257,9 +250,9 @@ def test_a_cancelled_parent_gives_back_the_dependencies_that_arrived(tmp_path, m
         ldr.load_resource(first, TextureResource).result(T)     # cached and held once
         handle = ldr.load_asset(ContentSet.key(AssetType.MATERIAL, "Two"), MaterialAsset)
         assert entered.wait(T)        # texture 1 arrived (a reference), texture 2 is decoding
-        _until(lambda: ldr.ref_count(first) == 2, "the material to take texture 1")
+        until(lambda: ldr.ref_count(first) == 2, "the material to take texture 1")
         assert handle.cancel()
-        _until(lambda: ldr.loop.call(lambda: len(ldr._engine.inflight), timeout=T) == 0, "the loads to stop")
+        until(lambda: ldr.loop.call(lambda: len(ldr._engine.inflight), timeout=T) == 0, "the loads to stop")
         assert ldr.ref_count(first) == 1   # the material's reference was given back
         gate.set()
         assert not ldr.is_loaded(ContentSet.key(AssetType.MATERIAL, "Two"))
