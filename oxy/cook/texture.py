@@ -76,8 +76,6 @@ FLOAT_OUTPUTS = ("bc6h", "rgba16f", "rgba32f")
 BCN_OUTPUTS = ("bc1", "bc4", "bc5", "bc6h")
 #: Block-compressed outputs (encoded strip by strip, with progress per strip).
 BLOCK_OUTPUTS = ("bc7", *BCN_OUTPUTS)
-#: Outputs whose Format has an sRGB variant (the others store sRGB data as UNORM).
-SRGB_OUTPUTS = ("bc7", "bc1", "rgba8")
 CUBE_FACES = ("+x", "-x", "+y", "-y", "+z", "-z")
 #: ``progress(done, total)``: work units (4x4 blocks of every subresource) encoded so far.
 Progress = Callable[[int, int], None]
@@ -142,27 +140,29 @@ def settings_for(preset: str, **overrides: Any) -> TextureSettings:
     return settings
 
 
+#: Each output's (linear, sRGB) Format; the same Format twice where there is no sRGB
+#: variant (BC4, BC5, BC6H, the float formats: they store sRGB data as is).
+_FORMATS: dict[str, tuple[Format, Format]] = {
+    "bc7": (Format.BC7_UNORM, Format.BC7_UNORM_SRGB),
+    "bc1": (Format.BC1_UNORM, Format.BC1_UNORM_SRGB),
+    "bc4": (Format.BC4_UNORM, Format.BC4_UNORM),
+    "bc5": (Format.BC5_UNORM, Format.BC5_UNORM),
+    "bc6h": (Format.BC6H_FLOAT_U, Format.BC6H_FLOAT_U),
+    "rgba8": (Format.RGBA8_UNORM, Format.RGBA8_UNORM_SRGB),
+    "rgba16f": (Format.RGBA16_FLOAT, Format.RGBA16_FLOAT),
+    "rgba32f": (Format.RGBA32_FLOAT, Format.RGBA32_FLOAT),
+}
+#: Outputs whose Format has an sRGB variant (the others store sRGB data as UNORM).
+SRGB_OUTPUTS = tuple(name for name, (linear, srgb) in _FORMATS.items() if linear != srgb)
+
+
 def output_format(settings: TextureSettings) -> Format:
     """The Format of ``settings.output`` (an sRGB variant for sRGB colour where the
     output has one)."""
-    srgb = settings.srgb and not settings.normal_map
-    if settings.output == "bc7":
-        return Format.BC7_UNORM_SRGB if srgb else Format.BC7_UNORM
-    if settings.output == "bc1":
-        return Format.BC1_UNORM_SRGB if srgb else Format.BC1_UNORM
-    if settings.output == "bc4":
-        return Format.BC4_UNORM
-    if settings.output == "bc5":
-        return Format.BC5_UNORM
-    if settings.output == "bc6h":
-        return Format.BC6H_FLOAT_U
-    if settings.output == "rgba8":
-        return Format.RGBA8_UNORM_SRGB if srgb else Format.RGBA8_UNORM
-    if settings.output == "rgba16f":
-        return Format.RGBA16_FLOAT
-    if settings.output == "rgba32f":
-        return Format.RGBA32_FLOAT
-    raise TextureCookError(f"unknown output format {settings.output!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+    if settings.output not in _FORMATS:
+        raise TextureCookError(f"unknown output format {settings.output!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+    linear, srgb = _FORMATS[settings.output]
+    return srgb if settings.srgb and not settings.normal_map else linear
 
 
 def bcn_quality(quality: str) -> bcn.Quality:
