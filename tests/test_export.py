@@ -41,7 +41,7 @@ from oxy.interop.texformats import FORMATS
 from oxy.samples import ContentSet, write_sample_pak
 
 from conftest import CORPUS, PROJECT
-from cooking import cook, decode_mip, payload, read_table, subresource
+from cooking import BLOCK, cook, decode_mip, payload, read_table, tight
 
 IMAGES = CORPUS / "images"
 
@@ -156,22 +156,6 @@ def read_hdr(data: bytes) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ content
-
-BLOCK = {Format.BC7_UNORM: (16, 4), Format.BC7_UNORM_SRGB: (16, 4), Format.RGBA8_UNORM: (4, 1),
-         Format.RGBA8_UNORM_SRGB: (4, 1), Format.RGBA16_FLOAT: (8, 1), Format.RGBA32_FLOAT: (16, 1),
-         Format.BC1_UNORM: (8, 4), Format.BC4_UNORM: (8, 4), Format.BC5_UNORM: (16, 4),
-         Format.R11G11B10_FLOAT: (4, 1), Format.R8_UNORM: (1, 1), Format.BGRA8_UNORM: (4, 1),
-         Format.R9G9B9E5_FLOAT: (4, 1), Format.BC6H_FLOAT_U: (16, 4), Format.BC1_UNORM_SRGB: (8, 4)}
-
-
-def tight(payload_bytes: bytes, entry: np.void, layer: int, mip: int) -> bytes:
-    """Subresource (layer, mip) of a payload with its row padding removed (expected bytes)."""
-    block_bytes, block = BLOCK[int(entry["format"])]
-    w, h = max(1, int(entry["width"]) >> mip), max(1, int(entry["height"]) >> mip)
-    layout, data = subresource(payload_bytes, layer * int(entry["mip_levels"]) + mip)
-    pitch, row, rows = int(layout["row_pitch_bytes"]), -(-w // block) * block_bytes, -(-h // block)
-    return b"".join(data[r * pitch:r * pitch + row] for r in range(rows))
-
 
 def run_oxy(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "oxy", *args], capture_output=True, text=True, cwd=PROJECT,

@@ -27,24 +27,11 @@ from oxy.formats import Format, TextureType
 from oxy.interop.containers import read_container
 
 from conftest import PROJECT
-from cooking import cook, decode_mip, payload, psnr, read_table, subresource
-
-BLOCK = {Format.BC7_UNORM: (16, 4), Format.BC7_UNORM_SRGB: (16, 4), Format.RGBA8_UNORM: (4, 1),
-         Format.RGBA8_UNORM_SRGB: (4, 1)}
-
+from cooking import cook, decode_mip, payload, psnr, read_table, subresource, tight
 
 def run_oxy(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "oxy", *args], capture_output=True, text=True, cwd=PROJECT,
                           timeout=300)
-
-
-def tight(payload_bytes: bytes, entry: np.void, layer: int, mip: int) -> bytes:
-    """Subresource (layer, mip) of a cooked payload with its row padding removed."""
-    block_bytes, block = BLOCK[int(entry["format"])]
-    w, h = max(1, int(entry["width"]) >> mip), max(1, int(entry["height"]) >> mip)
-    layout, data = subresource(payload_bytes, layer * int(entry["mip_levels"]) + mip)
-    pitch, row, rows = int(layout["row_pitch_bytes"]), -(-w // block) * block_bytes, -(-h // block)
-    return b"".join(data[r * pitch:r * pitch + row] for r in range(rows))
 
 
 def gradient(width: int, height: int) -> np.ndarray:
