@@ -212,9 +212,17 @@ def test_sequential_on_a_thread_that_is_not_a_pool_thread() -> None:
         order.append((strip.shape[0], threading.current_thread()))
         return bc7.encode(strip, "fast")
 
+    # without progress: nothing to report, nobody to share with -> one call over the image
     assert strips.encode_in_strips(image, encode, rows=64) == bc7.encode(image, "fast")
+    assert [rows for rows, _th in order] == [683]
+    # with progress: strip by strip, in order, on this thread, reporting after each
+    order.clear()
+    reports: list[tuple[int, int]] = []
+    assert strips.encode_in_strips(image, encode, lambda d, t: reports.append((d, t)), rows=64) == \
+        bc7.encode(image, "fast")
     assert {th for _rows, th in order} == {threading.current_thread()}
     assert [rows for rows, _th in order] == [64] * 10 + [683 - 640]
+    assert len(reports) == 11 and reports[-1][0] == reports[-1][1]
     assert fanout.spread(lambda i: i, 4) is None  # no pool task here: the caller works alone
 
 

@@ -114,18 +114,18 @@ def encode(rgba: npt.NDArray[np.uint8], quality: Quality = "normal",
     """Compress an RGBA8 image to BC7; returns ``block_count(W, H) * 16`` bytes.
 
     ``rgba`` must be a C-contiguous ``uint8`` array of shape ``(H, W, 4)`` with
-    ``H, W >= 1``. ``quality`` is one of :data:`QUALITIES`. Releases the GIL for the
-    whole encode, or with ``progress`` for each strip of :func:`strip_rows` rows,
-    calling ``progress(blocks_done, blocks_total)`` after each (what it raises ends
-    the encode). Raises ``ValueError`` for bad arguments.
+    ``H, W >= 1``. ``quality`` is one of :data:`QUALITIES`. Encodes through
+    :func:`oxy.cook.strips.encode_in_strips`: on a CPU-pool thread of an import hub
+    the strips of :func:`strip_rows` rows spread over idle pool threads; with
+    ``progress``, ``progress(blocks_done, blocks_total)`` is called after each strip
+    (what it raises ends the encode); else one GIL-free kernel call. Raises
+    ``ValueError`` for bad arguments.
     """
     image = _check_rgba(rgba)
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
     if not isinstance(perceptual, (bool, np.bool_)):
         raise ValueError(f"perceptual must be a bool, got {type(perceptual).__name__}")
-    if progress is None:
-        return _enc.encode(image, QUALITIES.index(quality), bool(perceptual))
     return _encode_strips(image, QUALITIES.index(quality), bool(perceptual), progress)
 
 
@@ -140,7 +140,7 @@ def strip_rows(width: int) -> int:
 _SLOW_PRESETS: Final[frozenset[str]] = frozenset(("thorough", "high"))
 
 
-def _encode_strips(image: np.ndarray, level: int, perceptual: bool, progress: Progress) -> bytes:
+def _encode_strips(image: np.ndarray, level: int, perceptual: bool, progress: Progress | None) -> bytes:
     rows = strip_rows(image.shape[1])
     if QUALITIES[level] in _SLOW_PRESETS:
         rows = max(4, rows // 2 // 4 * 4)

@@ -75,6 +75,8 @@ def encode_in_strips(image: np.ndarray, encode_strip: StripEncoder, progress: Pr
     parts = _spread(image, bounds, blocks, total, encode_strip, progress)
     if parts is not None:
         return b"".join(parts)
+    if progress is None:  # nothing to report and no pool to share with: one kernel call
+        return encode_strip(image)
     parts, done = [], 0
     for (top, bottom), count in zip(bounds, blocks):
         parts.append(encode_strip(image[top:bottom]))  # whole rows of a C-contiguous array
