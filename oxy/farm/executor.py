@@ -377,14 +377,23 @@ class Farm:
                 raise
             raise OperationCancelled(str(error)) from error
 
+    @staticmethod
+    def texels_of(sources: Sequence[tuple[str, bytes]]) -> int | None:
+        """The source pixels of a texture unit, read from its image headers (what
+        batching sizes units by), or None when a header cannot be read. Parses headers
+        (CPU work): call it on a pool thread and pass the result to
+        :meth:`start_texture`."""
+        return _texels(sources)
+
     def start_texture(self, sources: Sequence[tuple[str, bytes]], settings: Any, kind: str, key: str,
-                      cache_url: str | None) -> Call:
+                      cache_url: str | None, texels: int | None = None) -> Call:
         """Send a texture cook (as :meth:`cook_texture`) without waiting for it: the
-        :class:`~oxy.farm.batching.Call` to pass to :meth:`wait`. Never blocks (no
-        Dask call: the farm's submit thread submits), so a greenlet on an import hub
-        may call it."""
+        :class:`~oxy.farm.batching.Call` to pass to :meth:`wait`. ``texels``: from
+        :meth:`texels_of` (None: the unit travels alone). Never blocks and parses
+        nothing (no Dask call: the farm's submit thread submits), so a greenlet on an
+        import hub may call it."""
         call = Call(tasks.cook_texture_task, (list(sources), settings, kind, key, cache_url),
-                    f"texture {sources[0][0] if sources else ''}", sum(len(d) for _n, d in sources), _texels(sources))
+                    f"texture {sources[0][0] if sources else ''}", sum(len(d) for _n, d in sources), texels)
         try:
             self._begin(call)
         except FarmError as error:

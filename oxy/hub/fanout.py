@@ -60,8 +60,7 @@ class _Signal:
             pass
 
     def wait(self, timeout: float) -> None:
-        if self._lock.acquire(True, timeout):
-            return
+        self._lock.acquire(True, timeout)
 
 
 class _Spread(Generic[T]):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import gevent
 
@@ -210,14 +211,25 @@ class TexturePipeline:
         farm = self._farm
         assert farm is not None
         self._token.raise_if_cancelled()
-        texture, reused, outcome = run_blocking(texture_lookup, sources, item.settings, item.kind, self._store)
+        texture, reused, outcome, texels = run_blocking(_farm_lookup, farm, sources, item.settings, item.kind,
+                                                        self._store)
         if texture is not None or reused is not None:
             return texture, reused, outcome
         key = outcome.recipe.key
-        call = farm.start_texture(sources, item.settings, item.kind, key, self._store.farm_cache_url())
+        call = farm.start_texture(sources, item.settings, item.kind, key, self._store.farm_cache_url(), texels)
         data = farm.wait(call, self._token)
         texture = run_blocking(finish_farmed_texture, farm, data, key, self._store)
         return texture, None, outcome
+
+
+def _farm_lookup(farm: Any, sources: list[tuple[str, bytes]], settings: TextureSettings, kind: str,
+                 store: UnitStore) -> tuple[CookedTexture | None, int | None, UnitOutcome, int | None]:
+    """On a CPU-pool thread, before a farm cook: :func:`texture_lookup` and, on a miss,
+    the unit's source pixels (image headers parsed here, not on the hub)."""
+    texture, reused, outcome = texture_lookup(sources, settings, kind, store)
+    if texture is not None or reused is not None:
+        return texture, reused, outcome, None
+    return None, None, outcome, farm.texels_of(sources)
 
 
 def _cook_checked(sources: list[tuple[str, bytes]], settings: TextureSettings, kind: str,
