@@ -24,6 +24,10 @@ Bench images (scikit-image's bundled photos): astronaut 512x512, coffee 600x400,
 rocket cropped to 640x424, and coffee resized to 2048x2048 with Pillow LANCZOS.
 ``--quick`` drops the 2048x2048 image and uses one run per measurement.
 
+``--images held-out`` runs the same tables on seven images the presets were not tuned
+on (scikit-image's chelsea, hubble_deep_field, immunohistochemistry, colorwheel and
+retina, and the corpus' Wrinkles.jpg and Concrete.tga as RGB).
+
 Needs the ``bench`` extras (etcpak, ispc-texcomp, scikit-image) and texture2ddecoder.
 """
 from __future__ import annotations
@@ -72,7 +76,8 @@ class Row:
 
 
 def _rgba(rgb: np.ndarray) -> np.ndarray:
-    rgb = np.ascontiguousarray(rgb[..., :3])
+    """RGB(A) -> opaque RGBA, cropped to whole 4x4 blocks (the peers refuse other sizes)."""
+    rgb = np.ascontiguousarray(rgb[:rgb.shape[0] // 4 * 4, :rgb.shape[1] // 4 * 4, :3])
     alpha = np.full(rgb.shape[:2], 255, np.uint8)
     return np.ascontiguousarray(np.dstack([rgb, alpha]))
 
@@ -89,6 +94,26 @@ def bench_images(quick: bool) -> dict[str, np.ndarray]:
     if not quick:
         big = Image.fromarray(data.coffee()).resize((2048, 2048), Image.LANCZOS)
         images["coffee 2048x2048"] = _rgba(np.asarray(big))
+    return images
+
+
+#: Images the presets were not tuned on (``--images held-out``): other scikit-image
+#: photos and the corpus' opaque photographs, each as RGB with alpha 255.
+CORPUS_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "images"
+
+
+def held_out_images() -> dict[str, np.ndarray]:
+    from PIL import Image
+    from skimage import data
+
+    images = {}
+    for name in ("chelsea", "hubble_deep_field", "immunohistochemistry", "colorwheel", "retina"):
+        rgba = _rgba(getattr(data, name)())
+        images[f"{name} {rgba.shape[1]}x{rgba.shape[0]}"] = rgba
+    for file in ("Wrinkles.jpg", "Concrete.tga"):
+        with Image.open(CORPUS_IMAGES / file) as im:
+            rgba = _rgba(np.asarray(im.convert("RGB")))
+        images[f"{file} {rgba.shape[1]}x{rgba.shape[0]}"] = rgba
     return images
 
 
@@ -284,9 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated substrings of encoder names")
     ap.add_argument("--parallel-only", action="store_true", help="run only the two-thread check")
     ap.add_argument("--perceptual", action="store_true", help="also run oxy's perceptual presets")
+    ap.add_argument("--images", choices=("bench", "held-out"), default="bench",
+                    help="bench: the images the presets were tuned on; held-out: seven others "
+                         "(scikit-image photos and the corpus' opaque photographs)")
     args = ap.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
-    images = bench_images(args.quick)
+    images = held_out_images() if args.images == "held-out" else bench_images(args.quick)
     names = list(images)
     rows: list[Row] = []
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
