@@ -4,7 +4,7 @@
     python tools/bench_cook.py [--count 16] [--size 512] [--quality normal] [--memory]
     python tools/bench_cook.py --real [--rounds 5] [--quality normal]
     python tools/bench_cook.py --cancel [--rounds 10]
-    python tools/bench_cook.py --scenes [--rounds 5]
+    python tools/bench_cook.py --scenes [--together] [--isolate-parsers] [--phases] [--rounds 5]
 
 In one run, on the same 16 natural images (scikit-image's bundled photos, resized;
 the corpus images when scikit-image is missing):
@@ -28,7 +28,11 @@ prints per-round and median ratios (floor 1.8x, goal 1.9x) and the load average.
 ``--cancel``: how long after a job cancel the CPU pool is free (no strip encoding)
 while a 2048² BC7 texture is encoding over 2 pool threads (floor 50 ms).
 
-``--scenes``: the corpus glTF/FBX models imported with 1 vs 2 threads, alternating.
+``--scenes``: the corpus glTF/FBX models imported with 1 vs 2 threads, alternating:
+each as its own job, one after the other, or with ``--together`` all in one cook
+(the requests ``oxy cook MODEL...`` makes); ``--isolate-parsers`` parses in worker
+processes, ``--phases`` prints where the pool time went (per function: wall, CPU,
+queued). Wall ratios, process CPU seconds and mean runnable threads, medians.
 """
 from __future__ import annotations
 
@@ -379,48 +383,206 @@ def bench_cancel(rounds: int, quality: str) -> int:
     return 0
 
 
-def bench_scenes(rounds: int) -> int:
-    """The corpus models with textures, each imported with 1 vs 2 pool threads, alternating."""
+def corpus_models() -> list[pathlib.Path]:
+    """The corpus glTF / GLB / FBX models, sorted by path."""
+    return sorted(p for p in (CORPUS / "models").glob("*/*") if p.suffix.lower() in (".gltf", ".glb", ".fbx"))
+
+
+def model_requests(models: list[pathlib.Path], root: pathlib.Path) -> list:
+    """The requests ``oxy cook MODEL... -o ROOT`` makes (oxy.cli.cook_cmd): up to
+    MODELS_PER_JOB models per job, each named by its unique stem, quality normal."""
+    from oxy.cli.cook_cmd import MODELS_PER_JOB, unique_names
+    from oxy.importing import ImportRequest
+
+    paths = [str(m) for m in models]
+    names = unique_names(paths)
+    batches = [paths[i:i + MODELS_PER_JOB] for i in range(0, len(paths), MODELS_PER_JOB)]
+    return [ImportRequest(batch[0], str(root), options={
+        "quality": "normal", "name_prefix": names[batch[0]], "scene_name": names[batch[0]],
+        "models": [{"path": p, "name_prefix": names[p], "scene_name": names[p]} for p in batch[1:]] or None})
+        for batch in batches]
+
+
+class PoolTimes:
+    """Per-phase accounting of pool tasks (``--phases``): wraps ``Pools._run`` so every
+    ``run_blocking`` / ``run_io`` task records its function, wall seconds on the pool
+    thread, that thread's CPU seconds, and how long it queued. Fan-out helper tasks
+    (strips of a texture that another task started) are not ``_run`` calls: their CPU
+    shows in the process total, not here."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], list[float]] = {}
+        self.spans: list[tuple[float, float]] = []  # CPU-pool tasks (helpers too): (start, end)
+        self._original = None
+        self._original_helper = None
+
+    @staticmethod
+    def _name(fn: object, args: tuple) -> str:
+        def plain(f: object) -> str:
+            f = getattr(f, "func", f)
+            return getattr(f, "__qualname__", None) or type(f).__name__
+        name = plain(fn)
+        if name == "_call_naming_the_file" and args:
+            name += ":" + plain(args[0])
+        return name
+
+    def __enter__(self) -> PoolTimes:
+        import threading
+
+        from oxy.hub import pools
+
+        self._original = original = pools.Pools._run
+        self._original_helper = original_helper = pools.Pools._submit_helper
+        rows, spans, lock = self.rows, self.spans, threading.Lock()
+
+        def timed_helper(pool_self, fn):  # type: ignore[no-untyped-def]
+            def run() -> object:
+                start = time.perf_counter()
+                try:
+                    return fn()
+                finally:
+                    with lock:
+                        spans.append((start, time.perf_counter()))
+            return original_helper(pool_self, run)
+        pools.Pools._submit_helper = timed_helper
+
+        def timed_run(pool_self, pool, fn, args, kwargs, nice=0):  # type: ignore[no-untyped-def]
+            kind = "cpu" if pool is pool_self.cpu else "io"
+            key, queued = (kind, self._name(fn, args)), time.perf_counter()
+
+            def run(*a, **k):  # type: ignore[no-untyped-def]
+                start, cpu = time.perf_counter(), time.thread_time()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    with lock:
+                        if kind == "cpu":
+                            spans.append((start, time.perf_counter()))
+                        row = rows.setdefault(key, [0, 0.0, 0.0, 0.0])
+                        row[0] += 1
+                        row[1] += time.perf_counter() - start
+                        row[2] += time.thread_time() - cpu
+                        row[3] += start - queued
+            return original(pool_self, pool, run, args, kwargs, nice)
+        pools.Pools._run = timed_run
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from oxy.hub import pools
+
+        pools.Pools._run = self._original
+        pools.Pools._submit_helper = self._original_helper
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.spans.clear()
+        self.started = time.perf_counter()
+
+    def occupancy(self, end: float) -> list[float]:
+        """Share of the wall time since :meth:`clear` with 0, 1, 2, ... CPU-pool tasks running."""
+        edges = sorted([(s, 1) for s, _e in self.spans] + [(e, -1) for _s, e in self.spans])
+        shares: dict[int, float] = {}
+        busy, last = 0, self.started
+        for at, step in edges:
+            shares[busy] = shares.get(busy, 0.0) + max(0.0, at - last)
+            busy, last = busy + step, max(last, at)
+        shares[busy] = shares.get(busy, 0.0) + max(0.0, end - last)
+        total = max(1e-9, end - self.started)
+        return [shares.get(k, 0.0) / total for k in range(max(shares) + 1)]
+
+    def print(self, title: str, wall: float, cpu: float, end: float) -> None:
+        shares = ", ".join(f"{k} busy {share:.0%}" for k, share in enumerate(self.occupancy(end)))
+        print(f"    {title}: wall {wall:.3f} s, process CPU {cpu:.3f} s; CPU pool: {shares}; pool tasks (calls, "
+              f"wall on the pool thread, its CPU, queued):")
+        for (kind, name), (n, w, c, q) in sorted(self.rows.items(), key=lambda kv: -kv[1][1])[:12]:
+            print(f"      {kind:3s} {name[:52]:52s} {int(n):4d}  wall {w:6.3f}  cpu {c:6.3f}  queued {q:6.3f}")
+
+
+def bench_scenes(rounds: int, together: bool = False, isolate: bool = False, phases: bool = False) -> int:
+    """The corpus models with 1 vs 2 pool threads, alternating: each imported as its own
+    job (one after the other), or with ``together`` all in one cook the way ``oxy cook
+    MODEL...`` runs them (its requests, ``max_concurrent_jobs=1``); wall, process CPU
+    seconds and mean runnable threads per configuration, medians, the load average."""
     from oxy.importing import AsyncImportService, ImportRequest
 
-    models = sorted(p for p in (CORPUS / "models").glob("*/*") if p.suffix.lower() in (".gltf", ".glb", ".fbx"))
-    print(f"corpus scenes, {os.cpu_count()} cores, load average before: {load()}")
+    models = corpus_models()
+    mode = "all in one cook (oxy cook's requests)" if together else "one job per model, one after the other"
+    print(f"corpus scenes ({len(models)} models, {mode}; parsers {'isolated' if isolate else 'in-process'}), "
+          f"{os.cpu_count()} cores, load average before: {load()}")
     folder = pathlib.Path(tempfile.mkdtemp())
+    timer = PoolTimes() if phases else None
 
-    def one_run(threads: int) -> list[float]:
+    def one_run(threads: int) -> tuple[list[float], float, float]:
+        """(wall per job, process CPU seconds, mean runnable threads) of one configuration."""
         walls = []
-        with AsyncImportService(cpu_threads=threads, cache=None) as service:
-            for i, model in enumerate(models):
-                start = time.perf_counter()
-                report = service.submit(ImportRequest(str(model), str(folder / f"r{threads}-{time.time_ns()}-{i}"))
-                                        ).wait(600)
-                walls.append(time.perf_counter() - start)
-                if not (report and report.success):
-                    print(f"  note: {model.name} did not import cleanly")
-        return walls
+        with AsyncImportService(cpu_threads=threads, cache=None, isolate_parsers=isolate,
+                                max_concurrent_jobs=1 if together else None) as service:
+            if isolate:  # start the parser workers outside the measurement
+                service.submit(ImportRequest(str(models[0]), str(folder / f"w{time.time_ns()}"))).wait(600)
+            if timer is not None:
+                timer.clear()
+            cpu0, start_all = time.process_time(), time.perf_counter()
+            with Runnable() as sampler:
+                if together:
+                    root = folder / f"t{threads}-{time.time_ns()}"
+                    start = time.perf_counter()
+                    handles = [service.submit(r) for r in model_requests(models, root)]
+                    reports = [h.wait(600) for h in handles]
+                    walls.append(time.perf_counter() - start)
+                    if not all(r and r.success for r in reports):
+                        print(f"  note: the cook did not succeed: {[str(d) for r in reports if r for d in r.diagnostics][:3]}")
+                else:
+                    for i, model in enumerate(models):
+                        start = time.perf_counter()
+                        report = service.submit(ImportRequest(str(model), str(folder / f"r{threads}-{time.time_ns()}-{i}"))
+                                                ).wait(600)
+                        walls.append(time.perf_counter() - start)
+                        if not (report and report.success):
+                            print(f"  note: {model.name} did not import cleanly")
+            cpu, end = time.process_time() - cpu0, time.perf_counter()
+            wall = end - start_all
+        if timer is not None:
+            timer.print(f"{threads} thread{'s' if threads > 1 else ''}", wall, cpu, end)
+        return walls, cpu, sampler.mean
 
     try:
-        one_run(2)  # warm-up: pyassimp, libassimp, the parser worker
-        ones: list[list[float]] = []
-        twos: list[list[float]] = []
-        for r in range(rounds):
-            if r % 2 == 0:
-                ones.append(one_run(1))
-                twos.append(one_run(2))
-            else:
-                twos.append(one_run(2))
-                ones.append(one_run(1))
-            print(f"  round {r + 1}: {len(models)} models, 1 thread {sum(ones[-1]):.3f} s, 2 threads "
-                  f"{sum(twos[-1]):.3f} s ({sum(ones[-1]) / sum(twos[-1]):.2f}x)   load {load()}")
-        for i, model in enumerate(models):
-            a, b = _median([w[i] for w in ones]), _median([w[i] for w in twos])
-            print(f"    {model.parent.name + '/' + model.name:55s} 1 thread {a:6.3f} s, 2 threads {b:6.3f} s "
-                  f"({a / b:.2f}x)")
+        with timer if timer is not None else _nothing():
+            one_run(2)  # warm-up: pyassimp, libassimp, the parser worker
+            ones: list[list[float]] = []
+            twos: list[list[float]] = []
+            cpus: dict[int, list[float]] = {1: [], 2: []}
+            par: dict[int, list[float]] = {1: [], 2: []}
+            for r in range(rounds):
+                for threads in ((1, 2) if r % 2 == 0 else (2, 1)):
+                    walls, cpu, runnable = one_run(threads)
+                    (ones if threads == 1 else twos).append(walls)
+                    cpus[threads].append(cpu)
+                    par[threads].append(runnable)
+                print(f"  round {r + 1}: 1 thread {sum(ones[-1]):.3f} s, 2 threads {sum(twos[-1]):.3f} s "
+                      f"({sum(ones[-1]) / sum(twos[-1]):.2f}x); process CPU {cpus[1][-1]:.3f} / {cpus[2][-1]:.3f} s; "
+                      f"runnable {par[1][-1]:.2f} / {par[2][-1]:.2f}   load {load()}")
+        if not together:
+            for i, model in enumerate(models):
+                a, b = _median([w[i] for w in ones]), _median([w[i] for w in twos])
+                print(f"    {model.parent.name + '/' + model.name:55s} 1 thread {a:6.3f} s, 2 threads {b:6.3f} s "
+                      f"({a / b:.2f}x)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     ones_total, twos_total = [sum(w) for w in ones], [sum(w) for w in twos]
-    print(f"  median ratio {_median(ones_total) / _median(twos_total):.2f}x; load average after: {load()}")
+    m1, m2 = _median(ones_total), _median(twos_total)
+    print(f"  median: 1 thread {m1:.3f} s, 2 threads {m2:.3f} s -> {m1 / m2:.2f}x (floor 1.8, goal 1.9); best vs best "
+          f"{min(ones_total) / min(twos_total):.2f}x; process CPU (median) {_median(cpus[1]):.3f} / "
+          f"{_median(cpus[2]):.3f} s; runnable threads {_median(par[1]):.2f} / {_median(par[2]):.2f}")
+    print(f"  load average after: {load()}")
     return 0
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def main() -> int:
@@ -434,6 +596,12 @@ def main() -> int:
     parser.add_argument("--real", action="store_true", help="the issue-15 mix: 1 vs 2 threads, alternating rounds")
     parser.add_argument("--cancel", action="store_true", help="cancel latency of a 2048² encode on 2 threads")
     parser.add_argument("--scenes", action="store_true", help="corpus models: 1 vs 2 threads, alternating")
+    parser.add_argument("--together", action="store_true",
+                        help="with --scenes: every model in one cook, as `oxy cook MODEL...` runs them")
+    parser.add_argument("--isolate-parsers", action="store_true",
+                        help="with --scenes: parse in isolated worker processes (oxy cook --isolate-parsers)")
+    parser.add_argument("--phases", action="store_true",
+                        help="with --scenes: per-function pool time (wall, CPU, queued) of each run")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     if args.real:
@@ -441,7 +609,7 @@ def main() -> int:
     if args.cancel:
         return bench_cancel(args.rounds, args.quality)
     if args.scenes:
-        return bench_scenes(args.rounds)
+        return bench_scenes(args.rounds, args.together, args.isolate_parsers, args.phases)
 
     folder = pathlib.Path(tempfile.mkdtemp())
     try:

@@ -13,6 +13,15 @@
                 plan order so buffer indices are deterministic) -> buffers -> descriptor
     scene descriptor (needs every geometry key) -> session.finalize() (index written last)
 
+A job with several models (the ``models`` option: ``oxy cook a.gltf b.fbx ...``) is
+pipelined across models: while model k is emitted, models k+1 .. k+MODELS_AHEAD are
+checked, parsed and planned, and their texture cooks and geometry packing already
+run on the CPU pool (bounded by each model's pipeline). Everything that touches the
+session (emission, records, plan diagnostics, savepoints) still happens model after
+model, in request order, and textures are emitted in plan order, so the root's bytes
+are the same as a one-model-at-a-time cook, for any thread count. Diagnostics and
+progress of a model prepared ahead are held and replayed at its turn.
+
 Request options (declared once in :data:`~oxy.importing.scene.plan.SCENE_OPTIONS`):
 ``name_prefix`` / ``scene_name`` (default: the file's stem), ``quality`` (BC7 effort
 of the textures), ``source_key`` (the root's GUID when new), ``backend`` (a
@@ -31,6 +40,7 @@ the streams, cancels the pipeline and rolls the session back: the previous index
 from __future__ import annotations
 
 import os
+from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -56,6 +66,7 @@ from oxy.importing.scene.backend_assimp import AssimpBackend
 from oxy.importing.scene.emit import (emit_geometry, emit_material, emit_scene, forward, pack_checked,
                                       texture_settings)
 from oxy.importing.scene.resolver import IMAGE_EXTENSIONS
+from oxy.importing.scene.ahead import HeldReports
 from oxy.importing.scene.plan import (SCENE_OPTIONS, SCENE_SETTINGS_FILE_KEYS, GeometryPlan, ScenePlan, make_plan,
                                       option_problems)
 from oxy.importing.scene.readiness import MaterialReadinessTracker
@@ -67,6 +78,10 @@ from oxy.importing.types import ImportPhase, ImportReport, ImportRequest, Severi
 
 SCENE_SUFFIXES = AssimpBackend.suffixes
 PARSE_SHARE, WORK_SHARE, SCENE_SHARE = 0.1, 0.8, 0.05  # of the overall progress; writing takes the rest
+#: Models of a job prepared (checked, parsed, planned, their cooks started) while an
+#: earlier model is cooked and emitted. Each holds its parsed scene and at most
+#: ~3x the pool size of cooked textures (its pipeline's bounds) until its turn.
+MODELS_AHEAD = 2
 
 
 class _Job:
@@ -81,6 +96,34 @@ class _Job:
         self.materials = 0
         self.done = 0
         self.total = max(1, len(plan.textures) + len(plan.geometries))
+        self.producer: gevent.Greenlet | None = None
+        self.group: Pool | None = None
+        self.packs: Any = None   # the geometry packing (a gevent IMap, results in plan order)
+
+    def start(self, workers: int) -> None:
+        """Start the cooks: texture jobs into the pipeline (a producer greenlet) and the
+        geometry packing on the CPU pool (up to ``workers`` at once). Nothing touches the
+        session, so this may run before the model's turn."""
+        self.producer = gevent.spawn(self.produce)
+        self.group = Pool(max(1, workers))
+        store, model, parse_key, plan, ctx = self.unit.store, self.unit.model_name, self.unit.parse_key, \
+            self.plan, self.ctx
+
+        def pack(g: GeometryPlan) -> tuple[tuple[PackedGeometry | None, list], UnitOutcome]:
+            return ctx.run_blocking(pack_unit, model, parse_key, g.mesh_indices, store,
+                                    partial(pack_checked, plan, g))
+        self.packs = self.group.imap(pack, plan.geometries)
+
+    def stop(self) -> None:
+        """Stop whatever still runs (the producer, the pipeline, the packing); idempotent.
+        Pool tasks already running finish, their results are dropped."""
+        if self.producer is not None:
+            self.producer.kill(block=False)
+        self.pipeline.cancel_all()
+        if self.packs is not None:
+            self.packs.kill(block=False)
+        if self.group is not None:
+            self.group.kill(block=True)
 
     def progress(self, phase: ImportPhase, phase_done: int, phase_total: int) -> None:
         self.done += 1
@@ -132,31 +175,21 @@ class _Job:
                                  PARSE_SHARE + WORK_SHARE * self.done / self.total,
                                  self.materials, len(self.plan.materials))
 
-    def stream_geometry(self, workers: int) -> None:
-        """Stream B: pack each geometry on the CPU pool; emit buffers + descriptor in plan order."""
+    def stream_geometry(self) -> None:
+        """Stream B: emit buffers + descriptor of each geometry packed by :meth:`start`, in plan order."""
         plan, ctx = self.plan, self.ctx
-        group = Pool(max(1, workers))
-        store, model, parse_key = self.unit.store, self.unit.model_name, self.unit.parse_key
-
-        def pack(g: GeometryPlan) -> tuple[tuple[PackedGeometry | None, list], UnitOutcome]:
-            return ctx.run_blocking(pack_unit, model, parse_key, g.mesh_indices, store,
-                                    partial(pack_checked, plan, g))
-        try:
-            packed_all = group.imap(pack, plan.geometries)
-            for n, (geometry, ((packed, notes), outcome)) in enumerate(zip(plan.geometries, packed_all), 1):
-                forward(self.session, notes)
-                if packed is None:
-                    ctx.counts.add("geometry", "failed")
-                if packed is not None:
-                    key, vb, ib = emit_geometry(self.session, plan, geometry, packed)
-                    self.unit.geometry(key, plan.vpath_of(AssetType.GEOMETRY, geometry.asset_name), outcome, (vb, ib))
-                    self.geometry_keys[key] = outcome.key
-                    self.geometries.add(key)
-                    self.outputs[f"geometry:{geometry.asset_name}:vertices"] = vb
-                    self.outputs[f"geometry:{geometry.asset_name}:indices"] = ib
-                self.progress(ImportPhase.GEOMETRY, n, len(plan.geometries))
-        finally:
-            group.kill(block=True)
+        for n, (geometry, ((packed, notes), outcome)) in enumerate(zip(plan.geometries, self.packs), 1):
+            forward(self.session, notes)
+            if packed is None:
+                ctx.counts.add("geometry", "failed")
+            if packed is not None:
+                key, vb, ib = emit_geometry(self.session, plan, geometry, packed)
+                self.unit.geometry(key, plan.vpath_of(AssetType.GEOMETRY, geometry.asset_name), outcome, (vb, ib))
+                self.geometry_keys[key] = outcome.key
+                self.geometries.add(key)
+                self.outputs[f"geometry:{geometry.asset_name}:vertices"] = vb
+                self.outputs[f"geometry:{geometry.asset_name}:indices"] = ib
+            self.progress(ImportPhase.GEOMETRY, n, len(plan.geometries))
 
 
 class _UnitBook:
@@ -254,20 +287,34 @@ class SceneImporter:
         return models
 
     def _run_models(self, ctx: JobContext, session: ImportSession, io: SessionIO) -> ImportReport:
+        """Each model in turn (savepoint, emit, roll back alone on failure), while the
+        next :data:`MODELS_AHEAD` are prepared and cook (see the module docstring)."""
         models = self._models()
         results = []
-        for path, options in models:
-            session.source_path = self._current[0] = path  # the model each diagnostic is about
-            point = session.savepoint()
-            try:
-                result = self._run_model(ctx, session, io, path, options)
-            except EmitError as exc:
-                session.diagnose(Severity.ERROR, "scene.emit_failed", str(exc))
-                result = _ModelResult(False)
-            if not result.ok or session.has_errors:
-                result.ok = False
-                session.roll_back_to(point)  # this model fails alone
-            results.append(result)
+        ahead: deque[gevent.Greenlet] = deque()
+        try:
+            for n, (path, options) in enumerate(models):
+                while len(ahead) <= MODELS_AHEAD and n + len(ahead) < len(models):
+                    later_path, later_options = models[n + len(ahead)]
+                    ahead.append(gevent.spawn(self._prepare_safely, ctx, session, io, later_path, later_options))
+                session.source_path = self._current[0] = path  # the model each diagnostic is about
+                point = session.savepoint()
+                try:
+                    prepared = ahead[0].get()  # (never raises: _prepare_safely keeps errors for the turn)
+                    ahead.popleft()
+                    try:
+                        result = self._turn(ctx, session, prepared)
+                    finally:
+                        prepared.stop()
+                except EmitError as exc:
+                    session.diagnose(Severity.ERROR, "scene.emit_failed", str(exc))
+                    result = _ModelResult(False)
+                if not result.ok or session.has_errors:
+                    result.ok = False
+                    session.roll_back_to(point)  # this model fails alone
+                results.append(result)
+        finally:
+            _stop_preparations(ahead)
         if not any(r.ok for r in results):
             return ctx.make_report(success=False)
         ctx.report_progress(ImportPhase.WRITING, 0.0, PARSE_SHARE + WORK_SHARE + SCENE_SHARE)
@@ -281,21 +328,44 @@ class SceneImporter:
         return ctx.make_report(success=committed and all(r.ok for r in results), written=written,
                                outputs=outputs if committed else {})
 
-    def _run_model(self, ctx: JobContext, session: ImportSession, io: SessionIO, path: str,
-                   options: dict[str, Any]) -> _ModelResult:
-        """Check, and cook if stale, one model into the open session (no commit)."""
+    def _prepare_safely(self, ctx: JobContext, session: ImportSession, io: SessionIO, path: str,
+                        options: dict[str, Any]) -> "_Prepared":
+        """:meth:`_prepare` in its own greenlet: what it raises is kept for the model's
+        turn (re-raised there, as if the model had been prepared at its turn)."""
+        held = HeldReports(ctx)
+        try:
+            return self._prepare(ctx, held, session, io, path, options)
+        except Exception as exc:  # noqa: BLE001 - re-raised at the model's turn
+            return _Prepared(held, error=exc)
+
+    def _turn(self, ctx: JobContext, session: ImportSession, prepared: "_Prepared") -> _ModelResult:
+        """The model's turn: what its preparation said, then its emission into the session."""
+        prepared.held.replay()
+        if prepared.error is not None:
+            raise prepared.error
+        if prepared.result is not None:
+            return prepared.result
+        if prepared.check is not None and prepared.check.old is not None:
+            return self._up_to_date(ctx, session, prepared.check.old, prepared.check)
+        assert prepared.plan is not None
+        return self._import(session, prepared.plan, prepared.job)
+
+    def _prepare(self, ctx: JobContext, held: HeldReports, session: ImportSession, io: SessionIO, path: str,
+                 options: dict[str, Any]) -> "_Prepared":
+        """Check one model and, if stale, parse and plan it and start its cooks; nothing
+        is emitted (that is the model's turn). Diagnostics and progress go to ``held``."""
         base: dict[str, Any] = {k: options[k] for k in ("quality", "preset", "roles", "name_prefix", "scene_name")
                                 if k in options}
         check = io.blocking(partial(check_source, path, "scene", base, session.records,
                                     force=bool(options.get("force")), allowed=SCENE_SETTINGS_FILE_KEYS))
-        if check.error or self._settings_problems(ctx, check, path):
+        if check.error or self._settings_problems(held, check, path):
             if check.error:
-                ctx.diagnose(Severity.ERROR, "scene.bad_settings", check.error, source_path=path)
+                held.diagnose(Severity.ERROR, "scene.bad_settings", check.error, source_path=path)
             ctx.counts.add("scene", "failed")
-            return _ModelResult(False)
+            return _Prepared(held, result=_ModelResult(False))
         if check.up_to_date and check.old is not None:
-            return self._up_to_date(ctx, session, check.old, check)
-        ctx.report_progress(ImportPhase.PARSING, 0.0, 0.0)
+            return _Prepared(held, check=check)
+        held.report_progress(ImportPhase.PARSING, 0.0, 0.0)
         deps = io.blocking(model_dependencies, check.path)
         check.pre.update(io.blocking(stat_files, [*deps.files, *deps.missing]))
         store = UnitStore(ctx.cache, root_texture_keys(session.records,
@@ -309,11 +379,11 @@ class SceneImporter:
             parsed, outcome, hashes = ctx.run_blocking(parse_unit, self.backend, path, parse_inputs, store,
                                                        cacheable)
         except SceneParseError as exc:
-            ctx.diagnose(Severity.ERROR, "scene.parse_failed", f"cannot import {exc.path}: {exc.reason}",
-                         source_path=path)
+            held.diagnose(Severity.ERROR, "scene.parse_failed", f"cannot import {exc.path}: {exc.reason}",
+                          source_path=path)
             ctx.counts.add("scene_parse", "failed")
-            return _ModelResult(False)
-        ctx.report_progress(ImportPhase.PARSING, 1.0, PARSE_SHARE)
+            return _Prepared(held, result=_ModelResult(False))
+        held.report_progress(ImportPhase.PARSING, 1.0, PARSE_SHARE)
         plan = ctx.run_blocking(make_plan, parsed, session.assets.key_for, {**options, **check.settings})
         display_paths = {job.display: os.path.abspath(job.path) for job in plan.textures if job.path}
         check.pre.update(io.blocking(stat_files, sorted(set(display_paths.values()))))
@@ -321,15 +391,24 @@ class SceneImporter:
         book.hashes.update({os.path.abspath(p): h for p, h in hashes.items()})
         book.parse(outcome)
         ctx.inputs.update(p for p, sig in check.pre.items() if not sig.missing)
-        return self._import(ctx, session, plan, book)
+        if plan.failed:
+            return _Prepared(held, plan=plan)
+        pools = ctx.loop.pools
+        workers = pools.cpu_size if pools else None
+        # textures are emitted in plan order (not as their cooks finish): the same bytes however timed
+        pipeline = in_order(TexturePipeline(reader=ctx.reader, token=ctx.token, workers=workers, store=book.store),
+                            f"textures of {book.model_name}")
+        job = _Job(ctx, session, plan, pipeline, book)
+        job.start(workers or 1)
+        return _Prepared(held, plan=plan, job=job)
 
-    def _settings_problems(self, ctx: JobContext, check: SourceCheck, path: str) -> bool:
+    def _settings_problems(self, held: HeldReports, check: SourceCheck, path: str) -> bool:
         settings = {k: v for k, v in check.settings.items() if k in ("quality", "preset", "roles")}
         problems = check_options(settings, SCENE_OPTIONS, importer="scene", source_path=path)
         for d in problems:
             origin = check.origins.get(d.field_path.removeprefix("options."), "the request")
-            ctx.diagnose(d.severity, d.code, f"{d.message} (set in {origin})", field_path=d.field_path,
-                         source_path=path)
+            held.diagnose(d.severity, d.code, f"{d.message} (set in {origin})", field_path=d.field_path,
+                          source_path=path)
         return bool(problems)
 
     @staticmethod
@@ -344,22 +423,19 @@ class SceneImporter:
         return _ModelResult(True, recorded_outputs(record))
 
     @staticmethod
-    def _import(ctx: JobContext, session: ImportSession, plan: ScenePlan, book: _UnitBook) -> _ModelResult:
+    def _import(session: ImportSession, plan: ScenePlan, job: "_Job | None") -> _ModelResult:
+        """Emit one planned model whose cooks :meth:`_prepare` started (``job``; None when
+        the plan failed)."""
         forward(session, plan.diagnostics)
-        if plan.failed:
+        if plan.failed or job is None:
             return _ModelResult(False)
-        pools = ctx.loop.pools
-        workers = pools.cpu_size if pools else None
-        # textures are emitted in plan order (not as their cooks finish): the same bytes however timed
-        pipeline = in_order(TexturePipeline(reader=ctx.reader, token=ctx.token, workers=workers, store=book.store),
-                            f"textures of {book.model_name}")
-        job = _Job(ctx, session, plan, pipeline, book)
-        producer = gevent.spawn(job.produce)
+        ctx, book = job.ctx, job.unit
         try:
             with Nursery(ctx.token) as nursery:
                 nursery.start(job.stream_textures_and_materials)
-                nursery.start(job.stream_geometry, workers or 1)
-            producer.get()
+                nursery.start(job.stream_geometry)
+            if job.producer is not None:
+                job.producer.get()
             ctx.report_progress(ImportPhase.SCENE, 0.0, PARSE_SHARE + WORK_SHARE)
             scene_key = emit_scene(session, plan, job.geometries)
             book.asset("scene", scene_key, plan.scene_vpath,
@@ -369,9 +445,37 @@ class SceneImporter:
             session.record_source(book.check.path, source_record(book.check, hashes=dict(book.hashes),
                                                                  outputs=book.outputs))
         finally:
-            producer.kill(block=False)
-            job.pipeline.cancel_all()
+            job.stop()
         return _ModelResult(True, job.outputs)
+
+
+@dataclass
+class _Prepared:
+    """One model, prepared before its turn (see ``SceneImporter._prepare``): a result
+    decided already (``result``: it failed), or nothing to cook (``check``: up to date),
+    or a plan whose cooks are running (``plan``, ``job``), or what the preparation
+    raised (``error``). ``held``: its diagnostics and progress until the turn."""
+
+    held: HeldReports
+    result: _ModelResult | None = None
+    check: SourceCheck | None = None
+    plan: ScenePlan | None = None
+    job: _Job | None = None
+    error: Exception | None = None
+
+    def stop(self) -> None:
+        if self.job is not None:
+            self.job.stop()
+
+
+def _stop_preparations(ahead: "deque[gevent.Greenlet]") -> None:
+    """Models prepared ahead whose turn never came (the job failed or was cancelled):
+    stop their preparation and their cooks."""
+    for greenlet in ahead:
+        greenlet.kill(block=True)
+        prepared = greenlet.value if greenlet.successful() else None
+        if isinstance(prepared, _Prepared):
+            prepared.stop()
 
 
 def _written(session: ImportSession) -> dict[str, int]:
