@@ -29,7 +29,7 @@ Failure modes: whatever ``encode_strip`` raises, on any thread, is re-raised her
 from __future__ import annotations
 
 import sys
-from typing import Callable, Final
+from typing import Callable, Final, Sequence
 
 import numpy as np
 
@@ -64,32 +64,53 @@ def encode_in_strips(image: np.ndarray, encode_strip: StripEncoder, progress: Pr
     ``encode_strip`` and return the concatenated blocks (identical to one call over
     the whole image). ``rows``: texel rows per strip (default :func:`strip_rows`).
     Reports ``progress(blocks_done, blocks_total)`` after each strip."""
-    height, width = image.shape[0], image.shape[1]
-    texel_bytes = image.itemsize * (image.shape[2] if image.ndim == 3 else 1)
-    bounds = strip_bounds(height, rows or strip_rows(width, texel_bytes))
-    per_block_row = (width + 3) // 4
-    total = per_block_row * ((height + 3) // 4)
-    if len(bounds) == 1 and progress is None:
-        return encode_strip(image)
-    blocks = [per_block_row * ((bottom - top + 3) // 4) for top, bottom in bounds]
-    parts = _spread(image, bounds, blocks, total, encode_strip, progress)
-    if parts is not None:
-        return b"".join(parts)
-    if progress is None:  # nothing to report and no pool to share with: one kernel call
-        return encode_strip(image)
-    parts, done = [], 0
-    for (top, bottom), count in zip(bounds, blocks):
-        parts.append(encode_strip(image[top:bottom]))  # whole rows of a C-contiguous array
-        done += count
-        if progress is not None:
-            progress(done, total)
-    return b"".join(parts)
+    return encode_levels([image], encode_strip, progress, None if rows is None else (lambda _level: rows))[0]
 
 
-def _spread(image: np.ndarray, bounds: list[tuple[int, int]], blocks: list[int], total: int,
+def encode_levels(levels: Sequence[np.ndarray], encode_strip: StripEncoder, progress: Progress | None = None,
+                  rows: Callable[[np.ndarray], int] | None = None) -> list[bytes]:
+    """Encode every image of ``levels`` (a mip chain: C-contiguous, shape ``(H, W, ...)``)
+    with ``encode_strip``; return each level's blocks (identical to one call per level).
+
+    On a pool thread the strips of *all* levels form one fan-out (one fork-join per
+    texture, not one per level): level 0's strips are claimed first and the small
+    levels last, so the work left when a thread runs out of strips is a small strip,
+    and the levels too small to split run beside the others instead of alone.
+    ``rows(level)``: texel rows per strip of a level (default :func:`strip_rows`).
+    ``progress(blocks_done, blocks_total)`` counts the 4x4 blocks of all levels."""
+    items: list[tuple[int, int, int]] = []       # (level, top, bottom)
+    blocks: list[int] = []
+    source_bytes = 0
+    for index, image in enumerate(levels):
+        height, width = image.shape[0], image.shape[1]
+        texel_bytes = image.itemsize * (image.shape[2] if image.ndim == 3 else 1)
+        per_block_row = (width + 3) // 4
+        source_bytes += image.nbytes
+        for top, bottom in strip_bounds(height, rows(image) if rows else strip_rows(width, texel_bytes)):
+            items.append((index, top, bottom))
+            blocks.append(per_block_row * ((bottom - top + 3) // 4))
+    total = sum(blocks)
+    if len(items) == len(levels) and progress is None:  # one strip per level, nothing to report
+        return [encode_strip(image) for image in levels]
+    parts = _spread(levels, items, blocks, total, encode_strip, progress) if source_bytes > STRIP_BYTES else None
+    if parts is None and progress is None:  # nothing to report and no pool to share with: one call per level
+        return [encode_strip(image) for image in levels]
+    if parts is None:
+        parts, done = [], 0
+        for (index, top, bottom), count in zip(items, blocks):
+            parts.append(encode_strip(levels[index][top:bottom]))  # whole rows of a C-contiguous array
+            done += count
+            progress(done, total)  # type: ignore[misc]
+    out: list[list[bytes]] = [[] for _ in levels]
+    for (index, _top, _bottom), part in zip(items, parts):
+        out[index].append(part)
+    return [b"".join(level) for level in out]
+
+
+def _spread(levels: Sequence[np.ndarray], items: list[tuple[int, int, int]], blocks: list[int], total: int,
             encode_strip: StripEncoder, progress: Progress | None) -> list[bytes] | None:
     """The strips spread over the pool, or None when this thread cannot fan out."""
-    if len(bounds) < 2 or "oxy.hub.pools" not in sys.modules:  # no import hub in this process
+    if len(items) < 2 or "oxy.hub.pools" not in sys.modules:  # no import hub in this process
         return None
     from oxy.hub import fanout
 
@@ -101,4 +122,36 @@ def _spread(image: np.ndarray, bounds: list[tuple[int, int]], blocks: list[int],
         if progress is not None:
             progress(done, total)
 
-    return fanout.spread(lambda index: encode_strip(image[bounds[index][0]:bounds[index][1]]), len(bounds), after)
+    def work(index: int) -> bytes:
+        level, top, bottom = items[index]
+        return encode_strip(levels[level][top:bottom])
+
+    return fanout.spread(work, len(items), after)
+
+
+class ProgressThrottle:
+    """Forwards ``progress(done, total)`` to ``sink`` at most once per ``1/steps`` of
+    the total (so at most ``steps`` reports before the end, however many strips the
+    work has), and always the final one (``done >= total``).
+
+    Counted, not timed: the same work gives the same reports on any machine. Used
+    where per-strip reports leave the cooking thread (the sinks of
+    :func:`oxy.cook.texture.watch_progress`, which post to the import hub): a 2048²
+    texture has about 350 strips (level 0 alone 256), so unthrottled each would be a
+    hub wake-up and a job progress event. Thread rules: call from one thread at a
+    time (a cook reports on its calling thread). What ``sink`` raises propagates."""
+
+    __slots__ = ("sink", "steps", "_sent")
+
+    def __init__(self, sink: Progress, steps: int = 64) -> None:
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        self.sink = sink
+        self.steps = steps
+        self._sent = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        if done < total and (done - self._sent) * self.steps < total:
+            return
+        self._sent = done
+        self.sink(done, total)

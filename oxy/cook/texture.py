@@ -45,10 +45,17 @@ reported, not hidden: an HDR (float) source cooked into an 8-bit format puts a
 
 Progress: ``cook_texture(..., progress=fn)`` calls ``fn(done, total)`` on the cooking
 thread as the subresources are encoded (block formats: after each strip of block
-rows, through ``oxy.cook.strips``; raw formats: after each level); the units are 4x4 blocks of every level and layer, so
-the fraction follows the work. A caller that cannot pass ``progress`` down to the
-cook (the texture pipeline, through the cook cache) registers a sink by source
-name with :func:`watch_progress`. Reporting never changes the cooked bytes.
+rows, through ``oxy.cook.strips``; raw formats: after each level); the units are 4x4
+blocks of every level and layer, so the fraction follows the work. A caller that
+cannot pass ``progress`` down to the cook (the texture pipeline, through the cook
+cache) registers a sink by source name with :func:`watch_progress`; those sinks are
+throttled (:class:`oxy.cook.strips.ProgressThrottle`: at most one report per 1/64 of
+the texture, and the final one), while ``progress`` itself (the job's cancel check)
+is called after every strip. Reporting never changes the cooked bytes.
+
+Block outputs encode a layer's whole mip chain in one call of
+:func:`oxy.cook.strips.encode_levels` (on a pool thread: one fan-out over the strips
+of every level, level 0 first).
 """
 from __future__ import annotations
 
@@ -249,7 +256,8 @@ def cook_texture_files(sources: Sequence[tuple[str, bytes]], settings: TextureSe
     the first source's name, if any)."""
     watched = _watched(sources[0][0]) if sources else None
     if watched is not None:
-        progress = watched if progress is None else _both(progress, watched)
+        throttled = strips.ProgressThrottle(watched)
+        progress = throttled if progress is None else _both(progress, throttled)
     if any(is_container(data) for _name, data in sources):
         return _cook_containers(sources, settings, kind, progress)
     images = [decode_image(data, name) for name, data in sources]
@@ -402,11 +410,15 @@ def cook_texture(images: Sequence[DecodedImage], settings: TextureSettings, *, k
         chain = _mip_chain(_working_pixels(image, settings), settings)
         levels = len(chain)
         total = total or len(images) * sum(_work(level) for level in chain)  # layers share one shape
-        for level in chain:
+        if settings.output in BLOCK_OUTPUTS:  # the whole chain at once, reporting per strip
             step = None if progress is None else _offset(progress, done, total)
-            subresources.append(_encode(level, fmt, settings, step))
+            subresources += _encode_chain(chain, settings, step)
+            done += sum(_work(level) for level in chain)
+            continue
+        for level in chain:
+            subresources.append(_encode(level, fmt))
             done += _work(level)
-            if progress is not None and settings.output not in BLOCK_OUTPUTS:  # those report per strip
+            if progress is not None:
                 progress(done, total)
     texture_type = {"2d": TextureType.TEXTURE_2D, "cube": TextureType.TEXTURE_CUBE,
                     "array": TextureType.TEXTURE_2D_ARRAY}[kind]
@@ -492,13 +504,29 @@ def _mip_chain(pixels: np.ndarray, settings: TextureSettings) -> list[np.ndarray
                           normal_map=settings.normal_map, alpha_coverage=settings.alpha_coverage)
 
 
-def _encode(level: np.ndarray, fmt: Format, settings: TextureSettings,
-            progress: bc7.Progress | None = None) -> bytes:
-    if fmt in (Format.BC7_UNORM, Format.BC7_UNORM_SRGB):
-        return bc7.encode(np.ascontiguousarray(level), quality=cast(bc7.Quality, settings.quality),
-                          perceptual=settings.perceptual, progress=progress)
-    if settings.output in BCN_OUTPUTS:
-        return strips.encode_in_strips(np.ascontiguousarray(level), _bcn_encoder(settings), progress)
+def _encode_chain(chain: Sequence[np.ndarray], settings: TextureSettings,
+                  progress: strips.Progress | None) -> list[bytes]:
+    """The blocks of every level of a block output (BC7, BC1, BC4, BC5, BC6H), through
+    :func:`oxy.cook.strips.encode_levels`: the same bytes as one encode per level."""
+    levels = [np.ascontiguousarray(level) for level in chain]
+    if settings.output == "bc7":
+        quality = cast(bc7.Quality, settings.quality)
+        perceptual = settings.perceptual
+        # a strip is never taller than bc7's own strips, so each is one kernel call
+        return strips.encode_levels(levels, lambda strip: bc7.encode(strip, quality, perceptual), progress,
+                                    lambda level: _bc7_rows(level.shape[1], quality))
+    return strips.encode_levels(levels, _bcn_encoder(settings), progress)
+
+
+def _bc7_rows(width: int, quality: str) -> int:
+    """Rows per BC7 strip, as :func:`oxy.cook.bc7.encode` splits them (half height for
+    the slow presets, so a cancel frees a pool thread within one strip)."""
+    rows = bc7.strip_rows(width)
+    return max(4, rows // 2 // 4 * 4) if quality in bc7._SLOW_PRESETS else rows
+
+
+def _encode(level: np.ndarray, fmt: Format) -> bytes:
+    """A raw (uncompressed) level's bytes."""
     if fmt == Format.RGBA16_FLOAT:
         with np.errstate(over="ignore"):
             return np.clip(level, -65504.0, 65504.0).astype("<f2").tobytes()
