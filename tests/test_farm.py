@@ -194,8 +194,9 @@ def test_farm_and_local_cooks_of_out_of_order_textures_give_identical_roots(farm
 
 
 def small_farm(farm: Farm, **bounds) -> Farm:
-    """Another Farm on the same client, with its own bounds (only its batcher is closed)."""
-    return Farm(farm.client, address=farm.address, **bounds)
+    """Another Farm on the same client, with its own bounds (only its batcher is closed);
+    no local threads unless asked (they would take the queued units these tests watch)."""
+    return Farm(farm.client, address=farm.address, **{"local_threads": 0, **bounds})
 
 
 def texture_sources(paths) -> list[list[tuple[str, bytes]]]:
@@ -341,3 +342,85 @@ def test_texture_units_wait_for_the_farm_on_greenlets_not_pool_threads(farm, tmp
         assert_identical_roots([tmp_path / "local", tmp_path / "farm"], tmp_path)
     finally:
         wide._batcher.close()
+
+
+def worker_unit_counts(farm: Farm) -> dict[str, int]:
+    """Units cooked and skipped so far, summed over the workers (counted on their side)."""
+    from oxy.farm import tasks
+
+    total = {"cooked": 0, "skipped": 0}
+    for counts in farm.client.run(tasks.unit_counts).values():
+        for name in total:
+            total[name] += counts[name]
+    return total
+
+
+def test_a_unit_cancelled_inside_a_running_batch_is_not_cooked_by_the_worker(farm, tmp_path):
+    """Per-unit cancel reaches the cluster: three units travel as one task; the first
+    holds the task on the worker until the client's cancel of the second has reached
+    that worker; the worker then skips the second (counted on the workers: 2 cooked,
+    1 skipped) and still cooks and returns the third."""
+    from farm_units import unit
+
+    from oxy.farm.batching import Call
+    from waiting import until
+
+    one = small_farm(farm, max_tasks=1, max_in_flight=8, batch_units=3)
+    gate = tmp_path / "open"
+    try:
+        before = worker_unit_counts(one)
+        blocker = Call(unit, ("blocker", f"file:{gate}"), "blocker")  # size unknown: a task of its own
+        one._batcher.start(blocker)
+        until(lambda: one.tasks_in_flight == 1, "the blocker holding the only task slot")
+        calls = [Call(unit, (name, gate_of), name, texels=1) for name, gate_of in
+                 (("a", "skipped:1"), ("b", ""), ("c", ""))]
+        for call in calls:
+            one._batcher.start(call)
+        assert len({id(c.batch) for c in calls}) == 1  # queued behind the blocker: one batch
+        gate.touch()
+        assert one.wait(blocker) == b"blocker"
+        until(lambda: calls[1].batch.future is not None, "the batch of three submitted")
+        skips = one._batcher.skips_sent
+        one._batcher.cancel(calls[1])
+        assert one.wait(calls[0]) == b"a" and one.wait(calls[2]) == b"c"
+        assert one._batcher.skips_sent == skips + 1
+        after = worker_unit_counts(one)
+        assert after["cooked"] - before["cooked"] == 3  # the blocker, a and c: never b
+        assert after["skipped"] - before["skipped"] == 1
+        assert one.tasks_submitted == 2 and one.units_batched == 3
+    finally:
+        one._batcher.close()
+
+
+def test_local_threads_cook_queued_units_with_the_same_bytes(farm, tmp_path):
+    """While every task slot is busy, the client's own thread cooks queued units (taken
+    from the tail of the queue) with the workers' function: the root is byte-identical
+    to a local cook's, some units were cooked here and some on the workers, a bad input
+    cooked here fails alone with the local diagnostic, and the trace accounts for every
+    unit."""
+    from oxy.farm.trace import FarmTrace
+
+    bad = CORPUS / "malformed" / "truncated_jpeg.jpg"
+    images = [*mixed_images(tmp_path / "src", (64, 48, 40, 32, 24, 16, 12, 8)), bad]
+    stealing = small_farm(farm, max_tasks=1, max_in_flight=16, batch_units=2, local_threads=1)
+    trace = stealing.trace = FarmTrace()
+    try:
+        reports = []
+        for name, service_farm in (("local", None), ("farm", stealing)):
+            with AsyncImportService(cpu_threads=2, farm=service_farm) as service:
+                reports.append(service.submit(ImportRequest(
+                    str(images[0]), str(fresh(tmp_path / name)),
+                    options={"sources": [str(i) for i in images[1:]]})).wait(600))
+        assert all(r is not None for r in reports)
+        codes = [[(d.code, d.source_path, d.message) for d in r.diagnostics if d.code.endswith("failed")]
+                 for r in reports]
+        assert codes[0] == codes[1] and [c[0] for c in codes[1]] == ["texture.decode_failed"]
+        assert reports[1].counts["texture"]["cooked"] == len(images) - 1
+        assert 0 < stealing.units_local < len(images), stealing.units_local
+        summary = trace.summary()
+        assert summary["units"] == len(images)  # the bad unit too: its failure is its outcome
+        assert summary["local_units"] + summary["farm_units"] == summary["units"]
+        assert summary["phases"]["local_cook"] > 0 and summary["phases"]["cook"] > 0
+        assert_identical_roots([tmp_path / "local", tmp_path / "farm"], tmp_path)
+    finally:
+        stealing._batcher.close()

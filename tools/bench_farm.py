@@ -73,20 +73,101 @@ def cpu_seconds(farm=None) -> float:
     return total
 
 
-def cook(images: list[str], root: str, farm=None) -> tuple[float, object, float]:
-    """(wall seconds, report, CPU seconds of every process involved) of one job."""
+class PoolClock:
+    """Wraps the texture pipeline's pool-thread steps (the local cook; the farm's lookup
+    and finish) to time them: a measurement hook for this benchmark only."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.calls: list[tuple[str, float, float]] = []
+
+    def install(self) -> None:
+        from oxy.importing import texture_pipeline as tp
+
+        for name in ("_cook_checked", "_farm_lookup", "finish_farmed_texture"):
+            original = getattr(tp, name)
+            setattr(tp, name, self._wrap(name, original))
+
+    def _wrap(self, name, fn):
+        def timed(*args, **kwargs):
+            start = time.time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                end = time.time()
+                with self.lock:
+                    self.calls.append((name, start, end))
+        timed.__wrapped__ = fn
+        return timed
+
+    def take(self) -> list[tuple[str, float, float]]:
+        with self.lock:
+            calls, self.calls = self.calls, []
+        return calls
+
+
+CLOCK = PoolClock()
+
+
+def cook(images: list[str], root: str, farm=None) -> tuple[float, object, float, dict]:
+    """(wall seconds, report, CPU seconds of every process involved, phases) of one job."""
+    from oxy.farm.trace import FarmTrace
     from oxy.importing import AsyncImportService, ImportRequest
 
     shutil.rmtree(root, ignore_errors=True)
+    trace = FarmTrace()
     with AsyncImportService(cpu_threads=2 if farm is None else None, farm=farm, max_concurrent_jobs=1) as service:
+        if farm is not None:
+            farm.trace = trace
         cpu = cpu_seconds(farm)
+        CLOCK.take()
+        wall0 = time.time()
         start = time.perf_counter()
         report = service.submit(ImportRequest(images[0], root, options={"sources": images[1:]})).wait(3600)
         elapsed = time.perf_counter() - start
+        wall1 = time.time()
         cpu = cpu_seconds(farm) - cpu
+        if farm is not None:
+            farm.trace = None
     if report is None or not report.success:
         raise SystemExit(f"cook into {root} failed: {report and report.diagnostics}")
-    return elapsed, report, cpu
+    return elapsed, report, cpu, phases_of(CLOCK.take(), wall0, wall1, trace.summary() if farm else None)
+
+
+def phases_of(calls, wall0: float, wall1: float, trace: dict | None) -> dict[str, float]:
+    """Milliseconds: the job's wall time, before the first unit's pool step, the units'
+    span, after the last one (the commit), the pool steps summed, and with a farm the
+    crossing's phases summed over the units (oxy.farm.trace)."""
+    out = {"job": (wall1 - wall0) * 1e3}
+    if calls:
+        first, last = min(c[1] for c in calls), max(c[2] for c in calls)
+        out["before first unit"] = (first - wall0) * 1e3
+        out["units span"] = (last - first) * 1e3
+        out["after last unit"] = (wall1 - last) * 1e3
+        for name in sorted({c[0] for c in calls}):
+            out[f"pool: {name.strip('_')}"] = sum(c[2] - c[1] for c in calls if c[0] == name) * 1e3
+    if trace:
+        for name, seconds in trace["phases"].items():
+            out[f"farm: {name}"] = seconds * 1e3
+        out["units on workers"] = trace["farm_units"]
+        out["units cooked here"] = trace["local_units"]
+        out["tasks"] = trace["tasks"]
+    return out
+
+
+def print_phases(local: list[dict], farmed: list[dict], count: int) -> None:
+    print(f"per-phase breakdown, medians over the rounds (ms; 'farm:' phases summed over the {count} units, "
+          "each unit's time in the phase):")
+    names = list(dict.fromkeys([*local[0], *farmed[0]]))
+    print(f"  {'phase':<28} {'local':>9} {'farm':>9}")
+    for name in names:
+        cells = []
+        for runs in (local, farmed):
+            values = [r[name] for r in runs if name in r]
+            cells.append(f"{statistics.median(values):9.1f}" if values else f"{'':>9}")
+        print(f"  {name:<28} {cells[0]} {cells[1]}")
 
 
 def root_files(root: str) -> dict[str, str]:
@@ -113,16 +194,24 @@ def bench_set(work: str, farm, count: int, size: int, rounds: int, workers: int)
     source_bytes = sum(os.path.getsize(p) for p in images)
     print(f"\ncontent: {count} textures {size}x{size} PNG, {source_bytes / 1e6:.2f} MB of sources; "
           f"load average {os.getloadavg()[0]:.2f}")
-    local_times, farm_times, local_cpu, farm_cpu = [], [], [], []
+    local_times, farm_times, local_cpu, farm_cpu, local_phases, farm_phases = [], [], [], [], [], []
     c = farm.counters
     sent0, recv0, n0, t0 = c.bytes_sent, c.bytes_received, c.completed, farm.tasks_submitted
-    for _ in range(rounds):
-        t, _local_report, cpu = cook(images, os.path.join(work, "local"))
-        local_times.append(t)
-        local_cpu.append(cpu)
-        t, _farm_report, cpu = cook(images, os.path.join(work, "farm"), farm)
-        farm_times.append(t)
-        farm_cpu.append(cpu)
+    local0 = farm.units_local
+    loads = [os.getloadavg()[0]]
+    for i in range(rounds):  # alternating, the first way switching every round (a drift hits both)
+        for way in (("local", "farm") if i % 2 == 0 else ("farm", "local")):
+            if way == "local":
+                t, _report, cpu, phases = cook(images, os.path.join(work, "local"))
+                local_times.append(t)
+                local_cpu.append(cpu)
+                local_phases.append(phases)
+            else:
+                t, _report, cpu, phases = cook(images, os.path.join(work, "farm"), farm)
+                farm_times.append(t)
+                farm_cpu.append(cpu)
+                farm_phases.append(phases)
+        loads.append(os.getloadavg()[0])
     same = root_files(os.path.join(work, "local")) == root_files(os.path.join(work, "farm"))
     units = c.completed - n0
     sent, recv = (c.bytes_sent - sent0) / max(1, units), (c.bytes_received - recv0) / max(1, units)
@@ -134,14 +223,20 @@ def bench_set(work: str, farm, count: int, size: int, rounds: int, workers: int)
     print(f"CPU seconds, all processes: local median {lc:.2f} ({', '.join(f'{t:.2f}' for t in local_cpu)}), "
           f"farm median {fc:.2f} ({', '.join(f'{t:.2f}' for t in farm_cpu)}): {fc / lc:.2f}x, "
           f"{(fc - lc) / count * 1e3:.1f} ms more per texture")
-    print(f"Dask tasks: {farm.tasks_submitted - t0} for {units} units "
-          f"({(farm.tasks_submitted - t0) / max(1, units):.2f} per unit)")
+    here = farm.units_local - local0
+    print(f"Dask tasks: {farm.tasks_submitted - t0} for {units - here} units on the workers "
+          f"({(farm.tasks_submitted - t0) / max(1, units - here):.2f} per unit); {here} of {units} units "
+          f"cooked by the client's own threads (local_threads {farm.local_threads})")
     print(f"per texture: {sent / 1e3:.1f} kB shipped out, {recv / 1e3:.1f} kB back "
           f"({(sent + recv) / 1e3:.1f} kB over the client's link)")
     print(f"implied overhead per task on a worker thread, o = W (farm - local) / N: "
           f"{workers * (farmed - local) / count * 1e3:.1f} ms; "
           f"cook time per texture per thread, c = 2 local / N: {local * 2 / count * 1e3:.1f} ms")
-    print(f"byte-identical roots both ways: {same}; load average {os.getloadavg()[0]:.2f}")
+    print_phases(local_phases, farm_phases, count)
+    wins = sum(f <= 1.2 * loc for f, loc in zip(farm_times, local_times))
+    print(f"rounds within the floor (farm <= 1.2 x the same round's local): {wins} of {rounds}")
+    print(f"byte-identical roots both ways: {same}; load average {min(loads):.2f}-{max(loads):.2f} "
+          f"over the rounds")
     return same
 
 
@@ -154,6 +249,10 @@ def main() -> int:
     parser.add_argument("--max-in-flight", type=int, help="units waiting on the farm (the CPU pool's size)")
     parser.add_argument("--max-tasks", type=int, help="Dask tasks in flight")
     parser.add_argument("--linger", type=float, help="seconds a small batch waits for company")
+    parser.add_argument("--local-threads", type=int, help="client threads cooking queued units (0: none)")
+    parser.add_argument("--direct", choices=("yes", "no"), help="fetch results from the workers directly")
+    parser.add_argument("--dask-defaults", action="store_true",
+                        help="the LocalCluster with Dask's default settings (not oxy.farm's LOCAL_CLUSTER_CONFIG)")
     args = parser.parse_args()
     sets = [tuple(int(v) for v in item.lower().split("x")) for item in args.content]
     sys.path.insert(0, PROJECT)
@@ -165,10 +264,14 @@ def main() -> int:
               f"batching {'off' if args.no_batching else 'on'}")
         start = time.perf_counter()
         bounds = {k: v for k, v in (("max_in_flight", args.max_in_flight), ("max_tasks", args.max_tasks),
-                                    ("linger", args.linger)) if v is not None}
+                                    ("linger", args.linger), ("local_threads", args.local_threads),
+                                    ("direct", None if args.direct is None else args.direct == "yes"),
+                                    ("cluster_config", {} if args.dask_defaults else None))
+                  if v is not None}
         farm = Farm.connect(f"local:{args.workers}", **({"batch_texels": 0} if args.no_batching else {}), **bounds)
         print(f"cluster start-up (local:{args.workers}, paid once per session): {time.perf_counter() - start:.2f} s; "
               f"max_tasks {farm.max_tasks}, max_in_flight {farm.max_in_flight} units, {bounds or 'defaults'}")
+        CLOCK.install()
         try:
             warm = make_images(os.path.join(work, "warm-src"), 2, 32)
             cook(warm, os.path.join(work, "warm"), farm)  # workers import oxy once

@@ -45,6 +45,7 @@ from collections import deque
 from typing import Any, Callable
 
 from oxy.farm import tasks
+from oxy.farm.errors import RemoteFailure
 from oxy.hub.future import CrossFuture
 
 __all__ = ["Batch", "Batcher", "Call"]
@@ -57,7 +58,7 @@ class Call:
     size when known (small units can share a task); ``wake`` is set when its batch
     is done (or by whoever wants the waiter to look again: a cancel)."""
 
-    __slots__ = ("fn", "args", "what", "sent", "texels", "wake", "batch", "index", "cancelled")
+    __slots__ = ("fn", "args", "what", "sent", "texels", "wake", "batch", "index", "cancelled", "started", "woken")
 
     def __init__(self, fn: Callable[..., bytes], args: tuple[Any, ...], what: str, sent: int = 0,
                  texels: int | None = None) -> None:
@@ -66,6 +67,8 @@ class Call:
         self.batch: Batch | None = None
         self.index = -1          # position in its batch's task (set when submitted)
         self.cancelled = False
+        self.started = time.time()  # queued (wall clock: the trace compares it with the workers')
+        self.woken = 0.0            # its waiter had the outcome (set by the farm, for the trace)
 
     @property
     def done(self) -> bool:
@@ -86,11 +89,17 @@ class Batch:
     """Units of one function sent as one Dask task (see the module docstring)."""
 
     __slots__ = ("fn", "calls", "texels", "small", "submitted", "future", "key", "deadline", "outcomes", "error",
-                 "done", "slot_held", "opened")
+                 "done", "slot_held", "opened", "local", "times", "worker")
 
-    def __init__(self, fn: Callable[..., bytes], small: bool) -> None:
+    def __init__(self, fn: Callable[..., bytes], small: bool, local: bool = False) -> None:
         self.fn = fn
         self.opened = time.monotonic()
+        self.local = local       # cooked by one of the client's own threads (stolen from the queue)
+        #: wall-clock times for the trace: sent (submit called), submitted (submit returned),
+        #: done (Dask's callback, or the local cook's end), fetched (outcomes delivered)
+        self.times = {"opened": time.time()}
+        #: the worker's side, from the task's result: (wall start, task seconds, each unit's seconds)
+        self.worker: tuple[float, float, list[float]] | None = None
         self.calls: list[Call] = []
         self.texels = 0
         self.small = small
@@ -108,24 +117,36 @@ class Batcher:
     """See the module docstring."""
 
     def __init__(self, client: Any, *, max_tasks: int, batch_texels: int, batch_units: int,
-                 task_timeout: float, linger: float = 0.0) -> None:
-        if max_tasks < 1 or batch_units < 1 or batch_texels < 0 or linger < 0:
-            raise ValueError("max_tasks and batch_units must be >= 1, batch_texels and linger >= 0")
+                 task_timeout: float, linger: float = 0.0, local_threads: int = 0, direct: bool | None = None,
+                 trace: Callable[[Batch], object] | None = None) -> None:
+        """``local_threads``: threads of this process that cook queued units themselves
+        while every task slot is busy (0: none); ``direct``: fetch results straight from
+        the workers (None: Dask's default, through the scheduler); ``trace``: called with
+        every finished batch (:mod:`oxy.farm.trace`), on the thread that finished it."""
+        if max_tasks < 1 or batch_units < 1 or batch_texels < 0 or linger < 0 or local_threads < 0:
+            raise ValueError("max_tasks and batch_units must be >= 1, batch_texels, linger and local_threads >= 0")
         self.client = client
         self.max_tasks, self.batch_texels, self.batch_units = max_tasks, batch_texels, batch_units
         self.linger = linger
         self.task_timeout = task_timeout
+        self.local_threads = local_threads
+        self.direct = direct
+        self.trace = trace
         self._cond = threading.Condition()
         self._queue: deque[Batch] = deque()
         self._tasks = 0
         self._cancels: list[Batch] = []   # submitted tasks to cancel on the cluster (submit thread)
+        self._skips: dict[str, set[int]] = {}  # units of submitted tasks the workers should skip (submit thread)
         self._closed = False
         self._done: queue.SimpleQueue[Batch | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        #: Dask tasks submitted; units that travelled in a task with others; most tasks at once.
+        #: Dask tasks submitted; units that travelled in a task with others; most tasks at
+        #: once; units cooked by this process's own threads; per-unit cancels broadcast.
         self.tasks_submitted = 0
         self.units_batched = 0
         self.peak_tasks = 0
+        self.units_local = 0
+        self.skips_sent = 0
 
     # -- any thread ---------------------------------------------------------------------------------
     def start(self, call: Call) -> None:
@@ -137,6 +158,8 @@ class Batcher:
             if not self._threads:
                 self._threads = [threading.Thread(target=self._submit_loop, name="oxy-farm-submit", daemon=True),
                                  threading.Thread(target=self._fetch_loop, name="oxy-farm-fetch", daemon=True)]
+                self._threads += [threading.Thread(target=self._local_loop, name=f"oxy-farm-local-{i}", daemon=True)
+                                  for i in range(self.local_threads)]
                 for thread in self._threads:
                     thread.start()
             batch = self._queue[-1] if self._queue else None
@@ -151,9 +174,11 @@ class Batcher:
             self._cond.notify_all()
 
     def cancel(self, call: Call) -> None:
-        """Cancel one unit: out of its queued batch, or (submitted) marked; its task is
-        cancelled on the cluster (by the submit thread: this never blocks) when no
-        unit of it is still wanted."""
+        """Cancel one unit: out of its queued batch; or, submitted, marked and the workers
+        told to skip it (:func:`oxy.farm.tasks.cancel_units`: a batch task looks before
+        each unit), and its task cancelled on the cluster (``future.cancel()``) when no
+        unit of it is still wanted; or, cooking on a local thread, its result dropped.
+        Never blocks (the submit thread talks to Dask)."""
         with self._cond:
             if call.cancelled:
                 return
@@ -167,10 +192,14 @@ class Batcher:
                 if not batch.calls and batch in self._queue:
                     self._queue.remove(batch)
                 return
-            if batch.future is not None and all(c.cancelled for c in batch.calls):
+            if batch.future is None:
+                return  # being submitted (or cooked here): _submit looks at the cancelled units
+            if len(batch.calls) > 1:
+                self._skips.setdefault(batch.key, set()).add(call.index)
+            if all(c.cancelled for c in batch.calls):
                 self._free_slot(batch)
                 self._cancels.append(batch)
-                self._cond.notify_all()
+            self._cond.notify_all()
 
     def expire(self, batch: Batch) -> None:
         """Give up on a submitted batch (its task timed out): cancel it on the cluster."""
@@ -185,7 +214,7 @@ class Batcher:
         return self._tasks
 
     def close(self) -> None:
-        """Stop both threads; queued units are woken (their waiters see the farm closed)."""
+        """Stop the threads; queued units are woken (their waiters see the farm closed)."""
         with self._cond:
             self._closed = True
             queued = [c for b in self._queue for c in b.calls]
@@ -209,16 +238,14 @@ class Batcher:
     def _submit_loop(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and not self._cancels and not (self._queue and self._tasks < self.max_tasks):
+                while not self._closed and not self._cancels and not self._skips \
+                        and not (self._queue and self._tasks < self.max_tasks):
                     self._cond.wait()
                 if self._closed:
                     return
                 cancels, self._cancels = self._cancels, []
-            for batch in cancels:
-                try:
-                    batch.future.cancel()
-                except Exception as exc:  # noqa: BLE001 - a lost client cannot cancel; nothing more to do
-                    log.debug("cancelling %s: %s", batch.key, exc)
+                skips, self._skips = self._skips, {}
+            self._tell_cluster(cancels, skips)
             with self._cond:
                 if self._closed:
                     return
@@ -226,7 +253,7 @@ class Batcher:
                     continue
                 head = self._queue[0]
                 wait = head.opened + self.linger - time.monotonic()
-                if head.small and wait > 0 and not self._full(head):
+                if head.small and wait > 0 and self._tasks > 0 and not self._full(head):
                     self._cond.wait(wait)  # a slot is free: let a few more small units join first
                     continue
                 batch = self._queue.popleft()
@@ -241,6 +268,23 @@ class Batcher:
                 self.peak_tasks = max(self.peak_tasks, self._tasks)
             self._submit(batch, calls)
 
+    def _tell_cluster(self, cancels: list[Batch], skips: dict[str, set[int]]) -> None:
+        """Cancel whole tasks (``future.cancel()``) and broadcast the units to skip to
+        every worker (one ``client.run`` for all of them; the task looks between units)."""
+        if skips:
+            try:
+                # returns once every worker has the marks (cancel_units is synchronous there)
+                self.client.run(tasks.cancel_units, {key: sorted(units) for key, units in skips.items()},
+                                on_error="ignore")
+                self.skips_sent += sum(len(units) for units in skips.values())
+            except Exception as exc:  # noqa: BLE001 - a lost client cannot tell anyone; the results are dropped
+                log.debug("telling the workers to skip %d units: %s", len(skips), exc)
+        for batch in cancels:
+            try:
+                batch.future.cancel()
+            except Exception as exc:  # noqa: BLE001 - a lost client cannot cancel; nothing more to do
+                log.debug("cancelling %s: %s", batch.key, exc)
+
     def _full(self, batch: Batch) -> bool:
         return len(batch.calls) >= self.batch_units or 2 * batch.texels >= self.batch_texels
 
@@ -248,21 +292,27 @@ class Batcher:
         name = getattr(batch.fn, "__name__", "task").removesuffix("_task")
         batch.key = f"oxy-{name}-{uuid.uuid4().hex}" if len(calls) == 1 else \
             f"oxy-{name}-{len(calls)}x-{uuid.uuid4().hex}"
+        batch.times["sent"] = time.time()
         try:
-            future = self.client.submit(tasks.run_units, batch.fn, [c.args for c in calls], key=batch.key,
-                                        pure=False)
+            future = self.client.submit(tasks.run_units, batch.fn, [c.args for c in calls], batch.key if
+                                        len(calls) > 1 else None, key=batch.key, pure=False)
         except Exception as exc:  # noqa: BLE001 - every unit of the batch gets it
             batch.error = exc
             with self._cond:
                 self._free_slot(batch)
             self._finish(batch)
             return
+        batch.times["submitted"] = time.time()
         with self._cond:
             batch.future = future
             batch.deadline = time.monotonic() + self.task_timeout
             self.tasks_submitted += 1
             if len(calls) > 1:
                 self.units_batched += len(calls)
+                skipped = {c.index for c in calls if c.cancelled}
+                if skipped:  # cancelled while being submitted
+                    self._skips.setdefault(batch.key, set()).update(skipped)
+                    self._cond.notify_all()
             unwanted = all(c.cancelled for c in calls)
             if unwanted:
                 self._free_slot(batch)
@@ -270,8 +320,54 @@ class Batcher:
             future.cancel()
         future.add_done_callback(lambda _f: self._task_done(batch))
 
+    # -- the local threads ------------------------------------------------------------------------------
+    def _local_loop(self) -> None:
+        """Cook queued units here while every task slot is busy: the last unit of the
+        last queued batch (the one the cluster would get last), run as a worker would
+        (``run_units``' way: the same function, the same bytes, its error its outcome)."""
+        while True:
+            with self._cond:
+                while not self._closed and not (self._queue and self._tasks >= self.max_tasks):
+                    self._cond.wait()
+                if self._closed:
+                    return
+                call = self._steal()
+            batch = call.batch
+            assert batch is not None
+            batch.times["sent"] = batch.times["submitted"] = time.time()
+            start = time.perf_counter()
+            outcome: tuple[bool, Any]
+            if call.cancelled:
+                outcome = (False, RemoteFailure("Cancelled", ()))
+            else:
+                try:
+                    outcome = (True, call.fn(*call.args))
+                except Exception as exc:  # noqa: BLE001 - the unit's own outcome, as on a worker
+                    outcome = (False, exc)
+            seconds = time.perf_counter() - start
+            batch.worker = (batch.times["sent"], seconds, [seconds])
+            batch.times["done"] = time.time()
+            batch.outcomes = [outcome]
+            self._finish(batch)
+
+    def _steal(self) -> Call:
+        """Under ``_cond``, with a non-empty queue: take the tail unit out of the queue
+        as a batch of its own, cooked here."""
+        tail = self._queue[-1]
+        call = tail.calls.pop()
+        tail.texels -= int(call.texels or 0)
+        if not tail.calls:
+            self._queue.pop()
+        batch = Batch(call.fn, tail.small, local=True)
+        batch.submitted = True
+        batch.calls.append(call)
+        call.batch, call.index = batch, 0
+        self.units_local += 1
+        return batch.calls[0]
+
     # -- Dask's callback thread, then the fetch thread ---------------------------------------------------
     def _task_done(self, batch: Batch) -> None:
+        batch.times["done"] = time.time()
         with self._cond:
             self._free_slot(batch)  # the next batch may go while this one's results are fetched
         self._done.put(batch)
@@ -292,9 +388,9 @@ class Batcher:
                     break
                 batches.append(more)
             finished = [b for b in batches if getattr(b.future, "status", "") == "finished"]
-            if len(finished) > 1:
+            if finished:
                 try:
-                    values = self.client.gather([b.future for b in finished])
+                    values = self.client.gather([b.future for b in finished], direct=self.direct)
                 except BaseException as exc:  # noqa: BLE001 - each is fetched on its own below
                     log.debug("gathering %d farm results at once failed (%s); one by one", len(finished), exc)
                 else:
@@ -314,11 +410,12 @@ class Batcher:
                 return
 
     def _settle(self, batch: Batch, value: Any) -> None:
-        if not isinstance(value, list) or len(value) != len(batch.calls):
+        if not (isinstance(value, tuple) and len(value) == 4 and isinstance(value[0], list)
+                and len(value[0]) == len(batch.calls)):
             batch.error = TypeError(f"the farm task {batch.key} returned {type(value).__name__}, "
                                     f"not {len(batch.calls)} outcomes")
         else:
-            batch.outcomes = value
+            batch.outcomes, batch.worker = value[0], (value[1], value[2], value[3])
         self._release(batch)
         self._finish(batch)
 
@@ -329,8 +426,13 @@ class Batcher:
         except Exception:  # noqa: BLE001 - a closed client: nothing to release
             pass
 
-    @staticmethod
-    def _finish(batch: Batch) -> None:
+    def _finish(self, batch: Batch) -> None:
+        batch.times["fetched"] = time.time()
         batch.done = True
         for call in batch.calls:
             call.wake.set_result(None)
+        if self.trace is not None:
+            try:
+                self.trace(batch)
+            except Exception:  # noqa: BLE001 - a trace must never break the farm
+                log.exception("farm trace failed")

@@ -31,11 +31,14 @@ import os
 import shutil
 import tempfile
 import threading
+import time
+from collections import OrderedDict
 from typing import Any, Callable, Mapping, Sequence
 
 from oxy.farm.errors import RemoteFailure
 
-__all__ = ["cook_texture_task", "pack_geometry_task", "parse_scene_task", "run_units", "worker_versions"]
+__all__ = ["TaskResult", "cancel_units", "cook_texture_task", "pack_geometry_task", "parse_scene_task", "run_units",
+           "unit_counts", "worker_versions"]
 
 _caches: dict[str, Any] = {}
 _caches_lock = threading.Lock()
@@ -90,18 +93,80 @@ def _carry(fn: Callable[[], Any]) -> Any:
         raise RemoteFailure("TextureCookError", (str(exc),)) from None
 
 
-def run_units(fn: Callable[..., bytes], calls: Sequence[tuple[Any, ...]]) -> list[tuple[bool, Any]]:
-    """One Dask task for several units of the same step (:mod:`oxy.farm.batching`):
+#: Units of a running batch the client cancelled, by task key (set by :func:`cancel_units`,
+#: broadcast to every worker; read by :func:`run_units` between units). Bounded: the
+#: oldest keys go first (a cancel that arrives after its task ended is never read).
+_cancelled: OrderedDict[str, set[int]] = OrderedDict()
+_cancelled_lock = threading.Lock()
+_CANCELLED_KEYS = 4096
+#: What this worker process did with the units it was given (:func:`unit_counts`).
+_counts = {"cooked": 0, "skipped": 0}
+
+#: The result of one batch task: the outcomes in order, then for the farm's per-phase
+#: trace (:mod:`oxy.farm.trace`) the task's start (wall clock), its seconds on the
+#: worker and each unit's seconds.
+TaskResult = tuple[list[tuple[bool, Any]], float, float, list[float]]
+
+
+def cancel_units(cancels: Mapping[str, Sequence[int]]) -> None:
+    """Mark units of running (or queued) batch tasks as cancelled on this worker:
+    ``{task key: [unit indices]}``. The client broadcasts it (``client.run``, on the
+    worker's event loop: short and thread-safe); :func:`run_units` skips those units."""
+    with _cancelled_lock:
+        for key, indices in cancels.items():
+            _cancelled.setdefault(key, set()).update(int(i) for i in indices)
+            _cancelled.move_to_end(key)
+        while len(_cancelled) > _CANCELLED_KEYS:
+            _cancelled.popitem(last=False)
+
+
+def unit_counts() -> dict[str, int]:
+    """Units this worker process cooked (ran) and skipped (cancelled) so far."""
+    with _cancelled_lock:
+        return dict(_counts)
+
+
+def is_cancelled(key: str | None, index: int) -> bool:
+    """Whether the client told this worker to skip unit ``index`` of task ``key``."""
+    if key is None:
+        return False
+    with _cancelled_lock:
+        marked = _cancelled.get(key)
+        return marked is not None and index in marked
+
+
+def run_units(fn: Callable[..., bytes], calls: Sequence[tuple[Any, ...]], key: str | None = None) -> TaskResult:
+    """One Dask task for one or more units of the same step (:mod:`oxy.farm.batching`):
     ``fn(*args)`` for each, in order, as ``(True, bytes)``, or ``(False, error)`` when
     that unit raised (a cook error already travels as RemoteFailure; anything else as
-    itself), so one bad input fails only its unit and the others still return."""
+    itself), so one bad input fails only its unit and the others still return.
+
+    ``key`` is this task's key: before each unit the task looks whether the client
+    cancelled that unit (:func:`cancel_units`) and skips it (its outcome is a
+    ``RemoteFailure("Cancelled")`` the client never reads). A unit already running
+    finishes. Returns :data:`TaskResult` (outcomes plus the worker-side times)."""
+    wall, start = time.time(), time.perf_counter()
     out: list[tuple[bool, Any]] = []
-    for args in calls:
+    seconds: list[float] = []
+    for index, args in enumerate(calls):
+        unit_start = time.perf_counter()
+        if is_cancelled(key, index):
+            with _cancelled_lock:
+                _counts["skipped"] += 1
+            out.append((False, RemoteFailure("Cancelled", ())))
+            seconds.append(0.0)
+            continue
+        with _cancelled_lock:
+            _counts["cooked"] += 1
         try:
             out.append((True, fn(*args)))
         except Exception as exc:  # noqa: BLE001 - the unit's own outcome
             out.append((False, exc))
-    return out
+        seconds.append(time.perf_counter() - unit_start)
+    if key is not None:
+        with _cancelled_lock:
+            _cancelled.pop(key, None)
+    return out, wall, time.perf_counter() - start, seconds
 
 
 def cook_texture_task(sources: Sequence[tuple[str, bytes]], settings: Any, kind: str, key: str,
