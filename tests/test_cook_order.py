@@ -10,7 +10,9 @@ and the completion order recorded to prove it really differed."""
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
+import threading
 
 import gevent
 import gevent.event
@@ -20,6 +22,8 @@ from farming import assert_identical_roots, fresh, mixed_images, out_of_order_co
 from oxy.hub import Channel, ChannelClosed, ImportLoop
 from oxy.importing import AsyncImportService, ImportRequest
 from oxy.importing.reorder import InOrder
+from oxy.importing.scene.backend import ParsedScene
+from oxy.importing.scene.backend_assimp import AssimpBackend
 
 
 class FakePipeline:
@@ -172,10 +176,11 @@ def test_one_and_two_threads_give_identical_texture_roots(tmp_path, caplog):
     assert_identical_roots(roots, tmp_path)
 
 
-def textured_obj(folder: pathlib.Path) -> pathlib.Path:
-    """An OBJ of four quads, each with its own material and diffuse map (the first big)."""
+def textured_obj(folder: pathlib.Path, sizes: tuple[int, ...] | None = None) -> pathlib.Path:
+    """An OBJ of four quads, each with its own material and diffuse map (the first big,
+    unless ``sizes`` says otherwise)."""
     folder.mkdir(parents=True, exist_ok=True)
-    images = mixed_images(folder)[:4]
+    images = (mixed_images(folder, sizes) if sizes else mixed_images(folder))[:4]
     mtl, obj = [], ["mtllib scene.mtl"]
     for i, image in enumerate(images):
         mtl += [f"newmtl m{i}", "Kd 1 1 1", f"map_Kd {image.name}", ""]
@@ -206,4 +211,62 @@ def test_a_scene_with_textures_of_different_sizes_gives_identical_roots(tmp_path
         differed.append(counts[0])
         roots.append(root)
     assert max(differed) > 0, differed
+    assert_identical_roots(roots, tmp_path)
+
+
+# -- several models in one cook (issue 15: the next models are prepared and cook while one is emitted) ---
+
+CORPUS_MODELS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpus" / "models"
+
+
+class GatedBackend(AssimpBackend):
+    """The assimp backend, except that the parse of ``first`` waits until the parse of
+    ``second`` has started: it returns only if the second model is prepared while the
+    first is still being prepared (the pipelining across models). ``overlapped`` says
+    whether it happened; after ``patience`` seconds the first parse goes on anyway (so
+    a cook without the pipelining fails the test instead of hanging)."""
+
+    def __init__(self, first: pathlib.Path, second: pathlib.Path, patience: float = 60.0) -> None:
+        self.first, self.second, self.patience = str(first), str(second), patience
+        self.second_started = threading.Event()
+        self.overlapped = False
+
+    def parse(self, path: str) -> ParsedScene:
+        if os.path.samefile(path, self.second):
+            self.second_started.set()
+        elif os.path.samefile(path, self.first):
+            self.overlapped = self.second_started.wait(self.patience)
+        return super().parse(path)
+
+
+def several_models(folder: pathlib.Path) -> list[pathlib.Path]:
+    """Two OBJs whose textures have very different sizes (different images each) and
+    the corpus' Duck (a real glTF with a 512² PNG), in that order."""
+    first = textured_obj(folder / "a")
+    second = textured_obj(folder / "b", sizes=(16, 320, 8, 72))
+    return [first, CORPUS_MODELS / "gltf_Duck" / "Duck.gltf", second]
+
+
+def test_several_models_in_one_cook_give_identical_roots(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="oxy.importing.reorder")
+    models = several_models(tmp_path / "src")
+    roots, overlapped = [], []
+    for threads in (1, 2, 2):
+        root = fresh(tmp_path / f"m{threads}-{len(roots)}")
+        options: dict = {"models": [{"path": str(m), "name_prefix": f"m{i}", "scene_name": f"m{i}"}
+                                    for i, m in enumerate(models[1:], 1)], "name_prefix": "m0", "scene_name": "m0"}
+        backend = None
+        if threads > 1:  # the first model's parse waits for the second's: they must be prepared together
+            backend = GatedBackend(models[0], models[1])
+            options["backend"] = backend
+        with AsyncImportService(cpu_threads=threads) as service:
+            caplog.clear()
+            report = service.submit(ImportRequest(str(models[0]), str(root), options=options)).wait(600)
+        assert report is not None and report.success, report and report.diagnostics
+        assert report.written["scenes"] == 3 and report.written["textures"] >= 9
+        assert len(out_of_order_counts(caplog.records)) == 3  # one ordered texture stream per model
+        if backend is not None:
+            overlapped.append(backend.overlapped)
+        roots.append(root)
+    assert overlapped == [True, True]
     assert_identical_roots(roots, tmp_path)
