@@ -18,14 +18,15 @@
 # Thread rules: every function releases the GIL over its whole block loop,
 # uses only stack memory per block plus its own output object, and is
 # deterministic (same input and level -> same bytes on any thread).  The BC1
-# one-colour tables are built once at import, before any caller can run.
+# one-colour tables and the BC6H log2(1 + x) table are built once at import,
+# before any caller can run.
 # Failure modes: ValueError for a bad shape, channel, level or buffer length;
 # beyond that the kernels trust their caller (oxy.cook.bcn) to have validated
 # input.
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
-from libc.math cimport sqrt, fabs
+from libc.math cimport sqrt, fabs, ldexp, log2
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 import os

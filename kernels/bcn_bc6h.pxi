@@ -10,24 +10,33 @@
 # reproduces that, so that its (8-bit, clamped) output can be compared bit for
 # bit; oxy's decode uses the specification.
 #
-# Encoder.  The source half bits are the error space (roughly logarithmic,
-# which is what HDR quality needs); fitting happens in the pre-scale domain
-# (half * 64 / 31), where interpolation is linear.
+# Encoder (levels 0-2 = presets fast, normal, high; "ultrafast" is the SIMD C
+# code of bcn_simd_bc6h.h).  Error: squared difference of log2(1 + x) per
+# channel (x the half-float value; _BC6_LOG tabulates it for every half), the
+# quantity the benchmarks' log-PSNR measures: errors in very dark texels count
+# little, above 1 it tracks relative error.  Every candidate is scored with it
+# exactly on the decoded palette.  Fitting happens in the pre-scale domain
+# (half * 64 / 31), where interpolation is linear, with per-texel, per-channel
+# weights that linearise that error ((ulp / (1 + x))^2, floored at 1e-4 of the
+# block's largest so dark texels are not ignored: the linearisation
+# underestimates large errors).
 #   * One region (5-bit codes 3, 7, 11, 15 = D3D modes 11-14: 10.10.10 raw,
-#     11/12/16-bit base with 9/8/4-bit deltas): principal axis of the 16 texels,
-#     endpoints ordered so that texel 0 (the anchor, 3 stored bits) sits in the
-#     lower half; every mode quantizes them (code and both neighbours, nearest
-#     unquantized value; deltas clamped to their signed range), indices come from
-#     the projection (+/- 1 checked with the exact integer decode), and rounds of
-#     least squares on the indices refine the endpoints.
-#   * Two regions (levels >= 1; codes 0, 1, 2, 6, 10, 14, 18, 22, 26, 30 = D3D
-#     modes 1-10): the 32 shapes are scored by the scatter off each subset's
-#     principal axis (from per-texel moments summed once per shape); the best
-#     one (level 1) or four (level 2) are fitted per subset the same way with
-#     3-bit indices (anchor of subset 1 from the BPTC table) and every
-#     two-region mode is tried, except those whose deltas overflow their range
-#     by more than a factor of two.
-# The smallest squared half-bit error wins.
+#     11/12/16-bit base with 9/8/4-bit deltas; fast skips 16-bit): weighted
+#     principal axis, endpoints at the extreme projections with texel 0 (the
+#     anchor, 3 stored bits) near endpoint A; each mode quantizes them (nearest
+#     unquantized value, deltas clamped), indices are the best of the rounded
+#     projection and its neighbours, then rounds of weighted least squares on
+#     the indices (per channel) refine the endpoints; the best is kept.
+#   * Two regions (normal: the best shape, high: the best four; codes 0, 1, 2,
+#     6, 10, 14, 18, 22, 26, 30 = D3D modes 1-10): the 32 shapes are ranked by
+#     the weighted scatter off each subset's principal axis (per-texel moments
+#     summed once per shape); each is fitted per subset the same way with 3-bit
+#     indices (anchor of subset 1 from the BPTC table) in every mode whose
+#     deltas do not overflow their range by more than a factor of two.
+#   * high also climbs: each quantized endpoint value +/-1 while the error of
+#     its subset drops (deltas kept in range), on the best one- and two-region
+#     candidates.
+# The smallest error wins.
 
 cdef extern from *:
     """
@@ -192,10 +201,23 @@ cdef void _bc6_decode_block(const uint8_t* blk, uint16_t* out, Py_ssize_t row_st
 # ------------------------------------------------------------------ encoder
 
 cdef int _BC6_MODES1[4]
-_BC6_MODES1[0] = 3
-_BC6_MODES1[1] = 7
-_BC6_MODES1[2] = 11
-_BC6_MODES1[3] = 15
+_BC6_MODES1[:] = [3, 7, 11, 15]
+cdef int _BC6_MODES2[10]
+_BC6_MODES2[:] = [0, 1, 2, 6, 10, 14, 18, 22, 26, 30]
+
+# Search effort per level (0 fast, 1 normal, 2 high), _BC6_NP entries each:
+#   0 one-region modes tried (bit m: _BC6_MODES1[m]), 1 one-region least-squares
+#   rounds, 2 one-region +/-1 endpoint passes, 3 two-region shapes tried (0:
+#   none), 4 two-region least-squares rounds, 5 two-region +/-1 endpoint passes,
+#   6 two-region modes tried (bit m: _BC6_MODES2[m]).
+cdef enum:
+    _BC6_NP = 7
+cdef int _BC6_P[3 * _BC6_NP]
+_BC6_P[:] = [7, 1, 0, 0, 1, 0, 1023,
+             15, 2, 0, 1, 1, 0, 1023,
+             15, 3, 2, 4, 2, 2, 1023]
+# Least weight of a texel channel in the fits (relative to the block's largest).
+cdef double _BC6_FLOOR = 1e-4
 
 
 cdef inline int _bc6_quant(double e, int n) noexcept nogil:
@@ -217,38 +239,90 @@ cdef inline int _bc6_quant(double e, int n) noexcept nogil:
     return best
 
 
-cdef long long _bc6_eval(const int* h, const int* ua, const int* ub, uint8_t* idx) noexcept nogil:
-    """Squared half-bit error of one region between unquantized endpoints ua, ub
-    (3 each); indices in idx, texel 0 (anchor) limited to 0..7."""
-    cdef int pal[48]
-    cdef int k, c, i, k0, kk, kmax, d0, d1, d2, bk
-    cdef double dx[3]
-    cdef double len2 = 0, t
-    cdef long long err = 0, e, be
-    for k in range(16):
-        for c in range(3):
-            pal[3 * k + c] = _fin(ua[c], ub[c], oxy_bc7_w4[k])
-    for c in range(3):
-        dx[c] = pal[45 + c] - pal[c]
-        len2 += dx[c] * dx[c]
-    for i in range(16):
-        if len2 > 0:
-            t = ((h[3 * i] - pal[0]) * dx[0] + (h[3 * i + 1] - pal[1]) * dx[1]
-                 + (h[3 * i + 2] - pal[2]) * dx[2]) / len2
-            k0 = <int>(t * 15.0 + 0.5)
-            k0 = min(15, max(0, k0))
+cdef void _bc6_weights(const int* h, double* wt, double* tw, double* lh) noexcept nogil:
+    """Weight of each texel's squared half-bit error per channel, so that the
+    weighted sum tracks the squared error of log2(1 + x): (ulp(x) / (1 + x))^2,
+    relative to the block's largest, floored at _BC6_FLOOR; tw: per texel sums."""
+    cdef int i, v, e
+    cdef double u, x, mx = 0
+    for i in range(48):
+        v = h[i]
+        e = v >> 10
+        if e == 0:
+            u = 5.9604644775390625e-08      # 2^-24
+            x = v * u
         else:
-            k0 = 0
-        kmax = 7 if i == 0 else 15
+            u = ldexp(1.0, e - 25)
+            x = (1024 + (v & 1023)) * u
+        u = u / (1.0 + x)
+        wt[i] = u * u
+        if wt[i] > mx:
+            mx = wt[i]
+    for i in range(48):
+        wt[i] = max(wt[i] / mx, _BC6_FLOOR)
+    for i in range(16):
+        tw[i] = wt[3 * i] + wt[3 * i + 1] + wt[3 * i + 2]
+    for i in range(48):
+        lh[i] = _BC6_LOG[h[i]]
+
+
+cdef float _BC6_LOG[0x7C00]
+
+
+cdef void _bc6_tables() noexcept:
+    """_BC6_LOG[h] = log2(1 + x) of the half-float bits h (0..0x7BFF)."""
+    cdef int v, e
+    cdef double x
+    for v in range(0x7C00):
+        e = v >> 10
+        x = v * 5.9604644775390625e-08 if e == 0 else (1024 + (v & 1023)) * ldexp(1.0, e - 25)
+        _BC6_LOG[v] = <float>log2(1.0 + x)
+
+
+_bc6_tables()
+
+
+cdef double _bc6_eval_sub(const int* h, const double* lh, unsigned int bits, int sub, int anchor,
+                          int ib, const int* ua, const int* ub, uint8_t* idx) noexcept nogil:
+    """Squared log2(1 + x) error (lh: the source's) of the texels of subset
+    ``sub`` (texel i belongs to subset (bits >> i) & 1) with ib-bit indices
+    between unquantized ua, ub: each index is the best of the rounded projection
+    (in half bits) and its neighbours; the anchor's index keeps its top bit 0;
+    indices into idx."""
+    cdef int pal[48]
+    cdef double lp[48]
+    cdef int nk = 1 << ib, k, c, i, k0, kk, kmax, bk, kamax = (1 << (ib - 1)) - 1
+    cdef const int* wtab
+    cdef double dx0, dx1, dx2, len2, inv = 0, t, err = 0, e, be, f0, f1, f2
+    if ib == 4:
+        wtab = &oxy_bc7_w4[0]
+    else:
+        wtab = &oxy_bc7_w3[0]
+    for k in range(nk):
+        for c in range(3):
+            pal[3 * k + c] = _fin(ua[c], ub[c], wtab[k])
+            lp[3 * k + c] = _BC6_LOG[pal[3 * k + c]]
+    dx0 = pal[3 * (nk - 1)] - pal[0]
+    dx1 = pal[3 * (nk - 1) + 1] - pal[1]
+    dx2 = pal[3 * (nk - 1) + 2] - pal[2]
+    len2 = dx0 * dx0 + dx1 * dx1 + dx2 * dx2
+    if len2 > 0:
+        inv = (nk - 1) / len2
+    for i in range(16):
+        if ((bits >> i) & 1) != <unsigned int>sub:
+            continue
+        t = ((h[3 * i] - pal[0]) * dx0 + (h[3 * i + 1] - pal[1]) * dx1 + (h[3 * i + 2] - pal[2]) * dx2) * inv
+        k0 = <int>(t + 0.5) if t > 0 else 0
+        kmax = kamax if i == anchor else nk - 1
         if k0 > kmax:
             k0 = kmax
         be = -1
         bk = k0
         for kk in range(max(0, k0 - 1), min(kmax, k0 + 1) + 1):
-            d0 = h[3 * i] - pal[3 * kk]
-            d1 = h[3 * i + 1] - pal[3 * kk + 1]
-            d2 = h[3 * i + 2] - pal[3 * kk + 2]
-            e = <long long>d0 * d0 + <long long>d1 * d1 + <long long>d2 * d2
+            f0 = lh[3 * i] - lp[3 * kk]
+            f1 = lh[3 * i + 1] - lp[3 * kk + 1]
+            f2 = lh[3 * i + 2] - lp[3 * kk + 2]
+            e = f0 * f0 + f1 * f1 + f2 * f2
             if be < 0 or e < be:
                 be = e
                 bk = kk
@@ -257,114 +331,174 @@ cdef long long _bc6_eval(const int* h, const int* ua, const int* ub, uint8_t* id
     return err
 
 
-cdef long long _bc6_try_mode(const int* h, int mode, const double* ea, const double* eb,
-                             int* codes, uint8_t* idx) noexcept nogil:
-    """Quantize continuous endpoints ea, eb for a one-region mode; codes[6] =
-    (a r g b, b-or-delta r g b) as stored; returns the error."""
-    cdef int n = oxy_bc6h_info[mode][2], c, v0, v1, d, dn, lim
+cdef inline bint _bc6_valid(int mode, int nsub, const int* vals) noexcept nogil:
+    """Every endpoint value in range and every delta within its signed bits."""
+    cdef int n = oxy_bc6h_info[mode][2], top = (1 << n) - 1, c, j, d, lim
+    for c in range(3):
+        for j in range(2 * nsub):
+            if vals[c * 4 + j] < 0 or vals[c * 4 + j] > top:
+                return False
+        if oxy_bc6h_info[mode][0]:
+            lim = 1 << (oxy_bc6h_info[mode][3 + c] - 1)
+            for j in range(1, 2 * nsub):
+                d = vals[c * 4 + j] - vals[c * 4]
+                if d < -lim or d > lim - 1:
+                    return False
+    return True
+
+
+cdef inline double _bc6_eval_part(const int* h, const double* lh, int mode, int shape, int nsub,
+                                  const int* vals, int sub, uint8_t* idx) noexcept nogil:
+    """Error of subset ``sub`` for the (absolute, n-bit) endpoint values
+    vals[channel * 4 + 2 * sub + endpoint] of ``mode``."""
+    cdef int n = oxy_bc6h_info[mode][2], c
     cdef int ua[3]
     cdef int ub[3]
     for c in range(3):
-        v0 = _bc6_quant(ea[c], n)
-        v1 = _bc6_quant(eb[c], n)
-        if oxy_bc6h_info[mode][0]:
-            dn = oxy_bc6h_info[mode][3 + c]
-            lim = 1 << (dn - 1)
-            d = v1 - v0
-            if d < -lim:
-                d = -lim
-            elif d > lim - 1:
-                d = lim - 1
-            v1 = v0 + d
-            codes[3 + c] = d & ((1 << dn) - 1)
-        else:
-            codes[3 + c] = v1
-        codes[c] = v0
-        ua[c] = _unq(v0, n, 0)
-        ub[c] = _unq(v1, n, 0)
-    return _bc6_eval(h, ua, ub, idx)
+        ua[c] = _unq(vals[c * 4 + 2 * sub], n, 0)
+        ub[c] = _unq(vals[c * 4 + 2 * sub + 1], n, 0)
+    if nsub == 1:
+        return _bc6_eval_sub(h, lh, 0, 0, 0, 4, ua, ub, idx)
+    return _bc6_eval_sub(h, lh, oxy_bc7_p2[shape], sub, 0 if sub == 0 else oxy_bc7_anchor2[shape],
+                         3, ua, ub, idx)
 
 
-cdef void _bc6_pack1(int mode, const int* codes, const uint8_t* idx, uint8_t* out) noexcept nogil:
-    cdef uint64_t lo = 0, hi = 0
-    cdef int vals[12]
-    cdef int c, t, pos = 5, i
-    for i in range(12):
-        vals[i] = 0
+cdef int _bc6_quantize(int mode, int nsub, const double* ep, int* vals) noexcept nogil:
+    """Continuous endpoints ep[3 * (2 * sub + endpoint) + channel] (pre-scale
+    domain) -> nearest n-bit values, deltas clamped to their range; returns 0
+    (two regions only) when a delta overflows its range by more than 2x."""
+    cdef int n = oxy_bc6h_info[mode][2], c, j, v0, v, d, lim
     for c in range(3):
-        vals[c * 4] = codes[c]
-        vals[c * 4 + 1] = codes[3 + c]
-    _w128(&lo, &hi, 0, 5, mode)
+        v0 = _bc6_quant(ep[c], n)
+        vals[c * 4] = v0
+        for j in range(1, 2 * nsub):
+            v = _bc6_quant(ep[3 * j + c], n)
+            if oxy_bc6h_info[mode][0]:
+                lim = 1 << (oxy_bc6h_info[mode][3 + c] - 1)
+                d = v - v0
+                if nsub == 2 and (d < -2 * lim or d > 2 * lim - 1):
+                    return 0
+                if d < -lim:
+                    d = -lim
+                elif d > lim - 1:
+                    d = lim - 1
+                v = v0 + d
+            vals[c * 4 + j] = v
+    return 1
+
+
+cdef void _bc6_pack(int mode, int shape, int nsub, const int* vals, const uint8_t* idx,
+                    uint8_t* out) noexcept nogil:
+    cdef uint64_t lo = 0, hi = 0
+    cdef int stored[12]
+    cdef int c, j, t, pos, i, nb, ib, n = oxy_bc6h_info[mode][2]
+    for i in range(12):
+        stored[i] = 0
+    for c in range(3):
+        stored[c * 4] = vals[c * 4]
+        for j in range(1, 2 * nsub):
+            if oxy_bc6h_info[mode][0]:
+                stored[c * 4 + j] = (vals[c * 4 + j] - vals[c * 4]) & ((1 << oxy_bc6h_info[mode][3 + c]) - 1)
+            else:
+                stored[c * 4 + j] = vals[c * 4 + j]
+    if mode < 2:
+        _w128(&lo, &hi, 0, 2, mode)
+        pos = 2
+    else:
+        _w128(&lo, &hi, 0, 5, mode)
+        pos = 5
     t = 0
     while t < 84 and oxy_bc6h_layout[mode][t] >= 0:
         _w128(&lo, &hi, pos, oxy_bc6h_layout[mode][t + 2],
-              <uint64_t>(vals[oxy_bc6h_layout[mode][t]] >> oxy_bc6h_layout[mode][t + 1]))
+              <uint64_t>(stored[oxy_bc6h_layout[mode][t]] >> oxy_bc6h_layout[mode][t + 1]))
         pos += oxy_bc6h_layout[mode][t + 2]
         t += 3
+    if nsub == 2:
+        _w128(&lo, &hi, pos, 5, shape)
+        pos += 5
+        ib = 3
+    else:
+        ib = 4
     for i in range(16):
-        _w128(&lo, &hi, pos, 3 if i == 0 else 4, idx[i])
-        pos += 3 if i == 0 else 4
+        nb = ib - 1 if (i == 0 or (nsub == 2 and i == oxy_bc7_anchor2[shape])) else ib
+        _w128(&lo, &hi, pos, nb, idx[i])
+        pos += nb
     for i in range(8):
         out[i] = <uint8_t>(lo >> (8 * i))
         out[8 + i] = <uint8_t>(hi >> (8 * i))
 
 
-cdef inline void _bc6_lsq(const int* h, const uint8_t* idx, double* ea, double* eb) noexcept nogil:
-    """Least-squares endpoints (pre-scale domain) for the current indices."""
-    cdef double aa = 0, ab = 0, bb = 0, w, det, x
+cdef void _bc6_lsq(const int* h, const double* wt, unsigned int bits, int sub, int ib,
+                   const uint8_t* idx, double* ep) noexcept nogil:
+    """Weighted least-squares endpoints (pre-scale domain) of one subset for its
+    indices, per channel, into ep[0..5]; a channel whose system is singular
+    keeps its endpoints."""
+    cdef double aa[3]
+    cdef double ab[3]
+    cdef double bb[3]
     cdef double ax[3]
     cdef double bx[3]
+    cdef double a, b, wc, x, det
+    cdef const int* wtab
     cdef int i, c
-    ax[0] = ax[1] = ax[2] = bx[0] = bx[1] = bx[2] = 0
-    for i in range(16):
-        w = oxy_bc7_w4[idx[i]] / 64.0
-        aa += (1 - w) * (1 - w)
-        ab += (1 - w) * w
-        bb += w * w
-        for c in range(3):
-            x = h[3 * i + c] * (64.0 / 31.0)
-            ax[c] += (1 - w) * x
-            bx[c] += w * x
-    det = aa * bb - ab * ab
-    if det < 1e-9:
-        return
+    if ib == 4:
+        wtab = &oxy_bc7_w4[0]
+    else:
+        wtab = &oxy_bc7_w3[0]
     for c in range(3):
-        ea[c] = min(65535.0, max(0.0, (ax[c] * bb - bx[c] * ab) / det))
-        eb[c] = min(65535.0, max(0.0, (bx[c] * aa - ax[c] * ab) / det))
+        aa[c] = ab[c] = bb[c] = ax[c] = bx[c] = 0
+    for i in range(16):
+        if ((bits >> i) & 1) != <unsigned int>sub:
+            continue
+        b = wtab[idx[i]] / 64.0
+        a = 1.0 - b
+        for c in range(3):
+            wc = wt[3 * i + c]
+            x = h[3 * i + c] * (64.0 / 31.0)
+            aa[c] += wc * a * a
+            ab[c] += wc * a * b
+            bb[c] += wc * b * b
+            ax[c] += wc * a * x
+            bx[c] += wc * b * x
+    for c in range(3):
+        det = aa[c] * bb[c] - ab[c] * ab[c]
+        if det <= 1e-9 * (aa[c] + bb[c]) * (aa[c] + bb[c]):
+            continue
+        ep[c] = min(65535.0, max(0.0, (ax[c] * bb[c] - bx[c] * ab[c]) / det))
+        ep[3 + c] = min(65535.0, max(0.0, (bx[c] * aa[c] - ax[c] * ab[c]) / det))
 
 
-cdef void _bc6_encode_block(const int* h, int level, uint8_t* out) noexcept nogil:
-    """h: 16 x 3 clamped half bits (0..0x7BFF)."""
+cdef void _bc6_axis_fit(const int* h, const double* tw, unsigned int bits, int sub, int anchor,
+                        double* ep) noexcept nogil:
+    """Endpoints ep[0..5] (A then B, pre-scale domain) of one subset at the
+    extreme projections on its weighted principal axis, A on the anchor's side."""
     cdef double mean[3]
     cdef double cov[6]
     cdef double axis[3]
     cdef double d[3]
-    cdef double ea[3]
-    cdef double eb[3]
-    cdef double t, tmin, tmax, t0, x, y, z, nrm, s = 64.0 / 31.0
-    cdef int i, c, it, m, mode, best_mode = 3, iters
-    cdef int codes[6]
-    cdef int best_codes[6]
-    cdef uint8_t idx[16]
-    cdef uint8_t best_idx[16]
-    cdef long long err, best = -1
+    cdef double s = 64.0 / 31.0, x, y, z, nrm, t, tmin = 1e30, tmax = -1e30, ta = 0, wsum = 0, wi
+    cdef int i, c, it
     mean[0] = mean[1] = mean[2] = 0
     for i in range(16):
-        for c in range(3):
-            mean[c] += h[3 * i + c] * s
+        if ((bits >> i) & 1) == <unsigned int>sub:
+            wsum += tw[i]
+            for c in range(3):
+                mean[c] += tw[i] * h[3 * i + c] * s
     for c in range(3):
-        mean[c] /= 16.0
+        mean[c] /= wsum
     for c in range(6):
         cov[c] = 0
     for i in range(16):
-        for c in range(3):
-            d[c] = h[3 * i + c] * s - mean[c]
-        cov[0] += d[0] * d[0]
-        cov[1] += d[0] * d[1]
-        cov[2] += d[0] * d[2]
-        cov[3] += d[1] * d[1]
-        cov[4] += d[1] * d[2]
-        cov[5] += d[2] * d[2]
+        if ((bits >> i) & 1) == <unsigned int>sub:
+            wi = tw[i]
+            for c in range(3):
+                d[c] = h[3 * i + c] * s - mean[c]
+            cov[0] += wi * d[0] * d[0]
+            cov[1] += wi * d[0] * d[1]
+            cov[2] += wi * d[0] * d[2]
+            cov[3] += wi * d[1] * d[1]
+            cov[4] += wi * d[1] * d[2]
+            cov[5] += wi * d[2] * d[2]
     axis[0] = cov[0] + cov[1] + cov[2]
     axis[1] = cov[1] + cov[3] + cov[4]
     axis[2] = cov[2] + cov[4] + cov[5]
@@ -384,128 +518,38 @@ cdef void _bc6_encode_block(const int* h, int level, uint8_t* out) noexcept nogi
     else:
         for c in range(3):
             axis[c] /= nrm
-    tmin = 1e30
-    tmax = -1e30
-    t0 = 0
     for i in range(16):
-        t = 0
-        for c in range(3):
-            t += (h[3 * i + c] * s - mean[c]) * axis[c]
-        if i == 0:
-            t0 = t
-        if t < tmin:
-            tmin = t
-        if t > tmax:
-            tmax = t
-    if t0 - tmin > tmax - t0:    # texel 0 (the anchor) must sit near endpoint A
+        if ((bits >> i) & 1) == <unsigned int>sub:
+            t = 0
+            for c in range(3):
+                t += (h[3 * i + c] * s - mean[c]) * axis[c]
+            if i == anchor:
+                ta = t
+            tmin = min(tmin, t)
+            tmax = max(tmax, t)
+    if ta - tmin > tmax - ta:
         t = tmin
         tmin = tmax
         tmax = t
-    iters = 1 + level
-    for m in range(4):
-        mode = _BC6_MODES1[m]
-        if level == 0 and mode == 15:
-            continue
-        for c in range(3):
-            ea[c] = min(65535.0, max(0.0, mean[c] + axis[c] * tmin))
-            eb[c] = min(65535.0, max(0.0, mean[c] + axis[c] * tmax))
-        err = _bc6_try_mode(h, mode, ea, eb, codes, idx)
-        for it in range(iters + 1):
-            if best < 0 or err < best:
-                best = err
-                best_mode = mode
-                memcpy(best_codes, codes, 6 * sizeof(int))
-                memcpy(best_idx, idx, 16)
-            if it == iters or err == 0:
-                break
-            _bc6_lsq(h, idx, ea, eb)
-            err = _bc6_try_mode(h, mode, ea, eb, codes, idx)
-    _bc6_pack1(best_mode, best_codes, best_idx, out)
-    if best > 0 and level >= 1:
-        _bc6_encode_two(h, level, best, out)
-
-
-# ------------------------------------------------------------- two regions
-
-cdef long long _BC6_SKIP = 1LL << 62
-cdef int _BC6_MODES2[10]
-_BC6_MODES2[:] = [0, 1, 2, 6, 10, 14, 18, 22, 26, 30]
-
-
-cdef long long _bc6_eval_sub(const int* h, int shape, int sub, int anchor,
-                             const int* ua, const int* ub, uint8_t* idx) noexcept nogil:
-    """Squared half-bit error of subset ``sub`` of 2-region shape ``shape`` with
-    3-bit indices between unquantized ua, ub; the anchor texel stays in 0..3."""
-    cdef int pal[24]
-    cdef int k, c, i, k0, kk, kmax, d0, d1, d2, bk
-    cdef double dx[3]
-    cdef double len2 = 0, t
-    cdef long long err = 0, e, be
-    for k in range(8):
-        for c in range(3):
-            pal[3 * k + c] = _fin(ua[c], ub[c], oxy_bc7_w3[k])
     for c in range(3):
-        dx[c] = pal[21 + c] - pal[c]
-        len2 += dx[c] * dx[c]
-    for i in range(16):
-        if ((oxy_bc7_p2[shape] >> i) & 1) != sub:
-            continue
-        if len2 > 0:
-            t = ((h[3 * i] - pal[0]) * dx[0] + (h[3 * i + 1] - pal[1]) * dx[1]
-                 + (h[3 * i + 2] - pal[2]) * dx[2]) / len2
-            k0 = min(7, max(0, <int>(t * 7.0 + 0.5)))
-        else:
-            k0 = 0
-        kmax = 3 if i == anchor else 7
-        if k0 > kmax:
-            k0 = kmax
-        be = -1
-        bk = k0
-        for kk in range(max(0, k0 - 1), min(kmax, k0 + 1) + 1):
-            d0 = h[3 * i] - pal[3 * kk]
-            d1 = h[3 * i + 1] - pal[3 * kk + 1]
-            d2 = h[3 * i + 2] - pal[3 * kk + 2]
-            e = <long long>d0 * d0 + <long long>d1 * d1 + <long long>d2 * d2
-            if be < 0 or e < be:
-                be = e
-                bk = kk
-        idx[i] = <uint8_t>bk
-        err += be
-    return err
+        ep[c] = min(65535.0, max(0.0, mean[c] + axis[c] * tmin))
+        ep[3 + c] = min(65535.0, max(0.0, mean[c] + axis[c] * tmax))
 
 
-cdef void _bc6_moments(const int* h, double* mom) noexcept nogil:
-    """Per texel (pre-scale domain): x, y, z, xx, xy, xz, yy, yz, zz."""
-    cdef int i
-    cdef double x, y, z, s = 64.0 / 31.0
-    for i in range(16):
-        x = h[3 * i] * s
-        y = h[3 * i + 1] * s
-        z = h[3 * i + 2] * s
-        mom[9 * i] = x
-        mom[9 * i + 1] = y
-        mom[9 * i + 2] = z
-        mom[9 * i + 3] = x * x
-        mom[9 * i + 4] = x * y
-        mom[9 * i + 5] = x * z
-        mom[9 * i + 6] = y * y
-        mom[9 * i + 7] = y * z
-        mom[9 * i + 8] = z * z
-
-
-cdef inline double _bc6_offaxis(const double* m, int n) noexcept nogil:
-    """Scatter off the principal axis of a subset from its summed moments."""
+cdef inline double _bc6_offaxis(const double* m) noexcept nogil:
+    """Weighted scatter off the principal axis of a subset from its summed
+    moments m = (w, wx, wy, wz, wxx, wxy, wxz, wyy, wyz, wzz)."""
     cdef double cov[6]
-    cdef double a0, a1, a2, x, y, z, nrm, along
+    cdef double a0, a1, a2, x, y, z, nrm, along, n = m[0]
     cdef int it
-    if n < 2:
+    if n <= 0:
         return 0.0
-    cov[0] = m[3] - m[0] * m[0] / n
-    cov[1] = m[4] - m[0] * m[1] / n
-    cov[2] = m[5] - m[0] * m[2] / n
-    cov[3] = m[6] - m[1] * m[1] / n
-    cov[4] = m[7] - m[1] * m[2] / n
-    cov[5] = m[8] - m[2] * m[2] / n
+    cov[0] = m[4] - m[1] * m[1] / n
+    cov[1] = m[5] - m[1] * m[2] / n
+    cov[2] = m[6] - m[1] * m[3] / n
+    cov[3] = m[7] - m[2] * m[2] / n
+    cov[4] = m[8] - m[2] * m[3] / n
+    cov[5] = m[9] - m[3] * m[3] / n
     a0 = cov[0] + cov[1] + cov[2]
     a1 = cov[1] + cov[3] + cov[4]
     a2 = cov[2] + cov[4] + cov[5]
@@ -525,238 +569,172 @@ cdef inline double _bc6_offaxis(const double* m, int n) noexcept nogil:
     return max(0.0, cov[0] + cov[3] + cov[5] - along)
 
 
-cdef double _bc6_shape_score(const double* mom, int shape) noexcept nogil:
-    cdef double m0[9]
-    cdef double m1[9]
-    cdef int i, k, n0 = 0
-    cdef unsigned int bits = oxy_bc7_p2[shape]
-    for k in range(9):
-        m0[k] = 0
-        m1[k] = 0
-    for i in range(16):
-        if (bits >> i) & 1:
-            for k in range(9):
-                m1[k] += mom[9 * i + k]
-        else:
-            n0 += 1
-            for k in range(9):
-                m0[k] += mom[9 * i + k]
-    return _bc6_offaxis(m0, n0) + _bc6_offaxis(m1, 16 - n0)
-
-
-cdef long long _bc6_try_mode2(const int* h, int mode, int shape, const double* ep,
-                              int* codes, uint8_t* idx) noexcept nogil:
-    """Quantize continuous endpoints ep[4][3] (subset 0 A, B, subset 1 A, B) for a
-    two-region mode; codes[12] as stored (component = channel * 4 + endpoint);
-    returns the error of both subsets."""
-    cdef int n = oxy_bc6h_info[mode][2], c, j, v0, v, d, dn, lim
-    cdef int u[12]
-    for c in range(3):
-        v0 = _bc6_quant(ep[c], n)
-        codes[c * 4] = v0
-        u[c * 4] = _unq(v0, n, 0)
-        for j in range(1, 4):
-            v = _bc6_quant(ep[3 * j + c], n)
-            if oxy_bc6h_info[mode][0]:
-                dn = oxy_bc6h_info[mode][3 + c]
-                lim = 1 << (dn - 1)
-                d = v - v0
-                if d < -2 * lim or d > 2 * lim - 1:
-                    return _BC6_SKIP       # far out of range: this mode cannot win
-                if d < -lim:
-                    d = -lim
-                elif d > lim - 1:
-                    d = lim - 1
-                v = v0 + d
-                codes[c * 4 + j] = d & ((1 << dn) - 1)
-            else:
-                codes[c * 4 + j] = v
-            u[c * 4 + j] = _unq(v, n, 0)
-    cdef int ua[3]
-    cdef int ub[3]
-    cdef long long err
-    for c in range(3):
-        ua[c] = u[c * 4]
-        ub[c] = u[c * 4 + 1]
-    err = _bc6_eval_sub(h, shape, 0, 0, ua, ub, idx)
-    for c in range(3):
-        ua[c] = u[c * 4 + 2]
-        ub[c] = u[c * 4 + 3]
-    return err + _bc6_eval_sub(h, shape, 1, oxy_bc7_anchor2[shape], ua, ub, idx)
-
-
-cdef void _bc6_pack2(int mode, int shape, const int* codes, const uint8_t* idx, uint8_t* out) noexcept nogil:
-    cdef uint64_t lo = 0, hi = 0
-    cdef int t, pos, i, nb
-    if mode < 2:
-        _w128(&lo, &hi, 0, 2, mode)
-        pos = 2
-    else:
-        _w128(&lo, &hi, 0, 5, mode)
-        pos = 5
-    t = 0
-    while t < 84 and oxy_bc6h_layout[mode][t] >= 0:
-        _w128(&lo, &hi, pos, oxy_bc6h_layout[mode][t + 2],
-              <uint64_t>(codes[oxy_bc6h_layout[mode][t]] >> oxy_bc6h_layout[mode][t + 1]))
-        pos += oxy_bc6h_layout[mode][t + 2]
-        t += 3
-    _w128(&lo, &hi, pos, 5, shape)
-    pos += 5
-    for i in range(16):
-        nb = 2 if (i == 0 or i == oxy_bc7_anchor2[shape]) else 3
-        _w128(&lo, &hi, pos, nb, idx[i])
-        pos += nb
-    for i in range(8):
-        out[i] = <uint8_t>(lo >> (8 * i))
-        out[8 + i] = <uint8_t>(hi >> (8 * i))
-
-
-cdef double _bc6_axis_fit(const int* h, int shape, int sub, int anchor, double* ep,
-                          int score_only) noexcept nogil:
-    """Principal-axis endpoints of one subset (pre-scale domain) into ep[0..5]
-    (A then B), A on the anchor's side, unless ``score_only``; returns the
-    off-axis residual (scatter not explained by the axis)."""
-    cdef double mean[3]
-    cdef double cov[6]
-    cdef double axis[3]
-    cdef double d[3]
-    cdef double s = 64.0 / 31.0, x, y, z, nrm, t, tmin = 1e30, tmax = -1e30, ta = 0, total
-    cdef int i, c, it, n = 0
-    mean[0] = mean[1] = mean[2] = 0
-    for i in range(16):
-        if ((oxy_bc7_p2[shape] >> i) & 1) == sub:
-            n += 1
-            for c in range(3):
-                mean[c] += h[3 * i + c] * s
-    for c in range(3):
-        mean[c] /= n
-    for c in range(6):
-        cov[c] = 0
-    for i in range(16):
-        if ((oxy_bc7_p2[shape] >> i) & 1) == sub:
-            for c in range(3):
-                d[c] = h[3 * i + c] * s - mean[c]
-            cov[0] += d[0] * d[0]
-            cov[1] += d[0] * d[1]
-            cov[2] += d[0] * d[2]
-            cov[3] += d[1] * d[1]
-            cov[4] += d[1] * d[2]
-            cov[5] += d[2] * d[2]
-    axis[0] = cov[0] + cov[1] + cov[2]
-    axis[1] = cov[1] + cov[3] + cov[4]
-    axis[2] = cov[2] + cov[4] + cov[5]
-    for it in range(2):
-        x = cov[0] * axis[0] + cov[1] * axis[1] + cov[2] * axis[2]
-        y = cov[1] * axis[0] + cov[3] * axis[1] + cov[4] * axis[2]
-        z = cov[2] * axis[0] + cov[4] * axis[1] + cov[5] * axis[2]
-        nrm = max(fabs(x), max(fabs(y), fabs(z)))
-        if nrm < 1e-12:
-            break
-        axis[0] = x / nrm
-        axis[1] = y / nrm
-        axis[2] = z / nrm
-    nrm = sqrt(axis[0] * axis[0] + axis[1] * axis[1] + axis[2] * axis[2])
-    if nrm < 1e-12:
-        axis[0] = axis[1] = axis[2] = 0.57735
-    else:
-        for c in range(3):
-            axis[c] /= nrm
-    total = cov[0] + cov[3] + cov[5]
-    # off-axis scatter: total minus the along-axis part (Rayleigh quotient)
-    x = (cov[0] * axis[0] * axis[0] + cov[3] * axis[1] * axis[1] + cov[5] * axis[2] * axis[2]
-         + 2 * (cov[1] * axis[0] * axis[1] + cov[2] * axis[0] * axis[2] + cov[4] * axis[1] * axis[2]))
-    if score_only:
-        return total - x
-    for i in range(16):
-        if ((oxy_bc7_p2[shape] >> i) & 1) == sub:
-            t = 0
-            for c in range(3):
-                t += (h[3 * i + c] * s - mean[c]) * axis[c]
-            if i == anchor:
-                ta = t
-            tmin = min(tmin, t)
-            tmax = max(tmax, t)
-    if ta - tmin > tmax - ta:
-        t = tmin
-        tmin = tmax
-        tmax = t
-    for c in range(3):
-        ep[c] = min(65535.0, max(0.0, mean[c] + axis[c] * tmin))
-        ep[3 + c] = min(65535.0, max(0.0, mean[c] + axis[c] * tmax))
-    return total - x
-
-
-cdef void _bc6_lsq_sub(const int* h, int shape, int sub, const uint8_t* idx, double* ep) noexcept nogil:
-    """Least-squares endpoints of one subset for its 3-bit indices."""
-    cdef double aa = 0, ab = 0, bb = 0, w, det, x
-    cdef double ax[3]
-    cdef double bx[3]
-    cdef int i, c
-    ax[0] = ax[1] = ax[2] = bx[0] = bx[1] = bx[2] = 0
-    for i in range(16):
-        if ((oxy_bc7_p2[shape] >> i) & 1) != sub:
-            continue
-        w = oxy_bc7_w3[idx[i]] / 64.0
-        aa += (1 - w) * (1 - w)
-        ab += (1 - w) * w
-        bb += w * w
-        for c in range(3):
-            x = h[3 * i + c] * (64.0 / 31.0)
-            ax[c] += (1 - w) * x
-            bx[c] += w * x
-    det = aa * bb - ab * ab
-    if det < 1e-9:
-        return
-    for c in range(3):
-        ep[c] = min(65535.0, max(0.0, (ax[c] * bb - bx[c] * ab) / det))
-        ep[3 + c] = min(65535.0, max(0.0, (bx[c] * aa - ax[c] * ab) / det))
-
-
-cdef long long _bc6_encode_two(const int* h, int level, long long best, uint8_t* out) noexcept nogil:
-    """Try the two-region modes on the best few shapes; writes ``out`` and returns
-    the new error when one beats ``best``, else returns ``best``."""
+cdef void _bc6_shape_order(const int* h, const double* tw, int* order, int nshapes) noexcept nogil:
+    """The nshapes two-region shapes with the least weighted off-axis scatter,
+    best first, into order[0..nshapes-1]."""
+    cdef double mom[16 * 10]
+    cdef double m0[10]
+    cdef double m1[10]
     cdef double score[32]
-    cdef double ep[12]
-    cdef double bep[12]
-    cdef int order[32]
-    cdef int codes[12]
-    cdef int bcodes[12]
-    cdef uint8_t idx[16]
-    cdef uint8_t bidx[16]
-    cdef double mom[16 * 9]
-    cdef int p, i, j, t, m, mode, nshapes, it, bmode = -1, bshape = 0
-    cdef long long err
-    _bc6_moments(h, mom)
+    cdef double s = 64.0 / 31.0, x, y, z, w
+    cdef int i, k, p, j, t
+    cdef unsigned int bits
+    for i in range(16):
+        w = tw[i]
+        x = h[3 * i] * s
+        y = h[3 * i + 1] * s
+        z = h[3 * i + 2] * s
+        mom[10 * i] = w
+        mom[10 * i + 1] = w * x
+        mom[10 * i + 2] = w * y
+        mom[10 * i + 3] = w * z
+        mom[10 * i + 4] = w * x * x
+        mom[10 * i + 5] = w * x * y
+        mom[10 * i + 6] = w * x * z
+        mom[10 * i + 7] = w * y * y
+        mom[10 * i + 8] = w * y * z
+        mom[10 * i + 9] = w * z * z
     for p in range(32):
-        score[p] = _bc6_shape_score(mom, p)
+        bits = oxy_bc7_p2[p]
+        for k in range(10):
+            m0[k] = 0
+            m1[k] = 0
+        for i in range(16):
+            if (bits >> i) & 1:
+                for k in range(10):
+                    m1[k] += mom[10 * i + k]
+            else:
+                for k in range(10):
+                    m0[k] += mom[10 * i + k]
+        score[p] = _bc6_offaxis(m0) + _bc6_offaxis(m1)
         order[p] = p
-    nshapes = 1 if level <= 1 else 4
-    for i in range(nshapes):          # partial selection sort: the nshapes lowest scores
+    for i in range(nshapes):          # partial selection sort
         for j in range(i + 1, 32):
             if score[order[j]] < score[order[i]]:
                 t = order[i]
                 order[i] = order[j]
                 order[j] = t
-    for i in range(nshapes):
-        p = order[i]
-        _bc6_axis_fit(h, p, 0, 0, bep, 0)
-        _bc6_axis_fit(h, p, 1, oxy_bc7_anchor2[p], bep + 6, 0)
-        for m in range(10):
-            mode = _BC6_MODES2[m]
-            memcpy(ep, bep, 12 * sizeof(double))
-            err = _bc6_try_mode2(h, mode, p, ep, codes, idx)
-            for it in range(level + 1):
-                if err < best:
-                    best = err
-                    bmode = mode
-                    bshape = p
-                    memcpy(bcodes, codes, 12 * sizeof(int))
-                    memcpy(bidx, idx, 16)
-                if it == level or err == 0:
-                    break
-                _bc6_lsq_sub(h, p, 0, idx, ep)
-                _bc6_lsq_sub(h, p, 1, idx, ep + 6)
-                err = _bc6_try_mode2(h, mode, p, ep, codes, idx)
-    if bmode >= 0:
-        _bc6_pack2(bmode, bshape, bcodes, bidx, out)
-    return best
+
+
+cdef double _bc6_climb(const int* h, const double* lh, int mode, int shape, int nsub, int* vals,
+                       uint8_t* idx, double* suberr, int passes) noexcept nogil:
+    """Hill climb on the quantized endpoints: each value +/-1 (kept while the
+    error of its subset drops; deltas stay in range); vals, idx and suberr stay
+    current; returns the total error."""
+    cdef uint8_t tidx[16]
+    cdef int p, s, j, c, k, dv, old, improved
+    cdef double e
+    for p in range(passes):
+        improved = 0
+        for s in range(nsub):
+            for j in range(2):
+                for c in range(3):
+                    k = c * 4 + 2 * s + j
+                    old = vals[k]
+                    for dv in range(-1, 2, 2):
+                        vals[k] = old + dv
+                        if _bc6_valid(mode, nsub, vals):
+                            memcpy(tidx, idx, 16)
+                            e = _bc6_eval_part(h, lh, mode, shape, nsub, vals, s, tidx)
+                            if e < suberr[s]:
+                                suberr[s] = e
+                                memcpy(idx, tidx, 16)
+                                improved = 1
+                                break
+                        vals[k] = old
+        if not improved:
+            break
+    return suberr[0] + (suberr[1] if nsub == 2 else 0.0)
+
+
+cdef void _bc6_encode_block(const int* h, int level, uint8_t* out) noexcept nogil:
+    """h: 16 x 3 clamped half bits (0..0x7BFF); level 0 fast, 1 normal, 2 high."""
+    cdef const int* P = &_BC6_P[level * _BC6_NP]
+    cdef double wt[48]
+    cdef double tw[16]
+    cdef double lh[48]
+    cdef double ep0[12]
+    cdef double ep[12]
+    cdef double sub[2]
+    cdef double bsub[2]
+    cdef int vals[12]
+    cdef int bvals[12]
+    cdef int order[32]
+    cdef uint8_t idx[16]
+    cdef uint8_t bidx[16]
+    cdef int m, mode, it, i, p, shape, bmode = 3, bshape = 0, bnsub = 1
+    cdef double err, best = -1
+    _bc6_weights(h, wt, tw, lh)
+    for i in range(12):
+        vals[i] = 0
+    # one region
+    _bc6_axis_fit(h, tw, 0, 0, 0, ep0)
+    for m in range(4):
+        if not (P[0] >> m) & 1:
+            continue
+        mode = _BC6_MODES1[m]
+        memcpy(ep, ep0, 6 * sizeof(double))
+        _bc6_quantize(mode, 1, ep, vals)
+        err = _bc6_eval_part(h, lh, mode, 0, 1, vals, 0, idx)
+        for it in range(P[1] + 1):
+            if best < 0 or err < best:
+                best = err
+                bmode = mode
+                memcpy(bvals, vals, 12 * sizeof(int))
+                memcpy(bidx, idx, 16)
+            if it == P[1] or err == 0:
+                break
+            _bc6_lsq(h, wt, 0, 0, 4, idx, ep)
+            _bc6_quantize(mode, 1, ep, vals)
+            err = _bc6_eval_part(h, lh, mode, 0, 1, vals, 0, idx)
+    if P[2] > 0 and best > 0:
+        bsub[0] = best
+        best = _bc6_climb(h, lh, bmode, 0, 1, bvals, bidx, bsub, P[2])
+    # two regions
+    cdef double best2 = -1
+    cdef int b2mode = -1, b2shape = 0
+    cdef int b2vals[12]
+    cdef uint8_t b2idx[16]
+    cdef double b2sub[2]
+    if P[3] > 0 and best > 0:
+        _bc6_shape_order(h, tw, order, P[3])
+        for p in range(P[3]):
+            shape = order[p]
+            _bc6_axis_fit(h, tw, oxy_bc7_p2[shape], 0, 0, ep0)
+            _bc6_axis_fit(h, tw, oxy_bc7_p2[shape], 1, oxy_bc7_anchor2[shape], ep0 + 6)
+            for m in range(10):
+                if not (P[6] >> m) & 1:
+                    continue
+                mode = _BC6_MODES2[m]
+                memcpy(ep, ep0, 12 * sizeof(double))
+                if not _bc6_quantize(mode, 2, ep, vals):
+                    continue
+                sub[0] = _bc6_eval_part(h, lh, mode, shape, 2, vals, 0, idx)
+                sub[1] = _bc6_eval_part(h, lh, mode, shape, 2, vals, 1, idx)
+                for it in range(P[4] + 1):
+                    err = sub[0] + sub[1]
+                    if best2 < 0 or err < best2:
+                        best2 = err
+                        b2mode = mode
+                        b2shape = shape
+                        b2sub[0] = sub[0]
+                        b2sub[1] = sub[1]
+                        memcpy(b2vals, vals, 12 * sizeof(int))
+                        memcpy(b2idx, idx, 16)
+                    if it == P[4] or err == 0:
+                        break
+                    _bc6_lsq(h, wt, oxy_bc7_p2[shape], 0, 3, idx, ep)
+                    _bc6_lsq(h, wt, oxy_bc7_p2[shape], 1, 3, idx, ep + 6)
+                    if not _bc6_quantize(mode, 2, ep, vals):
+                        break
+                    sub[0] = _bc6_eval_part(h, lh, mode, shape, 2, vals, 0, idx)
+                    sub[1] = _bc6_eval_part(h, lh, mode, shape, 2, vals, 1, idx)
+        if b2mode >= 0 and P[5] > 0 and best2 > 0:
+            best2 = _bc6_climb(h, lh, b2mode, b2shape, 2, b2vals, b2idx, b2sub, P[5])
+        if b2mode >= 0 and best2 < best:
+            bmode = b2mode
+            bshape = b2shape
+            bnsub = 2
+            memcpy(bvals, b2vals, 12 * sizeof(int))
+            memcpy(bidx, b2idx, 16)
+    _bc6_pack(bmode, bshape, bnsub, bvals, bidx, out)

@@ -180,16 +180,17 @@ def test_bc6h_ultrafast_uses_modes_11_and_3(hdr: np.ndarray) -> None:
 
 def test_bc6h_encoder_uses_one_and_two_region_modes(hdr: np.ndarray) -> None:
     """``fast`` uses only the one-region modes (5-bit codes 3, 7, 11, 15); ``normal``
-    also picks two-region modes where they are closer, and is closer overall."""
+    also picks two-region modes where they are closer, and is closer overall in
+    the error the encoder minimises (log2(1 + x), i.e. log-PSNR)."""
     img = np.ascontiguousarray(hdr * np.exp2(np.linspace(-6, 10, hdr.shape[1], dtype=np.float32))[None, :, None])
     half = img.astype(np.float16)
     fast, normal = bcn.encode_bc6h(half, "fast"), bcn.encode_bc6h(half, "normal")
     assert bc6h_modes(fast) <= {3, 7, 11, 15}
     assert len(bc6h_modes(normal) - {3, 7, 11, 15}) >= 3
     h, w = img.shape[:2]
-    bits = half.view(np.uint16).astype(np.float64)
-    err = [float(np.mean((bcn.decode_bc6h(d, w, h).view(np.uint16) - bits) ** 2)) for d in (fast, normal)]
-    assert err[1] < err[0]
+    source = half.astype(np.float64)
+    db = [log_psnr(bcn.decode_bc6h(d, w, h), source) for d in (fast, normal)]
+    assert db[1] > db[0] + 0.5
 
 
 # (format, image, quality) -> minimum PSNR in dB over the channels the format keeps
@@ -260,9 +261,10 @@ def log_psnr(decoded: np.ndarray, source: np.ndarray) -> float:
 
 @pytest.mark.parametrize(("widen", "floors"), [
     # the corpus panorama as decoded (values up to ~1): (quality, log-PSNR dB, max RMSE)
-    (False, (("ultrafast", 61.5, 0.00092), ("fast", 61.7, 0.00090), ("normal", 61.8, 0.00089))),
+    (False, (("ultrafast", 61.5, 0.00092), ("fast", 62.4, 0.00082), ("normal", 63.0, 0.00078),
+             ("high", 63.5, 0.00073))),
     # the same pixels scaled by 2^-6 .. 2^10 across the width (values up to ~1000)
-    (True, (("ultrafast", 58.5, 0.85), ("fast", 58.8, 0.82), ("normal", 60.9, 0.73), ("high", 61.7, 0.71))),
+    (True, (("ultrafast", 58.5, 0.85), ("fast", 59.9, 0.75), ("normal", 62.8, 0.73), ("high", 64.2, 0.70))),
 ])
 def test_bc6h_quality_floor(hdr: np.ndarray, widen: bool, floors: tuple) -> None:
     h, w = hdr.shape[:2]
