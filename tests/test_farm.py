@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import CORPUS, PROJECT
-from farming import (IMAGES, assert_identical_roots, assert_same_roots, cook_set, fresh, mixed_images, noise_images,
+from farming import (IMAGES, MODEL, assert_identical_roots, assert_same_roots, cook_set, fresh, mixed_images, noise_images,
                      out_of_order_counts)
 from oxy.importing import AsyncImportService, ImportRequest
 
@@ -424,3 +424,87 @@ def test_local_threads_cook_queued_units_with_the_same_bytes(farm, tmp_path):
         assert_identical_roots([tmp_path / "local", tmp_path / "farm"], tmp_path)
     finally:
         stealing._batcher.close()
+
+
+def test_a_folder_cache_gets_each_farmed_entry_once(farm, tmp_path):
+    """With a cook cache that is only a folder (no remote tier), the workers (and the
+    client's own thread) write each entry into that folder, and the client does not
+    write it a second time; a second cook into a fresh root is all cache hits."""
+    from oxy.build.cache import open_cache
+
+    images = mixed_images(tmp_path / "src", (40, 32, 24, 16))
+    cache = open_cache(str(tmp_path / "cache"))
+    with AsyncImportService(farm=farm, cache=cache) as service:
+        first = service.submit(ImportRequest(str(images[0]), str(fresh(tmp_path / "one")),
+                                             options={"sources": [str(i) for i in images[1:]]})).wait(600)
+        assert first is not None and first.success, first and first.diagnostics
+        assert first.counts["texture"]["cooked"] == len(images)
+        assert cache.counters.snapshot()["writes"] == 0  # the entries came from the workers' side
+        submitted = farm.counters.submitted
+        second = service.submit(ImportRequest(str(images[0]), str(fresh(tmp_path / "two")),
+                                              options={"sources": [str(i) for i in images[1:]]})).wait(600)
+    assert second is not None and second.success
+    assert farm.counters.submitted == submitted  # every unit found in the cache
+    assert cache.counters.snapshot()["hits_local"] == len(images)
+    assert_identical_roots([tmp_path / "one", tmp_path / "two"], tmp_path)
+
+
+def test_scene_units_wait_for_the_farm_on_a_greenlet_not_a_pool_thread(farm):
+    """units.parse_unit_on_hub / pack_unit_on_hub from a greenlet on an import hub with a
+    farm: the pool only reads, looks up and decodes (the functions run through the job's
+    run_blocking are recorded), the parse and each geometry go to the farm, and the
+    results are the local parse_unit / pack_unit results, byte for byte."""
+    from functools import partial
+
+    from oxy.build import unit_codec
+    from oxy.build.model_deps import model_dependencies
+    from oxy.formats import AssetKey
+    from oxy.hub import ImportLoop, run_blocking
+    from oxy.hub.cancel import CancelToken
+    from oxy.importing import units
+    from oxy.importing.scene.backend_assimp import AssimpBackend
+    from oxy.importing.scene.emit import pack_checked
+    from oxy.importing.scene.plan import make_plan
+    from oxy.importing.scene.resolver import IMAGE_EXTENSIONS
+
+    path = str(MODEL)
+    deps = [p for p in model_dependencies(path).files if not p.lower().endswith(IMAGE_EXTENSIONS)]
+
+    def key_for(_asset_type: int, name: str) -> AssetKey:
+        return AssetKey.from_virtual_path(f"/test/{name}")
+
+    class Ctx:
+        def __init__(self) -> None:
+            self.token, self.ran = CancelToken(), []
+
+        def run_blocking(self, fn, *args):
+            self.ran.append(fn.__name__)
+            return run_blocking(fn, *args)
+
+    def cook(on_hub: bool, ctx: Ctx | None = None):
+        store = units.UnitStore()
+        if on_hub:
+            parsed, outcome, hashes = units.parse_unit_on_hub(ctx, AssimpBackend(), path, deps, store, True)
+        else:
+            parsed, outcome, hashes = units.parse_unit(AssimpBackend(), path, deps, store, True)
+        plan = make_plan(parsed, key_for)
+        packs = [units.pack_unit_on_hub(ctx, "BoxTextured", outcome.key, g.mesh_indices, store,
+                                        partial(pack_checked, plan, g)) if on_hub else
+                 units.pack_unit("BoxTextured", outcome.key, g.mesh_indices, store, partial(pack_checked, plan, g))
+                 for g in plan.geometries]
+        return (unit_codec.encode(parsed), outcome.key, hashes,
+                [(unit_codec.encode(result), o.key) for result, o in packs])
+
+    expected = cook(False)  # this thread has no hub: parse_unit and pack_unit cook here
+    loop = ImportLoop(cpu_threads=1, name="farm-scene-test")
+    before = farm.counters.submitted
+    try:
+        loop.pools.farm = farm
+        ctx = Ctx()
+        got = loop.call(lambda: cook(True, ctx), timeout=300)
+    finally:
+        loop.close(60)
+    geometries = len(expected[3])
+    assert geometries >= 1 and got == expected
+    assert farm.counters.submitted - before == 1 + geometries
+    assert ctx.ran == ["_read_parse_inputs", "finish_farmed"] + ["_pack_lookup", "finish_farmed"] * geometries

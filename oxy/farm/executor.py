@@ -434,8 +434,24 @@ class Farm:
         :meth:`texels_of` (None: the unit travels alone). Never blocks and parses
         nothing (no Dask call: the farm's submit thread submits), so a greenlet on an
         import hub may call it."""
-        call = Call(tasks.cook_texture_task, (list(sources), settings, kind, key, cache_url),
-                    f"texture {sources[0][0] if sources else ''}", sum(len(d) for _n, d in sources), texels)
+        return self._start(Call(tasks.cook_texture_task, (list(sources), settings, kind, key, cache_url),
+                                f"texture {sources[0][0] if sources else ''}", sum(len(d) for _n, d in sources),
+                                texels))
+
+    def start_parse(self, path: str, model: bytes, deps: Mapping[str, bytes | None], key: str,
+                    cache_url: str | None) -> Call:
+        """Send a scene parse (as :meth:`parse_scene`) without waiting: see :meth:`start_texture`."""
+        sent = len(model) + sum(len(b) for b in deps.values() if b is not None)
+        return self._start(Call(tasks.parse_scene_task, (path, model, dict(deps), key, cache_url), f"scene {path}",
+                                sent))
+
+    def start_geometry(self, pack: Callable[[], Any], key: str, cache_url: str | None, what: str) -> Call:
+        """Send a geometry packing (as :meth:`pack_geometry`) without waiting: see
+        :meth:`start_texture` (slimming the plan to the meshes packed is cheap: no copy)."""
+        pack, sent = _slim(pack)
+        return self._start(Call(tasks.pack_geometry_task, (pack, key, cache_url), f"geometry of {what}", sent))
+
+    def _start(self, call: Call) -> Call:
         try:
             self._begin(call)
         except FarmError as error:

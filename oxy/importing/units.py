@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
@@ -40,7 +41,7 @@ from oxy.cook.payload import CookedTexture, TextureShape
 from oxy.cook.scene_build import CameraData, LightData, NodeData
 from oxy.cook.texture import TextureSettings, cook_texture_files
 from oxy.cook.vertices import MeshData, PackedGeometry, PackedSubmesh
-from oxy.hub.pools import current_task
+from oxy.hub.pools import current_pools, current_task
 from oxy.importing.scene.backend import EmbeddedTexture, ParsedScene, SceneBackend
 from oxy.importing.scene.plan import PlanDiagnostic
 from oxy.importing.types import Severity
@@ -118,9 +119,13 @@ class UnitStore:
     def store_farmed(self, key: str, value: Any) -> None:
         """After a farm cook: the worker already stored the result in the shared tier;
         a cache without a remote tier is also filled here (a worker on another machine
-        cannot reach this machine's folder). Same bytes either way."""
-        if self.cache is not None and getattr(self.cache, "remote_url", None) is None:
-            self.store(key, value)
+        cannot reach this machine's folder), unless the entry is already in its folder
+        (the worker wrote it there: a ``local:N`` farm, the client's own thread, or a
+        folder the workers mount): no second write of the same bytes."""
+        cache = self.cache
+        if cache is None or getattr(cache, "remote_url", None) is not None or _holds(cache, key):
+            return
+        self.store(key, value)
 
     def store(self, key: str, value: Any) -> None:
         """Put a result in the cache; a result that cannot be encoded is logged, never raised."""
@@ -132,6 +137,17 @@ class UnitStore:
             log.warning("cook result %s not cached: %s", key, exc)
             return
         self.cache.put(key, data)
+
+
+def _holds(cache: Any, key: str) -> bool:
+    """Whether ``cache``'s local folder has an entry file for ``key`` (a stat, no read)."""
+    path_for = getattr(getattr(cache, "local", None), "path_for", None)
+    if path_for is None:
+        return False
+    try:
+        return os.path.exists(path_for(key))
+    except (OSError, ValueError):
+        return False
 
 
 def _settings_json(settings: Any) -> dict[str, Any]:
@@ -207,11 +223,10 @@ def parse_recipe(path: str, model: bytes, deps: Mapping[str, bytes | None], back
     return Recipe("scene_parse", tuple(inputs), {"backend": backend.name})
 
 
-def parse_unit(backend: SceneBackend, path: str, deps: Sequence[str], store: UnitStore,
-               cacheable: bool) -> tuple[ParsedScene, UnitOutcome, dict[str, str]]:
-    """Parse ``path`` (or take the parse from the cache). Returns the scene, the
-    outcome and the SHA-256 of every file hashed (the model and ``deps``; "" for a
-    dependency that could not be read)."""
+def _read_parse_inputs(backend: SceneBackend, path: str, deps: Sequence[str], store: UnitStore,
+                       cacheable: bool) -> tuple[bytes, dict[str, bytes | None], Recipe, ParsedScene | None, str]:
+    """Read the model and ``deps``, make the recipe, look in the cache (when
+    ``cacheable``): (model, dep bytes, recipe, cached parse or None, origin)."""
     with open(path, "rb") as f:
         model = f.read()
     dep_bytes: dict[str, bytes | None] = {}
@@ -222,13 +237,24 @@ def parse_unit(backend: SceneBackend, path: str, deps: Sequence[str], store: Uni
         except OSError:
             dep_bytes[dep] = None
     recipe = parse_recipe(path, model, dep_bytes, backend)
-    hashes = dict(recipe.inputs)
     parsed: ParsedScene | None = None
     origin = COOKED
     if cacheable:
         parsed, origin = store.fetch(recipe.key, ParsedScene, f"scene {path}")
+        if parsed is not None:
+            parsed.source_path = path  # the cached parse may come from another folder or machine
+    return model, dep_bytes, recipe, parsed, origin
+
+
+def parse_unit(backend: SceneBackend, path: str, deps: Sequence[str], store: UnitStore,
+               cacheable: bool) -> tuple[ParsedScene, UnitOutcome, dict[str, str]]:
+    """Parse ``path`` (or take the parse from the cache). Returns the scene, the
+    outcome and the SHA-256 of every file hashed (the model and ``deps``; "" for a
+    dependency that could not be read). On a pool thread; with a farm it waits for
+    the farm there (:func:`parse_unit_on_hub` does not hold the thread)."""
+    model, dep_bytes, recipe, parsed, origin = _read_parse_inputs(backend, path, deps, store, cacheable)
+    hashes = dict(recipe.inputs)
     if parsed is not None:
-        parsed.source_path = path  # the cached parse may come from another folder or machine
         return parsed, UnitOutcome(recipe, origin), hashes
     farm = store.farm if cacheable else None  # only the assimp backend's pure parse goes to the farm
     if farm is not None:
@@ -238,6 +264,48 @@ def parse_unit(backend: SceneBackend, path: str, deps: Sequence[str], store: Uni
     parsed = backend.parse(path)
     if cacheable:
         store.store(recipe.key, parsed)
+    return parsed, UnitOutcome(recipe, COOKED), hashes
+
+
+def _hub_farm() -> Any:
+    """The cook farm of the import hub running this greenlet, or None."""
+    pools = current_pools()
+    return getattr(pools, "farm", None) if pools is not None else None
+
+
+def finish_farmed(farm: Any, data: bytes, key: str, store: UnitStore, expected: type) -> Any:
+    """After a farm unit waited for on a greenlet: decode its bytes (a ``expected``, else
+    TypeError) and fill the local cache as :meth:`UnitStore.store_farmed` does (a
+    geometry only when it packed). On a pool thread (decoding and cache writes are CPU
+    and I/O work)."""
+    value = farm.decode(data)
+    if not isinstance(value, expected):
+        raise TypeError(f"the farm returned a {type(value).__name__} for unit {key}, not a {expected.__name__}")
+    if not isinstance(value, tuple) or (value and value[0] is not None):
+        store.store_farmed(key, value)
+    return value
+
+
+def parse_unit_on_hub(ctx: Any, backend: SceneBackend, path: str, deps: Sequence[str], store: UnitStore,
+                      cacheable: bool) -> tuple[ParsedScene, UnitOutcome, dict[str, str]]:
+    """:func:`parse_unit` from a job's greenlet (``ctx``: its ImportContext, for
+    ``run_blocking`` with the job's cancel check and its ``token``), same results. With
+    a farm (and ``cacheable``) no CPU-pool thread is held while the cluster parses: the
+    reads, hashes and cache lookup on the pool, the farm task started and waited for on
+    this greenlet (:meth:`oxy.farm.Farm.wait`), the decode on the pool. Without a farm,
+    ``parse_unit`` on the pool. Errors as ``parse_unit`` (a worker's SceneParseError
+    comes back as itself); a cancelled job's token drops the unit on the farm."""
+    farm = _hub_farm() if cacheable else None
+    if farm is None:
+        return ctx.run_blocking(parse_unit, backend, path, deps, store, cacheable)
+    model, dep_bytes, recipe, parsed, origin = ctx.run_blocking(_read_parse_inputs, backend, path, deps, store,
+                                                                cacheable)
+    hashes = dict(recipe.inputs)
+    if parsed is not None:
+        return parsed, UnitOutcome(recipe, origin), hashes
+    call = farm.start_parse(path, model, dep_bytes, recipe.key, store.farm_cache_url())
+    data = farm.wait(call, ctx.token)
+    parsed = ctx.run_blocking(finish_farmed, farm, data, recipe.key, store, ParsedScene)
     return parsed, UnitOutcome(recipe, COOKED), hashes
 
 
@@ -263,3 +331,29 @@ def pack_unit(source_name: str, parse_key: str, mesh_indices: Sequence[int], sto
     if isinstance(result, tuple) and result and result[0] is not None:
         store.store(recipe.key, result)
     return result, UnitOutcome(recipe, COOKED)
+
+
+def _pack_lookup(source_name: str, parse_key: str, mesh_indices: Sequence[int],
+                 store: UnitStore) -> tuple[Any, UnitOutcome]:
+    recipe = Recipe("geometry", ((source_name, parse_key),), {"meshes": [int(i) for i in mesh_indices]})
+    cached, origin = store.fetch(recipe.key, tuple, f"geometry of {source_name}")
+    if cached is not None and len(cached) == 2 and (cached[0] is None or isinstance(cached[0], PackedGeometry)):
+        return cached, UnitOutcome(recipe, origin)
+    return None, UnitOutcome(recipe, COOKED)
+
+
+def pack_unit_on_hub(ctx: Any, source_name: str, parse_key: str, mesh_indices: Sequence[int], store: UnitStore,
+                     pack: Callable[[], T]) -> tuple[T, UnitOutcome]:
+    """:func:`pack_unit` from a job's greenlet (``ctx`` as in :func:`parse_unit_on_hub`),
+    same results. With a farm no CPU-pool thread is held while the cluster packs: the
+    cache lookup on the pool, the farm task started and waited for on this greenlet,
+    the decode on the pool. Without a farm, ``pack_unit`` on the pool."""
+    farm = _hub_farm()
+    if farm is None:
+        return ctx.run_blocking(pack_unit, source_name, parse_key, mesh_indices, store, pack)
+    cached, outcome = ctx.run_blocking(_pack_lookup, source_name, parse_key, mesh_indices, store)
+    if cached is not None:
+        return cached, outcome
+    call = farm.start_geometry(pack, outcome.key, store.farm_cache_url(), source_name)
+    data = farm.wait(call, ctx.token)
+    return ctx.run_blocking(finish_farmed, farm, data, outcome.key, store, tuple), outcome
