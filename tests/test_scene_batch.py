@@ -9,10 +9,14 @@ import os
 import pathlib
 import threading
 
+import gevent
 import numpy as np
+import pytest
 from PIL import Image
 
+from oxy.hub import ImportLoop
 from oxy.importing import AsyncImportService, ImportRequest
+from oxy.importing.scene.ahead import Lookahead
 from oxy.importing.scene.backend import ParsedScene
 from oxy.importing.scene.backend_assimp import AssimpBackend
 from oxy.validate import validate_loose_root
@@ -127,3 +131,55 @@ def test_a_cancel_while_models_are_prepared_ahead_commits_nothing(tmp_path):
     assert not (tmp_path / "root" / "container.index.bin").exists()
     leftovers = [p.name for p in (tmp_path / "root").rglob("*") if ".oxy-" in p.name and p.name != ".oxy-lock"]
     assert leftovers == []
+
+
+def run_lookahead(weights: list[int], take: int, **bounds) -> tuple[list[int], list[int], int, list[int]]:
+    """Take the first ``take`` of ``len(weights)`` items (each prepared by a greenlet that
+    yields once), then close: (values taken, items started, peak ahead, left prepared)."""
+    started: list[int] = []
+
+    def prepare(i: int) -> int:
+        started.append(i)
+        gevent.sleep(0)
+        return i
+
+    def job() -> tuple[list[int], list[int], int, list[int]]:
+        ahead = Lookahead(len(weights), prepare, lambda i: weights[i], **bounds)
+        taken = []
+        for i in range(take):
+            taken.append(ahead.take(i))
+            for _ in range(5):
+                gevent.sleep(0)  # let the preparations started meanwhile finish
+        left = ahead.close()
+        return taken, started, ahead.peak_ahead, sorted(left)
+
+    loop = ImportLoop(cpu_threads=1, name="lookahead-test")
+    try:
+        return loop.call(job, timeout=60)
+    finally:
+        loop.close(60)
+
+
+def test_the_lookahead_goes_deep_for_light_models_and_stays_shallow_for_heavy_ones():
+    taken, started, peak, left = run_lookahead([0] * 20, 20, least=2, most=5, budget=3)
+    assert taken == list(range(20)) and started == list(range(20)) and peak == 5 and left == []
+    taken, started, peak, left = run_lookahead([10] * 20, 20, least=2, most=5, budget=3)
+    assert taken == list(range(20)) and started == list(range(20)) and peak == 2
+    # light models, then a heavy one: deeper than `least`, but nothing behind the heavy one
+    weights = [0, 0, 0, 9, 0, 0, 0, 0, 0, 0]
+    taken, started, peak, left = run_lookahead(weights, 1, least=2, most=8, budget=3)
+    assert taken == [0] and started == [0, 1, 2, 3] and left == [1, 2, 3]
+
+
+def test_items_are_taken_in_order():
+    def job() -> None:
+        ahead = Lookahead(3, lambda i: i, lambda _i: 0, least=1, most=2, budget=1)
+        with pytest.raises(ValueError, match="in order"):
+            ahead.take(1)
+        ahead.close()
+
+    loop = ImportLoop(cpu_threads=1, name="lookahead-test")
+    try:
+        loop.call(job, timeout=60)
+    finally:
+        loop.close(60)

@@ -14,9 +14,10 @@
     scene descriptor (needs every geometry key) -> session.finalize() (index written last)
 
 A job with several models (the ``models`` option: ``oxy cook a.gltf b.fbx ...``) is
-pipelined across models: while model k is emitted, models k+1 .. k+MODELS_AHEAD are
-checked, parsed and planned, and their texture cooks and geometry packing already
-run on the CPU pool (bounded by each model's pipeline). Everything that touches the
+pipelined across models: while model k is emitted, models k+1 .. k+MODELS_AHEAD (more
+while they are small: :class:`~oxy.importing.scene.ahead.Lookahead`) are checked,
+parsed and planned, and their texture cooks and geometry packing already run on the
+CPU pool (bounded by each model's pipeline). Everything that touches the
 session (emission, records, plan diagnostics, savepoints) still happens model after
 model, in request order, and textures are emitted in plan order, so the root's bytes
 are the same as a one-model-at-a-time cook, for any thread count. Diagnostics and
@@ -40,7 +41,6 @@ the streams, cancels the pipeline and rolls the session back: the previous index
 from __future__ import annotations
 
 import os
-from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -66,7 +66,7 @@ from oxy.importing.scene.backend_assimp import AssimpBackend
 from oxy.importing.scene.emit import (emit_geometry, emit_material, emit_scene, forward, pack_checked,
                                       texture_settings)
 from oxy.importing.scene.resolver import IMAGE_EXTENSIONS
-from oxy.importing.scene.ahead import HeldReports
+from oxy.importing.scene.ahead import HeldReports, Lookahead
 from oxy.importing.scene.plan import (SCENE_OPTIONS, SCENE_SETTINGS_FILE_KEYS, GeometryPlan, ScenePlan, make_plan,
                                       option_problems)
 from oxy.importing.scene.readiness import MaterialReadinessTracker
@@ -79,9 +79,12 @@ from oxy.importing.types import ImportPhase, ImportReport, ImportRequest, Severi
 SCENE_SUFFIXES = AssimpBackend.suffixes
 PARSE_SHARE, WORK_SHARE, SCENE_SHARE = 0.1, 0.8, 0.05  # of the overall progress; writing takes the rest
 #: Models of a job prepared (checked, parsed, planned, their cooks started) while an
-#: earlier model is cooked and emitted. Each holds its parsed scene and at most
-#: ~3x the pool size of cooked textures (its pipeline's bounds) until its turn.
-MODELS_AHEAD = 2
+#: earlier model is emitted: always the next MODELS_AHEAD, and up to MODELS_AHEAD_MAX
+#: while those ahead are prepared and plan fewer than TEXTURES_AHEAD_PER_THREAD x the
+#: CPU pool's size textures in all (oxy.importing.scene.ahead.Lookahead). A model
+#: ahead holds its parsed scene and at most ~2x the pool size of cooked textures (its
+#: pipeline's bounds) until its turn.
+MODELS_AHEAD, MODELS_AHEAD_MAX, TEXTURES_AHEAD_PER_THREAD = 2, 8, 2
 
 
 class _Job:
@@ -288,20 +291,19 @@ class SceneImporter:
 
     def _run_models(self, ctx: JobContext, session: ImportSession, io: SessionIO) -> ImportReport:
         """Each model in turn (savepoint, emit, roll back alone on failure), while the
-        next :data:`MODELS_AHEAD` are prepared and cook (see the module docstring)."""
+        next ones are prepared and cook (see the module docstring and :data:`MODELS_AHEAD`)."""
         models = self._models()
         results = []
-        ahead: deque[gevent.Greenlet] = deque()
+        pools = ctx.loop.pools
+        ahead = Lookahead(len(models), lambda i: self._prepare_safely(ctx, session, io, *models[i]),
+                          _Prepared.textures, least=MODELS_AHEAD, most=MODELS_AHEAD_MAX,
+                          budget=TEXTURES_AHEAD_PER_THREAD * (pools.cpu_size if pools else 1))
         try:
-            for n, (path, options) in enumerate(models):
-                while len(ahead) <= MODELS_AHEAD and n + len(ahead) < len(models):
-                    later_path, later_options = models[n + len(ahead)]
-                    ahead.append(gevent.spawn(self._prepare_safely, ctx, session, io, later_path, later_options))
+            for n, (path, _options) in enumerate(models):
                 session.source_path = self._current[0] = path  # the model each diagnostic is about
                 point = session.savepoint()
                 try:
-                    prepared = ahead[0].get()  # (never raises: _prepare_safely keeps errors for the turn)
-                    ahead.popleft()
+                    prepared = ahead.take(n)  # (never raises: _prepare_safely keeps errors for the turn)
                     try:
                         result = self._turn(ctx, session, prepared)
                     finally:
@@ -314,7 +316,8 @@ class SceneImporter:
                     session.roll_back_to(point)  # this model fails alone
                 results.append(result)
         finally:
-            _stop_preparations(ahead)
+            for prepared in ahead.close():  # models whose turn never came (a failure or a cancel)
+                prepared.stop()
         if not any(r.ok for r in results):
             return ctx.make_report(success=False)
         ctx.report_progress(ImportPhase.WRITING, 0.0, PARSE_SHARE + WORK_SHARE + SCENE_SHARE)
@@ -467,15 +470,9 @@ class _Prepared:
         if self.job is not None:
             self.job.stop()
 
-
-def _stop_preparations(ahead: "deque[gevent.Greenlet]") -> None:
-    """Models prepared ahead whose turn never came (the job failed or was cancelled):
-    stop their preparation and their cooks."""
-    for greenlet in ahead:
-        greenlet.kill(block=True)
-        prepared = greenlet.value if greenlet.successful() else None
-        if isinstance(prepared, _Prepared):
-            prepared.stop()
+    def textures(self) -> int:
+        """Texture cooks this model started (what it weighs while it waits for its turn)."""
+        return len(self.plan.textures) if self.job is not None and self.plan is not None else 0
 
 
 def _written(session: ImportSession) -> dict[str, int]:
