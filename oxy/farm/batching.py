@@ -10,26 +10,36 @@ unit (:class:`Call`) to the cluster through a queue of :class:`Batch` es:
   joins the last queued batch of the same function if the batch stays within
   ``batch_texels`` and ``batch_units``. So batches form while the cluster is busy
   (the window is "until a task slot frees"), plus ``linger`` seconds after a small
-  batch's first unit when a slot is free (unless the batch is half full by
-  texels already). A large unit (or one whose size is unknown: a scene parse, a
-  geometry, an image Pillow cannot size) is a batch of its own and never lingers.
+  batch's first unit when a slot is free and another task is in flight (unless the
+  batch is half full by texels already); on an idle farm the first unit goes at
+  once. A large unit (or one whose size is unknown: a scene parse, a geometry, an
+  image Pillow cannot size) is a batch of its own and never lingers.
+* work stealing: while every task slot is busy, ``local_threads`` threads of this
+  process take the unit at the tail of the queue (the one the cluster would get
+  last) and run the same task function here (same bytes, same shared-cache write;
+  its error is its outcome), so the client's idle cores help and the end of a job
+  does not wait for a last batch on one worker while others idle.
 * one Dask task runs a batch (:func:`oxy.farm.tasks.run_units`): every unit in
   turn, each one's failure caught and returned as *its* outcome, so a bad input
   in a batch fails only its unit.
 * results are delivered per unit: the task's done callback frees its slot at once
-  (the next batch goes), and a fetcher thread gathers the outcomes and wakes each
-  unit's :class:`~oxy.hub.future.CrossFuture`. Waiting for a unit never makes a
-  blocking Dask call, so a greenlet on a hub can wait too (``wake`` is hub-aware).
+  (the next batch goes), and a fetcher thread gathers the outcomes of every task
+  done by then (one ``gather``; ``direct``: straight from the workers) and wakes
+  each unit's :class:`~oxy.hub.future.CrossFuture`. Waiting for a unit never makes
+  a blocking Dask call, so a greenlet on a hub can wait too (``wake`` is hub-aware).
 * cancellation per unit: a unit still queued leaves its batch (an emptied batch is
-  dropped); a unit already submitted is marked, and its task is cancelled on the
-  cluster (``future.cancel()``) once every unit of the batch is cancelled. A task
-  already running on a worker finishes there; its results are dropped.
+  dropped); a unit already submitted in a batch of several is marked, and the
+  submit thread broadcasts it to the workers (:func:`oxy.farm.tasks.cancel_units`,
+  one ``client.run`` for every cancel gathered since the last), so the batch task
+  skips it when it gets there; its task is cancelled on the cluster
+  (``future.cancel()``) once every unit of the batch is cancelled. A unit already
+  cooking (on a worker or here) finishes; its result is dropped.
 
 Thread rules: :meth:`Batcher.start`, :meth:`Batcher.cancel` and
 :meth:`Batcher.expire` from any thread, never blocking (also from a greenlet on a
-hub); two daemon threads of its own (``oxy-farm-submit``: submits and cancels;
-``oxy-farm-fetch``: gathers), started on first use and ended by
-:meth:`Batcher.close`. Failure modes:
+hub); daemon threads of its own (``oxy-farm-submit``: submits, cancels and
+broadcasts skips; ``oxy-farm-fetch``: gathers; ``oxy-farm-local-N``: cook stolen
+units), started on first use and ended by :meth:`Batcher.close`. Failure modes:
 a task that fails as a whole (``KilledWorker``, cancelled by a lost scheduler, an
 OS error) sets :attr:`Batch.error` for all its units; a submit that raises does
 the same. The farm (:mod:`oxy.farm.executor`) turns those into its errors.

@@ -14,12 +14,15 @@ unchanged).
 Crossing: the unit becomes a :class:`~oxy.farm.batching.Call`; the
 :class:`~oxy.farm.batching.Batcher` submits it (alone, or with other small units of
 the same step in one Dask task while the cluster is busy: ``max_tasks`` tasks in
-flight, ``batch_texels`` / ``batch_units`` per task) and wakes the call's
-:class:`~oxy.hub.future.CrossFuture` when its task's results are fetched. The pool
-thread waits on that CrossFuture only. Cancellation: the task's token (:func:`oxy.hub.pools.current_task`,
+flight, ``batch_texels`` / ``batch_units`` per task; or, while every slot is busy,
+cooked by one of ``local_threads`` threads here) and wakes the call's
+:class:`~oxy.hub.future.CrossFuture` when its task's results are fetched. The
+waiter (a pool thread, or with :meth:`Farm.start_texture` / :meth:`Farm.wait` a
+greenlet) waits on that CrossFuture only. Cancellation: the task's token (:func:`oxy.hub.pools.current_task`,
 cancelled when the greenlet waiting for the pool task is killed: a cancelled job,
-``cancel_all``, shutdown) wakes it too; the unit leaves its queued batch, or its Dask
-task is cancelled (``future.cancel()``) once no unit of the task is still wanted.
+``cancel_all``, shutdown) wakes it too; the unit leaves its queued batch, or the
+workers are told to skip it inside its running batch, and its Dask task is
+cancelled (``future.cancel()``) once no unit of the task is still wanted.
 Back-pressure: ``max_tasks`` Dask tasks; the service sizes its CPU pool to
 ``max_in_flight`` units, so that many units can wait (and small ones can queue up
 into batches). Timeouts: ``task_timeout`` per task (:class:`FarmTimeout`, the task
@@ -202,7 +205,11 @@ class Farm:
         (source pixels) and units one task may carry (``batch_texels=0``: no
         batching); ``linger``: seconds a small batch waits for company when a task
         slot is free; ``task_timeout``: seconds per task; ``lost_after``: seconds without
-        a scheduler connection before waiting units fail with :class:`FarmLost`."""
+        a scheduler connection before waiting units fail with :class:`FarmLost`;
+        ``local_threads``: threads of this process that cook queued units themselves
+        while every task slot is busy (default :data:`LOCAL_THREADS`; 0: every unit
+        goes to the workers); ``direct``: gather results straight from the workers
+        (None: Dask's default, through the scheduler)."""
         self.client = client
         self.cluster = cluster
         self.address = address
@@ -241,11 +248,17 @@ class Farm:
         (:func:`_security`). Then, unless ``check_versions`` is false, every worker
         must report this process's :func:`~oxy.farm.tasks.worker_versions`. The
         bounds (``max_in_flight``, ``max_tasks``, ``batch_texels``, ``batch_units``,
-        ``linger``) are :class:`Farm`'s.
+        ``linger``, ``local_threads``) are :class:`Farm`'s.
 
         Raises FarmUnavailable (Dask missing, nothing answers in ``connect_timeout``
         s, or no worker joined), FarmVersionMismatch, FarmError (gevent-patched
-        process), ValueError (bad address)."""
+        process), ValueError (bad address).
+
+        For ``local:N``: the cluster starts with ``cluster_config`` (Dask settings;
+        default :data:`LOCAL_CLUSTER_CONFIG`, ``{}`` for Dask's own defaults) and
+        results are gathered straight from its workers unless ``direct=False``; an
+        existing scheduler's settings are its operator's (``docs/farm.md``) and
+        ``direct`` defaults to Dask's (through the scheduler)."""
         kind, where = parse_address(address)
         _check_not_patched()
         try:

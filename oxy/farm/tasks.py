@@ -15,6 +15,11 @@ before returning, so a re-run after a crash, or a colleague's run, finds it even
 if this client never receives it. Cache trouble is logged, never raised
 (:class:`~oxy.build.cache.CookCache`).
 
+Cancelling units of a running batch: the client broadcasts ``{task key: [unit
+indices]}`` to every worker (:func:`cancel_units`, run by ``client.run``);
+:func:`run_units` looks before each unit and skips a marked one (counted:
+:func:`unit_counts`). A unit already running finishes.
+
 Failure modes: a cook error on bad input (``ImageDecodeError``,
 ``TextureCookError``, ``SceneParseError``) is raised as
 :class:`~oxy.farm.errors.RemoteFailure` (picklable) and rebuilt on the client;
