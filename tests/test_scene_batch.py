@@ -169,6 +169,9 @@ def test_the_lookahead_goes_deep_for_light_models_and_stays_shallow_for_heavy_on
     weights = [0, 0, 0, 9, 0, 0, 0, 0, 0, 0]
     taken, started, peak, left = run_lookahead(weights, 1, least=2, most=8, budget=3)
     assert taken == [0] and started == [0, 1, 2, 3] and left == [1, 2, 3]
+    # none ahead: each item starts when it is taken (the cook of one model after the other)
+    taken, started, peak, left = run_lookahead([0] * 5, 5, least=0, most=0, budget=3)
+    assert taken == started == list(range(5)) and peak == 1 and left == []
 
 
 def test_items_are_taken_in_order():

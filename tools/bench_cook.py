@@ -501,9 +501,12 @@ class PoolTimes:
 def bench_scenes(rounds: int, together: bool = False, isolate: bool = False, phases: bool = False) -> int:
     """The corpus models with 1 vs 2 pool threads, alternating: each imported as its own
     job (one after the other), or with ``together`` all in one cook the way ``oxy cook
-    MODEL...`` runs them (its requests, ``max_concurrent_jobs=1``); wall, process CPU
-    seconds and mean runnable threads per configuration, medians, the load average."""
+    MODEL...`` runs them (its requests, ``max_concurrent_jobs=1``), then also with 2
+    threads and the look-ahead across models off (one model after the other, as before
+    it); wall, process CPU seconds and mean runnable threads per configuration, medians,
+    the load average."""
     from oxy.importing import AsyncImportService, ImportRequest
+    from oxy.importing.scene import importer
 
     models = corpus_models()
     mode = "all in one cook (oxy cook's requests)" if together else "one job per model, one after the other"
@@ -511,68 +514,82 @@ def bench_scenes(rounds: int, together: bool = False, isolate: bool = False, pha
           f"{os.cpu_count()} cores, load average before: {load()}")
     folder = pathlib.Path(tempfile.mkdtemp())
     timer = PoolTimes() if phases else None
+    ahead = (importer.MODELS_AHEAD, importer.MODELS_AHEAD_MAX)
 
-    def one_run(threads: int) -> tuple[list[float], float, float]:
+    def one_run(threads: int, lookahead: bool = True) -> tuple[list[float], float, float]:
         """(wall per job, process CPU seconds, mean runnable threads) of one configuration."""
         walls = []
-        with AsyncImportService(cpu_threads=threads, cache=None, isolate_parsers=isolate,
-                                max_concurrent_jobs=1 if together else None) as service:
-            if isolate:  # start the parser workers outside the measurement
-                service.submit(ImportRequest(str(models[0]), str(folder / f"w{time.time_ns()}"))).wait(600)
-            if timer is not None:
-                timer.clear()
-            cpu0, start_all = time.process_time(), time.perf_counter()
-            with Runnable() as sampler:
-                if together:
-                    root = folder / f"t{threads}-{time.time_ns()}"
-                    start = time.perf_counter()
-                    handles = [service.submit(r) for r in model_requests(models, root)]
-                    reports = [h.wait(600) for h in handles]
-                    walls.append(time.perf_counter() - start)
-                    if not all(r and r.success for r in reports):
-                        print(f"  note: the cook did not succeed: {[str(d) for r in reports if r for d in r.diagnostics][:3]}")
-                else:
-                    for i, model in enumerate(models):
-                        start = time.perf_counter()
-                        report = service.submit(ImportRequest(str(model), str(folder / f"r{threads}-{time.time_ns()}-{i}"))
-                                                ).wait(600)
-                        walls.append(time.perf_counter() - start)
-                        if not (report and report.success):
-                            print(f"  note: {model.name} did not import cleanly")
-            cpu, end = time.process_time() - cpu0, time.perf_counter()
-            wall = end - start_all
+        importer.MODELS_AHEAD, importer.MODELS_AHEAD_MAX = ahead if lookahead else (0, 0)
+        try:
+            with AsyncImportService(cpu_threads=threads, cache=None, isolate_parsers=isolate,
+                                    max_concurrent_jobs=1 if together else None) as service:
+                if isolate:  # start the parser workers outside the measurement
+                    service.submit(ImportRequest(str(models[0]), str(folder / f"w{time.time_ns()}"))).wait(600)
+                if timer is not None:
+                    timer.clear()
+                cpu0, start_all = time.process_time(), time.perf_counter()
+                with Runnable() as sampler:
+                    if together:
+                        root = folder / f"t{threads}-{time.time_ns()}"
+                        handles = [service.submit(r) for r in model_requests(models, root)]
+                        reports = [h.wait(600) for h in handles]
+                        walls.append(time.perf_counter() - start_all)
+                        if not all(r and r.success for r in reports):
+                            print(f"  note: the cook failed: {[str(d) for r in reports if r for d in r.diagnostics][:3]}")
+                    else:
+                        for i, model in enumerate(models):
+                            start = time.perf_counter()
+                            report = service.submit(ImportRequest(
+                                str(model), str(folder / f"r{threads}-{time.time_ns()}-{i}"))).wait(600)
+                            walls.append(time.perf_counter() - start)
+                            if not (report and report.success):
+                                print(f"  note: {model.name} did not import cleanly")
+                cpu, end = time.process_time() - cpu0, time.perf_counter()
+        finally:
+            importer.MODELS_AHEAD, importer.MODELS_AHEAD_MAX = ahead
         if timer is not None:
-            timer.print(f"{threads} thread{'s' if threads > 1 else ''}", wall, cpu, end)
+            timer.print(f"{threads} thread{'s' if threads > 1 else ''}{'' if lookahead else ', look-ahead off'}",
+                        end - start_all, cpu, end)
         return walls, cpu, sampler.mean
 
+    configs = [(1, True), (2, True), (2, False)] if together else [(1, True), (2, True)]
+    walls: dict[tuple[int, bool], list[list[float]]] = {c: [] for c in configs}
+    cpus: dict[tuple[int, bool], list[float]] = {c: [] for c in configs}
+    par: dict[tuple[int, bool], list[float]] = {c: [] for c in configs}
     try:
         with timer if timer is not None else _nothing():
             one_run(2)  # warm-up: pyassimp, libassimp, the parser worker
-            ones: list[list[float]] = []
-            twos: list[list[float]] = []
-            cpus: dict[int, list[float]] = {1: [], 2: []}
-            par: dict[int, list[float]] = {1: [], 2: []}
             for r in range(rounds):
-                for threads in ((1, 2) if r % 2 == 0 else (2, 1)):
-                    walls, cpu, runnable = one_run(threads)
-                    (ones if threads == 1 else twos).append(walls)
-                    cpus[threads].append(cpu)
-                    par[threads].append(runnable)
-                print(f"  round {r + 1}: 1 thread {sum(ones[-1]):.3f} s, 2 threads {sum(twos[-1]):.3f} s "
-                      f"({sum(ones[-1]) / sum(twos[-1]):.2f}x); process CPU {cpus[1][-1]:.3f} / {cpus[2][-1]:.3f} s; "
-                      f"runnable {par[1][-1]:.2f} / {par[2][-1]:.2f}   load {load()}")
+                for config in (configs if r % 2 == 0 else configs[::-1]):
+                    w, cpu, runnable = one_run(*config)
+                    walls[config].append(w)
+                    cpus[config].append(cpu)
+                    par[config].append(runnable)
+                one, two = sum(walls[(1, True)][-1]), sum(walls[(2, True)][-1])
+                line = (f"  round {r + 1}: 1 thread {one:.3f} s, 2 threads {two:.3f} s ({one / two:.2f}x; CPU "
+                        f"{cpus[(1, True)][-1]:.3f} / {cpus[(2, True)][-1]:.3f} s; runnable {par[(1, True)][-1]:.2f} / "
+                        f"{par[(2, True)][-1]:.2f})")
+                if together:
+                    off = sum(walls[(2, False)][-1])
+                    line += f" | look-ahead off, 2 threads {off:.3f} s ({one / off:.2f}x)"
+                print(f"{line}   load {load()}")
         if not together:
             for i, model in enumerate(models):
-                a, b = _median([w[i] for w in ones]), _median([w[i] for w in twos])
+                a, b = (_median([w[i] for w in walls[c]]) for c in configs)
                 print(f"    {model.parent.name + '/' + model.name:55s} 1 thread {a:6.3f} s, 2 threads {b:6.3f} s "
                       f"({a / b:.2f}x)")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    ones_total, twos_total = [sum(w) for w in ones], [sum(w) for w in twos]
-    m1, m2 = _median(ones_total), _median(twos_total)
+    totals = {c: [sum(w) for w in walls[c]] for c in configs}
+    m1, m2 = _median(totals[(1, True)]), _median(totals[(2, True)])
     print(f"  median: 1 thread {m1:.3f} s, 2 threads {m2:.3f} s -> {m1 / m2:.2f}x (floor 1.8, goal 1.9); best vs best "
-          f"{min(ones_total) / min(twos_total):.2f}x; process CPU (median) {_median(cpus[1]):.3f} / "
-          f"{_median(cpus[2]):.3f} s; runnable threads {_median(par[1]):.2f} / {_median(par[2]):.2f}")
+          f"{min(totals[(1, True)]) / min(totals[(2, True)]):.2f}x; process CPU (median) "
+          f"{_median(cpus[(1, True)]):.3f} / {_median(cpus[(2, True)]):.3f} s; runnable threads "
+          f"{_median(par[(1, True)]):.2f} / {_median(par[(2, True)]):.2f}")
+    if together:
+        mo = _median(totals[(2, False)])
+        print(f"  look-ahead off, 2 threads: median {mo:.3f} s -> {m1 / mo:.2f}x; process CPU "
+              f"{_median(cpus[(2, False)]):.3f} s; runnable {_median(par[(2, False)]):.2f}")
     print(f"  load average after: {load()}")
     return 0
 

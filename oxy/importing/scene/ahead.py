@@ -42,7 +42,7 @@ class Lookahead(Generic[P]):
     def __init__(self, count: int, start: Callable[[int], P], weight: Callable[[P], int], *, least: int,
                  most: int, budget: int) -> None:
         self._count, self._start, self._weight = count, start, weight
-        self.least, self.most, self.budget = least, max(least, most), budget
+        self.least, self.most, self.budget = least, max(least, most), budget  # most=0: nothing ahead
         self._running: dict[int, gevent.Greenlet] = {}
         self._next = 0        # the next item to start
         self._taken = 0       # items handed out so far
@@ -54,6 +54,8 @@ class Lookahead(Generic[P]):
         """Item ``index`` (the next in order) once prepared; greenlet-blocking."""
         if index != self._taken:
             raise ValueError(f"items are taken in order: expected {self._taken}, got {index}")
+        if self._next == index:
+            self._spawn()  # (with most=0 nothing runs ahead: each item starts when taken)
         self._top_up()
         greenlet = self._running[index]
         value: P = greenlet.get()
@@ -80,11 +82,14 @@ class Lookahead(Generic[P]):
             ahead = self._next - self._taken  # started and not taken yet
             if ahead >= self.most or (ahead >= self.least and not self._room()):
                 return
-            greenlet = gevent.spawn(self._start, self._next)
-            greenlet.link(self._top_up)
-            self._running[self._next] = greenlet
-            self._next += 1
-            self.peak_ahead = max(self.peak_ahead, self._next - self._taken)
+            self._spawn()
+
+    def _spawn(self) -> None:
+        greenlet = gevent.spawn(self._start, self._next)
+        greenlet.link(self._top_up)
+        self._running[self._next] = greenlet
+        self._next += 1
+        self.peak_ahead = max(self.peak_ahead, self._next - self._taken)
 
     def _room(self) -> bool:
         """Every item ahead is prepared, and together they weigh less than the budget."""
