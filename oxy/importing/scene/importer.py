@@ -80,11 +80,15 @@ SCENE_SUFFIXES = AssimpBackend.suffixes
 PARSE_SHARE, WORK_SHARE, SCENE_SHARE = 0.1, 0.8, 0.05  # of the overall progress; writing takes the rest
 #: Models of a job prepared (checked, parsed, planned, their cooks started) while an
 #: earlier model is emitted: always the next MODELS_AHEAD, and up to MODELS_AHEAD_MAX
-#: while those ahead are prepared and plan fewer than TEXTURES_AHEAD_PER_THREAD x the
-#: CPU pool's size textures in all (oxy.importing.scene.ahead.Lookahead). A model
-#: ahead holds its parsed scene and at most ~2x the pool size of cooked textures (its
-#: pipeline's bounds) until its turn.
+#: while those ahead are prepared and weigh less than TEXTURES_AHEAD_PER_THREAD x the
+#: CPU pool's size textures in all (_Prepared.weight: textures, and meshes by size;
+#: oxy.importing.scene.ahead.Lookahead). A model ahead holds its parsed scene, its
+#: packed geometry and at most ~2x the pool size of cooked textures (its pipeline's
+#: bounds) until its turn.
 MODELS_AHEAD, MODELS_AHEAD_MAX, TEXTURES_AHEAD_PER_THREAD = 2, 8, 2
+#: Mesh bytes that weigh as much as one texture in that budget (a 1024² BC7 texture
+#: with mips is 1.4 MB cooked, a 2048² one 5.6 MB).
+MESH_BYTES_PER_TEXTURE = 4 << 20
 
 
 class _Job:
@@ -296,7 +300,7 @@ class SceneImporter:
         results = []
         pools = ctx.loop.pools
         ahead = Lookahead(len(models), lambda i: self._prepare_safely(ctx, session, io, *models[i]),
-                          _Prepared.textures, least=MODELS_AHEAD, most=MODELS_AHEAD_MAX,
+                          _Prepared.weight, least=MODELS_AHEAD, most=MODELS_AHEAD_MAX,
                           budget=TEXTURES_AHEAD_PER_THREAD * (pools.cpu_size if pools else 1))
         try:
             for n, (path, _options) in enumerate(models):
@@ -470,9 +474,15 @@ class _Prepared:
         if self.job is not None:
             self.job.stop()
 
-    def textures(self) -> int:
-        """Texture cooks this model started (what it weighs while it waits for its turn)."""
-        return len(self.plan.textures) if self.job is not None and self.plan is not None else 0
+    def weight(self) -> int:
+        """What this model holds while it waits for its turn, in textures: the texture
+        cooks it started, and its meshes (parsed and packed) at MESH_BYTES_PER_TEXTURE."""
+        if self.job is None or self.plan is None:
+            return 0
+        mesh_bytes = sum(a.nbytes for m in self.plan.parsed.meshes
+                         for a in (m.positions, m.indices, m.normals, m.texcoords, m.tangents, m.bitangents, m.colors)
+                         if a is not None)
+        return len(self.plan.textures) + 2 * mesh_bytes // MESH_BYTES_PER_TEXTURE
 
 
 def _written(session: ImportSession) -> dict[str, int]:
