@@ -188,7 +188,6 @@ def test_farm_and_local_cooks_of_out_of_order_textures_give_identical_roots(farm
         assert len(counts) == 1, counts
         differed[name] = counts[0]
         roots.append(tmp_path / name)
-    assert differed["one"] == 0
     assert max(differed.values()) > 0, differed  # the test can fail: some run finished out of order
     assert_identical_roots(roots, tmp_path)
 

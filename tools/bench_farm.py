@@ -233,8 +233,10 @@ def bench_set(work: str, farm, count: int, size: int, rounds: int, workers: int)
           f"{workers * (farmed - local) / count * 1e3:.1f} ms; "
           f"cook time per texture per thread, c = 2 local / N: {local * 2 / count * 1e3:.1f} ms")
     print_phases(local_phases, farm_phases, count)
-    wins = sum(f <= 1.2 * loc for f, loc in zip(farm_times, local_times))
-    print(f"rounds within the floor (farm <= 1.2 x the same round's local): {wins} of {rounds}")
+    ratios = [f / loc for f, loc in zip(farm_times, local_times)]
+    wins = sum(r <= 1.2 for r in ratios)
+    print(f"per round (farm / the same round's local): median {statistics.median(ratios):.2f}x "
+          f"({', '.join(f'{r:.2f}' for r in ratios)}); within the floor in {wins} of {rounds}")
     print(f"byte-identical roots both ways: {same}; load average {min(loads):.2f}-{max(loads):.2f} "
           f"over the rounds")
     return same
@@ -251,6 +253,8 @@ def main() -> int:
     parser.add_argument("--linger", type=float, help="seconds a small batch waits for company")
     parser.add_argument("--local-threads", type=int, help="client threads cooking queued units (0: none)")
     parser.add_argument("--direct", choices=("yes", "no"), help="fetch results from the workers directly")
+    parser.add_argument("--no-guided", action="store_true",
+                        help="submit whole queued batches (not sized by guided self-scheduling)")
     parser.add_argument("--dask-defaults", action="store_true",
                         help="the LocalCluster with Dask's default settings (not oxy.farm's LOCAL_CLUSTER_CONFIG)")
     args = parser.parse_args()
@@ -269,6 +273,7 @@ def main() -> int:
                                     ("cluster_config", {} if args.dask_defaults else None))
                   if v is not None}
         farm = Farm.connect(f"local:{args.workers}", **({"batch_texels": 0} if args.no_batching else {}), **bounds)
+        farm._batcher.guided = not args.no_guided
         print(f"cluster start-up (local:{args.workers}, paid once per session): {time.perf_counter() - start:.2f} s; "
               f"max_tasks {farm.max_tasks}, max_in_flight {farm.max_in_flight} units, {bounds or 'defaults'}")
         CLOCK.install()

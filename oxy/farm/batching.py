@@ -142,6 +142,8 @@ class Batcher:
         self.local_threads = local_threads
         self.direct = direct
         self.trace = trace
+        #: size submitted batches by guided self-scheduling (:meth:`_take`); False: whole queued batches
+        self.guided = True
         self._cond = threading.Condition()
         self._queue: deque[Batch] = deque()
         self._tasks = 0
@@ -266,7 +268,7 @@ class Batcher:
                 if head.small and wait > 0 and self._tasks > 0 and not self._full(head):
                     self._cond.wait(wait)  # a slot is free: let a few more small units join first
                     continue
-                batch = self._queue.popleft()
+                batch = self._take(head)
                 batch.submitted = True
                 for index, call in enumerate(batch.calls):
                     call.index = index
@@ -294,6 +296,25 @@ class Batcher:
                 batch.future.cancel()
             except Exception as exc:  # noqa: BLE001 - a lost client cannot cancel; nothing more to do
                 log.debug("cancelling %s: %s", batch.key, exc)
+
+    def _take(self, head: Batch) -> Batch:
+        """Under ``_cond``: the batch to submit from the queue's head, sized by guided
+        self-scheduling: at most the units queued divided by ``max_tasks`` (rounded
+        up), so batches are large while much is queued and shrink to single units as
+        the queue drains (the end of a job is not one long batch on one worker while
+        the others idle). The rest of the head batch stays queued."""
+        queued = sum(len(b.calls) for b in self._queue)
+        take = max(1, -(-queued // self.max_tasks))
+        if not head.small or not self.guided or take >= len(head.calls):
+            return self._queue.popleft()
+        batch = Batch(head.fn, True)
+        batch.opened, batch.times = head.opened, dict(head.times)
+        batch.calls, head.calls = head.calls[:take], head.calls[take:]
+        batch.texels = sum(int(c.texels or 0) for c in batch.calls)
+        head.texels -= batch.texels
+        for call in batch.calls:
+            call.batch = batch
+        return batch
 
     def _full(self, batch: Batch) -> bool:
         return len(batch.calls) >= self.batch_units or 2 * batch.texels >= self.batch_texels
