@@ -274,14 +274,16 @@ def analyse(run: dict[str, Any]) -> list[str]:
         f"{k} {statistics.median(v) * 1000:.2f} (n={len(v)})" for k, v in sorted(by_kind.items()) if len(v) >= 8))
     spread_wall = sum(t1 - t0 for _t, phase, *_r, t0, t1, _c0, _c1 in [(s[0], s[1], s[2], s[3], s[4], s[5], s[6])
                                                                         for s in spans] if phase == "spread")
-    spread_strips = 0.0
+    spread_strips = join_wait = 0.0
     for tid, phase, _l, t0, t1, _c0, _c1 in spans:
         if phase == "spread":
-            spread_strips += sum(b - a for t, p, _x, a, b, _y, _z in spans if t == tid and p == "strip"
-                                 and a >= t0 and b <= t1)
+            own = [(a, b) for t, p, _x, a, b, _y, _z in spans if t == tid and p == "strip" and a >= t0 and b <= t1]
+            spread_strips += sum(b - a for a, b in own)
+            join_wait += t1 - max((b for _a, b in own), default=t0)
     if spread_wall:
-        out.append(f"    fan-out caller: {spread_wall:.3f} s in spread, {spread_strips:.3f} s of it encoding strips "
-                   f"-> {spread_wall - spread_strips:.3f} s claiming, reporting and waiting for helpers' last strips")
+        out.append(f"    fan-out caller: {spread_wall:.3f} s in spread, {spread_strips:.3f} s of it encoding strips; "
+                   f"{join_wait:.3f} s after its last strip (waiting for helpers' last strips), "
+                   f"{spread_wall - spread_strips - join_wait:.3f} s between strips (claims, progress, Python)")
     samples = run["samples"]
     if samples and pool:
         both = sum(1 for _t, st in samples if sum(st.get(tid, False) for tid in pool) >= 2)
@@ -290,7 +292,7 @@ def analyse(run: dict[str, Any]) -> list[str]:
     return out
 
 
-def profile(rounds: int, quality: str, strip_kb: int) -> int:
+def profile(rounds: int, quality: str, strip_kb: int, order: str) -> int:
     import bench_cook
 
     from oxy.cook import strips
@@ -302,7 +304,9 @@ def profile(rounds: int, quality: str, strip_kb: int) -> int:
     try:
         paths = bench_cook.make_real_mix(folder / "mix")
         run_job(paths[3:], 2, quality, recorder)  # warm-up
-        print(f"real mix, {len(paths)} textures, BC7 {quality}, strips of {strip_kb} KB, "
+        if order == "largest":  # submitted largest file first (what a largest-first scheduler would do)
+            paths = sorted(paths, key=lambda p: -p.stat().st_size)
+        print(f"real mix, {len(paths)} textures ({order} order), BC7 {quality}, strips of {strip_kb} KB, "
               f"{os.cpu_count()} cores, load {bench_cook.load()}")
         walls: dict[int, list[float]] = {1: [], 2: []}
         cpus: dict[int, list[float]] = {1: [], 2: []}
@@ -401,7 +405,7 @@ def gil(quality: str) -> int:
     return 0
 
 
-def ceiling(quality: str) -> int:
+def ceiling(quality: str, repeat: int = 3) -> int:
     """The kernel's own 2-thread scaling: CPU per strip on 1 vs 2 plain threads."""
     import bench_cook
     import numpy as np
@@ -425,28 +429,36 @@ def ceiling(quality: str) -> int:
             enc.encode(image[top:top + rows], level, False)
             costs.append(time.thread_time() - c0)
 
-    print(f"BC7 {quality} strips of a 2048² image on plain threads (no oxy code between kernel calls); "
-          f"load {bench_cook.load()}")
+    print(f"BC7 {quality} strips of two 2048² images (rows 0-1023 of each) on plain threads (no oxy code "
+          f"between kernel calls), {repeat} alternating repeats, medians; load {bench_cook.load()}")
     for rows in (8, 32):
         strips_a = [(a, top, rows) for top in range(0, 1024, rows)]
         strips_b = [(b, top, rows) for top in range(0, 1024, rows)]
         cases = {
             "1 thread": [strips_a + strips_b],
-            "2 threads, same image, interleaved strips": [strips_a[0::2] + strips_b[0::2],
-                                                          strips_a[1::2] + strips_b[1::2]],
-            "2 threads, different images": [strips_a, strips_b],
+            "2 threads, same images, interleaved strips": [strips_a[0::2] + strips_b[0::2],
+                                                           strips_a[1::2] + strips_b[1::2]],
+            "2 threads, one image each": [strips_a, strips_b],
         }
-        for name, plan in cases.items():
-            costs: list[float] = []
-            workers = [threading.Thread(target=work, args=(jobs, costs)) for jobs in plan]
-            t0 = time.perf_counter()
-            for w in workers:
-                w.start()
-            for w in workers:
-                w.join()
-            elapsed = time.perf_counter() - t0
-            print(f"  {rows:2d}-row strips, {name:42s}: wall {elapsed:.3f} s, CPU {sum(costs):.3f} s, "
-                  f"median {statistics.median(costs) * 1000:.2f} ms per strip")
+        walls: dict[str, list[float]] = defaultdict(list)
+        cpus: dict[str, list[float]] = defaultdict(list)
+        for r in range(repeat):
+            for name in (list(cases) if r % 2 == 0 else list(cases)[::-1]):
+                costs: list[float] = []
+                workers = [threading.Thread(target=work, args=(jobs, costs)) for jobs in cases[name]]
+                t0 = time.perf_counter()
+                for w in workers:
+                    w.start()
+                for w in workers:
+                    w.join()
+                walls[name].append(time.perf_counter() - t0)
+                cpus[name].append(sum(costs))
+        base = statistics.median(cpus["1 thread"])
+        for name in cases:
+            cpu = statistics.median(cpus[name])
+            print(f"  {rows:2d}-row strips, {name:42s}: wall {statistics.median(walls[name]):.3f} s, "
+                  f"CPU {cpu:.3f} s ({(cpu / base - 1) * 100:+.1f} % vs 1 thread)")
+    print(f"  load after: {bench_cook.load()}")
     return 0
 
 
@@ -457,12 +469,15 @@ def main() -> int:
     parser.add_argument("--strip-kb", type=int, default=64)
     parser.add_argument("--gil", action="store_true")
     parser.add_argument("--ceiling", action="store_true")
+    parser.add_argument("--order", choices=("bench", "largest"), default="bench",
+                        help="the sources in bench_cook's order, or largest file first")
+    parser.add_argument("--repeat", type=int, default=3, help="--ceiling: alternating repeats (medians)")
     args = parser.parse_args()
     if args.gil:
         return gil(args.quality)
     if args.ceiling:
-        return ceiling(args.quality)
-    return profile(args.rounds, args.quality, args.strip_kb)
+        return ceiling(args.quality, args.repeat)
+    return profile(args.rounds, args.quality, args.strip_kb, args.order)
 
 
 if __name__ == "__main__":

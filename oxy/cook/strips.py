@@ -7,16 +7,22 @@ cuts, since strips are whole block rows), so encoding rows ``[top, top + rows)``
 a C-contiguous image and concatenating the parts in order gives the same bytes as
 one call over the whole image, for any strip height that is a multiple of 4.
 
-Fan-out: when :func:`encode_in_strips` runs inside a task on a CPU-pool thread of an
-import hub whose pool has more than one thread, the strips go into a shared claim
-queue that idle pool threads help with (:func:`oxy.hub.fanout.spread`: fork-join,
-the calling thread claims strips too and never waits for unclaimed ones). Parts are
-placed by strip index, so the bytes are the same for any thread count and split.
-Elsewhere (plain calls, tests, the farm's Dask workers) it runs strip after strip
-on the calling thread. ``oxy.hub.fanout.ENABLED`` (env ``OXY_FANOUT=0``) turns the
-fan-out off.
+Fan-out: when :func:`encode_in_strips` (one image) or :func:`encode_levels` (a mip
+chain: the strips of every level together, so one fork-join per texture layer) runs
+inside a task on a CPU-pool thread of an import hub whose pool has more than one
+thread, and the work is more than one strip's worth, the strips go into a shared
+claim queue that idle pool threads help with (:func:`oxy.hub.fanout.spread`:
+fork-join, the calling thread claims strips too and never waits for unclaimed ones).
+Parts are placed by strip index, so the bytes are the same for any thread count and
+split. Elsewhere (plain calls, tests, the farm's Dask workers) it runs strip after
+strip on the calling thread (one call per level when nothing is reported).
+``oxy.hub.fanout.ENABLED`` (env ``OXY_FANOUT=0``) turns the fan-out off.
 
-Thread rules: :func:`encode_in_strips` returns on the calling thread;
+Progress leaving the cooking thread goes through :class:`ProgressThrottle` (at most
+one report per 1/64 of the work, and the last): per-strip reports would be hundreds
+per large texture.
+
+Thread rules: :func:`encode_in_strips` and :func:`encode_levels` return on the calling thread;
 ``encode_strip`` must be a GIL-free kernel call that is safe to run concurrently on
 disjoint strips (it may run on other pool threads). ``progress(done, total)`` is
 called only on the calling thread, as strips complete (its own after each strip,

@@ -11,6 +11,15 @@ wait, and finished results wait (at most ``workers`` of them) until :meth:`colle
 takes them, so memory stays bounded however many textures a job has. Submit from a
 producer greenlet while another greenlet collects.
 
+Order: with more than one worker, a free worker takes the *heaviest* waiting item
+(the most source bytes: the embedded data's length, or the file's size, asked for on
+the I/O pool by :meth:`submit`; the oldest of equal weight), not the oldest (with
+one worker, the oldest: nothing runs beside it, so the order gains nothing). Large textures start
+first, so the serial parts of the last textures (decode, mips, packing, which the
+strip fan-out of :mod:`oxy.cook.strips` does not spread) are those of small ones,
+covered by the other pool threads' work. Results still come in completion order
+(the importers restore submission order, :mod:`oxy.importing.reorder`).
+
 Thread rules: use only from greenlets of the import hub. Failure modes: a bad
 source never raises; its result has ``success=False`` and diagnostics naming the
 file and the reason. A successful result carries the cook's warnings (e.g.
@@ -24,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
+import gevent.event
 
 from oxy.cook.image_decode import ImageDecodeError
 from oxy.cook.payload import CookedTexture
@@ -96,7 +106,7 @@ class TexturePipeline:
         if self._farm is not None:
             # farm cooks wait on greenlets, not pool threads: as many workers as units the farm takes
             self._workers = max(self._workers, int(getattr(self._farm, "max_in_flight", 1)))
-        self._input: Channel[TextureWorkItem] = Channel(queue_capacity or 2 * self._workers)
+        self._input = _HeaviestFirst(queue_capacity or 2 * self._workers, heaviest=self._workers > 1)
         self._output: Channel[TextureResult] = Channel(self._workers)
         self._counts = _Counters()
         self._running = 0
@@ -111,10 +121,22 @@ class TexturePipeline:
             self._counts.workers = [gevent.spawn(self._work) for _ in range(self._workers)]
         self._counts.submitted += 1
         try:
-            self._input.send(item)
+            self._input.put(item, self._weight(item) if self._input.heaviest else 0)
         except ChannelClosed:
             self._counts.submitted -= 1
             raise OperationCancelled("the texture pipeline is closed") from None
+
+    def _weight(self, item: TextureWorkItem) -> int:
+        """Bytes of the item's sources (a file that cannot be stat'ed weighs 0; its
+        read then fails with the reason). Greenlet-blocking (the I/O pool)."""
+        weight = 0
+        for source in item.sources:
+            if source.data is not None:
+                weight += len(source.data)
+            elif source.path:
+                info = self._reader.info(source.path)
+                weight += info.value.size if info.ok and info.value is not None else 0
+        return weight
 
     def close_input(self) -> None:
         """No more items; :meth:`collect` returns None once everything is collected."""
@@ -156,7 +178,7 @@ class TexturePipeline:
     # -- workers -------------------------------------------------------------------------
     def _work(self) -> None:
         try:
-            for item in self._input:
+            while (item := self._input.take()) is not None:
                 self._running += 1
                 try:
                     result = self._cook(item)
@@ -220,6 +242,58 @@ class TexturePipeline:
         data = farm.wait(call, self._token)
         texture = run_blocking(finish_farmed_texture, farm, data, key, self._store)
         return texture, None, outcome
+
+
+class _HeaviestFirst:
+    """The pipeline's input: bounded like a :class:`~oxy.hub.Channel` (:meth:`put`
+    blocks its greenlet while ``capacity`` items wait; raises ChannelClosed once
+    closed), but :meth:`take` returns the waiting item of the largest weight (the
+    oldest of equal weights; with ``heaviest`` false, always the oldest), or None once
+    closed and empty. Import hub greenlets only (no locks: every change wakes the
+    waiting greenlets, which look again)."""
+
+    __slots__ = ("capacity", "heaviest", "closed", "_items", "_seq", "_changed")
+
+    def __init__(self, capacity: int, heaviest: bool = True) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.heaviest = heaviest
+        self.closed = False
+        self._items: list[tuple[int, int, TextureWorkItem]] = []  # (weight, arrival, item)
+        self._seq = 0
+        self._changed = gevent.event.Event()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: TextureWorkItem, weight: int) -> None:
+        while not self.closed and len(self._items) >= self.capacity:
+            self._changed.wait()
+        if self.closed:
+            raise ChannelClosed("put on a closed queue")
+        self._items.append((weight, self._seq, item))
+        self._seq += 1
+        self._wake()
+
+    def take(self) -> TextureWorkItem | None:
+        while not self._items:
+            if self.closed:
+                return None
+            self._changed.wait()
+        best = (max(range(len(self._items)), key=lambda i: (self._items[i][0], -self._items[i][1]))
+                if self.heaviest else 0)
+        item = self._items.pop(best)[2]
+        self._wake()
+        return item
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, gevent.event.Event()
+        changed.set()
 
 
 def _farm_lookup(farm: Any, sources: list[tuple[str, bytes]], settings: TextureSettings, kind: str,
