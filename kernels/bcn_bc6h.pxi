@@ -21,21 +21,24 @@
 # block's largest so dark texels are not ignored: the linearisation
 # underestimates large errors).
 #   * One region (5-bit codes 3, 7, 11, 15 = D3D modes 11-14: 10.10.10 raw,
-#     11/12/16-bit base with 9/8/4-bit deltas; fast skips 16-bit): weighted
-#     principal axis, endpoints at the extreme projections with texel 0 (the
-#     anchor, 3 stored bits) near endpoint A; each mode quantizes them (nearest
-#     unquantized value, deltas clamped), indices are the best of the rounded
-#     projection and its neighbours, then rounds of weighted least squares on
-#     the indices (per channel) refine the endpoints; the best is kept.
-#   * Two regions (normal: the best shape, high: the best four; codes 0, 1, 2,
-#     6, 10, 14, 18, 22, 26, 30 = D3D modes 1-10): the 32 shapes are ranked by
-#     the weighted scatter off each subset's principal axis (per-texel moments
-#     summed once per shape); each is fitted per subset the same way with 3-bit
-#     indices (anchor of subset 1 from the BPTC table) in every mode whose
-#     deltas do not overflow their range by more than a factor of two.
-#   * high also climbs: each quantized endpoint value +/-1 while the error of
-#     its subset drops (deltas kept in range), on the best one- and two-region
-#     candidates.
+#     11/12/16-bit base with 9/8/4-bit deltas): weighted principal axis,
+#     endpoints at the extreme projections with texel 0 (the anchor, 3 stored
+#     bits) near endpoint A; a mode quantizes them (nearest unquantized value,
+#     deltas clamped), indices are the best of the rounded projection and its
+#     neighbours, then rounds of weighted least squares on the indices (per
+#     channel) refine the endpoints.  fast and normal try only the most precise
+#     mode whose deltas fit unclamped; high tries all four.
+#   * Two regions (normal: the best 4 shapes, high: the best 16; codes 2, 6, 10,
+#     0, 14, 18, 22, 26, 1, 30 = D3D modes 1-10, most precise first): the 32
+#     shapes are ranked by the weighted scatter off each subset's principal
+#     axis (per-texel moments summed once per shape); each is fitted per subset
+#     the same way with 3-bit indices (anchor of subset 1 from the BPTC table),
+#     in the most precise mode whose deltas fit unclamped (modes whose deltas
+#     overflow by more than 2x are never tried).
+#   * high also climbs on the best one- and two-region candidates: each
+#     quantized endpoint value steps by -1 or +1 for as long as the error of
+#     its subset drops (deltas kept in range), two sweeps.
+#   The effort per level is the table _BC6_P.
 # The smallest error wins.
 
 cdef extern from *:
@@ -203,19 +206,22 @@ cdef void _bc6_decode_block(const uint8_t* blk, uint16_t* out, Py_ssize_t row_st
 cdef int _BC6_MODES1[4]
 _BC6_MODES1[:] = [3, 7, 11, 15]
 cdef int _BC6_MODES2[10]
-_BC6_MODES2[:] = [0, 1, 2, 6, 10, 14, 18, 22, 26, 30]
+_BC6_MODES2[:] = [2, 6, 10, 0, 14, 18, 22, 26, 1, 30]    # most endpoint precision first
 
 # Search effort per level (0 fast, 1 normal, 2 high), _BC6_NP entries each:
 #   0 one-region modes tried (bit m: _BC6_MODES1[m]), 1 one-region least-squares
 #   rounds, 2 one-region +/-1 endpoint passes, 3 two-region shapes tried (0:
 #   none), 4 two-region least-squares rounds, 5 two-region +/-1 endpoint passes,
-#   6 two-region modes tried (bit m: _BC6_MODES2[m]).
+#   6 two-region modes tried (bit m: _BC6_MODES2[m]), 7 one-region modes fully
+#   tried (0: all of 0; n: the n most precise from the first whose deltas fit),
+#   8 the same for the two-region modes of 6, per shape.
 cdef enum:
-    _BC6_NP = 7
+    _BC6_NP = 9
 cdef int _BC6_P[3 * _BC6_NP]
-_BC6_P[:] = [7, 1, 0, 0, 1, 0, 1023,
-             15, 2, 0, 1, 1, 0, 1023,
-             15, 3, 2, 4, 2, 2, 1023]
+_BC6_P[:] = [15, 2, 0, 0, 0, 0, 0, 1, 0,
+             15, 2, 0, 4, 1, 0, 1023, 1, 1,
+             15, 3, 2, 16, 2, 2, 1023, 0, 1]
+
 # Least weight of a texel channel in the fits (relative to the block's largest).
 cdef double _BC6_FLOOR = 1e-4
 
@@ -239,47 +245,44 @@ cdef inline int _bc6_quant(double e, int n) noexcept nogil:
     return best
 
 
-cdef void _bc6_weights(const int* h, double* wt, double* tw, double* lh) noexcept nogil:
-    """Weight of each texel's squared half-bit error per channel, so that the
-    weighted sum tracks the squared error of log2(1 + x): (ulp(x) / (1 + x))^2,
-    relative to the block's largest, floored at _BC6_FLOOR; tw: per texel sums."""
-    cdef int i, v, e
-    cdef double u, x, mx = 0
-    for i in range(48):
-        v = h[i]
-        e = v >> 10
-        if e == 0:
-            u = 5.9604644775390625e-08      # 2^-24
-            x = v * u
-        else:
-            u = ldexp(1.0, e - 25)
-            x = (1024 + (v & 1023)) * u
-        u = u / (1.0 + x)
-        wt[i] = u * u
-        if wt[i] > mx:
-            mx = wt[i]
-    for i in range(48):
-        wt[i] = max(wt[i] / mx, _BC6_FLOOR)
-    for i in range(16):
-        tw[i] = wt[3 * i] + wt[3 * i + 1] + wt[3 * i + 2]
-    for i in range(48):
-        lh[i] = _BC6_LOG[h[i]]
-
-
 cdef float _BC6_LOG[0x7C00]
+cdef float _BC6_WT[0x7C00]
 
 
 cdef void _bc6_tables() noexcept:
-    """_BC6_LOG[h] = log2(1 + x) of the half-float bits h (0..0x7BFF)."""
+    """Per half-float bits h (0..0x7BFF) of value x: _BC6_LOG[h] = log2(1 + x),
+    _BC6_WT[h] = (ulp(x) / (1 + x))^2, the weight of a squared half-bit error
+    that linearises the log2(1 + x) error (up to a constant factor)."""
     cdef int v, e
-    cdef double x
+    cdef double x, u
     for v in range(0x7C00):
         e = v >> 10
-        x = v * 5.9604644775390625e-08 if e == 0 else (1024 + (v & 1023)) * ldexp(1.0, e - 25)
+        u = 5.9604644775390625e-08 if e == 0 else ldexp(1.0, e - 25)     # ulp: 2^-24 for subnormals
+        x = v * u if e == 0 else (1024 + (v & 1023)) * u
         _BC6_LOG[v] = <float>log2(1.0 + x)
+        u = u * 1024.0 / (1.0 + x)
+        _BC6_WT[v] = <float>(u * u)
 
 
 _bc6_tables()
+
+
+cdef void _bc6_weights(const int* h, double* wt, double* tw, double* lh) noexcept nogil:
+    """Fit weights of each texel's squared half-bit error per channel
+    (_BC6_WT, relative to the block's largest, floored at _BC6_FLOOR), their
+    per-texel sums tw, and the source's log2(1 + x) per channel lh."""
+    cdef int i
+    cdef double mx = 0
+    for i in range(48):
+        wt[i] = _BC6_WT[h[i]]
+        if wt[i] > mx:
+            mx = wt[i]
+    mx = 1.0 / mx
+    for i in range(48):
+        wt[i] = max(wt[i] * mx, _BC6_FLOOR)
+        lh[i] = _BC6_LOG[h[i]]
+    for i in range(16):
+        tw[i] = wt[3 * i] + wt[3 * i + 1] + wt[3 * i + 2]
 
 
 cdef double _bc6_eval_sub(const int* h, const double* lh, unsigned int bits, int sub, int anchor,
@@ -366,8 +369,9 @@ cdef inline double _bc6_eval_part(const int* h, const double* lh, int mode, int 
 cdef int _bc6_quantize(int mode, int nsub, const double* ep, int* vals) noexcept nogil:
     """Continuous endpoints ep[3 * (2 * sub + endpoint) + channel] (pre-scale
     domain) -> nearest n-bit values, deltas clamped to their range; returns 0
-    (two regions only) when a delta overflows its range by more than 2x."""
-    cdef int n = oxy_bc6h_info[mode][2], c, j, v0, v, d, lim
+    (two regions only) when a delta overflows its range by more than 2x, else
+    1 if a delta was clamped, 2 if none was."""
+    cdef int n = oxy_bc6h_info[mode][2], c, j, v0, v, d, lim, res = 2
     for c in range(3):
         v0 = _bc6_quant(ep[c], n)
         vals[c * 4] = v0
@@ -380,11 +384,13 @@ cdef int _bc6_quantize(int mode, int nsub, const double* ep, int* vals) noexcept
                     return 0
                 if d < -lim:
                     d = -lim
+                    res = 1
                 elif d > lim - 1:
                     d = lim - 1
+                    res = 1
                 v = v0 + d
             vals[c * 4 + j] = v
-    return 1
+    return res
 
 
 cdef void _bc6_pack(int mode, int shape, int nsub, const int* vals, const uint8_t* idx,
@@ -618,11 +624,12 @@ cdef void _bc6_shape_order(const int* h, const double* tw, int* order, int nshap
 
 cdef double _bc6_climb(const int* h, const double* lh, int mode, int shape, int nsub, int* vals,
                        uint8_t* idx, double* suberr, int passes) noexcept nogil:
-    """Hill climb on the quantized endpoints: each value +/-1 (kept while the
-    error of its subset drops; deltas stay in range); vals, idx and suberr stay
-    current; returns the total error."""
+    """Hill climb on the quantized endpoints: each value steps by -1 (or else
+    +1) for as long as the error of its subset drops (deltas stay in range);
+    up to ``passes`` sweeps; vals, idx and suberr stay current; returns the
+    total error."""
     cdef uint8_t tidx[16]
-    cdef int p, s, j, c, k, dv, old, improved
+    cdef int p, s, j, c, k, dv, old, improved, moved
     cdef double e
     for p in range(passes):
         improved = 0
@@ -630,18 +637,23 @@ cdef double _bc6_climb(const int* h, const double* lh, int mode, int shape, int 
             for j in range(2):
                 for c in range(3):
                     k = c * 4 + 2 * s + j
-                    old = vals[k]
                     for dv in range(-1, 2, 2):
-                        vals[k] = old + dv
-                        if _bc6_valid(mode, nsub, vals):
-                            memcpy(tidx, idx, 16)
-                            e = _bc6_eval_part(h, lh, mode, shape, nsub, vals, s, tidx)
-                            if e < suberr[s]:
-                                suberr[s] = e
-                                memcpy(idx, tidx, 16)
-                                improved = 1
-                                break
-                        vals[k] = old
+                        moved = 0
+                        while True:         # keep stepping while it helps
+                            old = vals[k]
+                            vals[k] = old + dv
+                            if _bc6_valid(mode, nsub, vals):
+                                memcpy(tidx, idx, 16)
+                                e = _bc6_eval_part(h, lh, mode, shape, nsub, vals, s, tidx)
+                                if e < suberr[s]:
+                                    suberr[s] = e
+                                    memcpy(idx, tidx, 16)
+                                    improved = moved = 1
+                                    continue
+                            vals[k] = old
+                            break
+                        if moved:
+                            break
         if not improved:
             break
     return suberr[0] + (suberr[1] if nsub == 2 else 0.0)
@@ -662,19 +674,23 @@ cdef void _bc6_encode_block(const int* h, int level, uint8_t* out) noexcept nogi
     cdef int order[32]
     cdef uint8_t idx[16]
     cdef uint8_t bidx[16]
-    cdef int m, mode, it, i, p, shape, bmode = 3, bshape = 0, bnsub = 1
+    cdef int m, mode, it, i, p, shape, bmode = 3, bshape = 0, bnsub = 1, tried = 0, fit
     cdef double err, best = -1
     _bc6_weights(h, wt, tw, lh)
     for i in range(12):
         vals[i] = 0
     # one region
     _bc6_axis_fit(h, tw, 0, 0, 0, ep0)
-    for m in range(4):
+    for m in range(3, -1, -1):       # most endpoint precision first: 16, 12, 11, 10 bits
         if not (P[0] >> m) & 1:
             continue
         mode = _BC6_MODES1[m]
         memcpy(ep, ep0, 6 * sizeof(double))
-        _bc6_quantize(mode, 1, ep, vals)
+        if _bc6_quantize(mode, 1, ep, vals) == 1 and P[7] > 0 and tried == 0:
+            continue                    # greedy: the first mode tried must fit unclamped
+        if P[7] > 0 and tried >= P[7]:
+            break
+        tried += 1
         err = _bc6_eval_part(h, lh, mode, 0, 1, vals, 0, idx)
         for it in range(P[1] + 1):
             if best < 0 or err < best:
@@ -702,13 +718,18 @@ cdef void _bc6_encode_block(const int* h, int level, uint8_t* out) noexcept nogi
             shape = order[p]
             _bc6_axis_fit(h, tw, oxy_bc7_p2[shape], 0, 0, ep0)
             _bc6_axis_fit(h, tw, oxy_bc7_p2[shape], 1, oxy_bc7_anchor2[shape], ep0 + 6)
+            tried = 0
             for m in range(10):
                 if not (P[6] >> m) & 1:
                     continue
                 mode = _BC6_MODES2[m]
                 memcpy(ep, ep0, 12 * sizeof(double))
-                if not _bc6_quantize(mode, 2, ep, vals):
+                fit = _bc6_quantize(mode, 2, ep, vals)
+                if fit == 0 or (fit == 1 and P[8] > 0 and tried == 0):
                     continue
+                if P[8] > 0 and tried >= P[8]:
+                    break
+                tried += 1
                 sub[0] = _bc6_eval_part(h, lh, mode, shape, 2, vals, 0, idx)
                 sub[1] = _bc6_eval_part(h, lh, mode, shape, 2, vals, 1, idx)
                 for it in range(P[4] + 1):

@@ -15,24 +15,29 @@ Formats (block bytes; DXGI name):
   6-value (with exact 0 and 255) endpoint modes.
 * ``bc5``  (16; BC5_UNORM) -- two channels, two BC4 blocks (red, then green): normal
   maps store X and Y; the engine reconstructs Z = sqrt(1 - X^2 - Y^2).
-* ``bc6h`` (16; BC6H_UF16) -- unsigned half-float RGB (HDR). ``fast`` uses the four
-  one-region modes (10.10.10 raw and 11/12/16-bit base with deltas); ``normal`` and
-  ``high`` add the ten two-region modes on the best one / four partition shapes.
-  The decoder handles all fourteen modes (D3D11 specification; reserved modes
-  decode to 0).
+* ``bc6h`` (16; BC6H_UF16) -- unsigned half-float RGB (HDR). ``fast`` uses the
+  four one-region modes (10.10.10 raw, 11/12/16-bit base with 9/8/4-bit deltas:
+  per block the most precise whose deltas fit); ``normal`` and ``high`` add the
+  ten two-region modes on the best four / sixteen partition shapes. The decoder
+  handles all fourteen modes (D3D11 specification; reserved modes decode to 0).
 
 Presets (``quality=``): ``"ultrafast"`` (vectorised C in ``kernels/bcn_simd.h``;
 see :func:`simd_path`: BC4/BC5 min/max endpoints and exact nearest indices, 6-10x
 faster than ``fast`` at ~0.7 dB less; BC1 the ``fast`` algorithm on 8 blocks per
 AVX2 vector, same quality, ~5x faster; BC6H 8 blocks per AVX2 vector, one mode per
 block -- 12-bit base with 8-bit deltas where they fit, else 10.10.10 -- projected
-indices, one refit: ~5x ``fast`` at ~0.1-0.3 dB less), ``"fast"`` (one least-squares
-pass; BC1 indices by projection), ``"normal"`` (refinement rounds plus the secondary modes: BC1 3-colour,
-BC4 6-value and a +/-1 endpoint hill climb, BC6H two regions on the best shape),
-``"high"`` (more rounds, BC1 +/-1 per-channel endpoint search, a longer BC4 climb,
-BC6H two regions on the best four shapes). Speed and quality against ISPC texcomp:
-``docs/benchmarks.md`` ("BC1/BC4/BC5/BC6H kernels"). Errors are plain squared errors per
-channel (BC6H: in half-float bits, which track log luminance).
+indices, one refit, errors in half-float bits: ~10x ``fast`` at ~1.8 dB less),
+``"fast"`` (one least-squares pass; BC1 indices by projection), ``"normal"``
+(refinement rounds plus the secondary modes: BC1 3-colour, BC4 6-value and a +/-1
+endpoint hill climb, BC6H two regions on the best four shapes), ``"high"`` (more
+rounds, BC1 +/-1 per-channel endpoint search, a longer BC4 climb, BC6H every
+one-region mode, two regions on the best sixteen shapes and a +/-1 climb on the
+quantized endpoints). Speed and quality
+against ISPC texcomp: ``docs/benchmarks.md`` ("BC1/BC4/BC5/BC6H kernels"). Errors
+are plain squared errors per channel, except BC6H ``fast``/``normal``/``high``,
+which score every candidate by the squared error of log2(1 + x) per channel (x the
+half-float value: the log-PSNR of the benchmarks; dark texels count little, above
+1.0 it tracks relative error) and fit endpoints with weights that linearise it.
 
 Thread rules: every function is pure; none starts threads and the kernels release
 the GIL, so calls from several threads run in parallel; output is deterministic
