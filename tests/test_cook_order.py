@@ -20,7 +20,7 @@ import pytest
 
 from farming import assert_identical_roots, fresh, mixed_images, out_of_order_counts
 from oxy.hub import Channel, ChannelClosed, ImportLoop
-from oxy.importing import AsyncImportService, ImportRequest
+from oxy.importing import AsyncImportService, ImportRequest, texture_pipeline
 from oxy.importing.reorder import InOrder
 from oxy.importing.scene.backend import ParsedScene
 from oxy.importing.scene.backend_assimp import AssimpBackend
@@ -219,23 +219,16 @@ def test_a_scene_with_textures_of_different_sizes_gives_identical_roots(tmp_path
 CORPUS_MODELS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "corpus" / "models"
 
 
-class GatedBackend(AssimpBackend):
-    """The assimp backend, except that the parse of ``first`` waits until the parse of
-    ``second`` has started: it returns only if the second model is prepared while the
-    first is still being prepared (the pipelining across models). ``overlapped`` says
-    whether it happened; after ``patience`` seconds the first parse goes on anyway (so
-    a cook without the pipelining fails the test instead of hanging)."""
+class SignallingBackend(AssimpBackend):
+    """The assimp backend; ``started[name]`` is set when the parse of a file of that name begins."""
 
-    def __init__(self, first: pathlib.Path, second: pathlib.Path, patience: float = 60.0) -> None:
-        self.first, self.second, self.patience = str(first), str(second), patience
-        self.second_started = threading.Event()
-        self.overlapped = False
+    def __init__(self, names: list[str]) -> None:
+        self.started = {name: threading.Event() for name in names}
 
     def parse(self, path: str) -> ParsedScene:
-        if os.path.samefile(path, self.second):
-            self.second_started.set()
-        elif os.path.samefile(path, self.first):
-            self.overlapped = self.second_started.wait(self.patience)
+        event = self.started.get(os.path.basename(os.path.dirname(path)))
+        if event is not None:
+            event.set()
         return super().parse(path)
 
 
@@ -247,26 +240,35 @@ def several_models(folder: pathlib.Path) -> list[pathlib.Path]:
     return [first, CORPUS_MODELS / "gltf_Duck" / "Duck.gltf", second]
 
 
-def test_several_models_in_one_cook_give_identical_roots(tmp_path, caplog):
+def test_several_models_in_one_cook_give_identical_roots(tmp_path, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG, logger="oxy.importing.reorder")
     models = several_models(tmp_path / "src")
     roots, overlapped = [], []
+    real_cook = texture_pipeline._cook_checked
+    gate: dict[str, threading.Event] = {}
+
+    def cook(sources, *args):  # type: ignore[no-untyped-def]
+        """The first model's biggest texture waits until the second model's parse has begun:
+        it returns only if the second model is prepared while the first one cooks."""
+        if sources[0][0] == "mixed0_384.png" and "gltf_Duck" in gate:
+            overlapped.append(gate["gltf_Duck"].wait(60))
+        return real_cook(sources, *args)
+    monkeypatch.setattr(texture_pipeline, "_cook_checked", cook)
     for threads in (1, 2, 2):
         root = fresh(tmp_path / f"m{threads}-{len(roots)}")
         options: dict = {"models": [{"path": str(m), "name_prefix": f"m{i}", "scene_name": f"m{i}"}
                                     for i, m in enumerate(models[1:], 1)], "name_prefix": "m0", "scene_name": "m0"}
-        backend = None
-        if threads > 1:  # the first model's parse waits for the second's: they must be prepared together
-            backend = GatedBackend(models[0], models[1])
+        gate.clear()
+        if threads > 1:  # (one pool thread would wait alone)
+            backend = SignallingBackend(["gltf_Duck"])
             options["backend"] = backend
+            gate.update(backend.started)
         with AsyncImportService(cpu_threads=threads) as service:
             caplog.clear()
             report = service.submit(ImportRequest(str(models[0]), str(root), options=options)).wait(600)
         assert report is not None and report.success, report and report.diagnostics
         assert report.written["scenes"] == 3 and report.written["textures"] >= 9
         assert len(out_of_order_counts(caplog.records)) == 3  # one ordered texture stream per model
-        if backend is not None:
-            overlapped.append(backend.overlapped)
         roots.append(root)
     assert overlapped == [True, True]
     assert_identical_roots(roots, tmp_path)

@@ -16,6 +16,7 @@ from PIL import Image
 
 from oxy.hub import ImportLoop
 from oxy.importing import AsyncImportService, ImportRequest
+from oxy.importing.scene import importer as scene_importer
 from oxy.importing.scene.ahead import Lookahead
 from oxy.importing.scene.backend import ParsedScene
 from oxy.importing.scene.backend_assimp import AssimpBackend
@@ -36,25 +37,19 @@ def quad_obj(folder: pathlib.Path, image: str | None, size: int = 32) -> pathlib
     return folder / "quad.obj"
 
 
-class OrderedBackend(AssimpBackend):
-    """The parse of ``first`` waits (at most ``patience`` s) until the parse of ``second``
-    has ended, so the second model's parse result (here: its failure) is known before
-    the first model's turn."""
+class EndSignallingBackend(AssimpBackend):
+    """``ended`` is set when the parse of ``path`` has ended (failed or not)."""
 
-    def __init__(self, first: pathlib.Path, second: pathlib.Path, patience: float = 60.0) -> None:
-        self.first, self.second, self.patience = first, second, patience
-        self.second_done = threading.Event()
-        self.waited = False
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = path
+        self.ended = threading.Event()
 
     def parse(self, path: str) -> ParsedScene:
-        if os.path.samefile(path, self.second):
-            try:
-                return super().parse(path)
-            finally:
-                self.second_done.set()
-        if os.path.samefile(path, self.first):
-            self.waited = self.second_done.wait(self.patience)
-        return super().parse(path)
+        try:
+            return super().parse(path)
+        finally:
+            if os.path.samefile(path, self.path):
+                self.ended.set()
 
 
 def cook(models: list[pathlib.Path], root: pathlib.Path, threads: int, **options):
@@ -65,15 +60,24 @@ def cook(models: list[pathlib.Path], root: pathlib.Path, threads: int, **options
         return service.submit(request).wait(600)
 
 
-def test_diagnostics_stay_in_model_order_and_a_model_failing_ahead_fails_alone(tmp_path):
+def test_diagnostics_stay_in_model_order_and_a_model_failing_ahead_fails_alone(tmp_path, monkeypatch):
     first = quad_obj(tmp_path / "first", "missing.png")      # a plan warning at its turn
     broken = tmp_path / "broken" / "broken.gltf"             # fails to parse, while prepared ahead
     broken.parent.mkdir()
     broken.write_text("{ this is not glTF")
     last = quad_obj(tmp_path / "last", "tex.png", 48)
-    backend = OrderedBackend(first, broken)
+    backend = EndSignallingBackend(broken)
+    waited = []
+    real_plan = scene_importer.make_plan
+
+    def make_plan(parsed, *args):  # type: ignore[no-untyped-def]
+        """The first model's plan (so its turn) waits until the broken model's parse has failed."""
+        if os.path.samefile(parsed.source_path, first):
+            waited.append(backend.ended.wait(60))
+        return real_plan(parsed, *args)
+    monkeypatch.setattr(scene_importer, "make_plan", make_plan)
     report = cook([first, broken, last], tmp_path / "root", 2, backend=backend)
-    assert backend.waited  # the broken model's parse ended before the first model's turn
+    assert waited == [True]  # the broken model's parse failed before the first model's turn
     assert report is not None and not report.success  # one model failed ...
     codes = [(d.code, os.path.basename(d.source_path)) for d in report.diagnostics]
     missing = codes.index(("scene.texture_missing", "quad.obj"))
