@@ -32,7 +32,7 @@
 # Failure modes: ValueError for a bad shape, quality, force_mode or tune key;
 # otherwise the kernel trusts its caller (oxy.cook.bc7) to have validated input.
 
-from libc.stdint cimport uint8_t, uint64_t
+from libc.stdint cimport uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 from libc.math cimport sqrtf
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
@@ -90,6 +90,8 @@ ctypedef struct Cfg:
     oxy_m6_fn m6fn       # the dispatched path (set per encode call)
     oxy_ps_fn psfn       # shape scores of opaque blocks, same path
     float m5_below       # opaque blocks try mode 5 only if mode 6 left at most this per texel (0: always)
+    int cluster          # 1: groups with 2-bit indices and <= 4 distinct colours get the exact search
+    int few_exact        # 1: blocks of <= 4 distinct colours ignore good_enough (search to error 0)
 
 
 ctypedef struct Enc:
@@ -112,6 +114,31 @@ include "bc7_pack.pxi"
 
 cdef int _ORDER[7]
 _ORDER[:] = [1, 3, 0, 2, 7, 5, 4]
+# blocks of <= 4 colours: first the modes with 2-bit indices and 8 (7) bits per
+# endpoint component, which the exact search of _cluster_fit can make lossless
+cdef int _ORDER_FEW[7]
+_ORDER_FEW[:] = [5, 3, 1, 0, 2, 7, 4]
+
+
+cdef inline int _few_colours(const uint8_t* tx) noexcept nogil:
+    """1 if the block's 16 texels take at most 4 distinct RGBA values (content that
+    was palettised or block-compressed before), else 0."""
+    cdef uint32_t w[16]
+    cdef uint32_t col[4]
+    cdef int i, j, k = 0, found
+    memcpy(w, tx, sizeof(w))
+    for i in range(16):
+        found = 0
+        for j in range(k):
+            if col[j] == w[i]:
+                found = 1
+                break
+        if not found:
+            if k == 4:
+                return 0
+            col[k] = w[i]
+            k += 1
+    return 1
 
 
 cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcept nogil:
@@ -119,17 +146,27 @@ cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcep
     cdef Enc best
     cdef int i, c, m, mask, opaque = 1
     cdef float d, e6
+    cdef float good_enough = cfg.good_enough
+    cdef int few = 0
+    cdef const int* order = _ORDER
     best.err = BIG
     best.mode = -1
     for i in range(16):
         if tx[4 * i + 3] != 255:
             opaque = 0
     mask = cfg.modes_opaque if opaque else cfg.modes_alpha
+    if cfg.few_exact and good_enough > 0 and _few_colours(tx):
+        # a block of at most 4 colours is often exactly representable (the exact
+        # search of _cluster_fit finds it): no early stop short of error 0, and
+        # the modes that can be exact first
+        good_enough = 0
+        few = 1
+        order = _ORDER_FEW
     if cfg.force_mode < 0 and cfg.m6_fast and mask & 64:
         # mode 6 by the SIMD fit, written straight to ``out``; the modes below
         # replace it only if they beat its error (best.mode stays -1 otherwise)
         best.err = cfg.m6fn(tx, &cfg.m6, out) * cfg.m6_scale
-        if best.err <= cfg.good_enough * 16 or ((mask & ~64) == 0 and (
+        if best.err <= good_enough * 16 or ((mask & ~64) == 0 and (
                 cfg.modes_extra == 0 or best.err <= cfg.extra_above * 16)):
             return
     b.opaque = opaque
@@ -150,10 +187,10 @@ cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcep
         _try_mode(&b, cfg, 6, &best)
     e6 = best.err
     for i in range(7):
-        m = _ORDER[i]
-        if best.err <= cfg.good_enough * 16:
+        m = order[i]
+        if best.err <= good_enough * 16:
             break
-        if m == 5 and opaque and cfg.m5_below > 0 and e6 > cfg.m5_below * 16:
+        if m == 5 and opaque and not few and cfg.m5_below > 0 and e6 > cfg.m5_below * 16:
             # opaque mode 5 wins on near-flat blocks (7-bit colour endpoints without
             # p-bits); mode 6 already does well on every other block
             continue
@@ -193,6 +230,10 @@ cdef void _set_int(Cfg* cfg, str key, int val):
         cfg.m6.iters = max(1, val)
     elif key == "m6_search":
         cfg.m6.search = 1 if val else 0
+    elif key == "cluster":
+        cfg.cluster = 1 if val else 0
+    elif key == "few_exact":
+        cfg.few_exact = 1 if val else 0
 
 
 #: Preset names by level (the ``quality`` int), fastest first; oxy.cook.bc7.QUALITIES
@@ -232,6 +273,8 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
     cfg.m6.search = 1
     cfg.m6fn = NULL
     cfg.m5_below = 0
+    cfg.cluster = 1
+    cfg.few_exact = 1
     cfg.psfn = NULL
     for c in range(8):
         cfg.nparts[c] = 1
@@ -370,7 +413,7 @@ def encode(const uint8_t[:, :, ::1] rgba, int quality=2, bint perceptual=False,
                     cfg.nparts[c] = min(16, max(1, int(val[c])))
             elif key in ("iters", "pbit_full", "idx_full", "modes_opaque", "modes_alpha",
                          "rot_opaque", "modes_extra", "max_shapes", "m6_fast",
-                         "m6_iters", "m6_search"):
+                         "m6_iters", "m6_search", "cluster", "few_exact"):
                 _set_int(&cfg, key, int(val))
             elif key == "extra_above":
                 cfg.extra_above = float(val)

@@ -346,10 +346,11 @@ cdef float _assign(const float* px, const Grp* g, const uint8_t* tex, int n,
     return err
 
 
-cdef float _quant_assign(const float* px, const Cfg* cfg, const Grp* g,
+cdef float _quant_assign(const float* px, int pbit_full, const Grp* g,
                          const uint8_t* tex, int n, const float* e0, const float* e1,
                          int* q0, int* q1, uint8_t* idx, int search) noexcept nogil:
-    """Quantise endpoints (choosing p-bits), then index; return the error."""
+    """Quantise endpoints (choosing p-bits as ``pbit_full`` says, see Cfg), then
+    index; return the error."""
     cdef int t0[4]
     cdef int t1[4]
     cdef uint8_t tidx[16]
@@ -362,7 +363,7 @@ cdef float _quant_assign(const float* px, const Cfg* cfg, const Grp* g,
         _quant_err(e1, g, p0, q1)
         return _assign(px, g, tex, n, q0, q1, search, idx)
     ncomb = 2 if g.pbmode == PB_SHARED else 4
-    if cfg.pbit_full == 0 or (cfg.pbit_full == 1 and ncomb == 4):
+    if pbit_full == 0 or (pbit_full == 1 and ncomb == 4):
         # choose p-bits by endpoint quantisation error only
         for j in range(ncomb):
             p0 = j & 1
@@ -390,25 +391,164 @@ cdef float _quant_assign(const float* px, const Cfg* cfg, const Grp* g,
     return best
 
 
+cdef float _cluster_fit(const float* px, const Cfg* cfg, const Grp* g, const uint8_t* tex,
+                        int n, const float* e0, const float* e1, float best,
+                        int* q0, int* q1, uint8_t* idx) noexcept nogil:
+    """Few-colour groups with 2-bit indices: the exact search.
+
+    When the group's texels take at most 4 distinct colours (content that was
+    palettised or block-compressed before: BC1 leaves 4 colours evenly spaced on a
+    line), the best encoding maps those colours, in their order along the axis
+    ``e0`` -> ``e1``, monotonically onto the 4 palette entries.  Every such map
+    (at most 31) gets least-squares endpoints solved with the decoder's exact
+    weights (0, 21, 43, 64) / 64, then quantisation + index selection; so colours
+    that some pair of quantised endpoints reproduces exactly are found even when
+    the subset's own extremes are not the endpoints (e.g. 3 of 4 BC1 colours in one
+    subset).  Returns the best error, updating ``q0``/``q1``/``idx`` when a map
+    beats ``best``.  Groups of more than 4 colours, of one colour, or whose texels are
+    all distinct (no repeated colour: photographs' small subsets, where the search
+    costs time and rarely wins) return ``best`` at once.
+    """
+    cdef float col[4][4]
+    cdef float cw[4]
+    cdef float pr[4]
+    cdef float dirv[4]
+    cdef float f0[4]
+    cdef float f1[4]
+    cdef int srt[4]
+    cdef int a[4]
+    cdef int t0[4]
+    cdef int t1[4]
+    cdef uint8_t tidx[16]
+    cdef int i, j, c, k, K = 0, found, m, ok, tmp, search
+    cdef float aa, ab, bb, x0, x1, s, t, det, err, tf, res, wsum = 0
+    cdef const float* p
+    for c in range(4):
+        wsum += g.w[c]
+    for i in range(n):
+        p = px + 4 * tex[i]
+        found = -1
+        for j in range(K):
+            ok = 1
+            for c in range(g.c0, g.c1):
+                if col[j][c] != p[c]:
+                    ok = 0
+            if ok:
+                found = j
+                break
+        if found >= 0:
+            cw[found] += 1
+        else:
+            if K == 4:
+                return best
+            for c in range(4):
+                col[K][c] = p[c]
+            cw[K] = 1
+            K += 1
+    if K < 2 or K == n:
+        return best
+    # order the colours along the fitted axis (insertion sort of <= 4)
+    for c in range(4):
+        dirv[c] = (e1[c] - e0[c]) * g.w[c]
+    for k in range(K):
+        pr[k] = 0
+        for c in range(4):
+            pr[k] += col[k][c] * dirv[c]
+        srt[k] = k
+    for k in range(1, K):
+        j = k
+        while j > 0 and pr[srt[j - 1]] > pr[srt[j]]:
+            tmp = srt[j]
+            srt[j] = srt[j - 1]
+            srt[j - 1] = tmp
+            j -= 1
+    search = cfg.idx_full if cfg.idx_full > 0 else 1
+    for m in range(1 << (2 * K)):
+        # the map: sorted colour k -> index a[k], non-decreasing, not constant
+        ok = 1
+        for k in range(K):
+            a[k] = (m >> (2 * k)) & 3
+            if k > 0 and a[k] < a[k - 1]:
+                ok = 0
+        if not ok or a[0] == a[K - 1]:
+            continue
+        aa = 0
+        ab = 0
+        bb = 0
+        for k in range(K):
+            t = oxy_bc7_w2[a[k]] * (1.0 / 64.0)
+            s = 1 - t
+            aa += cw[srt[k]] * s * s
+            ab += cw[srt[k]] * s * t
+            bb += cw[srt[k]] * t * t
+        det = aa * bb - ab * ab
+        if det < 1e-4:
+            continue
+        det = 1 / det
+        for c in range(4):
+            x0 = 0
+            x1 = 0
+            for k in range(K):
+                t = oxy_bc7_w2[a[k]] * (1.0 / 64.0)
+                tf = cw[srt[k]] * col[srt[k]][c]
+                x0 += (1 - t) * tf
+                x1 += t * tf
+            f0[c] = (bb * x0 - ab * x1) * det
+            f1[c] = (aa * x1 - ab * x0) * det
+        # prune maps whose real-valued least-squares residual (the minimum over all
+        # endpoints) already exceeds the best error by more than what rounding the
+        # interpolated values to integers typically gives back (BC1 leaves colours
+        # 1/3 off the exact thirds: 0.1 per texel and unit weight)
+        res = 0
+        for k in range(K):
+            t = oxy_bc7_w2[a[k]] * (1.0 / 64.0)
+            for c in range(4):
+                s = col[srt[k]][c] - ((1 - t) * f0[c] + t * f1[c])
+                res += cw[srt[k]] * g.w[c] * s * s
+        if res >= best + n * wsum * 0.1:
+            continue
+        for c in range(4):
+            f0[c] = _clamp255(f0[c])
+            f1[c] = _clamp255(f1[c])
+        if g.ach >= 0:
+            _alpha_guard(px, g.ach, tex, n, f0, f1)
+        # every p-bit choice fully indexed: the map is right, the p-bits decide
+        err = _quant_assign(px, 2, g, tex, n, f0, f1, t0, t1, tidx, search)
+        if err < best:
+            best = err
+            for c in range(g.c0, g.c1):
+                q0[c] = t0[c]
+                q1[c] = t1[c]
+            memcpy(idx, tidx, n)
+            if best <= 0:
+                break
+    return best
+
+
 cdef float _fit(const float* px, const Cfg* cfg, const Grp* g, const uint8_t* tex,
                 int n, int* q0, int* q1, uint8_t* idx) noexcept nogil:
     """Fit one group: PCA line, projected indices, least squares, then
     ``cfg.iters`` rounds of quantise + index + least squares, keeping the best."""
     cdef float e0[4]
     cdef float e1[4]
+    cdef float a0[4]
+    cdef float a1[4]
     cdef int t0[4]
     cdef int t1[4]
     cdef uint8_t tidx[16]
     cdef float err, best = BIG
     cdef int it, c, search
     _pca(px, g, tex, n, e0, e1)
+    for c in range(4):
+        a0[c] = e0[c]
+        a1[c] = e1[c]
     if n > 2:
         _proj_idx(px, g, tex, n, e0, e1, tidx)
         _lsq(px, g, tex, n, tidx, e0, e1)
     for it in range(cfg.iters):
         # neighbour search (idx_full 1) only pays on the final pass
         search = cfg.idx_full if (cfg.idx_full == 2 or it + 1 == cfg.iters) else 0
-        err = _quant_assign(px, cfg, g, tex, n, e0, e1, t0, t1, tidx, search)
+        err = _quant_assign(px, cfg.pbit_full, g, tex, n, e0, e1, t0, t1, tidx, search)
         if err < best:
             best = err
             for c in range(g.c0, g.c1):
@@ -421,4 +561,6 @@ cdef float _fit(const float* px, const Cfg* cfg, const Grp* g, const uint8_t* te
             break
         if not _lsq(px, g, tex, n, tidx, e0, e1):
             break
+    if cfg.cluster and g.ib == 2 and best > 0:
+        best = _cluster_fit(px, cfg, g, tex, n, a0, a1, best, q0, q1, idx)
     return best
