@@ -21,9 +21,18 @@ way, alternating (local, farm, local, farm...). Per set it prints:
   in docs/farm.md uses;
 * Dask tasks per unit (small units share tasks: ``oxy.farm.batching``);
 * that both roots are byte-identical (every cooked file), so the cooks compared did
-  the same work and the farm changes nothing in the output.
+  the same work and the farm changes nothing in the output;
+* each job's phases (medians over the rounds): before the first unit, the units'
+  span, after the last one (the commit), the pool steps (timed by wrapping the
+  texture pipeline's step functions: a hook of this benchmark only), and the farm's
+  crossing phases from ``oxy.farm.trace`` summed over the units;
+* the median of the per-round ratios (each farm round against the local round
+  beside it; rounds alternate which way goes first), steadier than the ratio of the
+  medians when the machine's load drifts, and how many rounds were within 1.2x.
 
-    python tools/bench_farm.py [--content 24x512 48x64] [--rounds 3] [--workers 2] [--no-batching]
+    python tools/bench_farm.py [--content 24x512 48x64] [--rounds 5] [--workers 2] [--no-batching]
+        [--local-threads N] [--linger S] [--max-tasks N] [--max-in-flight N] [--direct yes|no]
+        [--no-guided] [--dask-defaults]
 
 The machine's load average is printed: the comparison is only fair on a machine
 whose other work is steady during the run.
@@ -214,7 +223,8 @@ def bench_set(work: str, farm, count: int, size: int, rounds: int, workers: int)
         loads.append(os.getloadavg()[0])
     same = root_files(os.path.join(work, "local")) == root_files(os.path.join(work, "farm"))
     units = c.completed - n0
-    sent, recv = (c.bytes_sent - sent0) / max(1, units), (c.bytes_received - recv0) / max(1, units)
+    crossed = max(1, units - (farm.units_local - local0))  # units cooked here shipped nothing
+    sent, recv = (c.bytes_sent - sent0) / crossed, (c.bytes_received - recv0) / crossed
     local, farmed = statistics.median(local_times), statistics.median(farm_times)
     print(f"local 2-thread cook:   median {local:.2f} s  ({', '.join(f'{t:.2f}' for t in local_times)})")
     print(f"farm local:{workers} cook:    median {farmed:.2f} s  ({', '.join(f'{t:.2f}' for t in farm_times)})")
@@ -227,7 +237,7 @@ def bench_set(work: str, farm, count: int, size: int, rounds: int, workers: int)
     print(f"Dask tasks: {farm.tasks_submitted - t0} for {units - here} units on the workers "
           f"({(farm.tasks_submitted - t0) / max(1, units - here):.2f} per unit); {here} of {units} units "
           f"cooked by the client's own threads (local_threads {farm.local_threads})")
-    print(f"per texture: {sent / 1e3:.1f} kB shipped out, {recv / 1e3:.1f} kB back "
+    print(f"per texture sent to the workers: {sent / 1e3:.1f} kB shipped out, {recv / 1e3:.1f} kB back "
           f"({(sent + recv) / 1e3:.1f} kB over the client's link)")
     print(f"implied overhead per task on a worker thread, o = W (farm - local) / N: "
           f"{workers * (farmed - local) / count * 1e3:.1f} ms; "
@@ -245,7 +255,7 @@ def bench_set(work: str, farm, count: int, size: int, rounds: int, workers: int)
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--content", nargs="+", default=["24x512", "48x64"], metavar="COUNTxSIZE")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-batching", action="store_true", help="one Dask task per unit (batch_texels=0)")
     parser.add_argument("--max-in-flight", type=int, help="units waiting on the farm (the CPU pool's size)")

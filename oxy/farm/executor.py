@@ -101,7 +101,8 @@ LOCAL_THREADS = 1
 @dataclass
 class FarmCounters:
     """What crossed to the cluster (bytes are the task's payload: input file bytes
-    out, encoded result bytes back; Dask's own framing is not counted)."""
+    out, encoded result bytes back; Dask's own framing is not counted; a unit a
+    client thread cooked counts as submitted and completed, not in the bytes)."""
 
     submitted: int = 0      # units (a texture, a parse, a geometry)
     completed: int = 0
@@ -514,7 +515,10 @@ class Farm:
             call.woken = time.time()
             with self._lock:
                 self.counters.completed += 1
-                self.counters.bytes_received += len(data)
+                if call.batch is not None and call.batch.local:  # cooked here: nothing crossed
+                    self.counters.bytes_sent -= call.sent
+                else:
+                    self.counters.bytes_received += len(data)
             return data
         except OperationCancelled:
             with self._lock:
