@@ -26,7 +26,7 @@ see :func:`simd_path`: BC4/BC5 min/max endpoints and exact nearest indices, 6-10
 faster than ``fast`` at ~0.7 dB less; BC1 the ``fast`` algorithm on 8 blocks per
 AVX2 vector, same quality, ~5x faster; BC6H 8 blocks per AVX2 vector, one mode per
 block -- 12-bit base with 8-bit deltas where they fit, else 10.10.10 -- projected
-indices, one refit, errors in half-float bits: ~10x ``fast`` at ~1.8 dB less),
+indices, one refit, errors in half-float bits: 4-8x ``fast``'s speed at ~2.2 dB less),
 ``"fast"`` (one least-squares pass; BC1 indices by projection), ``"normal"``
 (refinement rounds plus the secondary modes: BC1 3-colour, BC4 6-value and a +/-1
 endpoint hill climb, BC6H two regions on the best four shapes), ``"high"`` (more
