@@ -150,7 +150,7 @@ def test_encoder_output_decodes_identically(fmt: str, wrinkles: np.ndarray) -> N
         assert_matches_reference(fmt, data, 300, 256)
 
 
-@pytest.mark.parametrize("quality", ["fast", "normal"])
+@pytest.mark.parametrize("quality", ["fast", "normal", "high"])
 def test_bc6h_encoder_output_decodes_identically(hdr: np.ndarray, quality: str) -> None:
     """Scaled so that most texels land inside texture2ddecoder's 8-bit window."""
     img = np.ascontiguousarray(hdr * np.exp2(np.linspace(-2, 2, hdr.shape[1], dtype=np.float32))[None, :, None])
