@@ -16,12 +16,15 @@
 A job with several models (the ``models`` option: ``oxy cook a.gltf b.fbx ...``) is
 pipelined across models: while model k is emitted, models k+1 .. k+MODELS_AHEAD (more
 while they are small: :class:`~oxy.importing.scene.ahead.Lookahead`) are checked,
-parsed and planned, and their texture cooks and geometry packing already run on the
-CPU pool (bounded by each model's pipeline). Everything that touches the
-session (emission, records, plan diagnostics, savepoints) still happens model after
-model, in request order, and textures are emitted in plan order, so the root's bytes
-are the same as a one-model-at-a-time cook, for any thread count. Diagnostics and
-progress of a model prepared ahead are held and replayed at its turn.
+parsed (one parse at a time per job) and planned, and their texture cooks and
+geometry packing already run on the CPU pool (bounded by each model's pipeline).
+Everything that touches the session (emission, records, plan diagnostics,
+savepoints) still happens model after model, in request order, and textures are
+emitted in plan order, so the root's bytes are the same as a one-model-at-a-time
+cook, for any thread count. Diagnostics and progress of a model prepared ahead are
+held and replayed at its turn. One cost: with a cook cache, an image that two models
+of the job share and that both cook at the same time is cooked twice (one model
+after the other, the second found it in the cache); the bytes are the same.
 
 Request options (declared once in :data:`~oxy.importing.scene.plan.SCENE_OPTIONS`):
 ``name_prefix`` / ``scene_name`` (default: the file's stem), ``quality`` (BC7 effort
@@ -36,7 +39,8 @@ Thread rules: runs in the job greenlet on the import hub (see oxy.importing.regi
 Failure modes: a file assimp cannot read fails with ``scene.parse_failed`` naming the
 file and assimp's reason; invalid mesh data fails the job (nothing is committed); a
 missing or undecodable texture is a warning and texture index 0. Cancellation kills
-the streams, cancels the pipeline and rolls the session back: the previous index stays.
+the streams, cancels the pipeline (and those of the models prepared ahead) and rolls
+the session back: the previous index stays.
 """
 from __future__ import annotations
 
