@@ -7,7 +7,7 @@ embedded bytes, then keyed and looked up (the root, then the cook cache:
 on the pool. ``workers`` greenlets (default: the CPU pool's size) keep the pool busy.
 
 Back-pressure: :meth:`submit` blocks its greenlet while ``queue_capacity`` items
-wait, and finished results wait (at most ``workers`` of them) until :meth:`collect`
+(default: 16, or twice the workers if more) wait, and finished results wait (at most ``workers`` of them) until :meth:`collect`
 takes them, so memory stays bounded however many textures a job has. Submit from a
 producer greenlet while another greenlet collects.
 
@@ -106,7 +106,8 @@ class TexturePipeline:
         if self._farm is not None:
             # farm cooks wait on greenlets, not pool threads: as many workers as units the farm takes
             self._workers = max(self._workers, int(getattr(self._farm, "max_in_flight", 1)))
-        self._input = _HeaviestFirst(queue_capacity or 2 * self._workers, heaviest=self._workers > 1)
+        # a window of at least 16 waiting items (descriptors, not pixels) for largest-first to choose from
+        self._input = _HeaviestFirst(queue_capacity or max(16, 2 * self._workers), heaviest=self._workers > 1)
         self._output: Channel[TextureResult] = Channel(self._workers)
         self._counts = _Counters()
         self._running = 0
