@@ -62,7 +62,7 @@ from oxy.formats.primitives import AssetKey
 from oxy.formats.resources import TEXTURE_DESC_SIZE
 from oxy.importing.incremental import (SourceCheck, check_source, output_record, recorded_outputs, root_texture_keys,
                                        source_record, stat_files, unit_reason)
-from oxy.importing.units import COOKED, UNCHANGED, UnitOutcome, UnitStore, pack_unit, parse_unit
+from oxy.importing.units import COOKED, UNCHANGED, UnitOutcome, UnitStore, pack_unit_on_hub, parse_unit_on_hub
 from oxy.hub import Nursery
 from oxy.importing.emitters import EmitError
 from oxy.importing.registry import JobContext, register_importer
@@ -122,8 +122,7 @@ class _Job:
             self.plan, self.ctx
 
         def pack(g: GeometryPlan) -> tuple[tuple[PackedGeometry | None, list], UnitOutcome]:
-            return ctx.run_blocking(pack_unit, model, parse_key, g.mesh_indices, store,
-                                    partial(pack_checked, plan, g))
+            return pack_unit_on_hub(ctx, model, parse_key, g.mesh_indices, store, partial(pack_checked, plan, g))
         self.packs = self.group.imap(pack, plan.geometries)
 
     def stop(self) -> None:
@@ -393,9 +392,8 @@ class SceneImporter:
         try:
             # the parse reads the model and its buffers/.mtl; images are the texture units' inputs
             parse_inputs = [p for p in deps.files if not p.lower().endswith(IMAGE_EXTENSIONS)]
-            with parsing:
-                parsed, outcome, hashes = ctx.run_blocking(parse_unit, self.backend, path, parse_inputs, store,
-                                                           cacheable)
+            with parsing:  # (with a farm, the parse waits on this greenlet, not on a pool thread)
+                parsed, outcome, hashes = parse_unit_on_hub(ctx, self.backend, path, parse_inputs, store, cacheable)
         except SceneParseError as exc:
             held.diagnose(Severity.ERROR, "scene.parse_failed", f"cannot import {exc.path}: {exc.reason}",
                           source_path=path)
