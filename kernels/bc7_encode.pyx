@@ -11,8 +11,15 @@
 #     the scatter along it over (levels - 1)^2); only the best few are fitted, and
 #     a shape whose off-axis scatter (a true lower bound) already exceeds the best
 #     error is skipped;
+#   * fits with 2-bit indices (modes 2-5) on a group of at most 4 distinct colours
+#     (with a repeat) also run the exact search of _cluster_fit (bc7_fit.pxi): every
+#     monotone colour -> index map, least squares with the decoder's weights, every
+#     p-bit choice; content already quantised by BC7 / BC1 or a palette comes out
+#     exact or nearly so;
 #   * a preset may stop early once a block's error is below ``good_enough``, or
-#     try "extra" modes only on blocks that mode 6 leaves with a large error.
+#     try "extra" modes only on blocks that mode 6 leaves with a large error; a
+#     block of at most 4 distinct colours never stops early short of error 0 and
+#     tries the exact-capable modes 5 and 3 first (presets normal and up).
 # SIMD (bc7_simd.h): mode 6 of the ultrafast..thorough presets and, in every
 # preset, the shape scores of opaque blocks run in C kernels built twice, portable
 # and AVX2, picked at import (``simd_path``) or forced per call (``path=``);
@@ -91,7 +98,10 @@ ctypedef struct Cfg:
     oxy_ps_fn psfn       # shape scores of opaque blocks, same path
     float m5_below       # opaque blocks try mode 5 only if mode 6 left at most this per texel (0: always)
     int cluster          # 1: groups with 2-bit indices and <= 4 distinct colours get the exact search
-    int few_exact        # 1: blocks of <= 4 distinct colours ignore good_enough (search to error 0)
+    int few_exact        # 1: blocks of <= 4 distinct colours try modes 5, 3 first and stop early
+    float few_stop       # only below good_enough * few_stop
+    float cluster_margin # _cluster_fit skips maps whose real residual >= best + n * sum(w) * this
+    int cluster_tries    # _cluster_fit quantises at most this many maps (least real residual first)
 
 
 ctypedef struct Enc:
@@ -157,9 +167,9 @@ cdef void _encode_block(const uint8_t* tx, const Cfg* cfg, uint8_t* out) noexcep
     mask = cfg.modes_opaque if opaque else cfg.modes_alpha
     if cfg.few_exact and good_enough > 0 and _few_colours(tx):
         # a block of at most 4 colours is often exactly representable (the exact
-        # search of _cluster_fit finds it): no early stop short of error 0, and
-        # the modes that can be exact first
-        good_enough = 0
+        # search of _cluster_fit finds it): a lower early stop, and the modes that
+        # can be exact first
+        good_enough *= cfg.few_stop
         few = 1
         order = _ORDER_FEW
     if cfg.force_mode < 0 and cfg.m6_fast and mask & 64:
@@ -232,6 +242,8 @@ cdef void _set_int(Cfg* cfg, str key, int val):
         cfg.m6.search = 1 if val else 0
     elif key == "cluster":
         cfg.cluster = 1 if val else 0
+    elif key == "cluster_tries":
+        cfg.cluster_tries = min(35, max(1, val))
     elif key == "few_exact":
         cfg.few_exact = 1 if val else 0
 
@@ -275,6 +287,9 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
     cfg.m5_below = 0
     cfg.cluster = 1
     cfg.few_exact = 1
+    cfg.few_stop = 0.25
+    cfg.cluster_margin = 0.1
+    cfg.cluster_tries = 4
     cfg.psfn = NULL
     for c in range(8):
         cfg.nparts[c] = 1
@@ -413,12 +428,16 @@ def encode(const uint8_t[:, :, ::1] rgba, int quality=2, bint perceptual=False,
                     cfg.nparts[c] = min(16, max(1, int(val[c])))
             elif key in ("iters", "pbit_full", "idx_full", "modes_opaque", "modes_alpha",
                          "rot_opaque", "modes_extra", "max_shapes", "m6_fast",
-                         "m6_iters", "m6_search", "cluster", "few_exact"):
+                         "m6_iters", "m6_search", "cluster", "few_exact", "cluster_tries"):
                 _set_int(&cfg, key, int(val))
             elif key == "extra_above":
                 cfg.extra_above = float(val)
             elif key == "good_enough":
                 cfg.good_enough = float(val)
+            elif key == "cluster_margin":
+                cfg.cluster_margin = float(val)
+            elif key == "few_stop":
+                cfg.few_stop = float(val)
             elif key == "m5_below":
                 cfg.m5_below = float(val)
             else:

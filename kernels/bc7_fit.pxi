@@ -422,6 +422,10 @@ cdef float _cluster_fit(const float* px, const Cfg* cfg, const Grp* g, const uin
     cdef uint8_t tidx[16]
     cdef int i, j, c, k, K = 0, found, m, ok, tmp, search
     cdef float aa, ab, bb, x0, x1, s, t, det, err, tf, res, wsum = 0
+    cdef float mres[35]
+    cdef float me[35][2][4]
+    cdef int nm = 0
+    cdef float tol, lo
     cdef const float* p
     for c in range(4):
         wsum += g.w[c]
@@ -495,21 +499,40 @@ cdef float _cluster_fit(const float* px, const Cfg* cfg, const Grp* g, const uin
                 x1 += t * tf
             f0[c] = (bb * x0 - ab * x1) * det
             f1[c] = (aa * x1 - ab * x0) * det
-        # prune maps whose real-valued least-squares residual (the minimum over all
-        # endpoints) already exceeds the best error by more than what rounding the
-        # interpolated values to integers typically gives back (BC1 leaves colours
-        # 1/3 off the exact thirds: 0.1 per texel and unit weight)
+        # the map's real-valued residual (the minimum over all endpoints): ~0 for
+        # the right map of exactly representable colours (with 2 colours, or
+        # colours that fit several spacings, more than one map has it)
         res = 0
         for k in range(K):
             t = oxy_bc7_w2[a[k]] * (1.0 / 64.0)
             for c in range(4):
                 s = col[srt[k]][c] - ((1 - t) * f0[c] + t * f1[c])
                 res += cw[srt[k]] * g.w[c] * s * s
-        if res >= best + n * wsum * 0.1:
-            continue
+        mres[nm] = res
         for c in range(4):
-            f0[c] = _clamp255(f0[c])
-            f1[c] = _clamp255(f1[c])
+            me[nm][0][c] = f0[c]
+            me[nm][1][c] = f1[c]
+        nm += 1
+    # quantise the maps in order of residual, those within ``tol`` of the least
+    # and below the best error (+ what rounding the interpolated values to
+    # integers can give back, < 0.5 per channel: ``cluster_margin``), at most
+    # ``cluster_tries`` of them
+    tol = n * wsum * cfg.cluster_margin
+    lo = BIG
+    for j in range(nm):
+        if mres[j] < lo:
+            lo = mres[j]
+    for k in range(cfg.cluster_tries):
+        j = -1
+        for i in range(nm):
+            if mres[i] <= lo + tol and (j < 0 or mres[i] < mres[j]):
+                j = i
+        if j < 0 or mres[j] >= best + tol:
+            break
+        mres[j] = BIG  # taken
+        for c in range(4):
+            f0[c] = _clamp255(me[j][0][c])
+            f1[c] = _clamp255(me[j][1][c])
         if g.ach >= 0:
             _alpha_guard(px, g.ach, tex, n, f0, f1)
         # every p-bit choice fully indexed: the map is right, the p-bits decide

@@ -69,29 +69,32 @@ def sq_error(img: np.ndarray, quality: int, tune: dict | None = None) -> int:
 LEVELS = {name: i for i, name in enumerate(bc7.QUALITIES)}
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-@pytest.mark.parametrize("quality", ["better", "thorough", "high"])
-def test_bc7_quantised_colours_on_a_line_are_exact(quality: str, seed: int) -> None:
-    img = few_colour_image(seed, "bc7")
-    assert sq_error(img, LEVELS[quality]) == 0
-
-
-@pytest.mark.parametrize("seed", [1, 2])
-def test_normal_leaves_at_most_one_block_in_a_hundred_inexact(seed: int) -> None:
-    # normal fits one mode-3 partition shape per block (picked by a cheap estimate)
-    img = few_colour_image(seed, "bc7")
-    out = decode_both(kernel.encode(img, LEVELS["normal"]), SIDE, SIDE)
+def block_errors(img: np.ndarray, quality: int, tune: dict | None = None) -> np.ndarray:
+    out = decode_both(kernel.encode(img, quality, tune=tune), img.shape[1], img.shape[0])
+    assert (out[..., 3] == 255).all()
     diff = out[..., :3].astype(np.int64) - img[..., :3]
-    per_block = (diff * diff).reshape(16, 4, 16, 4, 3).sum(axis=(1, 3, 4))
-    assert np.count_nonzero(per_block) <= 2
+    return (diff * diff).reshape(SIDE // 4, 4, SIDE // 4, 4, 3).sum(axis=(1, 3, 4))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("quality", ["normal", "better", "thorough", "high"])
+def test_bc7_quantised_colours_on_a_line_are_near_exact(quality: str, seed: int) -> None:
+    # "near": a block of <= 4 colours stops early at a quarter of the preset's
+    # good_enough (normal: 4 squared error per block, high: 2), and normal fits one
+    # mode-3 shape; the rest must be exact
+    per_block = block_errors(few_colour_image(seed, "bc7"), LEVELS[quality])
+    assert per_block.max() <= (32 if quality == "normal" else 4)
+    assert np.count_nonzero(per_block) <= 16  # of 256 blocks
+    assert per_block.sum() <= 32
 
 
 def test_the_exact_search_is_what_makes_them_exact() -> None:
     # the previous fit (least squares on each subset's own extremes, early stop at
     # 1 squared error per texel) left many of these blocks inexact
     img = few_colour_image(1, "bc7")
-    assert sq_error(img, LEVELS["normal"], OLD_FIT) > 0
-    assert sq_error(img, LEVELS["high"], OLD_FIT) > 0
+    for quality in ("normal", "high"):
+        old = block_errors(img, LEVELS[quality], OLD_FIT)
+        assert np.count_nonzero(old) > 30 and old.sum() > 200
     # the search does not bend the fast presets (mode 6 only, p-bits pinned)
     for quality in ("ultrafast", "fast"):
         assert kernel.encode(img, LEVELS[quality]) == kernel.encode(img, LEVELS[quality], tune=OLD_FIT)

@@ -30,6 +30,15 @@ Presets (``quality=``), fastest first, all using every BC7 mode where it pays:
 * ``"high"``   -- every mode (mode 7 only on blocks with alpha, where it can win),
   all rotations, more partition shapes, full p-bit and index search.
 
+Few-colour content (``"normal"`` and up): a block of at most 4 distinct colours --
+texture that was palettised or block-compressed before, e.g. BC1's 4 colours evenly
+spaced on a line -- does not stop early short of error 0 and tries modes 5 and 3
+first; every fit with 2-bit indices on at most 4 distinct colours maps them onto the
+palette by an exact search (each monotone colour -> index map, least squares with
+the decoder's weights, every p-bit choice), so colours some quantised endpoints
+reproduce come out exact. ``"ultrafast"`` and ``"fast"`` are mode 6 with alpha p-bits
+pinned to 1 (odd endpoint values), which cannot reproduce such content exactly.
+
 ``perceptual=True`` weights the error R 0.299 / G 0.587 / B 0.114 (scaled so the
 sum matches the linear weights) instead of equally. Opaque blocks spend no bits on
 alpha: they decode to alpha exactly 255.
