@@ -83,9 +83,10 @@ def test_bc7_quantised_colours_on_a_line_are_near_exact(quality: str, seed: int)
     # good_enough (normal: 4 squared error per block, high: 2), and normal fits one
     # mode-3 shape; the rest must be exact
     per_block = block_errors(few_colour_image(seed, "bc7"), LEVELS[quality])
-    assert per_block.max() <= (32 if quality == "normal" else 4)
+    normal = quality == "normal"
+    assert per_block.max() <= (32 if normal else 4)
     assert np.count_nonzero(per_block) <= 16  # of 256 blocks
-    assert per_block.sum() <= 32
+    assert per_block.sum() <= (64 if normal else 32)  # the old fit: > 200 (below)
 
 
 def test_the_exact_search_is_what_makes_them_exact() -> None:
