@@ -18,8 +18,8 @@
 #     exact or nearly so;
 #   * a preset may stop early once a block's error is below ``good_enough``, or
 #     try "extra" modes only on blocks that mode 6 leaves with a large error; a
-#     block of at most 4 distinct colours never stops early short of error 0 and
-#     tries the exact-capable modes 5 and 3 first (presets normal and up).
+#     block of at most 4 distinct colours stops only below good_enough * few_stop
+#     and tries the exact-capable modes 5 and 3 first (presets normal and up).
 # SIMD (bc7_simd.h): mode 6 of the ultrafast..thorough presets and, in every
 # preset, the shape scores of opaque blocks run in C kernels built twice, portable
 # and AVX2, picked at import (``simd_path``) or forced per call (``path=``);

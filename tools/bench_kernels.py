@@ -15,7 +15,9 @@ images and ratios against the peers measured in the same run.
 The Pareto table takes each ISPC BC7 profile (ultrafast, veryfast, fast, basic,
 slow) and finds the fastest oxy preset (linear weights) that is at least as fast
 (min Mpix/s over the images) at no lower mean PSNR (within 0.05 dB): PASS if there
-is one. The SIMD path oxy's mode-6 fit ran (``bc7.simd_path()``) is printed too.
+is one. The SIMD path oxy's mode-6 fit ran (``bc7.simd_path()``) is printed too, and
+per encoder the share of texels decoded with alpha != 255 (the sources are opaque:
+oxy keeps alpha 255; ISPC's opaque profiles and bc7enc spend the alpha p-bit on RGB).
 Finally it checks parallelism: two threads encoding two images vs one thread
 encoding both in turn (oxy's kernels release the GIL, so this should approach 2x
 on an idle 2-core machine).

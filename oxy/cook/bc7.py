@@ -32,8 +32,8 @@ Presets (``quality=``), fastest first, all using every BC7 mode where it pays:
 
 Few-colour content (``"normal"`` and up): a block of at most 4 distinct colours --
 texture that was palettised or block-compressed before, e.g. BC1's 4 colours evenly
-spaced on a line -- does not stop early short of error 0 and tries modes 5 and 3
-first; every fit with 2-bit indices on at most 4 distinct colours maps them onto the
+spaced on a line -- stops early only at a quarter of the preset's error threshold and
+tries modes 5 and 3 first; every fit with 2-bit indices on at most 4 distinct colours maps them onto the
 palette by an exact search (each monotone colour -> index map, least squares with
 the decoder's weights, every p-bit choice), so colours some quantised endpoints
 reproduce come out exact. ``"ultrafast"`` and ``"fast"`` are mode 6 with alpha p-bits
