@@ -27,7 +27,7 @@ from typing import Any, Mapping
 
 #: Bump a stage's number when its output bytes change for the same input.
 STAGE_VERSIONS: dict[str, int] = {
-    "texture": 3,       # decode, mips, BC7 / BCn / RGBA encode, payload packing (oxy.cook.texture); 2: normal -> BC5, hdr -> BC6H, grey data -> BC4; 3: BC7 SIMD mode-6 fit and shape scores, new presets
+    "texture": 4,       # decode, mips, BC7 / BCn / RGBA encode, payload packing (oxy.cook.texture); 2: normal -> BC5, hdr -> BC6H, grey data -> BC4; 3: BC7 SIMD mode-6 fit and shape scores, new presets; 4: BC7 exact few-colour fit, BC6H log-error search
     "scene_parse": 1,   # the assimp backend's ParsedScene (oxy.importing.scene.backend_assimp)
     "geometry": 1,      # vertex/index packing (oxy.cook.vertices.pack_geometry)
     "material": 1,      # material mapping and descriptor (oxy.cook.materials)

@@ -138,21 +138,21 @@ def encode(rgba: npt.NDArray[np.uint8], quality: Quality = "normal",
     return _encode_strips(image, QUALITIES.index(quality), bool(perceptual), progress)
 
 
-def strip_rows(width: int) -> int:
-    """Texel rows per strip for an image ``width`` texels wide: a multiple of 4, about
-    :data:`STRIP_BYTES` of RGBA8."""
-    return strips.strip_rows(width, 4)
-
-
 #: The slowest presets get half-height strips (sized by work, not bytes): a cancel
 #: then frees a pool thread within one strip (< 50 ms) even on a loaded machine.
 _SLOW_PRESETS: Final[frozenset[str]] = frozenset(("thorough", "high"))
 
 
+def strip_rows(width: int, quality: str = "normal") -> int:
+    """Texel rows per strip for an image ``width`` texels wide at preset ``quality``: a
+    multiple of 4, about :data:`STRIP_BYTES` of RGBA8, half that for the slow presets
+    (so a cancel frees a pool thread within one strip)."""
+    rows = strips.strip_rows(width, 4)
+    return max(4, rows // 2 // 4 * 4) if quality in _SLOW_PRESETS else rows
+
+
 def _encode_strips(image: np.ndarray, level: int, perceptual: bool, progress: Progress | None) -> bytes:
-    rows = strip_rows(image.shape[1])
-    if QUALITIES[level] in _SLOW_PRESETS:
-        rows = max(4, rows // 2 // 4 * 4)
+    rows = strip_rows(image.shape[1], QUALITIES[level])
     return strips.encode_in_strips(image, lambda strip: _enc.encode(strip, level, perceptual), progress, rows)
 
 

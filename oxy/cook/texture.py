@@ -514,15 +514,8 @@ def _encode_chain(chain: Sequence[np.ndarray], settings: TextureSettings,
         perceptual = settings.perceptual
         # a strip is never taller than bc7's own strips, so each is one kernel call
         return strips.encode_levels(levels, lambda strip: bc7.encode(strip, quality, perceptual), progress,
-                                    lambda level: _bc7_rows(level.shape[1], quality))
+                                    lambda level: bc7.strip_rows(level.shape[1], quality))
     return strips.encode_levels(levels, _bcn_encoder(settings), progress)
-
-
-def _bc7_rows(width: int, quality: str) -> int:
-    """Rows per BC7 strip, as :func:`oxy.cook.bc7.encode` splits them (half height for
-    the slow presets, so a cancel frees a pool thread within one strip)."""
-    rows = bc7.strip_rows(width)
-    return max(4, rows // 2 // 4 * 4) if quality in bc7._SLOW_PRESETS else rows
 
 
 def _encode(level: np.ndarray, fmt: Format) -> bytes:
