@@ -79,14 +79,14 @@ def block_errors(img: np.ndarray, quality: int, tune: dict | None = None) -> np.
 @pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize("quality", ["normal", "better", "thorough", "high"])
 def test_bc7_quantised_colours_on_a_line_are_near_exact(quality: str, seed: int) -> None:
-    # "near": a block of <= 4 colours stops early at a quarter of the preset's
-    # good_enough (normal: 4 squared error per block, high: 2), and normal fits one
-    # mode-3 shape; the rest must be exact
+    # "near": a block of <= 4 colours stops early below a fraction of the preset's
+    # good_enough (normal: half, 8 squared error per block; better and up: a quarter,
+    # high: 2), and normal fits one mode-3 shape; the rest must be exact
     per_block = block_errors(few_colour_image(seed, "bc7"), LEVELS[quality])
     normal = quality == "normal"
     assert per_block.max() <= (32 if normal else 4)
-    assert np.count_nonzero(per_block) <= 16  # of 256 blocks
-    assert per_block.sum() <= (64 if normal else 32)  # the old fit: > 200 (below)
+    assert np.count_nonzero(per_block) <= (24 if normal else 16)  # of 256 blocks; the old fit: > 30
+    assert per_block.sum() <= (160 if normal else 32)  # the old fit: > 200 (below)
 
 
 def test_the_exact_search_is_what_makes_them_exact() -> None:
