@@ -28,19 +28,25 @@ def encode_fast(strip: np.ndarray) -> bytes:
     return bc7.encode(strip, "fast")
 
 
-@pytest.mark.parametrize("threads", [1, 2, 3])
-def test_levels_give_the_bytes_of_one_call_per_level(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    levels = chain()
-    expected = [bc7.encode(level, "fast") for level in levels]
-    total = sum(bc7.block_count(level.shape[1], level.shape[0]) for level in levels)
-    spreads: list[int] = []
+@pytest.fixture
+def spreads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The strip count of every fork-join (:func:`oxy.hub.fanout.spread` call) while the test runs."""
+    counts: list[int] = []
     real = fanout.spread
 
     def counting(work: Any, count: int, after: Any = None) -> Any:
-        spreads.append(count)
+        counts.append(count)
         return real(work, count, after)
 
     monkeypatch.setattr(fanout, "spread", counting)
+    return counts
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_levels_give_the_bytes_of_one_call_per_level(threads: int, spreads: list[int]) -> None:
+    levels = chain()
+    expected = [bc7.encode(level, "fast") for level in levels]
+    total = sum(bc7.block_count(level.shape[1], level.shape[0]) for level in levels)
     with ImportLoop(cpu_threads=threads) as loop:
         for rows in (None, 4, 8, 12):  # never taller than bc7.encode's own strips (it would split them)
             reports: list[tuple[int, int, threading.Thread]] = []
@@ -75,15 +81,7 @@ def test_without_a_pool_or_progress_each_level_is_one_call() -> None:
     assert fanout.spread(lambda i: i, 4) is None
 
 
-def test_a_texture_cook_on_the_pool_is_one_fork_join(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spreads: list[int] = []
-    real = fanout.spread
-
-    def counting(work: Any, count: int, after: Any = None) -> Any:
-        spreads.append(count)
-        return real(work, count, after)
-
-    monkeypatch.setattr(fanout, "spread", counting)
+def test_a_texture_cook_on_the_pool_is_one_fork_join(tmp_path: pathlib.Path, spreads: list[int]) -> None:
     with AsyncImportService(cpu_threads=2, cache=None) as service:
         report = service.submit(ImportRequest(str(WRINKLES), str(tmp_path / "root"),
                                               options={"quality": "fast"})).wait(T)
