@@ -42,6 +42,7 @@ from oxy.cook.scene_build import CameraData, LightData, NodeData
 from oxy.cook.texture import TextureSettings, cook_texture_files
 from oxy.cook.vertices import MeshData, PackedGeometry, PackedSubmesh
 from oxy.hub.pools import current_pools, current_task
+from oxy.importing.in_flight import cook_once
 from oxy.importing.scene.backend import EmbeddedTexture, ParsedScene, SceneBackend
 from oxy.importing.scene.plan import PlanDiagnostic
 from oxy.importing.types import Severity
@@ -176,7 +177,10 @@ def cook_texture_unit(sources: Sequence[tuple[str, bytes]], settings: TextureSet
                       ) -> tuple[CookedTexture | None, int | None, UnitOutcome]:
     """(texture, None, outcome) from the cache or a cook, or (None, index, outcome)
     when the root already holds this exact texture at ``index``. ``progress(done, total)``
-    is called between strips of a local cook (what it raises ends the cook: a cancel)."""
+    is called between strips of a local cook (what it raises ends the cook: a cancel).
+    A local cook of a key another pool thread is cooking right now waits for that cook
+    (:func:`oxy.importing.in_flight.cook_once`) and takes its result: from the cache
+    when there is one (outcome "cache:local"), else the same object (outcome "cooked")."""
     texture, reused, outcome = texture_lookup(sources, settings, kind, store)
     if texture is not None or reused is not None:
         return texture, reused, outcome
@@ -186,8 +190,18 @@ def cook_texture_unit(sources: Sequence[tuple[str, bytes]], settings: TextureSet
         texture = farm.cook_texture(sources, settings, kind, key, store.farm_cache_url())
         store.store_farmed(key, texture)
     else:
-        texture = cook_texture_files(sources, settings, kind=kind, progress=progress)
-        store.store(key, texture)
+        def cook() -> CookedTexture:
+            cooked = cook_texture_files(sources, settings, kind=kind, progress=progress)
+            store.store(key, cooked)
+            return cooked
+
+        texture, cooked_here = cook_once(key, cook)
+        if not cooked_here and store.cache is not None:
+            # cooked meanwhile by another unit of this key: now a cache hit, as if
+            # the other unit had finished first (a fresh copy, the cache's origin)
+            again, reused, second = texture_lookup(sources, settings, kind, store)
+            if again is not None or reused is not None:
+                return again, reused, second
     return texture, None, outcome
 
 

@@ -22,9 +22,9 @@ Everything that touches the session (emission, records, plan diagnostics,
 savepoints) still happens model after model, in request order, and textures are
 emitted in plan order, so the root's bytes are the same as a one-model-at-a-time
 cook, for any thread count. Diagnostics and progress of a model prepared ahead are
-held and replayed at its turn. One cost: with a cook cache, an image that two models
-of the job share and that both cook at the same time is cooked twice (one model
-after the other, the second found it in the cache); the bytes are the same.
+held and replayed at its turn. An image two models of the job share is cooked once
+even when both reach it at the same time: the second unit waits for the first's cook
+(:mod:`oxy.importing.in_flight`) and, with a cook cache, counts as a cache hit.
 
 Request options (declared once in :data:`~oxy.importing.scene.plan.SCENE_OPTIONS`):
 ``name_prefix`` / ``scene_name`` (default: the file's stem), ``quality`` (BC7 effort
