@@ -26,6 +26,10 @@ Bench images (scikit-image's bundled photos): astronaut 512x512, coffee 600x400,
 rocket cropped to 640x424, and coffee resized to 2048x2048 with Pillow LANCZOS.
 ``--quick`` drops the 2048x2048 image and uses one run per measurement.
 
+``--pairs`` times only the Pareto pairs (each ISPC profile against one oxy preset),
+alternating the two image by image, so that a machine whose speed drifts over minutes
+(this VM: 30 % between runs) moves both sides alike.
+
 ``--images held-out`` runs the same tables on seven images the presets were not tuned
 on (scikit-image's chelsea, hubble_deep_field, immunohistochemistry, colorwheel and
 retina, and the corpus' Wrinkles.jpg and Concrete.tga as RGB).
@@ -276,6 +280,45 @@ def pareto(rows: list[Row]) -> list[str]:
     return lines
 
 
+#: ISPC profile -> the oxy preset ``--pairs`` times against it
+PAIRS = {"ultrafast": "ultrafast", "veryfast": "normal", "fast": "better", "basic": "thorough", "slow": "high"}
+
+
+def paired(images: dict[str, np.ndarray], repeat: int) -> list[str]:
+    """Each ISPC profile against its oxy preset (:data:`PAIRS`), timed alternately on
+    each image (oxy, ISPC, ISPC, oxy, ...), so both see the same state of a shared,
+    drifting machine: per image the least thread-CPU time of each over ``repeat``
+    rounds. The speed ratio is of min Mpix/s over the images, as in the Pareto table;
+    the per-image ratios show how uniform it is."""
+    encs = {name: enc for name, _tier, enc in encoders()}
+    lines = ["| ISPC profile | oxy preset | speed ratio (min Mpix/s) | per-image speed ratios "
+             "| mean dB delta | result |", "|---|---|---|---|---|---|"]
+    for prof, preset in PAIRS.items():
+        pair = (encs[f"oxy {preset}"], encs[f"ispc {prof}"])
+        mpix: tuple[list[float], list[float]] = ([], [])
+        psnr: tuple[list[float], list[float]] = ([], [])
+        for img in images.values():
+            h, w = img.shape[:2]
+            best = [float("inf"), float("inf")]
+            out = [b"", b""]
+            for r in range(repeat):
+                for k in ((0, 1) if r % 2 == 0 else (1, 0)):
+                    c0 = time.thread_time()
+                    out[k] = pair[k](img)
+                    best[k] = min(best[k], time.thread_time() - c0)
+            for k in (0, 1):
+                mpix[k].append(w * h / best[k] / 1e6)
+                psnr[k].append(bc7.psnr(img, reference_decode(out[k], w, h)))
+        ratio = min(mpix[0]) / min(mpix[1])
+        per_image = [a / b for a, b in zip(*mpix)]
+        delta = float(np.mean(psnr[0]) - np.mean(psnr[1]))
+        verdict = "PASS" if ratio >= 1.0 and delta >= -PSNR_SLACK else "FAIL"
+        lines.append(f"| {prof} | oxy {preset} | {ratio:.2f}x | {min(per_image):.2f}-{max(per_image):.2f}x "
+                     f"| {delta:+.2f} | {verdict} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -322,9 +365,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", choices=("bench", "held-out"), default="bench",
                     help="bench: the images the presets were tuned on; held-out: seven others "
                          "(scikit-image photos and the corpus' opaque photographs)")
+    ap.add_argument("--pairs", action="store_true",
+                    help="only the Pareto pairs (each ISPC profile and its oxy preset), timed alternately "
+                         "image by image: ratios robust against a machine whose speed drifts")
     args = ap.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
     images = held_out_images() if args.images == "held-out" else bench_images(args.quick)
+    if args.pairs:
+        print(f"oxy BC7 SIMD path: {bc7.simd_path()}; {args.images} images; load average {load_average()}")
+        paired(images, repeat)
+        print(f"load average at the end: {load_average()}")
+        return 0
     names = list(images)
     rows: list[Row] = []
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
