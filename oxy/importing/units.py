@@ -223,10 +223,7 @@ def finish_farmed_texture(farm: Any, data: bytes, key: str, store: UnitStore) ->
     """After a farm cook waited for on a greenlet (:meth:`oxy.farm.Farm.wait`): decode
     the result's bytes and fill the local cache as :meth:`UnitStore.store_farmed`
     does. Runs on a pool thread (decoding and cache writes are CPU and I/O work)."""
-    texture = farm.decode(data)
-    if not isinstance(texture, CookedTexture):
-        raise TypeError(f"the farm returned a {type(texture).__name__} for texture unit {key}, not a CookedTexture")
-    store.store_farmed(key, texture)
+    texture: CookedTexture = finish_farmed(farm, data, key, store, CookedTexture)
     return texture
 
 
@@ -295,7 +292,7 @@ def finish_farmed(farm: Any, data: bytes, key: str, store: UnitStore, expected: 
     value = farm.decode(data)
     if not isinstance(value, expected):
         raise TypeError(f"the farm returned a {type(value).__name__} for unit {key}, not a {expected.__name__}")
-    if not isinstance(value, tuple) or (value and value[0] is not None):
+    if not isinstance(value, tuple) or _packed(value):
         store.store_farmed(key, value)
     return value
 
@@ -331,24 +328,29 @@ def pack_unit(source_name: str, parse_key: str, mesh_indices: Sequence[int], sto
     or its cached result. The geometry's input is the parse it packs from: a parse is
     a pure function of its key, so (parse key, mesh indices) names the meshes exactly,
     without hashing their arrays. Only successful packings are cached."""
-    recipe = Recipe("geometry", ((source_name, parse_key),), {"meshes": [int(i) for i in mesh_indices]})
-    cached, origin = store.fetch(recipe.key, tuple, f"geometry of {source_name}")
-    if cached is not None and len(cached) == 2 and (cached[0] is None or isinstance(cached[0], PackedGeometry)):
-        return cached, UnitOutcome(recipe, origin)  # type: ignore[return-value]
+    cached, outcome = _pack_lookup(source_name, parse_key, mesh_indices, store)
+    if cached is not None:
+        return cached, outcome
     farm = store.farm
     if farm is not None:
-        result = farm.pack_geometry(pack, recipe.key, store.farm_cache_url(), source_name)
-        if isinstance(result, tuple) and result and result[0] is not None:
-            store.store_farmed(recipe.key, result)
-        return result, UnitOutcome(recipe, COOKED)
+        result = farm.pack_geometry(pack, outcome.key, store.farm_cache_url(), source_name)
+        if _packed(result):
+            store.store_farmed(outcome.key, result)
+        return result, outcome
     result = pack()
-    if isinstance(result, tuple) and result and result[0] is not None:
-        store.store(recipe.key, result)
-    return result, UnitOutcome(recipe, COOKED)
+    if _packed(result):
+        store.store(outcome.key, result)
+    return result, outcome
+
+
+def _packed(result: object) -> bool:
+    """Whether a packing result is worth caching: ``(packed, notes)`` with a geometry."""
+    return isinstance(result, tuple) and bool(result) and result[0] is not None
 
 
 def _pack_lookup(source_name: str, parse_key: str, mesh_indices: Sequence[int],
                  store: UnitStore) -> tuple[Any, UnitOutcome]:
+    """The geometry unit's recipe and its cached result: (result or None, outcome)."""
     recipe = Recipe("geometry", ((source_name, parse_key),), {"meshes": [int(i) for i in mesh_indices]})
     cached, origin = store.fetch(recipe.key, tuple, f"geometry of {source_name}")
     if cached is not None and len(cached) == 2 and (cached[0] is None or isinstance(cached[0], PackedGeometry)):
