@@ -265,9 +265,6 @@ class _HeaviestFirst:
         self._seq = 0
         self._changed = gevent.event.Event()
 
-    def __len__(self) -> int:
-        return len(self._items)
-
     def put(self, item: TextureWorkItem, weight: int) -> None:
         while not self.closed and len(self._items) >= self.capacity:
             self._changed.wait()
