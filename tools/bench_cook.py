@@ -95,6 +95,26 @@ def thread_cpu() -> dict[int, tuple[str, float]]:
     return out
 
 
+def thread_states(skip: int) -> dict[int, bool] | None:
+    """Each thread of this process but ``skip`` (a native thread id): whether it is
+    running or runnable (state R in /proc/self/task/*/stat). None where /proc has no
+    task list (not Linux); a thread that ends while being read is left out."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    states: dict[int, bool] = {}
+    for tid in tasks:
+        if int(tid) == skip:
+            continue
+        try:
+            stat = pathlib.Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        states[int(tid)] = stat[stat.rindex(")") + 2] == "R"
+    return states
+
+
 class Runnable:
     """Samples, every ``period`` s on its own thread, how many threads of this process
     (other than itself) are running or runnable (state R in /proc): the parallelism a
@@ -111,22 +131,12 @@ class Runnable:
     def _run(self) -> None:
         import threading
 
-        me = str(threading.get_native_id())
+        me = threading.get_native_id()
         while not self._stop.wait(self.period):
-            running = 0
-            try:
-                tasks = os.listdir("/proc/self/task")
-            except OSError:
+            states = thread_states(me)
+            if states is None:
                 return
-            for tid in tasks:
-                if tid == me:
-                    continue
-                try:
-                    stat = pathlib.Path(f"/proc/self/task/{tid}/stat").read_text()
-                except OSError:
-                    continue
-                running += stat[stat.rindex(")") + 2] == "R"
-            self.samples.append(running)
+            self.samples.append(sum(states.values()))
 
     def __enter__(self) -> Runnable:
         self._thread.start()

@@ -126,17 +126,13 @@ class StateSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
+        from bench_cook import thread_states
+
         me = threading.get_native_id()
         while not self._stop.wait(self.period):
-            states: dict[int, bool] = {}
-            for tid in os.listdir("/proc/self/task"):
-                if int(tid) == me:
-                    continue
-                try:
-                    stat = pathlib.Path(f"/proc/self/task/{tid}/stat").read_text()
-                except OSError:
-                    continue
-                states[int(tid)] = stat[stat.rindex(")") + 2] == "R"
+            states = thread_states(me)
+            if states is None:
+                return
             self.samples.append((time.perf_counter(), states))
 
     def __enter__(self) -> StateSampler:
