@@ -332,9 +332,7 @@ def test_texture_units_wait_for_the_farm_on_greenlets_not_pool_threads(farm, tmp
         reports = []
         for name, service_farm in (("local", None), ("farm", wide)):
             with AsyncImportService(cpu_threads=1, farm=service_farm) as service:
-                reports.append(service.submit(ImportRequest(
-                    str(images[0]), str(fresh(tmp_path / name)),
-                    options={"sources": [str(i) for i in images[1:]]})).wait(600))
+                reports += cook_set(service, fresh(tmp_path / name), images, model=None)
         assert all(r is not None and r.success for r in reports), [r and r.diagnostics for r in reports]
         assert wide.counters.completed == len(images)
         assert wide.counters.peak_in_flight > 1, wide.counters
@@ -407,9 +405,7 @@ def test_local_threads_cook_queued_units_with_the_same_bytes(farm, tmp_path):
         reports = []
         for name, service_farm in (("local", None), ("farm", stealing)):
             with AsyncImportService(cpu_threads=2, farm=service_farm) as service:
-                reports.append(service.submit(ImportRequest(
-                    str(images[0]), str(fresh(tmp_path / name)),
-                    options={"sources": [str(i) for i in images[1:]]})).wait(600))
+                reports += cook_set(service, fresh(tmp_path / name), images, model=None)
         assert all(r is not None for r in reports)
         codes = [[(d.code, d.source_path, d.message) for d in r.diagnostics if d.code.endswith("failed")]
                  for r in reports]
