@@ -1,9 +1,10 @@
 """Largest first (issue 15, item 1): a free pipeline worker takes the heaviest waiting
 texture (most source bytes), so the serial parts of the job's last textures (decode,
 mips, packing: not spread over the pool) are those of small ones. The order is
-checked with two pipeline workers on a one-thread pool, where completion order is
-the order the workers took the items in (the pool runs its tasks first come, first
-served); a one-worker pipeline keeps submission order."""
+checked with two pipeline workers on a one-thread pool: for embedded sources the
+completion order is the order the workers took the items in (the pool runs its
+tasks first come, first served); for files, whose reads race on the I/O pool, the
+queue's takes are recorded. A one-worker pipeline keeps submission order."""
 from __future__ import annotations
 
 import io
@@ -55,10 +56,10 @@ def test_embedded_sources_are_cooked_heaviest_first() -> None:
 
 
 def test_files_are_weighed_by_their_size(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Weighing a file asks the I/O pool, so the two workers start on the first two
-    items while the others are submitted; the first cook holds the pool thread (an
-    event, not a sleep) until every item waits, then the rest go heaviest first (a
-    missing file weighs 0)."""
+    """Weighing a file asks the I/O pool, so the two workers take the first two items
+    while the others are submitted; the first cook holds the pool thread (an event,
+    not a sleep) until every item waits, then the rest are taken heaviest first (a
+    missing file weighs 0, so it is taken last)."""
     sizes = {}
     items = []
     for size in SIZES:
@@ -76,6 +77,16 @@ def test_files_are_weighed_by_their_size(tmp_path: pathlib.Path, monkeypatch: py
         return real(*args)
 
     monkeypatch.setattr(texture_pipeline, "_cook_checked", held)
+    taken: list[str] = []
+    real_take = texture_pipeline._HeaviestFirst.take
+
+    def take(queue: Any) -> TextureWorkItem | None:
+        item = real_take(queue)
+        if item is not None:
+            taken.append(item.source_id)
+        return item
+
+    monkeypatch.setattr(texture_pipeline._HeaviestFirst, "take", take)
     with ImportLoop(cpu_threads=1) as loop:
         def scenario() -> list[tuple[str, bool]]:
             token = CancelToken()
@@ -90,5 +101,8 @@ def test_files_are_weighed_by_their_size(tmp_path: pathlib.Path, monkeypatch: py
             return out
         got = loop.call(scenario, timeout=T)
     rest = sorted(list(sizes)[2:], key=lambda n: -sizes[n])
-    assert [name for name, ok in got if ok] == ["t8.png", "t64.png", *rest]
+    # the order the workers took the items in (completion order would race: the
+    # reads of items taken back to back run side by side on the I/O pool)
+    assert taken == ["t8.png", "t64.png", *rest, "gone.png"]
+    assert sorted(name for name, ok in got if ok) == sorted(sizes)
     assert ("gone.png", False) in got  # taken last; its read fails without the pool, so it may end first

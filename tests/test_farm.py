@@ -285,6 +285,45 @@ def test_a_cancelled_unit_leaves_its_queued_batch(farm, tmp_path):
         one._batcher.close()
 
 
+def test_a_killed_greenlet_waiting_with_farm_wait_drops_its_unit(farm, tmp_path):
+    """A greenlet waiting with Farm.wait (no token: a texture pipeline worker) is killed
+    while its unit is queued behind a busy task slot (a job cancel kills those
+    greenlets): the unit is dropped, never sent to the cluster to cook for nobody."""
+    import gevent
+
+    from oxy.cook.texture import settings_for
+    from oxy.errors import OperationCancelled
+    from oxy.hub import ImportLoop
+
+    big, small = noise_images(tmp_path / "n", 1, 512) + mixed_images(tmp_path / "m", (16,))
+    settings = settings_for("albedo")
+    one = small_farm(farm, max_tasks=1, max_in_flight=4)
+    loop = ImportLoop(cpu_threads=1, name="farm-kill-test")
+    try:
+        def wait_for(path):
+            call = one.start_texture(texture_sources([path])[0], settings, "2d", f"key-{path.name}", None)
+            return call, gevent.spawn(one.wait, call)
+
+        tasks_before = one.tasks_submitted
+        _big_call, g_big = loop.call(wait_for, big)
+        deadline = time.monotonic() + 60
+        while one.tasks_in_flight == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        small_call, g_small = loop.call(wait_for, small)
+        assert one.in_flight == 2 and one.tasks_in_flight == 1  # the small one is queued
+        loop.call(lambda: g_small.kill(OperationCancelled("job cancelled"), block=False))
+        while not small_call.cancelled and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert small_call.cancelled and one.counters.cancelled == 1
+        assert loop.call(lambda: g_big.get(timeout=300)) is not None
+        while one.in_flight and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert one.in_flight == 0 and one.tasks_submitted - tasks_before == 1  # never sent
+    finally:
+        loop.close(60)
+        one._batcher.close()
+
+
 def test_a_greenlet_can_wait_for_the_farm_without_a_pool_thread(farm, tmp_path):
     """Farm.start_texture / Farm.wait from a greenlet on an import hub: the hub keeps
     running other greenlets while the unit is on the cluster, no CPU-pool thread is

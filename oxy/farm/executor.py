@@ -480,7 +480,8 @@ class Farm:
         only that greenlet (the wait is a hub-aware CrossFuture; no Dask call is
         made here: gathering and cancelling happen on the farm's own threads), so
         waiting for the cluster need not hold a CPU-pool thread. ``token``: a
-        CancelToken whose cancel drops the unit. Errors as :meth:`run`."""
+        CancelToken whose cancel drops the unit; killing the waiting greenlet drops it
+        too (a unit nobody waits for is never left to cook). Errors as :meth:`run`."""
         try:
             return self._end(call, token)
         except FarmError as error:
@@ -531,6 +532,8 @@ class Farm:
         finally:
             if forget is not None:
                 forget()
+            if not call.done:  # the waiter was killed or gave up: nobody wants the unit now
+                self._batcher.cancel(call)
             with self._lock:
                 self._in_flight -= 1
 
