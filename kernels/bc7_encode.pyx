@@ -27,7 +27,8 @@
 # same bytes.
 # Opaque blocks never pay for alpha: modes 0-3 have implicit alpha 255, and modes
 # 4-7 keep alpha endpoints at codes that expand exactly to 255 (p-bits pinned to 1
-# in modes 6/7).  A cut-out guard keeps alpha 0 / 255 texels exact under least
+# in modes 6/7; with ``ignore_alpha`` mode 6's p-bits are free, alpha 254 or 255).
+# A cut-out guard keeps alpha 0 / 255 texels exact under least
 # squares.  Error is squared error weighted per channel (linear: all 1;
 # perceptual: R, G, B = 0.299, 0.587, 0.114 scaled by 3; alpha 1).
 #
@@ -52,6 +53,7 @@ cdef extern from "bc7_simd.h":
         float sw[4]
         int iters
         int search
+        int pfree
     ctypedef unsigned int (*oxy_m6_fn)(const uint8_t* tx, const oxy_m6_cfg* cfg,
                                        uint8_t* out) noexcept nogil
     oxy_m6_fn oxy_m6_paths[2][2]
@@ -102,6 +104,7 @@ ctypedef struct Cfg:
     float few_stop       # only below good_enough * few_stop
     float cluster_margin # _cluster_fit skips maps whose real residual >= best + n * sum(w) * this
     int cluster_tries    # _cluster_fit quantises at most this many maps (least real residual first)
+    int ignore_alpha     # 1: every alpha is taken as 255 and mode 6's p-bits are chosen for colour
 
 
 ctypedef struct Enc:
@@ -253,7 +256,7 @@ cdef void _set_int(Cfg* cfg, str key, int val):
 PRESETS = ("ultrafast", "fast", "normal", "better", "thorough", "high")
 
 
-cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcept:
+cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode, bint ignore_alpha) noexcept:
     cdef int c
     cdef str name = PRESETS[quality]
     if perceptual:
@@ -278,6 +281,8 @@ cdef void _setup(Cfg* cfg, int quality, bint perceptual, int force_mode) noexcep
         cfg.sw[c] = sqrtf(cfg.w[c])
         cfg.m6.sw[c] = sqrtf(cfg.m6.w[c])
     cfg.force_mode = force_mode
+    cfg.ignore_alpha = 1 if ignore_alpha else 0
+    cfg.m6.pfree = cfg.ignore_alpha
     cfg.max_shapes = 64
     cfg.good_enough = 0
     cfg.m6_fast = 0
@@ -389,7 +394,7 @@ def simd_paths():
 
 
 def encode(const uint8_t[:, :, ::1] rgba, int quality=2, bint perceptual=False,
-           int force_mode=-1, dict tune=None, str path=None):
+           int force_mode=-1, dict tune=None, str path=None, bint ignore_alpha=False):
     """Encode an (H, W, 4) uint8 image to BC7 blocks (row-major); returns bytes.
 
     ``quality``: the index of a preset in :data:`PRESETS`.  ``force_mode`` (test hook): -1 for
@@ -397,7 +402,10 @@ def encode(const uint8_t[:, :, ::1] rgba, int quality=2, bint perceptual=False,
     (benchmark hook) overrides preset knobs by Cfg field name, e.g.
     ``{"max_shapes": 32, "nparts": [1] * 8, "modes_opaque": 0x42}``.  ``path``
     forces a SIMD path of the mode-6 fit (one of :func:`simd_paths`; None = the
-    best, :func:`simd_path`); every path gives the same bytes.  Releases the GIL
+    best, :func:`simd_path`); every path gives the same bytes.  ``ignore_alpha``:
+    the texture's alpha is unused (opaque materials): every source alpha is taken
+    as 255 and mode 6 spends its p-bits on colour, so alpha decodes to 254 or 255
+    (ISPC's and bc7enc's opaque profiles do the same).  Releases the GIL
     over the whole block loop; deterministic; thread-safe.
     """
     cdef Py_ssize_t height = rgba.shape[0], width = rgba.shape[1]
@@ -415,7 +423,7 @@ def encode(const uint8_t[:, :, ::1] rgba, int quality=2, bint perceptual=False,
         raise ValueError("force_mode must be -1 or 0..7")
     bw = (width + 3) // 4
     bh = (height + 3) // 4
-    _setup(&cfg, quality, perceptual, force_mode)
+    _setup(&cfg, quality, perceptual, force_mode, ignore_alpha)
     lin = not perceptual
     if path is None:
         cfg.m6fn = oxy_m6_paths[oxy_m6_best][lin]
@@ -462,5 +470,8 @@ def encode(const uint8_t[:, :, ::1] rgba, int quality=2, bint perceptual=False,
                         for x in range(4):
                             xx = min(bx * 4 + x, width - 1) * 4
                             memcpy(&tx[16 * y + 4 * x], rows[y] + xx, 4)
+                if cfg.ignore_alpha:
+                    for x in range(16):
+                        tx[4 * x + 3] = 255
                 _encode_block(tx, &cfg, outp + 16 * (by * bw + bx))
     return res

@@ -32,7 +32,9 @@ cdef void _try_joint(const Blk* b, const Cfg* cfg, int mode, int part,
     nch = 3 if (m.ab == 0 or b.opaque) else 4
     nb = m.cb + (1 if (m.epb or m.spb) else 0)
     pbmode = PB_UNIQUE if m.epb else (PB_SHARED if m.spb else PB_NONE)
-    if m.ab and b.opaque:
+    if m.ab and b.opaque and not (cfg.ignore_alpha and m.ab == 7):
+        # opaque: alpha exactly 255 (p-bits 1); with ignore_alpha mode 6's p-bits
+        # go to colour (alpha 254 or 255; mode 7's would give 251, so they stay)
         pbmode = PB_ONE
     _grp(&g, cfg, 0, nch, nb, pbmode, m.ib, 3 if nch == 4 else -1)
     cnt[0] = 0

@@ -11,7 +11,8 @@
  *
  * The fit: integer covariance -> principal axis (power iteration) -> integer
  * projection -> indices from the projected range -> least-squares endpoints ->
- * quantise (opaque blocks: p-bits pinned to 1, so alpha decodes to exactly 255;
+ * quantise (opaque blocks: p-bits pinned to 1, so alpha decodes to exactly 255,
+ * unless ``pfree``: then by the colour's error, alpha decoding to 254 or 255;
  * otherwise each endpoint's p-bit by quantisation error) -> indices against the
  * quantised palette (projection, optionally +/-1 neighbours) -> further
  * least-squares rounds while the error drops.
@@ -42,6 +43,7 @@ typedef struct {
     float sw[4];   /* sqrt(w): the fit happens in weighted space */
     int iters;     /* least-squares passes (>= 1) */
     int search;    /* 0: projected index only; 1: also its two neighbours */
+    int pfree;     /* 1: opaque blocks choose p-bits for colour (alpha decodes to 254 or 255) */
 } oxy_m6_cfg;
 
 /* Encode one block (tx: 16 texels RGBA8, row-major) in mode 6 into out[16];
@@ -51,20 +53,22 @@ typedef uint32_t (*oxy_m6_fn)(const uint8_t *tx, const oxy_m6_cfg *cfg, uint8_t 
 /* weight (out of 64) of 4-bit index k: 0 4 9 13 17 21 26 30 34 38 43 47 51 55 60 64 */
 #define OXY_M6_W(k) ((17 * (k) + 2) >> 2)   /* == (64 k + 7) / 15 for k in 0..15 */
 
-OXY_M6_INLINE void oxy_m6_quant(const float *e, int opaque, const int *w, int *code)
+OXY_M6_INLINE void oxy_m6_quant(const float *e, int nch, int pinned, const int *w, int *code)
 {
     /* 7-bit code + p-bit per channel; the p-bit is shared by the endpoint's
-       channels.  The 8-bit value (code << 1 | p) is also the decoded value. */
+       channels.  The 8-bit value (code << 1 | p) is also the decoded value.
+       ``pinned``: p = 1 only; the error counts the first ``nch`` channels. */
     int t[4], p, c, q;
     float err, best = 3.0e38f, d;
-    for (p = opaque ? 1 : 0; p < 2; p++) {
+    for (p = pinned ? 1 : 0; p < 2; p++) {
         err = 0;
         for (c = 0; c < 4; c++) {
             q = (int)((e[c] - (float)p) * 0.5f + 0.5f);
             q = q < 0 ? 0 : (q > 127 ? 127 : q);
             t[c] = (q << 1) | p;
             d = (float)t[c] - e[c];
-            err += (float)w[c] * d * d;
+            if (c < nch)
+                err += (float)w[c] * d * d;
         }
         if (err < best) {
             best = err;
@@ -296,8 +300,8 @@ OXY_M6_INLINE uint32_t oxy_m6_fit(const int32_t x[4][16], int32_t amin, int32_t 
                 if (amax == 255) lo[3] = 255;
             }
         }
-        oxy_m6_quant(lo, opaque, cfg->w, q0);
-        oxy_m6_quant(hi, opaque, cfg->w, q1);
+        oxy_m6_quant(lo, nch, opaque && !cfg->pfree, cfg->w, q0);
+        oxy_m6_quant(hi, nch, opaque && !cfg->pfree, cfg->w, q1);
         if (opaque)
             err = oxy_m6_assign(x, cfg->w, q0, q1, cfg->search, tidx, lin, 0);
         else

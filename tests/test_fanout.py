@@ -50,7 +50,7 @@ class StripSpy:
         self.on_second = on_second
         self.second = threading.Event()
 
-    def encode(self, image: np.ndarray, *args: Any) -> Any:
+    def encode(self, image: np.ndarray, *args: Any, **kwargs: Any) -> Any:
         me = threading.current_thread()
         with self.lock:
             self.started += 1
@@ -66,7 +66,7 @@ class StripSpy:
                     self.on_second()
             elif first_thread and self.handshake:
                 self.second.wait(T)
-            return self.real.encode(image, *args)
+            return self.real.encode(image, *args, **kwargs)
         finally:
             with self.lock:
                 self.running -= 1

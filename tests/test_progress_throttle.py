@@ -76,10 +76,10 @@ def test_a_long_encode_reports_motion_with_a_bounded_count_of_job_events(tmp_pat
         def __getattr__(self, name: str) -> Any:
             return getattr(real, name)
 
-        def encode(self, image: np.ndarray, *args: Any) -> Any:
+        def encode(self, image: np.ndarray, *args: Any, **kwargs: Any) -> Any:
             with lock:
                 calls["strips"] += 1
-            return real.encode(image, *args)
+            return real.encode(image, *args, **kwargs)
 
     monkeypatch.setattr(bc7, "_enc", Counting())
     events: list[Any] = []

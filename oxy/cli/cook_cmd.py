@@ -50,6 +50,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", dest="texture_format", default=None, choices=OUTPUT_CHOICES,
                    help="output format of image inputs, overriding the preset's (albedo bc7, normal bc5, data bc7 "
                         "or bc4 for a one-channel image, hdr bc6h, ui bc7); models' textures keep their roles' presets")
+    p.add_argument("--ignore-alpha", action="store_true",
+                   help="image inputs' alpha is never read (opaque materials): it is dropped, and BC7 spends the bits "
+                        "on colour (alpha then decodes to 254 or 255); better colour on few-colour content")
     p.add_argument("--kind", default="2d", choices=("2d", "cube", "array"),
                    help="2d: one texture per image; cube: six faces or one cross; array: layers")
     p.add_argument("--threads", type=int, default=None, help="CPU pool size (default: all cores)")
@@ -218,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
             reporter.plan(len(requests) + (1 if images else 0))
             if images and not interrupted:
                 image_options = {"preset": args.preset or "albedo", "quality": args.quality, "kind": args.kind,
-                                 "output": args.texture_format,
+                                 "output": args.texture_format, "ignore_alpha": args.ignore_alpha or None,
                                  "sources": images[1:], "force": args.force or None}
                 more, interrupted = _run_jobs(service, [ImportRequest(images[0], args.output, options=image_options)],
                                               [images], reporter, len(requests) + 1)

@@ -32,16 +32,23 @@ Presets (``quality=``), fastest first, all using every BC7 mode where it pays:
 
 Few-colour content (``"normal"`` and up): a block of at most 4 distinct colours --
 texture that was palettised or block-compressed before, e.g. BC1's 4 colours evenly
-spaced on a line -- stops early only at a quarter of the preset's error threshold and
+spaced on a line -- stops early only at a quarter (``"normal"``: half) of the preset's error threshold and
 tries modes 5 and 3 first; every fit with 2-bit indices on at most 4 distinct colours maps them onto the
 palette by an exact search (each monotone colour -> index map, least squares with
 the decoder's weights, every p-bit choice), so colours some quantised endpoints
 reproduce come out exact. ``"ultrafast"`` and ``"fast"`` are mode 6 with alpha p-bits
-pinned to 1 (odd endpoint values), which cannot reproduce such content exactly.
+pinned to 1 (odd endpoint values), which cannot reproduce such content exactly
+(with ``ignore_alpha`` they can come close).
 
 ``perceptual=True`` weights the error R 0.299 / G 0.587 / B 0.114 (scaled so the
 sum matches the linear weights) instead of equally. Opaque blocks spend no bits on
 alpha: they decode to alpha exactly 255.
+
+``ignore_alpha=True`` is for textures whose alpha nobody reads (opaque materials):
+every source alpha is taken as 255 and mode 6 chooses its p-bits for colour, so
+alpha decodes to 254 or 255 and colour gains up to a bit per endpoint (ISPC's and
+bc7enc's opaque profiles always do this; on few-colour content ``ultrafast`` gains
+several dB). Off by default: then opaque means alpha exactly 255.
 
 Progress: ``encode(..., progress=fn)`` encodes in strips of whole block rows (about
 :data:`STRIP_BYTES` of source each) and calls ``fn(blocks_done, blocks_total)``
@@ -119,7 +126,7 @@ def _check_rgba(rgba: object) -> np.ndarray:
 
 
 def encode(rgba: npt.NDArray[np.uint8], quality: Quality = "normal",
-           perceptual: bool = False, progress: Progress | None = None) -> bytes:
+           perceptual: bool = False, progress: Progress | None = None, ignore_alpha: bool = False) -> bytes:
     """Compress an RGBA8 image to BC7; returns ``block_count(W, H) * 16`` bytes.
 
     ``rgba`` must be a C-contiguous ``uint8`` array of shape ``(H, W, 4)`` with
@@ -127,7 +134,8 @@ def encode(rgba: npt.NDArray[np.uint8], quality: Quality = "normal",
     :func:`oxy.cook.strips.encode_in_strips`: on a CPU-pool thread of an import hub
     the strips of :func:`strip_rows` rows spread over idle pool threads; with
     ``progress``, ``progress(blocks_done, blocks_total)`` is called after each strip
-    (what it raises ends the encode); else one GIL-free kernel call. Raises
+    (what it raises ends the encode); else one GIL-free kernel call.
+    ``ignore_alpha``: see the module docstring (alpha decodes to 254 or 255). Raises
     ``ValueError`` for bad arguments.
     """
     image = _check_rgba(rgba)
@@ -135,7 +143,9 @@ def encode(rgba: npt.NDArray[np.uint8], quality: Quality = "normal",
         raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
     if not isinstance(perceptual, (bool, np.bool_)):
         raise ValueError(f"perceptual must be a bool, got {type(perceptual).__name__}")
-    return _encode_strips(image, QUALITIES.index(quality), bool(perceptual), progress)
+    if not isinstance(ignore_alpha, (bool, np.bool_)):
+        raise ValueError(f"ignore_alpha must be a bool, got {type(ignore_alpha).__name__}")
+    return _encode_strips(image, QUALITIES.index(quality), bool(perceptual), progress, bool(ignore_alpha))
 
 
 #: The slowest presets get half-height strips (sized by work, not bytes): a cancel
@@ -151,9 +161,11 @@ def strip_rows(width: int, quality: str = "normal") -> int:
     return max(4, rows // 2 // 4 * 4) if quality in _SLOW_PRESETS else rows
 
 
-def _encode_strips(image: np.ndarray, level: int, perceptual: bool, progress: Progress | None) -> bytes:
+def _encode_strips(image: np.ndarray, level: int, perceptual: bool, progress: Progress | None,
+                   ignore_alpha: bool) -> bytes:
     rows = strip_rows(image.shape[1], QUALITIES[level])
-    return strips.encode_in_strips(image, lambda strip: _enc.encode(strip, level, perceptual), progress, rows)
+    return strips.encode_in_strips(
+        image, lambda strip: _enc.encode(strip, level, perceptual, ignore_alpha=ignore_alpha), progress, rows)
 
 
 def _block_buffer(blocks: object) -> np.ndarray:

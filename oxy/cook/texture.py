@@ -107,6 +107,9 @@ class TextureSettings:
     renormalise mips. ``mips``: a full chain down to 1x1, or level 0 only.
     ``quality``: the effort, one of ``bc7.QUALITIES`` (BCn: :func:`bcn_quality`).
     ``alpha_coverage``: preserve alpha-test coverage at this cut-off.
+    ``ignore_alpha``: nobody reads the texture's alpha (opaque materials): the
+    source alpha is replaced by opaque before the mips, and BC7 spends mode 6's
+    p-bits on colour, so its alpha decodes to 254 or 255 (every other output: 255).
     """
 
     preset: str = "albedo"
@@ -120,6 +123,7 @@ class TextureSettings:
     alpha_coverage: float | None = None
     policy: PackingPolicy = PackingPolicy.D3D12
     grey_output: str | None = None
+    ignore_alpha: bool = False
 
 
 PRESETS: dict[str, TextureSettings] = {
@@ -142,6 +146,9 @@ def settings_for(preset: str, **overrides: Any) -> TextureSettings:
     for value in (settings.output, *([settings.grey_output] if settings.grey_output is not None else [])):
         if value not in OUTPUT_FORMATS:
             raise TextureCookError(f"unknown output format {value!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+    if settings.ignore_alpha and settings.alpha_coverage is not None:
+        raise TextureCookError("ignore_alpha and alpha_coverage contradict each other: an alpha-tested texture "
+                               "needs its alpha")
     if settings.quality not in bc7.QUALITIES:
         raise TextureCookError(f"unknown BC7 quality {settings.quality!r}; choose one of {', '.join(bc7.QUALITIES)}")
     return settings
@@ -440,7 +447,7 @@ def _offset(progress: Progress, before: int, total: int) -> bc7.Progress:
 def _format_notes(images: Sequence[DecodedImage], settings: TextureSettings) -> list[CookNote]:
     """What the output format drops: alpha (BC1, BC6H), the sRGB flag (BC4, BC5)."""
     notes = []
-    if settings.output in ("bc1", "bc6h"):
+    if settings.output in ("bc1", "bc6h") and not settings.ignore_alpha:  # asked for: no warning
         for image in images:
             px = image.pixels
             if image.has_alpha and bool((px[..., 3] < (255 if px.dtype == np.uint8 else 1.0)).any()):
@@ -476,7 +483,18 @@ def hdr_to_ldr_note(image: DecodedImage, settings: TextureSettings) -> CookNote 
 def _working_pixels(image: DecodedImage, settings: TextureSettings) -> np.ndarray:
     """uint8 RGBA for 8-bit outputs, float32 RGBA (linear) for float outputs (BC6H,
     RGBA16F, RGBA32F): an 8-bit source is made linear (through the sRGB curve when
-    ``srgb``)."""
+    ``srgb``). With ``ignore_alpha`` the alpha is opaque (a copy: the image is not
+    changed)."""
+    pixels = _converted_pixels(image, settings)
+    if settings.ignore_alpha:
+        opaque = 255 if pixels.dtype == np.uint8 else 1.0
+        if pixels is image.pixels:
+            pixels = pixels.copy()
+        pixels[..., 3] = opaque
+    return pixels
+
+
+def _converted_pixels(image: DecodedImage, settings: TextureSettings) -> np.ndarray:
     pixels = image.pixels
     wants_float = settings.output in FLOAT_OUTPUTS
     if wants_float and pixels.dtype == np.uint8:
@@ -511,10 +529,11 @@ def _encode_chain(chain: Sequence[np.ndarray], settings: TextureSettings,
     levels = [np.ascontiguousarray(level) for level in chain]
     if settings.output == "bc7":
         quality = cast(bc7.Quality, settings.quality)
-        perceptual = settings.perceptual
+        perceptual, ignore_alpha = settings.perceptual, settings.ignore_alpha
         # a strip is never taller than bc7's own strips, so each is one kernel call
-        return strips.encode_levels(levels, lambda strip: bc7.encode(strip, quality, perceptual), progress,
-                                    lambda level: bc7.strip_rows(level.shape[1], quality))
+        return strips.encode_levels(
+            levels, lambda strip: bc7.encode(strip, quality, perceptual, ignore_alpha=ignore_alpha), progress,
+            lambda level: bc7.strip_rows(level.shape[1], quality))
     return strips.encode_levels(levels, _bcn_encoder(settings), progress)
 
 

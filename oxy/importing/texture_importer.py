@@ -2,7 +2,7 @@
 
 Request options (all optional, declared once in :data:`TEXTURE_OPTIONS` with their
 types): ``preset`` (albedo, normal, data, hdr, ui), ``quality`` / ``output`` /
-``mips`` / ``perceptual`` / ``alpha_coverage`` / ``mip_filter`` overrides (see
+``mips`` / ``perceptual`` / ``alpha_coverage`` / ``mip_filter`` / ``ignore_alpha`` overrides (see
 :class:`~oxy.cook.texture.TextureSettings`), ``kind`` ("2d": every source is its
 own texture; "cube": six faces +X -X +Y -Y +Z -Z, or one cross/strip image;
 "array": the sources are the layers), ``sources`` (a list of more files after
@@ -53,7 +53,7 @@ from oxy.build.settings_files import SettingsFileCache
 from oxy.formats.resources import TEXTURE_DESC_SIZE
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tga", ".bmp", ".hdr", ".dds", ".ktx2"})
-SETTING_OPTIONS = ("quality", "output", "mips", "perceptual", "alpha_coverage", "mip_filter")
+SETTING_OPTIONS = ("quality", "output", "mips", "perceptual", "alpha_coverage", "mip_filter", "ignore_alpha")
 TEXTURE_KINDS = ("2d", "cube", "array")
 
 
@@ -71,6 +71,7 @@ TEXTURE_OPTIONS: tuple[OptionSpec, ...] = (
     OptionSpec("alpha_coverage", (float,), "alpha-test cut-off whose coverage the mips keep",
                check=_unit_interval),
     OptionSpec("mip_filter", (str,), "mip filter", choices=tuple(FILTERS)),
+    OptionSpec("ignore_alpha", (bool,), "nobody reads the alpha (opaque): BC7 spends its bits on colour"),
     OptionSpec("kind", (str,), "2d, cube or array", choices=TEXTURE_KINDS),
     OptionSpec("sources", (), "more source files after source_path", items=(str, os.PathLike)),
     OptionSpec("force", (bool,), "cook even when the build records say the source is up to date"),
