@@ -272,8 +272,11 @@ cdef inline float _err4(const float* p, const float* q, const float* w) noexcept
 
 
 cdef float _assign(const float* px, const Grp* g, const uint8_t* tex, int n,
-                   const int* q0, const int* q1, int search, uint8_t* idx) noexcept nogil:
-    """Pick each texel's palette index; return the weighted squared error.
+                   const int* q0, const int* q1, int search, uint8_t* idx,
+                   float bound) noexcept nogil:
+    """Pick each texel's palette index; return the weighted squared error, or as
+    soon as the error so far reaches ``bound`` that partial sum (>= bound: the caller
+    only wants palettes better than ``bound``; ``idx`` is then incomplete).
 
     ``search`` 0: project on the palette line and take the index whose weight is
     nearest (one error evaluation); 1: also try the two neighbours; 2: try all.
@@ -343,14 +346,17 @@ cdef float _assign(const float* px, const Grp* g, const uint8_t* tex, int n,
                 be = e if e < be else be
         idx[i] = <uint8_t>kb
         err += be
+        if err >= bound:
+            return err
     return err
 
 
 cdef float _quant_assign(const float* px, int pbit_full, const Grp* g,
                          const uint8_t* tex, int n, const float* e0, const float* e1,
-                         int* q0, int* q1, uint8_t* idx, int search) noexcept nogil:
+                         int* q0, int* q1, uint8_t* idx, int search, float bound) noexcept nogil:
     """Quantise endpoints (choosing p-bits as ``pbit_full`` says, see Cfg), then
-    index; return the error."""
+    index; return the error (an error >= ``bound`` may be a partial sum, with
+    ``q0``/``q1``/``idx`` not set: see :func:`_assign`)."""
     cdef int t0[4]
     cdef int t1[4]
     cdef uint8_t tidx[16]
@@ -361,7 +367,7 @@ cdef float _quant_assign(const float* px, int pbit_full, const Grp* g,
         p0 = -1 if g.pbmode == PB_NONE else 1
         _quant_err(e0, g, p0, q0)
         _quant_err(e1, g, p0, q1)
-        return _assign(px, g, tex, n, q0, q1, search, idx)
+        return _assign(px, g, tex, n, q0, q1, search, idx, bound)
     ncomb = 2 if g.pbmode == PB_SHARED else 4
     if pbit_full == 0 or (pbit_full == 1 and ncomb == 4):
         # choose p-bits by endpoint quantisation error only
@@ -375,13 +381,13 @@ cdef float _quant_assign(const float* px, int pbit_full, const Grp* g,
                 bp1 = p1
         _quant_err(e0, g, bp0, q0)
         _quant_err(e1, g, bp1, q1)
-        return _assign(px, g, tex, n, q0, q1, search, idx)
+        return _assign(px, g, tex, n, q0, q1, search, idx, bound)
     for j in range(ncomb):
         p0 = j & 1
         p1 = p0 if g.pbmode == PB_SHARED else (j >> 1)
         _quant_err(e0, g, p0, t0)
         _quant_err(e1, g, p1, t1)
-        err = _assign(px, g, tex, n, t0, t1, search, tidx)
+        err = _assign(px, g, tex, n, t0, t1, search, tidx, best if best < bound else bound)
         if err < best:
             best = err
             for c in range(g.c0, g.c1):
@@ -389,6 +395,36 @@ cdef float _quant_assign(const float* px, int pbit_full, const Grp* g,
                 q1[c] = t1[c]
             memcpy(idx, tidx, n)
     return best
+
+
+# The monotone maps of K sorted colours (K = 2, 3, 4) onto the four 2-bit palette
+# entries (non-decreasing, not constant), as the entries' weights t = w2 / 64, in
+# the order of the 4**K codes (colour k's entry in bits 2k, 2k+1): _NMAPS[K] of them.
+cdef int _NMAPS[5]
+cdef double _MAPT[5][35][4]
+
+
+cdef void _init_maps():
+    cdef int K, m, k, n, ok
+    cdef int a[4]
+    for K in range(5):
+        n = 0
+        if K >= 2:
+            for m in range(1 << (2 * K)):
+                ok = 1
+                for k in range(K):
+                    a[k] = (m >> (2 * k)) & 3
+                    if k > 0 and a[k] < a[k - 1]:
+                        ok = 0
+                if not ok or a[0] == a[K - 1]:
+                    continue
+                for k in range(4):
+                    _MAPT[K][n][k] = oxy_bc7_w2[a[k]] / 64.0 if k < K else 0
+                n += 1
+        _NMAPS[K] = n
+
+
+_init_maps()
 
 
 cdef float _cluster_fit(const float* px, const Cfg* cfg, const Grp* g, const uint8_t* tex,
@@ -416,13 +452,20 @@ cdef float _cluster_fit(const float* px, const Cfg* cfg, const Grp* g, const uin
     cdef float f0[4]
     cdef float f1[4]
     cdef int srt[4]
-    cdef int a[4]
     cdef int t0[4]
     cdef int t1[4]
     cdef uint8_t tidx[16]
     cdef int i, j, c, k, K = 0, found, m, ok, tmp, search
-    cdef float aa, ab, bb, x0, x1, s, t, det, err, tf, res, wsum = 0
+    cdef double aa, ab, bb, x0, x1, d0, d1, dt, ds, dw, ddet, res
+    cdef double y2[4]
+    cdef double sy[4]
+    cdef double cy[4][4]
+    cdef float err, wsum = 0
     cdef float mres[35]
+    cdef float rres[35]
+    cdef int mid[35]
+    cdef float r0[4]
+    cdef float r1[4]
     cdef float me[35][2][4]
     cdef int nm = 0
     cdef float tol, lo
@@ -467,51 +510,51 @@ cdef float _cluster_fit(const float* px, const Cfg* cfg, const Grp* g, const uin
             srt[j - 1] = tmp
             j -= 1
     search = cfg.idx_full if cfg.idx_full > 0 else 1
-    for m in range(1 << (2 * K)):
-        # the map: sorted colour k -> index a[k], non-decreasing, not constant
-        ok = 1
+    # per channel: the weighted sums of the colours and of their squares (the
+    # residual of a least-squares fit is sum(y^2) - f0 . x0 - f1 . x1)
+    for c in range(g.c0, g.c1):
+        y2[c] = 0
+        sy[c] = 0
         for k in range(K):
-            a[k] = (m >> (2 * k)) & 3
-            if k > 0 and a[k] < a[k - 1]:
-                ok = 0
-        if not ok or a[0] == a[K - 1]:
-            continue
+            cy[k][c] = cw[srt[k]] * col[srt[k]][c]
+            sy[c] += cy[k][c]
+            y2[c] += cy[k][c] * col[srt[k]][c]
+    for m in range(_NMAPS[K]):
+        # the map: sorted colour k -> palette weight _MAPT[K][m][k] (non-decreasing,
+        # not constant; the table lists them in the order of the original search)
         aa = 0
         ab = 0
         bb = 0
         for k in range(K):
-            t = oxy_bc7_w2[a[k]] * (1.0 / 64.0)
-            s = 1 - t
-            aa += cw[srt[k]] * s * s
-            ab += cw[srt[k]] * s * t
-            bb += cw[srt[k]] * t * t
-        det = aa * bb - ab * ab
-        if det < 1e-4:
+            dt = _MAPT[K][m][k]
+            ds = 1 - dt
+            dw = cw[srt[k]]
+            aa += dw * ds * ds
+            ab += dw * ds * dt
+            bb += dw * dt * dt
+        ddet = aa * bb - ab * ab
+        if ddet < 1e-4:
             continue
-        det = 1 / det
-        for c in range(4):
-            x0 = 0
+        ddet = 1 / ddet
+        res = 0
+        for c in range(g.c0, g.c1):
             x1 = 0
             for k in range(K):
-                t = oxy_bc7_w2[a[k]] * (1.0 / 64.0)
-                tf = cw[srt[k]] * col[srt[k]][c]
-                x0 += (1 - t) * tf
-                x1 += t * tf
-            f0[c] = (bb * x0 - ab * x1) * det
-            f1[c] = (aa * x1 - ab * x0) * det
-        # the map's real-valued residual (the minimum over all endpoints): ~0 for
-        # the right map of exactly representable colours (with 2 colours, or
-        # colours that fit several spacings, more than one map has it)
-        res = 0
-        for k in range(K):
-            t = oxy_bc7_w2[a[k]] * (1.0 / 64.0)
-            for c in range(4):
-                s = col[srt[k]][c] - ((1 - t) * f0[c] + t * f1[c])
-                res += cw[srt[k]] * g.w[c] * s * s
-        mres[nm] = res
+                x1 += _MAPT[K][m][k] * cy[k][c]
+            x0 = sy[c] - x1
+            d0 = (bb * x0 - ab * x1) * ddet
+            d1 = (aa * x1 - ab * x0) * ddet
+            f0[c] = <float>d0
+            f1[c] = <float>d1
+            # the map's real-valued residual (the minimum over all endpoints): ~0 for
+            # the right map of exactly representable colours (with 2 colours, or
+            # colours that fit several spacings, more than one map has it)
+            res += g.w[c] * (y2[c] - d0 * x0 - d1 * x1)
+        mres[nm] = <float>res
+        mid[nm] = m
         for c in range(4):
-            me[nm][0][c] = f0[c]
-            me[nm][1][c] = f1[c]
+            me[nm][0][c] = f0[c] if g.c0 <= c < g.c1 else 0
+            me[nm][1][c] = f1[c] if g.c0 <= c < g.c1 else 0
         nm += 1
     # quantise the maps in order of residual, those within ``tol`` of the least
     # and below the best error (+ what rounding the interpolated values to
@@ -522,21 +565,36 @@ cdef float _cluster_fit(const float* px, const Cfg* cfg, const Grp* g, const uin
     for j in range(nm):
         if mres[j] < lo:
             lo = mres[j]
+    # the candidates are ranked by their residual with the endpoints rounded to
+    # integers (several maps often fit exactly in real numbers; those whose
+    # endpoints are whole colours are the ones quantisation keeps exact)
+    for j in range(nm):
+        rres[j] = BIG
+        if mres[j] <= lo + tol:
+            rres[j] = 0
+            for c in range(g.c0, g.c1):
+                r0[c] = <float>(<int>(_clamp255(me[j][0][c]) + <float>0.5))
+                r1[c] = <float>(<int>(_clamp255(me[j][1][c]) + <float>0.5))
+            for k in range(K):
+                dt = _MAPT[K][mid[j]][k]
+                for c in range(g.c0, g.c1):
+                    ds = col[srt[k]][c] - ((1 - dt) * r0[c] + dt * r1[c])
+                    rres[j] += <float>(cw[srt[k]] * g.w[c] * ds * ds)
     for k in range(cfg.cluster_tries):
         j = -1
         for i in range(nm):
-            if mres[i] <= lo + tol and (j < 0 or mres[i] < mres[j]):
+            if rres[i] < BIG and (j < 0 or rres[i] < rres[j]):
                 j = i
         if j < 0 or mres[j] >= best + tol:
             break
-        mres[j] = BIG  # taken
+        rres[j] = BIG  # taken
         for c in range(4):
             f0[c] = _clamp255(me[j][0][c])
             f1[c] = _clamp255(me[j][1][c])
         if g.ach >= 0:
             _alpha_guard(px, g.ach, tex, n, f0, f1)
         # every p-bit choice fully indexed: the map is right, the p-bits decide
-        err = _quant_assign(px, 2, g, tex, n, f0, f1, t0, t1, tidx, search)
+        err = _quant_assign(px, 2, g, tex, n, f0, f1, t0, t1, tidx, search, best)
         if err < best:
             best = err
             for c in range(g.c0, g.c1):
@@ -549,9 +607,12 @@ cdef float _cluster_fit(const float* px, const Cfg* cfg, const Grp* g, const uin
 
 
 cdef float _fit(const float* px, const Cfg* cfg, const Grp* g, const uint8_t* tex,
-                int n, int* q0, int* q1, uint8_t* idx) noexcept nogil:
+                int n, int* q0, int* q1, uint8_t* idx, float bound) noexcept nogil:
     """Fit one group: PCA line, projected indices, least squares, then
-    ``cfg.iters`` rounds of quantise + index + least squares, keeping the best."""
+    ``cfg.iters`` rounds of quantise + index + least squares, keeping the best.
+    ``bound``: the caller's budget for this group (the mode loses if the group's error
+    reaches it); the last round and the exact search stop early at it, so a result
+    >= ``bound`` may be a partial sum with ``idx`` incomplete."""
     cdef float e0[4]
     cdef float e1[4]
     cdef float a0[4]
@@ -559,7 +620,7 @@ cdef float _fit(const float* px, const Cfg* cfg, const Grp* g, const uint8_t* te
     cdef int t0[4]
     cdef int t1[4]
     cdef uint8_t tidx[16]
-    cdef float err, best = BIG
+    cdef float err, best = BIG, qb
     cdef int it, c, search
     _pca(px, g, tex, n, e0, e1)
     for c in range(4):
@@ -571,7 +632,9 @@ cdef float _fit(const float* px, const Cfg* cfg, const Grp* g, const uint8_t* te
     for it in range(cfg.iters):
         # neighbour search (idx_full 1) only pays on the final pass
         search = cfg.idx_full if (cfg.idx_full == 2 or it + 1 == cfg.iters) else 0
-        err = _quant_assign(px, cfg.pbit_full, g, tex, n, e0, e1, t0, t1, tidx, search)
+        # earlier rounds run in full: the next least squares needs their indices
+        qb = bound if (it + 1 == cfg.iters and bound < best) else best
+        err = _quant_assign(px, cfg.pbit_full, g, tex, n, e0, e1, t0, t1, tidx, search, qb)
         if err < best:
             best = err
             for c in range(g.c0, g.c1):
@@ -585,5 +648,5 @@ cdef float _fit(const float* px, const Cfg* cfg, const Grp* g, const uint8_t* te
         if not _lsq(px, g, tex, n, tidx, e0, e1):
             break
     if cfg.cluster and g.ib == 2 and best > 0:
-        best = _cluster_fit(px, cfg, g, tex, n, a0, a1, best, q0, q1, idx)
+        best = _cluster_fit(px, cfg, g, tex, n, a0, a1, best if best < bound else bound, q0, q1, idx)
     return best

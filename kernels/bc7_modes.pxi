@@ -48,7 +48,7 @@ cdef void _try_joint(const Blk* b, const Cfg* cfg, int mode, int part,
     for s in range(m.ns):
         if err >= best.err:
             return
-        err += _fit(b.px, cfg, &g, tex[s], cnt[s], cur.q[s][0], cur.q[s][1], sidx)
+        err += _fit(b.px, cfg, &g, tex[s], cnt[s], cur.q[s][0], cur.q[s][1], sidx, best.err - err)
         for i in range(cnt[s]):
             cur.idx[tex[s][i]] = sidx[i]
         if nch == 3:
@@ -93,11 +93,11 @@ cdef void _try_45(const Blk* b, const Cfg* cfg, int mode, int rot, int isel,
     cib = m.ib2 if isel else m.ib
     aib = m.ib if isel else m.ib2
     _grp(&g, &rc, 0, 3, m.cb, PB_NONE, cib, rot - 1)
-    err = _fit(rpx, &rc, &g, tex, 16, cur.q[0][0], cur.q[0][1], cur.idx)
+    err = _fit(rpx, &rc, &g, tex, 16, cur.q[0][0], cur.q[0][1], cur.idx, best.err)
     if err >= best.err:
         return
     _grp(&g, &rc, 3, 4, m.ab, PB_NONE, aib, 3 if rot == 0 else -1)
-    err += _fit(rpx, &rc, &g, tex, 16, cur.q[0][0], cur.q[0][1], cur.aidx)
+    err += _fit(rpx, &rc, &g, tex, 16, cur.q[0][0], cur.q[0][1], cur.aidx, best.err - err)
     if err < best.err:
         cur.err = err
         cur.mode = mode

@@ -85,8 +85,11 @@ def test_bc7_quantised_colours_on_a_line_are_near_exact(quality: str, seed: int)
     per_block = block_errors(few_colour_image(seed, "bc7"), LEVELS[quality])
     normal = quality == "normal"
     assert per_block.max() <= (32 if normal else 4)
-    assert np.count_nonzero(per_block) <= (24 if normal else 16)  # of 256 blocks; the old fit: > 30
-    assert per_block.sum() <= (160 if normal else 32)  # the old fit: > 200 (below)
+    # of 256 blocks; the old fit: > 30. Measured (seeds 1, 2): normal 17, 19; better
+    # and up 0-1 (the exact search ranks maps that fit exactly by their endpoints
+    # rounded to whole colours)
+    assert np.count_nonzero(per_block) <= (22 if normal else 4)
+    assert per_block.sum() <= (160 if normal else 8)  # the old fit: > 200 (below)
 
 
 def test_the_exact_search_is_what_makes_them_exact() -> None:

@@ -132,12 +132,15 @@ def reference_decode(blocks: bytes, width: int, height: int) -> np.ndarray:
     return bgra.reshape(height, width, 4)[..., [2, 1, 0, 3]]
 
 
-def encoders(perceptual: bool = False) -> list[tuple[str, str, Encoder]]:
+def encoders(perceptual: bool = False, ignore_alpha: bool = False) -> list[tuple[str, str, Encoder]]:
+    """Every encoder row; with ``ignore_alpha`` oxy's presets encode with
+    ``ignore_alpha=True`` (alpha free to decode as 254, the contract of ISPC's and
+    bc7enc's opaque profiles), under the same names."""
     import etcpak
     import ispc_texcomp
 
     def oxy(quality: str, perceptual: bool) -> Encoder:
-        return lambda img: bc7.encode(img, quality, perceptual)  # type: ignore[arg-type]
+        return lambda img: bc7.encode(img, quality, perceptual, ignore_alpha=ignore_alpha)  # type: ignore[arg-type]
 
     def bc7enc(mode6_only: bool) -> Encoder:
         params = etcpak.BC7CompressBlockParams()
@@ -284,13 +287,13 @@ def pareto(rows: list[Row]) -> list[str]:
 PAIRS = {"ultrafast": "ultrafast", "veryfast": "normal", "fast": "better", "basic": "thorough", "slow": "high"}
 
 
-def paired(images: dict[str, np.ndarray], repeat: int) -> list[str]:
+def paired(images: dict[str, np.ndarray], repeat: int, ignore_alpha: bool = False) -> list[str]:
     """Each ISPC profile against its oxy preset (:data:`PAIRS`), timed alternately on
     each image (oxy, ISPC, ISPC, oxy, ...), so both see the same state of a shared,
     drifting machine: per image the least thread-CPU time of each over ``repeat``
     rounds. The speed ratio is of min Mpix/s over the images, as in the Pareto table;
     the per-image ratios show how uniform it is."""
-    encs = {name: enc for name, _tier, enc in encoders()}
+    encs = {name: enc for name, _tier, enc in encoders(ignore_alpha=ignore_alpha)}
     lines = ["| ISPC profile | oxy preset | speed ratio (min Mpix/s) | per-image speed ratios "
              "| mean dB delta | result |", "|---|---|---|---|---|---|"]
     for prof, preset in PAIRS.items():
@@ -368,20 +371,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", action="store_true",
                     help="only the Pareto pairs (each ISPC profile and its oxy preset), timed alternately "
                          "image by image: ratios robust against a machine whose speed drifts")
+    ap.add_argument("--ignore-alpha", action="store_true",
+                    help="oxy's presets with ignore_alpha (alpha may decode as 254, as ISPC's opaque profiles "
+                         "allow); default: oxy keeps opaque alpha exactly 255")
     args = ap.parse_args(argv)
+    alpha = "ignore_alpha (alpha 254 allowed)" if args.ignore_alpha else "opaque alpha kept at 255"
     repeat = args.repeat or (1 if args.quick else 3)
     images = held_out_images() if args.images == "held-out" else bench_images(args.quick)
     if args.pairs:
-        print(f"oxy BC7 SIMD path: {bc7.simd_path()}; {args.images} images; load average {load_average()}")
-        paired(images, repeat)
+        print(f"oxy BC7 SIMD path: {bc7.simd_path()}; {args.images} images; oxy {alpha}; "
+              f"load average {load_average()}")
+        paired(images, repeat, args.ignore_alpha)
         print(f"load average at the end: {load_average()}")
         return 0
     names = list(images)
     rows: list[Row] = []
     wanted = [s.strip() for s in args.only.split(",") if s.strip()]
     load_before = load_average()
-    print(f"oxy BC7 SIMD path: {bc7.simd_path()}; load average {load_before}", flush=True)
-    for name, tier, enc in ([] if args.parallel_only else encoders(args.perceptual)):
+    print(f"oxy BC7 SIMD path: {bc7.simd_path()}; oxy {alpha}; load average {load_before}", flush=True)
+    for name, tier, enc in ([] if args.parallel_only else encoders(args.perceptual, args.ignore_alpha)):
         if wanted and not any(w in name for w in wanted):
             continue
         row = measure(name, tier, enc, images, repeat)
@@ -398,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
           f"speed-up {speedup:.2f}x (oxy normal)")
     load_after = load_average()
     report = ["## Results", "",
-              f"oxy's mode-6 fit ran the **{bc7.simd_path()}** SIMD path. Load average "
+              f"oxy's mode-6 fit ran the **{bc7.simd_path()}** SIMD path; oxy {alpha}. Load average "
               f"(1, 5, 15 min) {load_before} at the start, {load_after} at the end.", ""]
     report += table(rows, names)
     report += ["", "## Pareto against ISPC texcomp (same run)", ""] + pareto(rows)
