@@ -132,9 +132,9 @@ class AsyncImportService:
     closed by :meth:`close`: texture cooks, scene parses and geometry packing that
     the root and the cache do not already hold run as Dask tasks; every file is
     still written here. Texture units wait for the farm on the texture pipeline's
-    greenlets (as many as the farm's ``max_in_flight``); scene parses and geometry
-    wait on CPU-pool threads, so the pool then defaults to the farm's ``max_tasks``,
-    at least ``os.cpu_count()`` threads. When the farm
+    greenlets (as many as the farm's ``max_in_flight``), scene parses and geometry
+    on the job's greenlet, so no CPU-pool thread is held while the cluster works
+    and the pool keeps its size. When the farm
     fails (scheduler lost, a task timed out or killed its workers), every running
     job fails with a ``farm.failed`` error and commits nothing).
     """
@@ -170,10 +170,6 @@ class AsyncImportService:
 
             farm = Farm.connect(farm)
         self._farm = farm
-        if farm is not None and cpu_threads is None:
-            # texture units wait for the farm on greenlets; scene parses still wait on pool
-            # threads, one per farm task slot
-            cpu_threads = max(os.cpu_count() or 1, int(getattr(farm, "max_tasks", 0) or 0))
 
         self._max_jobs = int(max_concurrent_jobs or os.cpu_count() or 2)
         if self._max_jobs < 1:
