@@ -318,3 +318,16 @@ def test_large_image_all_presets(wrinkles: np.ndarray) -> None:
     for quality in bc7.QUALITIES:
         out = roundtrip(wrinkles, quality)
         assert bc7.psnr(wrinkles, out) > 48
+
+
+def test_strip_encoder_gives_encodes_bytes_without_per_strip_checks() -> None:
+    """``strip_encoder`` (what the cook calls per strip) is ``encode`` with the same
+    settings, strip by strip, so the bytes of a split image are those of one call."""
+    rng = np.random.default_rng(11)
+    image = rng.integers(0, 256, (24, 36, 4), dtype=np.uint8)
+    for quality, perceptual, ignore_alpha in (("fast", False, False), ("normal", True, False), ("high", False, True)):
+        one = bc7.encode(image, quality, perceptual, ignore_alpha=ignore_alpha)
+        strip = bc7.strip_encoder(quality, perceptual, ignore_alpha)
+        assert b"".join(strip(image[top:top + 8]) for top in range(0, 24, 8)) == one
+    with pytest.raises(ValueError, match="quality must be one of"):
+        bc7.strip_encoder("best")  # type: ignore[arg-type]

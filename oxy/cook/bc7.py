@@ -108,7 +108,9 @@ def block_count(width: int, height: int) -> int:
     return ((width + 3) // 4) * ((height + 3) // 4)
 
 
-def _check_rgba(rgba: object) -> np.ndarray:
+def check_rgba(rgba: object) -> np.ndarray:
+    """``rgba`` as :func:`encode` accepts it (C-contiguous ``(H, W, 4)`` uint8, H, W >=
+    1), or ValueError naming what is wrong."""
     if not isinstance(rgba, np.ndarray):
         raise ValueError(f"rgba must be a numpy.ndarray, got {type(rgba).__name__}")
     if rgba.dtype != np.uint8:
@@ -138,14 +140,14 @@ def encode(rgba: npt.NDArray[np.uint8], quality: Quality = "normal",
     ``ignore_alpha``: see the module docstring (alpha decodes to 254 or 255). Raises
     ``ValueError`` for bad arguments.
     """
-    image = _check_rgba(rgba)
+    image = check_rgba(rgba)
     if quality not in QUALITIES:
         raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
     if not isinstance(perceptual, (bool, np.bool_)):
         raise ValueError(f"perceptual must be a bool, got {type(perceptual).__name__}")
     if not isinstance(ignore_alpha, (bool, np.bool_)):
         raise ValueError(f"ignore_alpha must be a bool, got {type(ignore_alpha).__name__}")
-    return _encode_strips(image, QUALITIES.index(quality), bool(perceptual), progress, bool(ignore_alpha))
+    return _encode_strips(image, quality, bool(perceptual), progress, bool(ignore_alpha))
 
 
 #: The slowest presets get half-height strips (sized by work, not bytes): a cancel
@@ -161,11 +163,26 @@ def strip_rows(width: int, quality: str = "normal") -> int:
     return max(4, rows // 2 // 4 * 4) if quality in _SLOW_PRESETS else rows
 
 
-def _encode_strips(image: np.ndarray, level: int, perceptual: bool, progress: Progress | None,
+def strip_encoder(quality: Quality = "normal", perceptual: bool = False,
+                  ignore_alpha: bool = False) -> strips.StripEncoder:
+    """The kernel call that encodes one strip (whole block rows of an image that
+    :func:`encode` would accept), as :func:`encode` with these settings makes it, for
+    callers that split an already checked image themselves
+    (:func:`oxy.cook.strips.encode_levels`): no per-strip argument checks (Python
+    that holds the GIL between GIL-free kernel calls). Raises ValueError for a bad
+    ``quality``; a strip that is not ``(H, W, 4)`` uint8 C-contiguous raises from the
+    kernel."""
+    if quality not in QUALITIES:
+        raise ValueError(f"quality must be one of {QUALITIES}, got {quality!r}")
+    kernel, level, perceptual, ignore_alpha = _enc.encode, QUALITIES.index(quality), bool(perceptual), \
+        bool(ignore_alpha)
+    return lambda strip: kernel(strip, level, perceptual, -1, None, None, ignore_alpha)
+
+
+def _encode_strips(image: np.ndarray, quality: Quality, perceptual: bool, progress: Progress | None,
                    ignore_alpha: bool) -> bytes:
-    rows = strip_rows(image.shape[1], QUALITIES[level])
-    return strips.encode_in_strips(
-        image, lambda strip: _enc.encode(strip, level, perceptual, ignore_alpha=ignore_alpha), progress, rows)
+    return strips.encode_in_strips(image, strip_encoder(quality, perceptual, ignore_alpha), progress,
+                                   strip_rows(image.shape[1], quality))
 
 
 def _block_buffer(blocks: object) -> np.ndarray:

@@ -529,11 +529,10 @@ def _encode_chain(chain: Sequence[np.ndarray], settings: TextureSettings,
     levels = [np.ascontiguousarray(level) for level in chain]
     if settings.output == "bc7":
         quality = cast(bc7.Quality, settings.quality)
-        perceptual, ignore_alpha = settings.perceptual, settings.ignore_alpha
-        # a strip is never taller than bc7's own strips, so each is one kernel call
-        return strips.encode_levels(
-            levels, lambda strip: bc7.encode(strip, quality, perceptual, ignore_alpha=ignore_alpha), progress,
-            lambda level: bc7.strip_rows(level.shape[1], quality))
+        for level in levels:  # checked once here, not per strip
+            bc7.check_rgba(level)
+        return strips.encode_levels(levels, bc7.strip_encoder(quality, settings.perceptual, settings.ignore_alpha),
+                                    progress, lambda level: bc7.strip_rows(level.shape[1], quality))
     return strips.encode_levels(levels, _bcn_encoder(settings), progress)
 
 
