@@ -545,18 +545,13 @@ class Farm:
         from distributed import KilledWorker
 
         what = call.what
-        while not call.done:
+        while not call.done:  # leaving early (cancel, lost, killed): _end drops the unit
             call.wake.wait(POLL)
             if token is not None and token.cancelled:
-                self._batcher.cancel(call)
                 token.raise_if_cancelled()
             if call.done:
                 break
-            try:
-                self._raise_if_lost()
-            except FarmLost:
-                self._batcher.cancel(call)
-                raise
+            self._raise_if_lost()
             batch = call.batch
             if batch is not None and batch.deadline and time.monotonic() > batch.deadline and not batch.done:
                 self._batcher.expire(batch)
